@@ -1,0 +1,3 @@
+from originchats.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Command line: `originchats serve --config PATH [...]`, `originchats --version`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+
+import attrs
+import trio
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .logs import configure_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="originchats", description="OriginChats-compatible chat server")
+    parser.add_argument("--version", action="version", version=f"originchats {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--config", required=True, help="path to the TOML configuration")
+    serve.add_argument("--host", help="listen address (overrides listen.host)")
+    serve.add_argument("--port", type=int, help="listen port (overrides listen.port)")
+    serve.add_argument("--data-dir", help="data directory (overrides storage.data_dir)")
+    ADMIN_SETUP(sub)
+    return parser
+
+
+def _admin_setup(sub: argparse._SubParsersAction) -> None:  # replaced when the admin CLI is present
+    from . import admin
+
+    admin.add_parser(sub)
+
+
+ADMIN_SETUP = _admin_setup
+
+
+def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
+    listen = config.listen
+    if args.host:
+        listen = attrs.evolve(listen, host=args.host)
+    if args.port is not None:
+        listen = attrs.evolve(listen, port=args.port)
+    storage = config.storage
+    if args.data_dir:
+        storage = attrs.evolve(storage, data_dir=args.data_dir)
+    return attrs.evolve(config, listen=listen, storage=storage)
+
+
+async def _serve_until_signal(config: Config) -> None:
+    from .server.app import serve
+
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        async def watch_signals() -> None:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    stop.set()
+                    return
+
+        nursery.start_soon(watch_signals)
+        await serve(config, stop=stop)
+        nursery.cancel_scope.cancel()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        try:
+            config = apply_overrides(load_config(args.config), args)
+        except ConfigError as exc:
+            print(f"originchats: {exc}", file=sys.stderr)
+            return 2
+        configure_logging(config.log.level, config.log.format)
+        try:
+            trio.run(_serve_until_signal, config)
+        except OSError as exc:
+            print(f"originchats: cannot start: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    return args.func(args)

@@ -1,0 +1,166 @@
+"""The TOML configuration: a frozen tree with defaults, loaded strictly.
+
+`load_config(path)` rejects a missing file, unknown keys and wrong types with a `ConfigError`
+whose message names the file, the key and the problem (the CLI prints it and exits with 2).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+
+
+class ConfigError(Exception):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class ServerSection:
+    name: str = "My OriginChats Server"
+    owner: str = "Admin"  # display name only (handshake `server.owner.name`, /info)
+    icon: str = ""
+    banner: str = ""
+    url: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class ListenSection:
+    host: str = "127.0.0.1"
+    port: int = 5613
+
+
+@attrs.frozen(kw_only=True)
+class StorageSection:
+    data_dir: str = "data"
+    # FULL: every commit is fsynced (a group of messages shares one fsync). NORMAL survives a crash
+    # of the process but may lose the last commits on power loss.
+    synchronous: Literal["full", "normal"] = "full"
+
+
+@attrs.frozen(kw_only=True)
+class CrackedSection:
+    allow_registration: bool = True
+    # A deleted account's name stays reserved, so nobody can take over its id and history.
+    allow_name_reuse: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class RoturSection:
+    validate_url: str = "https://api.rotur.dev/validate"
+    timeout_seconds: float = 5.0
+
+
+@attrs.frozen(kw_only=True)
+class LimitsSection:
+    post_content: int = 2000
+    search_results: int = 30
+    max_frame_size: int = 4 * 1024 * 1024  # bytes of one incoming WebSocket message; larger: close 1009
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitingSection:
+    enabled: bool = True
+    messages_per_minute: int = 60
+    burst_limit: int = 10
+    cooldown_seconds: float = 30
+
+
+@attrs.frozen(kw_only=True)
+class HeartbeatSection:
+    interval_seconds: float = 30
+
+
+@attrs.frozen(kw_only=True)
+class LogSection:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"
+
+
+@attrs.frozen(kw_only=True)
+class ModlogSection:
+    # days to keep audit entries, per category ("default" for the rest)
+    retention: dict[str, int] = attrs.Factory(lambda: {
+        "default": 90, "user_moderation": 365, "role_management": 365, "channel_management": 180,
+        "message_moderation": 90, "server_management": 180,
+    })
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    auth_mode: Literal["rotur", "cracked", "cracked-only"] = "cracked"
+    server: ServerSection = attrs.Factory(ServerSection)
+    listen: ListenSection = attrs.Factory(ListenSection)
+    storage: StorageSection = attrs.Factory(StorageSection)
+    cracked: CrackedSection = attrs.Factory(CrackedSection)
+    rotur: RoturSection = attrs.Factory(RoturSection)
+    limits: LimitsSection = attrs.Factory(LimitsSection)
+    rate_limiting: RateLimitingSection = attrs.Factory(RateLimitingSection)
+    heartbeat: HeartbeatSection = attrs.Factory(HeartbeatSection)
+    log: LogSection = attrs.Factory(LogSection)
+    modlog: ModlogSection = attrs.Factory(ModlogSection)
+
+
+def _strict(expected: type) -> Any:
+    def hook(value: Any, _: Any) -> Any:
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if type(value) is not expected:
+            raise TypeError(f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
+        return value
+
+    return hook
+
+
+def _converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    for t in (str, int, float, bool):
+        conv.register_structure_hook(t, _strict(t))
+    return conv
+
+
+_CONVERTER = _converter()
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> Config:
+    try:
+        config = _CONVERTER.structure(data, Config)
+    except cattrs.BaseValidationError as exc:
+        lines = cattrs.transform_error(exc, path=source)
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    problems = []
+    if not 0 < config.listen.port < 65536:
+        problems.append(f"port {config.listen.port} out of range @ {source}.listen.port")
+    if config.limits.post_content < 1:
+        problems.append(f"must be at least 1 @ {source}.limits.post_content")
+    if config.limits.max_frame_size < 1024:
+        problems.append(f"must be at least 1024 @ {source}.limits.max_frame_size")
+    if config.heartbeat.interval_seconds <= 0:
+        problems.append(f"must be positive @ {source}.heartbeat.interval_seconds")
+    rl = config.rate_limiting
+    if rl.messages_per_minute < 1 or rl.burst_limit < 1 or rl.cooldown_seconds < 0:
+        problems.append(f"limits must be positive @ {source}.rate_limiting")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return parse_config(data, str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

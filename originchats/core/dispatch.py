@@ -1,0 +1,116 @@
+"""The step function: `handle(state, ctx, request) -> Step`, plus connect/disconnect.
+
+Theory of operation
+-------------------
+The shell decodes one WebSocket text frame into a `Request` (a JSON object) and calls `handle`
+synchronously, so reading and replacing the state cannot interleave with another connection (trio
+switches tasks only at awaits). `handle` applies the pre-auth gate, looks the `cmd` up in the
+command table, and turns a `ProtocolError`/`AuthError` raised by the handler into the documented
+error packet. The returned `Step` carries the new state and the effects the shell runs in order.
+An authenticated connection whose account was banned or deleted meanwhile is answered with a
+`disconnect` packet and closed, whatever it sent.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from . import handlers  # noqa: F401  (registers the command modules)
+from .context import Context
+from .effects import Close, Reply, Send, Step
+from .errors import AuthError, ProtocolError
+from .registry import AUTH_HANDLERS, HANDLERS
+from .request import Request
+from .state import Conn, ServerState
+from .views import all_authed, error
+
+HANDSHAKE_VERSION = "1.1.0"
+
+
+def capabilities(state: ServerState) -> list[str]:
+    names = set(HANDLERS)
+    mode = state.settings.auth_mode
+    if mode != "cracked-only":
+        names.add("auth")
+    if mode in ("cracked", "cracked-only"):
+        names.update(("login", "register"))
+    return sorted(names)
+
+
+def handshake_packet(state: ServerState, validator_key: str) -> dict:
+    from .model import PERMISSIONS
+
+    s = state.settings
+    return {"cmd": "handshake", "val": {
+        "server": dict(s.server),
+        "limits": dict(s.limits),
+        "attachments": dict(s.attachments),
+        "version": HANDSHAKE_VERSION,
+        "validator_key": validator_key,
+        "capabilities": capabilities(state),
+        "permissions": list(PERMISSIONS),
+        "auth_mode": s.auth_mode,
+    }}
+
+
+def connect(state: ServerState, ctx: Context) -> Step:
+    """A new WebSocket: register it and greet it with the handshake."""
+    key = "originChats-" + ctx.new_token
+    state = state.with_conn(Conn(id=ctx.conn_id, validator_key=key))
+    return Step(state, (Send((ctx.conn_id,), handshake_packet(state, key)),))
+
+
+def disconnect(state: ServerState, ctx: Context) -> Step:
+    """The socket is gone: forget it; announce `user_disconnect` when it was the user's last."""
+    conn = state.conns.get(ctx.conn_id)
+    if conn is None:
+        return Step(state)
+    state = state.without_conn(ctx.conn_id)
+    if conn.user_id is None:
+        return Step(state)
+    if any(c.user_id == conn.user_id for c in state.conns.values()):
+        return Step(state)
+    user = state.users.get(conn.user_id)
+    if conn.status == "invisible" or (user is not None and user.status == "invisible"):
+        return Step(state)  # invisible users never appeared online, so they do not disappear
+    return Step(state, (Send(all_authed(state), {"cmd": "user_disconnect", "username": conn.username}),))
+
+
+def handle(state: ServerState, ctx: Context, req: Request) -> Step:
+    conn = state.conns.get(ctx.conn_id)
+    if conn is None:  # closing; nothing to answer
+        return Step(state)
+    if not conn.authed:
+        fn = AUTH_HANDLERS.get(req.cmd) if isinstance(req.cmd, str) else None
+        if fn is None:
+            # no `listener` echo before auth
+            return Step(state, (Send((ctx.conn_id,), {"cmd": "auth_error", "val": "Authentication required"}),))
+        try:
+            return fn(state, ctx, req)
+        except AuthError as exc:
+            return Step(state, (Send((ctx.conn_id,), {"cmd": "auth_error", "val": exc.val}),))
+    user = state.users.get(conn.user_id or "")
+    if user is None or user.deleted or user.banned:
+        reason = "You are banned from this server" if user is not None and user.banned else "Account removed"
+        return Step(state, (Send((ctx.conn_id,), {"cmd": "disconnect", "reason": reason}),
+                            Close((ctx.conn_id,), 1008, reason)))
+    if req.cmd is None:
+        return Step(state, (Reply(error("Unknown command: None", None)),))
+    fn = HANDLERS.get(req.cmd)
+    if fn is None:
+        return Step(state, (Reply(error(f"Unknown command: {req.cmd}", req.cmd)),))
+    return run_guarded(fn, state, ctx, req)
+
+
+def run_guarded(fn, state: ServerState, ctx: Context, req: Request, *args) -> Step:  # type: ignore[no-untyped-def]
+    """Call a handler or continuation, turning its `ProtocolError` into the error reply."""
+    try:
+        return fn(state, ctx, req, *args)
+    except ProtocolError as exc:
+        return Step(state, (Reply(error(exc.val, None if exc.nosrc else req.cmd)),))
+    except AuthError as exc:
+        return Step(state, (Send((ctx.conn_id,), {"cmd": "auth_error", "val": exc.val}),))
+
+
+def evolve_conn(state: ServerState, conn_id: int, **changes: object) -> ServerState:
+    return state.with_conn(attrs.evolve(state.conns[conn_id], **changes))

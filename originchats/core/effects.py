@@ -1,0 +1,59 @@
+"""What a handler asks the shell to do. The shell runs a step's effects in order.
+
+* `Reply(packet)`: to the caller; the shell adds the request's `listener`.
+* `Send(conns, packet)`: the same packet to each connection in `conns` (encoded once).
+* `Persist(writes, then)`: hand `writes` to the single writer, wait for the commit, then run `then`.
+  A message becomes visible to others only through effects placed in `then`.
+* `Fetch(op, then)`: run `op` (a read, a password hash, an HTTP check — see `ops.py`) off the
+  trio thread, then call `then(state, ctx, result)`, another pure function returning a `Step`.
+  The continuation re-checks against the state current at that moment.
+* `Close(conns, code, reason)`: close those connections (after anything queued for them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Union
+
+import attrs
+
+from .state import ServerState
+
+
+@attrs.frozen
+class Reply:
+    packet: dict[str, Any]
+
+
+@attrs.frozen
+class Send:
+    conns: tuple[int, ...]
+    packet: dict[str, Any]
+
+
+@attrs.frozen
+class Persist:
+    writes: tuple[Any, ...]
+    then: tuple[Effect, ...] = ()
+
+
+@attrs.frozen
+class Fetch:
+    op: Any
+    then: Callable[..., Step]
+
+
+@attrs.frozen
+class Close:
+    conns: tuple[int, ...]
+    code: int = 1000
+    reason: str = ""
+
+
+Effect = Union[Reply, Send, Persist, Fetch, Close]
+
+
+@attrs.frozen
+class Step:
+    state: ServerState
+    effects: tuple[Effect, ...] = ()

@@ -1,0 +1,3 @@
+"""Command handlers, one module per family. Importing this package registers them all."""
+
+from . import auth, messages, session, users  # noqa: F401

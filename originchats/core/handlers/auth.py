@@ -1,0 +1,173 @@
+"""Authentication: Rotur `auth`, cracked `register` / `login` (auth.md), and the success sequence.
+
+Fixed relative to the original: password hashing and the Rotur HTTP call run off the trio thread
+(`Fetch`), malformed packets and an unreachable Rotur get an `auth_error` instead of silence, a new
+account gets its own role tuple (no shared list), usernames are ASCII-only, a deleted account's name
+cannot be registered again, and failed logins per account are limited.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+
+import attrs
+
+from ..context import Context
+from ..effects import Fetch, Persist, Send, Step
+from ..errors import AuthError
+from ..model import CRACKED_PREFIX, User
+from ..ops import HashPassword, RoturValidate, VerifyPassword
+from ..registry import command
+from ..request import Request
+from ..state import ServerState
+from ..views import all_authed, ready_user, user_brief
+from ..writes import UserSaved
+
+CRACKED_MODES = ("cracked", "cracked-only")
+NAME_RE = re.compile(r"^[a-z0-9_-]+$")
+#: After this many failed passwords for one account within LOCKOUT_WINDOW, further tries are refused
+#: until the window has passed.
+MAX_FAILED_LOGINS = 10
+LOCKOUT_WINDOW = 900.0
+
+
+def _send_self(ctx: Context, packet: dict) -> Send:
+    # auth packets never echo `listener`, so they are not `Reply`s
+    return Send((ctx.conn_id,), packet)
+
+
+def login_success(state: ServerState, ctx: Context, user: User, *, new_user: bool, save: bool) -> Step:
+    """Mark the connection authenticated and emit auth_success, ready, user_join, user_connect."""
+    conn = state.conns[ctx.conn_id]
+    first = not any(c.user_id == user.id for c in state.conns.values())
+    state = state.with_user(user).with_conn(
+        attrs.evolve(conn, user_id=user.id, username=user.username, status=user.status))
+    then: list = [
+        _send_self(ctx, {"cmd": "auth_success", "val": "Authentication successful"}),
+        _send_self(ctx, {"cmd": "ready", "user": ready_user(user), "validator": ctx.new_token}),
+    ]
+    everyone = all_authed(state)
+    if new_user:
+        then.append(Send(everyone, {"cmd": "user_join", "user": user_brief(state, user)}))
+    if first and user.status != "invisible":
+        then.append(Send(everyone, {"cmd": "user_connect", "user": user_brief(state, user)}))
+    if save:
+        return Step(state, (Persist((UserSaved(user),), tuple(then)),))
+    return Step(state, tuple(then))
+
+
+# ---- Rotur ------------------------------------------------------------------------------------
+
+
+@command("auth", auth=True)
+def handle_auth(state: ServerState, ctx: Context, req: Request) -> Step:
+    if state.settings.auth_mode == "cracked-only":
+        raise AuthError("Rotur authentication is disabled. Use login or register commands.")
+    validator = req.get("validator")
+    if not isinstance(validator, str) or not validator:
+        raise AuthError("Invalid authentication")
+    key = state.conns[ctx.conn_id].validator_key
+    return Step(state, (Fetch(RoturValidate(key=key, validator=validator), _auth_checked),))
+
+
+def _auth_checked(state: ServerState, ctx: Context, req: Request, result: object) -> Step:
+    if result == "error":
+        raise AuthError("Authentication service unavailable, please try again")
+    if not isinstance(result, dict) or result.get("valid") is not True:
+        raise AuthError("Invalid authentication")
+    uid, name = result.get("id"), result.get("username")
+    if not isinstance(uid, str) or not uid.strip() or not isinstance(name, str) or not name.strip():
+        raise AuthError("Invalid authentication")
+    if uid.startswith(CRACKED_PREFIX):
+        raise AuthError("Invalid authentication")  # a Rotur id must never alias a local account
+    user = state.users.get(uid)
+    if user is not None and user.deleted:
+        raise AuthError("User not found")
+    if user is not None and user.banned:
+        raise AuthError("Access denied: You are banned from this server")
+    new_user = user is None
+    if user is None:
+        user = User(id=uid, username=name, roles=("user",), created_at=ctx.now)
+    elif user.username != name:
+        user = attrs.evolve(user, username=name)
+    return login_success(state, ctx, user, new_user=new_user, save=True)
+
+
+# ---- cracked ----------------------------------------------------------------------------------
+
+
+def _credentials(req: Request) -> tuple[str, str]:
+    username, password = req.get("username"), req.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username.strip() or not password:
+        raise AuthError("Username and password required")
+    return username.strip().lower(), password
+
+
+@command("register", auth=True)
+def handle_register(state: ServerState, ctx: Context, req: Request) -> Step:
+    if state.settings.auth_mode not in CRACKED_MODES:
+        raise AuthError("Authentication required")
+    if not state.settings.allow_registration:
+        raise AuthError("Registration is disabled")
+    name, password = _credentials(req)
+    if not 2 <= len(name) <= 32:
+        raise AuthError("Username must be 2-32 characters")
+    if not 4 <= len(password) <= 72:
+        raise AuthError("Password must be 4-72 characters")
+    if not NAME_RE.match(name):
+        raise AuthError("Username can only contain letters, numbers, hyphens, and underscores")
+    _check_free(state, name)
+    return Step(state, (Fetch(HashPassword(password), partial(_registered, name=name)),))
+
+
+def _check_free(state: ServerState, name: str) -> None:
+    uid = CRACKED_PREFIX + name
+    existing = state.users.get(uid)
+    if existing is not None and not (existing.deleted and state.settings.allow_name_reuse):
+        raise AuthError("Username already taken")
+    if uid.casefold() in state.names:
+        raise AuthError("Username already taken")
+
+
+def _registered(state: ServerState, ctx: Context, req: Request, password_hash: str, *, name: str) -> Step:
+    _check_free(state, name)  # someone may have taken it while the hash was computed
+    uid = CRACKED_PREFIX + name
+    user = User(id=uid, username=uid, nickname=name, password_hash=password_hash,
+                roles=("user",), created_at=ctx.now)
+    return login_success(state, ctx, user, new_user=True, save=True)
+
+
+@command("login", auth=True)
+def handle_login(state: ServerState, ctx: Context, req: Request) -> Step:
+    if state.settings.auth_mode not in CRACKED_MODES:
+        raise AuthError("Authentication required")
+    name, password = _credentials(req)
+    user = state.find_user(CRACKED_PREFIX + name)
+    if user is None or user.username.casefold() != (CRACKED_PREFIX + name).casefold():
+        raise AuthError("User not found")
+    if not user.cracked or user.password_hash is None:
+        raise AuthError("This account uses Rotur authentication")
+    fails = state.login_failures.get(user.id)
+    if fails is not None and fails[0] >= MAX_FAILED_LOGINS and ctx.now - fails[1] < LOCKOUT_WINDOW:
+        raise AuthError("Too many failed login attempts, try again later")
+    return Step(state, (Fetch(VerifyPassword(user.password_hash, password), partial(_login_checked, uid=user.id)),))
+
+
+def _login_checked(state: ServerState, ctx: Context, req: Request, ok: bool, *, uid: str) -> Step:
+    user = state.users.get(uid)
+    if user is None or user.deleted:
+        raise AuthError("User not found")
+    if not ok:
+        count, since = state.login_failures.get(uid, (0, ctx.now))
+        if ctx.now - since >= LOCKOUT_WINDOW:
+            count, since = 0, ctx.now
+        state = attrs.evolve(state, login_failures={**state.login_failures, uid: (count + 1, since)})
+        return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "Invalid password"}),))
+    if user.banned:
+        raise AuthError("Access denied: You are banned from this server")
+    if uid in state.login_failures:
+        failures = dict(state.login_failures)
+        del failures[uid]
+        state = attrs.evolve(state, login_failures=failures)
+    return login_success(state, ctx, user, new_user=False, save=False)

@@ -1,0 +1,446 @@
+"""Channels and messages: channels_get, messages_get, message_get, messages_around, message_new,
+message_edit, message_delete, message_react_add/remove, typing (core.md §3-4, extended reactions).
+
+History lives in SQLite, so handlers that need a stored message validate what they can, then
+return a `Fetch`; the continuation re-checks against the state current when the read completes.
+A new message, edit, delete or reaction is broadcast only in the `then` of its `Persist`, that is
+after the commit.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from typing import Any
+
+import attrs
+
+from ..context import Context
+from ..effects import Fetch, Persist, Reply, Send, Step
+from ..embeds import validate_embeds
+from ..errors import ProtocolError
+from ..model import Channel, Message, User
+from ..ops import Around, GetMessage, History, LastMessages
+from ..permissions import channel_allows, channel_allows_literal, channel_lists_viewer, is_owner
+from ..registry import command
+from ..request import Request, opt_int, opt_list, opt_obj, opt_str
+from ..state import ServerState
+from ..views import channel_viewers, message_wire
+from ..writes import MessageCreated, MessageDeleted, MessageEdited, ReactionAdded, ReactionRemoved
+from .common import me, rate_check, require_roles
+
+USER_MENTION = re.compile(r"(?<!&)@([a-zA-Z0-9_]+)")
+ROLE_MENTION = re.compile(r"@&([a-zA-Z0-9_]+)")
+
+
+# ---- shared checks ----------------------------------------------------------------------------
+
+
+def ctx_channel(state: ServerState, req: Request) -> Channel:
+    """CTX: thread first (threads are not supported yet, so any thread id is unknown), then channel."""
+    thread_id = opt_str(req, "thread_id")
+    channel = opt_str(req, "channel")
+    if thread_id:
+        raise ProtocolError("Thread not found")
+    if channel:
+        ch = state.channel(channel)
+        if ch is None:
+            raise ProtocolError("Channel not found")
+        return ch
+    raise ProtocolError("Channel or thread_id required")
+
+
+def text_access(user: User, ch: Channel) -> None:
+    """TEXT: viewable by the user and of type text; errors without `src`."""
+    if ch.type != "text" or not channel_allows(ch, "view", user.roles):
+        raise ProtocolError("Access denied to this channel", nosrc=True)
+
+
+def may_mention_role(state: ServerState, user: User, role_name: str) -> bool:
+    role = state.roles.get(role_name)
+    if role is None or not isinstance(role.permissions, dict):
+        return True
+    rule = role.permissions.get("mention_roles", True)
+    if rule is True:
+        return True
+    if is_owner(user):
+        return True
+    if rule is False or rule is None:
+        return False
+    allowed = [rule] if isinstance(rule, str) else list(rule) if isinstance(rule, list) else []
+    return any(r in allowed for r in user.roles)
+
+
+def mentions(state: ServerState, user: User, content: str) -> tuple[list[str], list[str]]:
+    """(users, roles) mentioned; raises when the sender may not mention one of the roles."""
+    users: list[str] = []
+    for name in USER_MENTION.findall(content):
+        uid = state.names.get(name.casefold())
+        shown = state.users[uid].username if uid is not None else name
+        if shown not in users:
+            users.append(shown)
+    roles: list[str] = []
+    for name in ROLE_MENTION.findall(content):
+        if not may_mention_role(state, user, name):
+            raise ProtocolError(f"You do not have permission to mention the '@&{name}' role")
+        if name not in roles:
+            roles.append(name)
+    return users, roles
+
+
+def not_deleted(state: ServerState, m: Message | None) -> Message | None:
+    if m is None or m.id in state.deleted_messages:
+        return None
+    return m
+
+
+def visible(state: ServerState, messages: list[Message]) -> list[dict[str, Any]]:
+    deleted = state.deleted_messages
+    return [message_wire(state, m) for m in messages if m.id not in deleted]
+
+
+def global_packet(state: ServerState, ctx: Context, ch: Channel, packet: dict[str, Any]) -> tuple:
+    """Viewers of the channel other than the caller, then the caller (with its `listener`)."""
+    return (Send(channel_viewers(state, ch, exclude=ctx.conn_id), packet), Reply(packet))
+
+
+# ---- channels_get -----------------------------------------------------------------------------
+
+
+@command("channels_get")
+def handle_channels_get(state: ServerState, ctx: Context, req: Request) -> Step:
+    user = me(state, ctx)
+    shown = [ch for ch in state.channels if channel_lists_viewer(ch, user.roles)]
+    text_ids = tuple(ch.id for ch in shown if ch.type == "text")
+    if not text_ids:
+        return Step(state, (Reply({"cmd": "channels_get", "val": _channel_list(shown, {})}),))
+    return Step(state, (Fetch(LastMessages(text_ids), partial(_channels_listed, ids=tuple(c.id for c in shown))),))
+
+
+def _channels_listed(state: ServerState, ctx: Context, req: Request, last: dict, *, ids: tuple[str, ...]) -> Step:
+    shown = [ch for ch in (state.channel_by_id(i) for i in ids) if ch is not None]
+    return Step(state, (Reply({"cmd": "channels_get", "val": _channel_list(shown, last)}),))
+
+
+def _channel_list(channels: list[Channel], last: dict) -> list[dict[str, Any]]:
+    out = []
+    for ch in channels:
+        obj = ch.wire()
+        if ch.type == "text":
+            ts, mid = last.get(ch.id, (None, None))
+            obj["last_message"] = ts
+            obj["last_message_id"] = mid
+        elif ch.type == "voice":
+            obj["voice_state"] = []
+        elif ch.type == "forum":
+            obj["threads"] = []
+        out.append(obj)
+    return out
+
+
+# ---- reading history --------------------------------------------------------------------------
+
+
+def _read_access(state: ServerState, ctx: Context, req: Request) -> tuple[User, Channel]:
+    user = me(state, ctx)
+    require_roles(user)
+    ch = ctx_channel(state, req)
+    text_access(user, ch)
+    return user, ch
+
+
+@command("messages_get")
+def handle_messages_get(state: ServerState, ctx: Context, req: Request) -> Step:
+    _, ch = _read_access(state, ctx, req)
+    start = opt_int(req, "start")
+    start = 0 if start is None else start
+    raw_limit = req.get("limit")
+    if raw_limit is None or raw_limit is False or raw_limit == 0:
+        limit = 100  # `0`/`false` mean the default; a null limit (a crash in the original) too
+    else:
+        limit = opt_int(req, "limit") or 100
+    rng = {"start": start, "end": start + limit}
+    if limit < 0 or start < 0:
+        return Step(state, (Reply({"cmd": "messages_get", "channel": ch.name, "messages": [], "range": rng}),))
+    op = History(ch.id, start, min(limit, 200))
+    return Step(state, (Fetch(op, partial(_history_read, channel=ch.name, rng=rng)),))
+
+
+def _history_read(state: ServerState, ctx: Context, req: Request, messages: list[Message], *, channel: str, rng: dict) -> Step:
+    return Step(state, (Reply({"cmd": "messages_get", "channel": channel,
+                               "messages": visible(state, messages), "range": rng}),))
+
+
+@command("message_get")
+def handle_message_get(state: ServerState, ctx: Context, req: Request) -> Step:
+    mid = opt_str(req, "id")
+    if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")):
+        raise ProtocolError("Channel/thread and message ID are required")
+    _, ch = _read_access(state, ctx, req)
+    return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_message_read, channel=ch.name)),))
+
+
+def _message_read(state: ServerState, ctx: Context, req: Request, m: Message | None, *, channel: str) -> Step:
+    m = not_deleted(state, m)
+    if m is None:
+        raise ProtocolError("Message not found")
+    return Step(state, (Reply({"cmd": "message_get", "channel": channel, "message": message_wire(state, m)}),))
+
+
+def _bound(value: Any, key: str) -> int:
+    if value is None:
+        return 50
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(f"Invalid field 'bounds.{key}': expected integer")
+    return max(0, min(value, 200))
+
+
+@command("messages_around")
+def handle_messages_around(state: ServerState, ctx: Context, req: Request) -> Step:
+    around = opt_str(req, "around")
+    if not around:
+        raise ProtocolError("around (message ID) is required")
+    _, ch = _read_access(state, ctx, req)
+    bounds = opt_obj(req, "bounds") or {}
+    op = Around(ch.id, around, above=_bound(bounds.get("above"), "above"), below=_bound(bounds.get("below"), "below"))
+    return Step(state, (Fetch(op, partial(_around_read, channel=ch.name)),))
+
+
+def _around_read(state: ServerState, ctx: Context, req: Request, result: Any, *, channel: str) -> Step:
+    if result is None:
+        raise ProtocolError("Message not found")
+    messages, start, end = result
+    return Step(state, (Reply({"cmd": "messages_around", "channel": channel, "thread_id": None,
+                               "messages": visible(state, messages), "range": {"start": start, "end": end}}),))
+
+
+# ---- message_new ------------------------------------------------------------------------------
+
+
+@command("message_new")
+def handle_message_new(state: ServerState, ctx: Context, req: Request) -> Step:
+    user = me(state, ctx)
+    channel_name = opt_str(req, "channel")
+    thread_id = opt_str(req, "thread_id")
+    content = opt_str(req, "content")
+    attachments = opt_list(req, "attachments")
+    missing = []
+    if not channel_name and not thread_id:
+        missing.append("channel or thread_id")
+    if not content and not attachments:
+        missing.append("content or attachments")
+    if missing:
+        raise ProtocolError("Missing fields: " + ", ".join(missing))
+    content = (content or "").strip()
+    if not content and not attachments:
+        raise ProtocolError("Message content or attachments cannot be empty")
+    embeds = req.get("embeds")
+    if embeds is not None:
+        err = validate_embeds(embeds)
+        if err:
+            raise ProtocolError(err)
+    limit = state.settings.post_content
+    if len(content) > limit:
+        raise ProtocolError(f"Message too long. Maximum length is {limit} characters")
+    ping = req.get("ping")
+    if ping is not None and not isinstance(ping, bool):
+        raise ProtocolError("Invalid field 'ping': expected boolean")
+    reply_to = opt_str(req, "reply_to")
+    state, refusal = rate_check(state, ctx, user)
+    if refusal is not None:
+        return Step(state, (refusal,))
+    require_roles(user)
+    users, roles = mentions(state, user, content)
+    if thread_id:
+        raise ProtocolError("Thread not found")
+    ch = state.channel(channel_name)
+    if ch is None:
+        raise ProtocolError("Channel not found")
+    if not channel_allows(ch, "send", user.roles):
+        raise ProtocolError("You do not have permission to send messages in this channel")
+    if ch.type != "text":
+        raise ProtocolError("Cannot send messages in this channel type")
+    if attachments:
+        raise ProtocolError("Attachments are disabled")
+    message = Message(id=ctx.new_id, channel_id=ch.id, user_id=user.id, content=content,
+                      timestamp=ctx.now, ping=ping, embeds=embeds)
+    if reply_to:
+        return Step(state, (Fetch(GetMessage(ch.id, reply_to),
+                                  partial(_reply_target_read, message=message, pings=(users, roles))),))
+    return _post(state, ctx, ch, message, users, roles, [])
+
+
+def _reply_target_read(state: ServerState, ctx: Context, req: Request, target: Message | None, *,
+                       message: Message, pings: tuple[list[str], list[str]]) -> Step:
+    target = not_deleted(state, target)
+    if target is None:
+        raise ProtocolError("The message you're trying to reply to was not found")
+    ch = state.channel_by_id(message.channel_id)
+    if ch is None:
+        raise ProtocolError("Channel not found")
+    message = attrs.evolve(message, reply_to_id=target.id, reply_to_user=target.user_id)
+    replies = [state.username_of(target.user_id)] if message.ping is not False else []
+    return _post(state, ctx, ch, message, pings[0], pings[1], replies)
+
+
+def _post(state: ServerState, ctx: Context, ch: Channel, message: Message,
+          users: list[str], roles: list[str], replies: list[str]) -> Step:
+    wire = message_wire(state, message)
+    wire["pings"] = {"users": users, "roles": roles, "replies": replies}
+    packet = {"cmd": "message_new", "message": wire, "channel": ch.name, "thread_id": None, "global": True}
+    return Step(state, (Persist((MessageCreated(message),), global_packet(state, ctx, ch, packet)),))
+
+
+# ---- message_edit -----------------------------------------------------------------------------
+
+
+@command("message_edit")
+def handle_message_edit(state: ServerState, ctx: Context, req: Request) -> Step:
+    user = me(state, ctx)
+    state, refusal = rate_check(state, ctx, user, with_reason=False)
+    if refusal is not None:
+        return Step(state, (refusal,))
+    mid = opt_str(req, "id")
+    content = opt_str(req, "content")
+    if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")) or not content:
+        raise ProtocolError("Invalid message edit format")
+    embeds = req.get("embeds")
+    if embeds is not None:
+        err = validate_embeds(embeds)
+        if err:
+            raise ProtocolError(err)
+    limit = state.settings.post_content
+    if len(content) > limit:  # the original accepted edits of any length
+        raise ProtocolError(f"Message too long. Maximum length is {limit} characters")
+    require_roles(user)
+    ch = ctx_channel(state, req)
+    return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_edit_target_read, content=content, embeds=embeds)),))
+
+
+def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message | None, *,
+                      content: str, embeds: Any) -> Step:
+    m = not_deleted(state, m)
+    ch = state.channel_by_id(m.channel_id) if m is not None else None
+    if m is None or ch is None:
+        raise ProtocolError("Message not found or cannot be edited")
+    user = me(state, ctx)
+    if m.user_id != user.id:
+        raise ProtocolError("You do not have permission to edit this message")
+    if not channel_allows_literal(ch, "edit_own", user.roles):
+        raise ProtocolError("You do not have permission to edit your own message in this channel")
+    users, roles = mentions(state, user, content)
+    edited = attrs.evolve(m, content=content, edited=True, embeds=m.embeds if embeds is None else embeds)
+    wire = message_wire(state, edited)
+    if users or roles:
+        wire["pings"] = {"users": users, "roles": roles, "replies": []}
+    packet = {"cmd": "message_edit", "id": m.id, "content": content, "message": wire,
+              "channel": ch.name, "global": True}
+    return Step(state, (Persist((MessageEdited(m.id, content, embeds),), global_packet(state, ctx, ch, packet)),))
+
+
+# ---- message_delete ---------------------------------------------------------------------------
+
+
+@command("message_delete")
+def handle_message_delete(state: ServerState, ctx: Context, req: Request) -> Step:
+    user = me(state, ctx)
+    mid = opt_str(req, "id")
+    if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")):
+        raise ProtocolError("Invalid message delete format")
+    require_roles(user)
+    ch = ctx_channel(state, req)
+    return Step(state, (Fetch(GetMessage(ch.id, mid), _delete_target_read),))
+
+
+def _delete_target_read(state: ServerState, ctx: Context, req: Request, m: Message | None) -> Step:
+    m = not_deleted(state, m)
+    ch = state.channel_by_id(m.channel_id) if m is not None else None
+    if m is None or ch is None:
+        raise ProtocolError("Message not found or cannot be deleted")
+    user = me(state, ctx)
+    if m.user_id == user.id:
+        if not channel_allows_literal(ch, "delete_own", user.roles):
+            raise ProtocolError("You do not have permission to delete your own message in this channel")
+    elif not channel_allows(ch, "delete", user.roles):
+        raise ProtocolError("You do not have permission to delete this message")
+    state = attrs.evolve(state, deleted_messages=state.deleted_messages | {m.id})
+    packet = {"cmd": "message_delete", "id": m.id, "channel": ch.name, "global": True}
+    return Step(state, (Persist((MessageDeleted(m.id),), global_packet(state, ctx, ch, packet)),))
+
+
+# ---- reactions --------------------------------------------------------------------------------
+
+
+def _reaction_fields(req: Request) -> tuple[str, str]:
+    mid, emoji = req.get("id"), req.get("emoji")
+    if not mid or not emoji:
+        raise ProtocolError("Message ID and emoji are required")
+    if not isinstance(mid, str):
+        raise ProtocolError("Invalid field 'id': expected string")
+    if not isinstance(emoji, str) or len(emoji) > 200:
+        raise ProtocolError("Invalid emoji")
+    return mid, emoji
+
+
+@command("message_react_add")
+def handle_message_react_add(state: ServerState, ctx: Context, req: Request) -> Step:
+    user = me(state, ctx)
+    require_roles(user, nosrc=True)
+    mid, emoji = _reaction_fields(req)
+    ch = ctx_channel(state, req)
+    # the original skipped the view check here; reacting needs both `view` and `react`
+    if not channel_allows(ch, "view", user.roles) or not channel_allows_literal(ch, "react", user.roles):
+        raise ProtocolError("You do not have permission to add reactions to this message")
+    return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_react_target_read, emoji=emoji, add=True)),))
+
+
+@command("message_react_remove")
+def handle_message_react_remove(state: ServerState, ctx: Context, req: Request) -> Step:
+    user = me(state, ctx)
+    mid, emoji = _reaction_fields(req)
+    require_roles(user, nosrc=True)
+    ch = ctx_channel(state, req)
+    if not channel_allows(ch, "view", user.roles) or not channel_allows_literal(ch, "react", user.roles):
+        raise ProtocolError("You do not have permission to remove reactions from this message")
+    return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_react_target_read, emoji=emoji, add=False)),))
+
+
+def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Message | None, *,
+                       emoji: str, add: bool) -> Step:
+    m = not_deleted(state, m)
+    ch = state.channel_by_id(m.channel_id) if m is not None else None
+    failure = "Failed to add reaction" if add else "Failed to remove reaction"
+    if m is None or ch is None:
+        raise ProtocolError(failure)
+    user = me(state, ctx)
+    reacted = user.id in m.reaction_users(emoji)
+    if reacted == add:
+        raise ProtocolError(failure)
+    write = ReactionAdded(m.id, emoji, user.id) if add else ReactionRemoved(m.id, emoji, user.id)
+    packet = {"cmd": req.cmd, "id": m.id, "emoji": emoji, "channel": ch.name,
+              "from": user.username, "global": True}
+    return Step(state, (Persist((write,), global_packet(state, ctx, ch, packet)),))
+
+
+# ---- typing -----------------------------------------------------------------------------------
+
+
+@command("typing")
+def handle_typing(state: ServerState, ctx: Context, req: Request) -> Step:
+    user = me(state, ctx)
+    state, refusal = rate_check(state, ctx, user)
+    if refusal is not None:
+        return Step(state, (refusal,))
+    channel_name = opt_str(req, "channel")
+    thread_id = opt_str(req, "thread_id")
+    if not channel_name and not thread_id:
+        raise ProtocolError("Channel name or thread_id not provided")
+    if thread_id:
+        raise ProtocolError("Thread not found")
+    ch = state.channel(channel_name)
+    if ch is None:
+        raise ProtocolError("Channel not found")
+    if ch.type != "text" or not channel_allows(ch, "view", user.roles):
+        raise ProtocolError("Access denied to this channel")
+    packet = {"cmd": "typing", "channel": ch.name, "user": user.username, "thread_id": None, "global": True}
+    return Step(state, global_packet(state, ctx, ch, packet))

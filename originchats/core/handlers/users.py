@@ -1,0 +1,135 @@
+"""users_list, users_online, status_set, status_get, pfp_set, pfp_get (core.md §5, auth.md §5.4).
+
+Fixed relative to the original: `users_online` lists each user once; invisible users show as
+offline in `users_list` and are left out of `users_online` (the original leaked "invisible" in
+`users_list`); the status transition is judged on the user's stored status, not per socket.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import attrs
+
+from ..context import Context
+from ..effects import Persist, Reply, Send, Step
+from ..errors import ProtocolError
+from ..model import STATUSES
+from ..registry import command
+from ..request import Request, opt_str
+from ..state import ServerState
+from ..views import all_authed, color_of, others, status_obj, user_brief
+from ..writes import UserSaved
+from .common import me
+
+
+@command("users_list")
+def handle_users_list(state: ServerState, ctx: Context, req: Request) -> Step:
+    online = {c.user_id for c in state.authed_conns()}
+    users = []
+    for u in state.users.values():
+        if u.deleted or u.banned:
+            continue
+        st = status_obj(u)
+        if u.id not in online or u.status == "invisible":
+            st = {"status": "offline", "text": u.status_text}
+        users.append({"username": u.username, "nickname": u.nickname, "roles": list(u.roles),
+                      "color": color_of(state, u), "status": st, "cracked": u.cracked, "pfp": u.pfp_url})
+    return Step(state, (Reply({"cmd": "users_list", "users": users}),))
+
+
+@command("users_online")
+def handle_users_online(state: ServerState, ctx: Context, req: Request) -> Step:
+    seen: set[str] = set()
+    users = []
+    for c in state.authed_conns():
+        if c.user_id in seen:
+            continue
+        seen.add(c.user_id or "")
+        u = state.users.get(c.user_id or "")
+        if u is None or u.deleted or u.status == "invisible":
+            continue
+        users.append({"username": u.username, "nickname": u.nickname, "roles": list(u.roles),
+                      "color": color_of(state, u), "status": status_obj(u)})
+    return Step(state, (Reply({"cmd": "users_online", "users": users}),))
+
+
+@command("status_set")
+def handle_status_set(state: ServerState, ctx: Context, req: Request) -> Step:
+    user = me(state, ctx)
+    new = req.get("status")
+    if not new:
+        raise ProtocolError("Status is required")
+    text = req.get("text")
+    if text is None:
+        text = ""
+    invalid = "Invalid status. Must be one of: online, idle, dnd, offline, invisible"
+    if new not in STATUSES or not isinstance(text, str) or len(text) > 100:
+        raise ProtocolError(invalid)
+    was_invisible = user.status == "invisible"
+    user = attrs.evolve(user, status=new, status_text=text)
+    state = state.with_user(user)
+    for cid in state.conns_of(user.id):
+        state = state.with_conn(attrs.evolve(state.conns[cid], status=new))
+    effects: list = []
+    if new == "invisible":
+        if not was_invisible:
+            effects.append(Send(all_authed(state), {"cmd": "user_disconnect", "username": user.username}))
+        packet = {"cmd": "status_set", "status": {"status": "invisible", "text": ""}, "global": True}
+        # only the user's own sockets learn about it: telling others would reveal the invisible user
+        mine = tuple(c for c in state.conns_of(user.id) if c != ctx.conn_id)
+        effects += [Send(mine, packet), Reply(packet)]
+    else:
+        if was_invisible:
+            effects.append(Send(all_authed(state), {"cmd": "user_connect", "user": user_brief(state, user)}))
+        packet = {"cmd": "status_get", "username": user.username, "status": status_obj(user), "global": True}
+        effects += [Send(others(state, ctx.conn_id), packet), Reply(packet)]
+    return Step(state, (Persist((UserSaved(user),), tuple(effects)),))
+
+
+@command("status_get")
+def handle_status_get(state: ServerState, ctx: Context, req: Request) -> Step:
+    name = opt_str(req, "user")
+    if not name:
+        raise ProtocolError("User parameter is required")
+    target = state.find_user(name)
+    if target is None:
+        raise ProtocolError("User not found")
+    st = status_obj(target)
+    caller = me(state, ctx)
+    if target.status == "invisible" and target.id != caller.id:
+        st = {"status": "offline", "text": target.status_text}
+    return Step(state, (Reply({"cmd": "status", "username": target.username, "status": st}),))
+
+
+@command("pfp_set")
+def handle_pfp_set(state: ServerState, ctx: Context, req: Request) -> Step:
+    if state.settings.auth_mode not in ("cracked", "cracked-only"):
+        raise ProtocolError("Profile pictures are managed by Rotur for this account")
+    url = req.get("url")
+    if not url:
+        raise ProtocolError("URL required")
+    if not isinstance(url, str):
+        raise ProtocolError("Invalid URL format")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ProtocolError("Invalid URL format") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ProtocolError("Invalid URL format")
+    if len(url) > 500:
+        raise ProtocolError("URL too long (max 500 characters)")
+    user = attrs.evolve(me(state, ctx), pfp_url=url)
+    state = state.with_user(user)
+    return Step(state, (Persist((UserSaved(user),), (Reply({"cmd": "pfp_set", "val": url}),)),))
+
+
+@command("pfp_get")
+def handle_pfp_get(state: ServerState, ctx: Context, req: Request) -> Step:
+    name = req.get("username")
+    if not name:
+        raise ProtocolError("Username required")
+    target = state.find_user(name)
+    if target is None:
+        raise ProtocolError("User not found")
+    return Step(state, (Reply({"cmd": "pfp_get", "val": target.pfp_url, "username": name}),))

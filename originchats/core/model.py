@@ -1,0 +1,133 @@
+"""Domain records: users, roles, channels, messages. Frozen; changed with `attrs.evolve`.
+
+JSON-shaped values (role permission objects, channel extra keys, embeds) are kept as plain
+dicts/lists that are never mutated in place: a change builds a new record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+CRACKED_PREFIX = "USR:local_"
+
+#: The 20 official permission names, in the order the handshake sends them (objects.md §5.1).
+PERMISSIONS: tuple[str, ...] = (
+    "administrator", "manage_server", "view_audit_log", "manage_roles", "manage_channels",
+    "manage_threads", "manage_users", "manage_messages", "read_message_history", "send_messages",
+    "embed_links", "attach_files", "add_reactions", "external_emojis", "connect", "speak", "stream",
+    "use_voice_activity", "mention_everyone", "use_slash_commands",
+)
+
+STATUSES = ("online", "idle", "dnd", "offline", "invisible")
+CHANNEL_TYPES = ("text", "voice", "forum", "separator")
+SYSTEM_ROLES = frozenset({"owner", "admin", "user"})
+
+
+@attrs.frozen(kw_only=True)
+class User:
+    id: str
+    username: str
+    nickname: str | None = None
+    password_hash: str | None = None
+    roles: tuple[str, ...] = ("user",)
+    status: str = "online"
+    status_text: str = ""
+    pfp_url: str | None = None
+    created_at: float = 0.0
+    deleted: bool = False  # deleted accounts keep their row so the name and id cannot be reclaimed
+
+    @property
+    def cracked(self) -> bool:
+        return self.id.startswith(CRACKED_PREFIX)
+
+    @property
+    def banned(self) -> bool:
+        return "banned" in self.roles
+
+
+@attrs.frozen(kw_only=True)
+class Role:
+    id: str
+    name: str
+    description: str | None = None
+    color: str | None = None
+    hoisted: bool = False
+    permissions: Any = ()  # list of names, or an object (only `mention_roles` has meaning)
+    self_assignable: bool = False
+    category: str | None = None
+    position: int = 0
+
+    def wire(self) -> dict[str, Any]:
+        perms = self.permissions
+        return {
+            "id": self.id,
+            "description": self.description,
+            "color": self.color,
+            "hoisted": self.hoisted,
+            "permissions": list(perms) if isinstance(perms, (list, tuple)) else dict(perms),
+            "self_assignable": self.self_assignable,
+            "category": self.category,
+            "position": self.position,
+        }
+
+    def grants(self, perm: str) -> bool:
+        perms = self.permissions
+        if isinstance(perms, dict):
+            return False
+        return "administrator" in perms or perm in perms
+
+
+@attrs.frozen(kw_only=True)
+class Channel:
+    """A channel. `id` is stable; `name` is what the wire uses and may change."""
+
+    id: str
+    name: str
+    type: str = "text"
+    description: str | None = None
+    display_name: str | None = None
+    size: int | None = None
+    permissions: dict[str, tuple[str, ...]] = attrs.Factory(dict)
+    extra: dict[str, Any] = attrs.Factory(dict)  # other keys clients store (wallpaper, icon, …)
+
+    def wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "name": self.name}
+        if self.description:
+            out["description"] = self.description
+        if self.display_name:
+            out["display_name"] = self.display_name
+        if self.size:
+            out["size"] = self.size
+        out["permissions"] = {k: list(v) for k, v in self.permissions.items()}
+        for k, v in self.extra.items():
+            out.setdefault(k, v)
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    id: str
+    channel_id: str
+    user_id: str
+    content: str
+    timestamp: float
+    thread_id: str | None = None
+    reply_to_id: str | None = None
+    reply_to_user: str | None = None
+    ping: bool | None = None
+    embeds: Any = None
+    attachments: Any = None
+    edited: bool = False
+    pinned: bool = False
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (emoji, user ids) in first-use order
+    type: str | None = None
+    interaction: Any = None
+    webhook: Any = None
+
+    def reaction_users(self, emoji: str) -> tuple[str, ...]:
+        for e, users in self.reactions:
+            if e == emoji:
+                return users
+        return ()

@@ -1,0 +1,81 @@
+"""Operations a handler cannot do itself, run by the shell off the trio thread (`Fetch.op`).
+
+Each has a fixed result type, documented here, that the continuation receives.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class GetMessage:
+    """Result: `Message | None` (only if it belongs to `channel_id`)."""
+
+    channel_id: str
+    message_id: str
+    thread_id: str | None = None
+
+
+@attrs.frozen
+class History:
+    """Result: `list[Message]`, oldest first: skip the `start` newest, then take `limit`."""
+
+    channel_id: str
+    start: int
+    limit: int
+    thread_id: str | None = None
+
+
+@attrs.frozen
+class Around:
+    """Result: `(list[Message], start_index, end_index) | None` (None: target not in the channel).
+
+    `below` older messages, the target, `above` newer ones; indices count from the oldest (0).
+    """
+
+    channel_id: str
+    message_id: str
+    above: int
+    below: int
+    thread_id: str | None = None
+
+
+@attrs.frozen
+class LastMessages:
+    """Result: `dict[channel_id, (timestamp, message_id)]` for channels that have messages."""
+
+    channel_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class HashPassword:
+    """Result: `str` (an argon2id hash)."""
+
+    password: str
+
+
+@attrs.frozen
+class VerifyPassword:
+    """Result: `bool`."""
+
+    password_hash: str
+    password: str
+
+
+@attrs.frozen
+class RoturValidate:
+    """Result: `dict` (the JSON body when the status is 200), or `None` when Rotur said no
+    (non-200), or the string "error" when Rotur could not be reached or answered garbage."""
+
+    key: str
+    validator: str
+
+
+@attrs.frozen
+class ModlogQuery:
+    """Result: `list[dict]` audit entries, newest first, and the total count: `(entries, total)`."""
+
+    filters: tuple[tuple[str, object], ...]
+    limit: int
+    offset: int

@@ -1,0 +1,35 @@
+"""The parts of the configuration the core needs, as plain frozen values (built by the shell)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitSettings:
+    enabled: bool = True
+    messages_per_minute: int = 60
+    burst_limit: int = 10
+    cooldown_seconds: float = 30
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    server: dict[str, Any] = attrs.Factory(lambda: {"name": "OriginChats", "owner": {"name": "Admin"}})
+    limits: dict[str, Any] = attrs.Factory(lambda: {"post_content": 2000, "search_results": 30})
+    attachments: dict[str, Any] = attrs.Factory(lambda: {
+        "enabled": False, "max_size": 104857600,
+        "allowed_types": ["image/*", "video/*", "audio/*", "application/pdf"],
+        "max_attachments_per_user": -1, "permanent_tiers": ["pro", "max"],
+    })
+    auth_mode: str = "cracked"
+    allow_registration: bool = True
+    allow_name_reuse: bool = False
+    rate_limit: RateLimitSettings = attrs.Factory(RateLimitSettings)
+    modlog_retention_days: dict[str, int] = attrs.Factory(dict)
+
+    @property
+    def post_content(self) -> int:
+        return int(self.limits.get("post_content", 2000))

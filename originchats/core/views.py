@@ -1,0 +1,103 @@
+"""How records look on the wire (objects.md §1.5, §3.3) and who receives what (README §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .model import Channel, Message, User
+from .permissions import channel_allows
+from .state import ServerState
+
+
+def color_of(state: ServerState, user: User) -> str | None:
+    """The color of the first role in the user's list (list order, not rank)."""
+    if not user.roles:
+        return None
+    role = state.roles.get(user.roles[0])
+    return role.color if role is not None else None
+
+
+def status_obj(user: User) -> dict[str, str]:
+    return {"status": user.status, "text": user.status_text}
+
+
+def user_brief(state: ServerState, user: User) -> dict[str, Any]:
+    """`user_join.user` / `user_connect.user`."""
+    return {"username": user.username, "roles": list(user.roles), "color": color_of(state, user)}
+
+
+def ready_user(user: User) -> dict[str, Any]:
+    if user.cracked:
+        return {"username": user.username, "nickname": user.nickname, "roles": list(user.roles),
+                "status": status_obj(user), "pfp_url": user.pfp_url, "cracked": True}
+    out: dict[str, Any] = {"roles": list(user.roles), "username": user.username, "status": status_obj(user)}
+    if user.nickname is not None:
+        out["nickname"] = user.nickname
+    out["cracked"] = False
+    return out
+
+
+def message_wire(state: ServerState, m: Message) -> dict[str, Any]:
+    """The "user format" of a stored message."""
+    out: dict[str, Any] = {
+        "user": state.username_of(m.user_id), "content": m.content,
+        "timestamp": m.timestamp, "id": m.id,
+    }
+    if m.reply_to_id is not None:
+        out["reply_to"] = {"id": m.reply_to_id, "user": state.username_of(m.reply_to_user or "")}
+    if m.ping is not None:
+        out["ping"] = m.ping
+    if m.embeds is not None:
+        out["embeds"] = m.embeds
+    if m.attachments:
+        out["attachments"] = m.attachments
+    if m.edited:
+        out["edited"] = True
+    if m.reactions:
+        out["reactions"] = {e: [state.username_of(u) for u in users] for e, users in m.reactions}
+    if m.webhook is not None:
+        out["webhook"] = m.webhook
+    out["pinned"] = m.pinned
+    out["type"] = m.type or "message"
+    out["interaction"] = m.interaction
+    return out
+
+
+# ---- audiences -------------------------------------------------------------------------------
+
+
+def all_authed(state: ServerState) -> tuple[int, ...]:
+    """"ALL": every authenticated socket, the caller included."""
+    return tuple(c.id for c in state.conns.values() if c.user_id is not None)
+
+
+def others(state: ServerState, conn_id: int) -> tuple[int, ...]:
+    """Global without channel: every other authenticated socket."""
+    return tuple(c.id for c in state.conns.values() if c.user_id is not None and c.id != conn_id)
+
+
+def channel_viewers(state: ServerState, channel: Channel | None, exclude: int | None = None) -> tuple[int, ...]:
+    """Authenticated sockets whose user may `view` the channel, judged on the user's *current*
+    roles (the original used a snapshot taken at login; see docs/compatibility.md)."""
+    out = []
+    verdicts: dict[tuple[str, ...], bool] = {}
+    users = state.users
+    for c in state.conns.values():
+        if c.user_id is None or c.id == exclude:
+            continue
+        user = users.get(c.user_id)
+        if user is None:
+            continue
+        roles = user.roles
+        ok = verdicts.get(roles)
+        if ok is None:
+            ok = verdicts[roles] = channel_allows(channel, "view", roles)
+        if ok:
+            out.append(c.id)
+    return tuple(out)
+
+
+def error(val: str, src: str | None) -> dict[str, Any]:
+    if src is None:
+        return {"cmd": "error", "val": val}
+    return {"cmd": "error", "src": src, "val": val}

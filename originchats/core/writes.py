@@ -1,0 +1,89 @@
+"""Persisted facts, in past tense. `store/sql.py` turns each into SQL; the writer commits them in
+groups. Every write is idempotent enough to replay (upserts by primary key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .model import Channel, Message, Role, User
+
+
+@attrs.frozen
+class UserSaved:
+    user: User
+
+
+@attrs.frozen
+class RoleSaved:
+    role: Role
+
+
+@attrs.frozen
+class RoleDeleted:
+    role_id: str
+
+
+@attrs.frozen
+class ChannelSaved:
+    channel: Channel
+
+
+@attrs.frozen
+class ChannelsOrdered:
+    channel_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class ChannelDeleted:
+    channel_id: str
+
+
+@attrs.frozen
+class SettingSaved:
+    key: str
+    value: Any
+
+
+@attrs.frozen
+class MessageCreated:
+    message: Message
+
+
+@attrs.frozen
+class MessageEdited:
+    message_id: str
+    content: str
+    embeds: Any  # None keeps the stored embeds; a list replaces them
+
+
+@attrs.frozen
+class MessageDeleted:
+    message_id: str
+
+
+@attrs.frozen
+class ReactionAdded:
+    message_id: str
+    emoji: str
+    user_id: str
+
+
+@attrs.frozen
+class ReactionRemoved:
+    message_id: str
+    emoji: str
+    user_id: str
+
+
+@attrs.frozen(kw_only=True)
+class AuditRecorded:
+    id: str
+    time: float
+    category: str
+    action: str
+    actor_id: str | None
+    target: str | None = None
+    reason: str | None = None
+    details: Any = None

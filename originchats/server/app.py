@@ -1,0 +1,118 @@
+"""`serve(config)`: the whole server in one trio task tree.
+
+Nurseries are nested by lifetime: the writer outermost (it drains last), then the hub's timers,
+the listeners and the connection tasks. `stop` (an Event; the CLI sets it on SIGINT/SIGTERM)
+starts a graceful shutdown: stop accepting, close every WebSocket with 1001, give the connections
+a moment to flush, then close the writer's inbox and let it commit what is queued.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import httpx
+import structlog
+import trio
+
+from ..config import Config
+from ..core.settings import RateLimitSettings, Settings
+from ..store import load
+from ..store.db import db_path, open_db
+from ..store.migrate import apply_migrations
+from ..store.reader import Reader
+from ..store.writer import Writer
+from .connection import serve_connection
+from .hub import Hub
+from .ops import OpRunner
+from .timers import heartbeat, rate_limit_supervisor
+
+log = structlog.get_logger("originchats.app")
+SHUTDOWN_GRACE = 3.0
+
+
+def settings_from(config: Config) -> Settings:
+    s = config.server
+    server: dict = {"name": s.name, "owner": {"name": s.owner}}
+    if s.url:
+        server["url"] = s.url
+    if s.icon:
+        server["icon"] = s.icon
+    if s.banner:
+        server["banner"] = s.banner
+    rl = config.rate_limiting
+    return Settings(
+        server=server,
+        limits={"post_content": config.limits.post_content, "search_results": config.limits.search_results},
+        auth_mode=config.auth_mode,
+        allow_registration=config.cracked.allow_registration,
+        allow_name_reuse=config.cracked.allow_name_reuse,
+        rate_limit=RateLimitSettings(enabled=rl.enabled, messages_per_minute=rl.messages_per_minute,
+                                     burst_limit=rl.burst_limit, cooldown_seconds=rl.cooldown_seconds),
+        modlog_retention_days=dict(config.modlog.retention),
+    )
+
+
+def open_store(config: Config) -> tuple:
+    """Open (and create, migrate, seed) the database; returns (write con, read con, applied versions)."""
+    path = db_path(config.storage.data_dir)
+    con = open_db(path, synchronous=config.storage.synchronous.upper())
+    try:
+        applied = apply_migrations(con)
+        load.seed_if_new(con)
+        reader = open_db(path, readonly=True)
+    except BaseException:
+        con.close()
+        raise
+    return con, reader, applied
+
+
+async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = None,
+                stop: trio.Event | None = None,
+                task_status: trio.TaskStatus[list[trio.abc.Listener]] = trio.TASK_STATUS_IGNORED) -> None:
+    if stop is None:
+        stop = trio.Event()
+    con, read_con, applied = await trio.to_thread.run_sync(open_store, config)
+    try:
+        state = load.load_state(con, settings_from(config))
+        log.info("store_opened", path=str(db_path(config.storage.data_dir)), migrations_applied=applied,
+                 users=len(state.users), channels=len(state.channels))
+        writer = Writer(con)
+        async with httpx.AsyncClient(timeout=config.rotur.timeout_seconds) as http, trio.open_nursery() as outer:
+            await outer.start(writer.run)
+            hub = Hub(state=state, writer=writer,
+                      ops=OpRunner(reader=Reader(read_con), http=http, rotur_url=config.rotur.validate_url))
+            try:
+                await _run(config, hub, listeners, stop, task_status)
+            finally:
+                writer.close()  # the writer drains its inbox, commits, and returns
+        log.info("server_stopped", batches=writer.batches, writes=writer.committed)
+    finally:
+        con.close()
+        read_con.close()
+
+
+async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_status) -> None:  # type: ignore[no-untyped-def]
+    if listeners is None:
+        listeners = await trio.open_tcp_listeners(config.listen.port, host=config.listen.host)
+    handler = partial(serve_connection, hub=hub, max_message=config.limits.max_frame_size)
+    async with trio.open_nursery() as conns:
+        async with trio.open_nursery() as services:
+            services.start_soon(heartbeat, hub, config.heartbeat.interval_seconds)
+            services.start_soon(rate_limit_supervisor, hub)
+            await services.start(partial(trio.serve_listeners, handler, listeners, handler_nursery=conns))
+            for lst in listeners:
+                sock = getattr(lst, "socket", None)
+                if sock is not None:
+                    log.info("listening", address=str(sock.getsockname()))
+            task_status.started(listeners)
+            await stop.wait()
+            log.info("shutdown_started", connections=len(hub.sockets))
+            services.cancel_scope.cancel()  # stop accepting; stop timers
+        for lst in listeners:
+            await lst.aclose()
+        hub.all_closed = trio.Event()
+        hub.close_all(1001, "server shutting down")
+        if hub.sockets:
+            with trio.move_on_after(SHUTDOWN_GRACE):
+                await hub.all_closed.wait()
+        conns.cancel_scope.cancel()

@@ -1,0 +1,157 @@
+"""The hub: owns `ServerState` and the registry of open sockets, and runs effects.
+
+`hub.state = step.state` happens synchronously right after the pure step, so no other task can
+see or change the state in between (trio switches only at awaits). Effects then run in order:
+`Send`/`Reply`/`Close` are synchronous pushes to per-socket queues; `Persist` awaits the writer's
+commit; `Fetch` awaits its operation and feeds the result to the continuation, another pure step.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from typing import Any
+
+import attrs
+import structlog
+import trio
+
+from ..core import dispatch
+from ..core.context import Context
+from ..core.effects import Close, Fetch, Persist, Reply, Send
+from ..core.request import Request
+from ..core.state import ServerState
+from ..core.views import error
+from ..store.writer import Writer, WriteFailed
+from .ops import OpRunner
+from .ws import WebSocket, encode_text
+
+log = structlog.get_logger("originchats.hub")
+
+
+def encode(packet: dict[str, Any]) -> str:
+    return json.dumps(packet, separators=(",", ":"), ensure_ascii=False)
+
+
+@attrs.define(eq=False)
+class Hub:
+    state: ServerState
+    writer: Writer
+    ops: OpRunner
+    sockets: dict[int, WebSocket] = attrs.Factory(dict)
+    _next_id: int = 1
+    # Unix time = trio clock + offset, so the core's `now` follows trio's (mock) clock in tests.
+    clock_offset: float = attrs.field(factory=lambda: time.time() - trio.current_time())
+    all_closed: trio.Event = attrs.Factory(trio.Event)
+
+    def now(self) -> float:
+        return trio.current_time() + self.clock_offset
+
+    def context(self, conn_id: int) -> Context:
+        return Context(conn_id=conn_id, now=self.now(), new_id=str(uuid.uuid4()),
+                       new_token=secrets.token_urlsafe(32))
+
+    # ---- connections --------------------------------------------------------------------------
+
+    def open(self, ws: WebSocket) -> int:
+        conn_id = self._next_id
+        self._next_id += 1
+        self.sockets[conn_id] = ws
+        step = dispatch.connect(self.state, self.context(conn_id))
+        self.state = step.state
+        self._run_sync(step.effects, conn_id, None)
+        return conn_id
+
+    def close(self, conn_id: int) -> None:
+        step = dispatch.disconnect(self.state, self.context(conn_id))
+        self.state = step.state
+        self.sockets.pop(conn_id, None)
+        self._run_sync(step.effects, conn_id, None)
+        if not self.sockets:
+            self.all_closed.set()
+
+    def close_all(self, code: int, reason: str) -> None:
+        for ws in list(self.sockets.values()):
+            ws.close(code, reason)
+
+    # ---- commands -----------------------------------------------------------------------------
+
+    async def handle_text(self, conn_id: int, text: str) -> None:
+        """One incoming text frame: decode, step, run effects. Bad JSON gets a clear error."""
+        try:
+            raw = json.loads(text)
+        except (ValueError, RecursionError):
+            self._reply(conn_id, error("Invalid JSON", None), None)
+            log.info("command_rejected", reason="invalid_json", size=len(text))
+            return
+        if not isinstance(raw, dict):
+            self._reply(conn_id, error("Invalid message format: expected a JSON object", None), None)
+            log.info("command_rejected", reason="not_an_object")
+            return
+        cmd = raw.get("cmd")
+        listener = raw.get("listener")
+        listener = listener if isinstance(listener, str) else None
+        if cmd is not None and not isinstance(cmd, str):
+            self._reply(conn_id, error("Invalid field 'cmd': expected string", None), listener)
+            return
+        req = Request(cmd=cmd, data=raw)
+        ctx = self.context(conn_id)
+        step = dispatch.handle(self.state, ctx, req)
+        self.state = step.state
+        await self.run_effects(step.effects, ctx, req, listener)
+
+    async def run_effects(self, effects: tuple, ctx: Context, req: Request, listener: str | None) -> None:
+        for effect in effects:
+            if isinstance(effect, Persist):
+                try:
+                    # shielded: once queued, a write commits; its broadcast must not be lost
+                    # because the sender's connection went away meanwhile
+                    with trio.CancelScope(shield=True):
+                        await self.writer.submit(effect.writes)
+                except WriteFailed:
+                    self._reply(ctx.conn_id, error("Failed to save changes", req.cmd), listener)
+                    return
+                await self.run_effects(effect.then, ctx, req, listener)
+            elif isinstance(effect, Fetch):
+                result = await self.ops.run(effect.op)
+                step = dispatch.run_guarded(effect.then, self.state, ctx, req, result)
+                self.state = step.state
+                await self.run_effects(step.effects, ctx, req, listener)
+            else:
+                self._run_one(effect, ctx.conn_id, listener)
+            if isinstance(effect, Reply) and effect.packet.get("cmd") in ("error", "auth_error"):
+                log.info("command_rejected", cmd=req.cmd, reason=effect.packet.get("val"))
+
+    def _run_sync(self, effects: tuple, conn_id: int, listener: str | None) -> None:
+        for effect in effects:
+            self._run_one(effect, conn_id, listener)
+
+    def _run_one(self, effect: Any, conn_id: int, listener: str | None) -> None:
+        if isinstance(effect, Reply):
+            self._reply(conn_id, effect.packet, listener)
+        elif isinstance(effect, Send):
+            if not effect.conns:
+                return
+            frame = encode_text(encode(effect.packet))  # once, whatever the number of receivers
+            sockets = self.sockets
+            for cid in effect.conns:
+                ws = sockets.get(cid)
+                if ws is not None:
+                    ws.push(frame)
+        elif isinstance(effect, Close):
+            for cid in effect.conns:
+                ws = self.sockets.get(cid)
+                if ws is not None:
+                    ws.close(effect.code, effect.reason)
+        else:
+            raise TypeError(f"effect {type(effect).__name__} cannot run synchronously")
+
+    def _reply(self, conn_id: int, packet: dict[str, Any], listener: str | None) -> None:
+        ws = self.sockets.get(conn_id)
+        if ws is None:
+            return
+        if listener is not None:
+            packet = {**packet, "listener": listener}
+        ws.send_text(encode(packet))

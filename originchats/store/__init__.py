@@ -1,0 +1,1 @@
+"""SQLite storage: one file in WAL mode, one writer task, read-only readers (see writer.py)."""

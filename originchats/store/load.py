@@ -1,0 +1,47 @@
+"""Startup: open the database, migrate, seed a new server, and build the initial `ServerState`."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+from ..core import writes as w
+from ..core.defaults import default_general, default_roles
+from ..core.settings import Settings
+from ..core.state import ServerState, build_names
+from . import sql
+
+INITIALIZED = "initialized"
+
+
+def seed_if_new(con: sqlite3.Connection) -> bool:
+    """Give a brand-new database the default roles and the `general` channel (once, ever)."""
+    if sql.load_settings(con).get(INITIALIZED):
+        return False
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        if not sql.load_roles(con):
+            for role in default_roles([str(uuid.uuid4()) for _ in range(4)]):
+                sql.apply_write(con, w.RoleSaved(role))
+        if not sql.load_channels(con):
+            sql.apply_write(con, w.ChannelSaved(default_general(str(uuid.uuid4()))))
+        sql.apply_write(con, w.SettingSaved(INITIALIZED, True))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return True
+
+
+def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
+    users = sql.load_users(con)
+    stored = sql.load_settings(con)
+    server_info = {k: stored.get(f"server.{k}", settings.server.get(k) or "") for k in ("name", "icon", "banner")}
+    return ServerState(
+        settings=settings,
+        users={u.id: u for u in users},
+        names=build_names(users),
+        roles={r.name: r for r in sql.load_roles(con)},
+        channels=tuple(sql.load_channels(con)),
+        server_info=server_info,
+    )

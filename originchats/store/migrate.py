@@ -1,0 +1,45 @@
+"""Apply `migrations/NNNN_*.sql` in order, each in its own transaction with its schema_version row."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+_NAME = re.compile(r"^(\d{4})_[\w-]+\.sql$")
+
+
+class MigrationError(Exception):
+    pass
+
+
+def available(folder: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
+    found = []
+    for path in sorted(folder.iterdir()):
+        m = _NAME.match(path.name)
+        if m:
+            found.append((int(m.group(1)), path))
+    return found
+
+
+def apply_migrations(con: sqlite3.Connection, folder: Path = MIGRATIONS_DIR) -> list[int]:
+    """Returns the versions applied now (empty when the schema was already current)."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in con.execute("SELECT version FROM schema_version")}
+    applied = []
+    for version, path in available(folder):
+        if version in done:
+            continue
+        script = path.read_text(encoding="utf-8")
+        try:
+            con.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\n"
+                f"INSERT INTO schema_version(version, applied_at) VALUES ({version}, datetime('now'));\nCOMMIT;"
+            )
+        except sqlite3.Error as exc:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise MigrationError(f"{path.name}: {exc}") from exc
+        applied.append(version)
+    return applied

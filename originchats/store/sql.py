@@ -1,0 +1,272 @@
+"""Plain SQL as functions: one per persisted fact, plus the reads. Named parameters, no formatting."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..core import writes as w
+from ..core.model import Channel, Message, Role, User
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+# ---- rows -> records --------------------------------------------------------------------------
+
+
+def user_from_row(row: sqlite3.Row | tuple) -> User:
+    (uid, username, nickname, pw, roles, status, status_text, pfp, created, deleted) = row
+    return User(id=uid, username=username, nickname=nickname, password_hash=pw, roles=tuple(json.loads(roles)),
+                status=status, status_text=status_text, pfp_url=pfp, created_at=created, deleted=bool(deleted))
+
+
+def role_from_row(row: tuple) -> Role:
+    (rid, name, desc, color, hoisted, perms, self_assignable, category, position) = row
+    perms = json.loads(perms)
+    return Role(id=rid, name=name, description=desc, color=color, hoisted=bool(hoisted),
+                permissions=tuple(perms) if isinstance(perms, list) else perms,
+                self_assignable=bool(self_assignable), category=category, position=position)
+
+
+def channel_from_row(row: tuple) -> Channel:
+    (cid, name, ctype, data) = row
+    d = json.loads(data)
+    return Channel(id=cid, name=name, type=ctype, description=d.get("description"),
+                   display_name=d.get("display_name"), size=d.get("size"),
+                   permissions={k: tuple(v) for k, v in d.get("permissions", {}).items()},
+                   extra=d.get("extra", {}))
+
+
+MESSAGE_COLUMNS = ("id, channel_id, thread_id, user_id, content, timestamp, reply_to_id, reply_to_user, ping, "
+                   "embeds, attachments, edited, pinned, type, interaction, webhook")
+
+
+def message_from_row(row: tuple, reactions: tuple = ()) -> Message:
+    (mid, cid, tid, uid, content, ts, rid, ruser, ping, embeds, atts, edited, pinned, mtype, inter, hook) = row
+    return Message(id=mid, channel_id=cid, thread_id=tid, user_id=uid, content=content, timestamp=ts,
+                   reply_to_id=rid, reply_to_user=ruser, ping=None if ping is None else bool(ping),
+                   embeds=_load(embeds), attachments=_load(atts), edited=bool(edited), pinned=bool(pinned),
+                   reactions=reactions, type=mtype, interaction=_load(inter), webhook=_load(hook))
+
+
+# ---- writes -----------------------------------------------------------------------------------
+
+
+def _user_saved(con: sqlite3.Connection, fact: w.UserSaved) -> None:
+    u = fact.user
+    con.execute(
+        "INSERT INTO users(id, username, nickname, password_hash, roles, status, status_text, pfp_url, created_at,"
+        " deleted) VALUES (:id, :username, :nickname, :pw, :roles, :status, :text, :pfp, :created, :deleted)"
+        " ON CONFLICT(id) DO UPDATE SET username=excluded.username, nickname=excluded.nickname,"
+        " password_hash=excluded.password_hash, roles=excluded.roles, status=excluded.status,"
+        " status_text=excluded.status_text, pfp_url=excluded.pfp_url, deleted=excluded.deleted",
+        {"id": u.id, "username": u.username, "nickname": u.nickname, "pw": u.password_hash,
+         "roles": _dump(list(u.roles)), "status": u.status, "text": u.status_text, "pfp": u.pfp_url,
+         "created": u.created_at, "deleted": int(u.deleted)},
+    )
+
+
+def _role_saved(con: sqlite3.Connection, fact: w.RoleSaved) -> None:
+    r = fact.role
+    perms = list(r.permissions) if isinstance(r.permissions, (list, tuple)) else r.permissions
+    con.execute(
+        "INSERT INTO roles(id, name, description, color, hoisted, permissions, self_assignable, category, position)"
+        " VALUES (:id, :name, :desc, :color, :hoisted, :perms, :sa, :cat, :pos)"
+        " ON CONFLICT(id) DO UPDATE SET name=excluded.name, description=excluded.description,"
+        " color=excluded.color, hoisted=excluded.hoisted, permissions=excluded.permissions,"
+        " self_assignable=excluded.self_assignable, category=excluded.category, position=excluded.position",
+        {"id": r.id, "name": r.name, "desc": r.description, "color": r.color, "hoisted": int(r.hoisted),
+         "perms": _dump(perms), "sa": int(r.self_assignable), "cat": r.category, "pos": r.position},
+    )
+
+
+def _role_deleted(con: sqlite3.Connection, fact: w.RoleDeleted) -> None:
+    con.execute("DELETE FROM roles WHERE id = :id", {"id": fact.role_id})
+
+
+def channel_data(ch: Channel) -> str:
+    return _dump({"description": ch.description, "display_name": ch.display_name, "size": ch.size,
+                  "permissions": {k: list(v) for k, v in ch.permissions.items()}, "extra": ch.extra}) or "{}"
+
+
+def _channel_saved(con: sqlite3.Connection, fact: w.ChannelSaved) -> None:
+    ch = fact.channel
+    con.execute(
+        "INSERT INTO channels(id, name, position, type, data)"
+        " VALUES (:id, :name, (SELECT COALESCE(MAX(position), -1) + 1 FROM channels), :type, :data)"
+        " ON CONFLICT(id) DO UPDATE SET name=excluded.name, type=excluded.type, data=excluded.data",
+        {"id": ch.id, "name": ch.name, "type": ch.type, "data": channel_data(ch)},
+    )
+
+
+def _channels_ordered(con: sqlite3.Connection, fact: w.ChannelsOrdered) -> None:
+    con.executemany("UPDATE channels SET position = :pos WHERE id = :id",
+                    [{"pos": i, "id": cid} for i, cid in enumerate(fact.channel_ids)])
+
+
+def _channel_deleted(con: sqlite3.Connection, fact: w.ChannelDeleted) -> None:
+    p = {"id": fact.channel_id}
+    con.execute("DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages WHERE channel_id = :id)", p)
+    con.execute("DELETE FROM messages WHERE channel_id = :id", p)
+    con.execute("DELETE FROM channels WHERE id = :id", p)
+
+
+def _setting_saved(con: sqlite3.Connection, fact: w.SettingSaved) -> None:
+    con.execute("INSERT INTO settings(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                {"k": fact.key, "v": _dump(fact.value)})
+
+
+def _message_created(con: sqlite3.Connection, fact: w.MessageCreated) -> None:
+    m = fact.message
+    con.execute(
+        f"INSERT INTO messages({MESSAGE_COLUMNS}) VALUES (:id, :cid, :tid, :uid, :content, :ts, :rid, :ruser,"
+        " :ping, :embeds, :atts, :edited, :pinned, :type, :inter, :hook)",
+        {"id": m.id, "cid": m.channel_id, "tid": m.thread_id, "uid": m.user_id, "content": m.content,
+         "ts": m.timestamp, "rid": m.reply_to_id, "ruser": m.reply_to_user,
+         "ping": None if m.ping is None else int(m.ping), "embeds": _dump(m.embeds), "atts": _dump(m.attachments),
+         "edited": int(m.edited), "pinned": int(m.pinned), "type": m.type, "inter": _dump(m.interaction),
+         "hook": _dump(m.webhook)},
+    )
+
+
+def _message_edited(con: sqlite3.Connection, fact: w.MessageEdited) -> None:
+    if fact.embeds is None:
+        con.execute("UPDATE messages SET content = :c, edited = 1 WHERE id = :id", {"c": fact.content, "id": fact.message_id})
+    else:
+        con.execute("UPDATE messages SET content = :c, embeds = :e, edited = 1 WHERE id = :id",
+                    {"c": fact.content, "e": _dump(fact.embeds), "id": fact.message_id})
+
+
+def _message_deleted(con: sqlite3.Connection, fact: w.MessageDeleted) -> None:
+    con.execute("DELETE FROM reactions WHERE message_id = :id", {"id": fact.message_id})
+    con.execute("DELETE FROM messages WHERE id = :id", {"id": fact.message_id})
+
+
+def _reaction_added(con: sqlite3.Connection, fact: w.ReactionAdded) -> None:
+    con.execute("INSERT OR IGNORE INTO reactions(message_id, emoji, user_id) VALUES (:m, :e, :u)",
+                {"m": fact.message_id, "e": fact.emoji, "u": fact.user_id})
+
+
+def _reaction_removed(con: sqlite3.Connection, fact: w.ReactionRemoved) -> None:
+    con.execute("DELETE FROM reactions WHERE message_id = :m AND emoji = :e AND user_id = :u",
+                {"m": fact.message_id, "e": fact.emoji, "u": fact.user_id})
+
+
+def _audit_recorded(con: sqlite3.Connection, fact: w.AuditRecorded) -> None:
+    con.execute(
+        "INSERT INTO audit_log(id, time, category, action, actor_id, target, reason, details)"
+        " VALUES (:id, :time, :cat, :action, :actor, :target, :reason, :details)",
+        {"id": fact.id, "time": fact.time, "cat": fact.category, "action": fact.action, "actor": fact.actor_id,
+         "target": fact.target, "reason": fact.reason, "details": _dump(fact.details)},
+    )
+
+
+WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
+    w.UserSaved: _user_saved, w.RoleSaved: _role_saved, w.RoleDeleted: _role_deleted,
+    w.ChannelSaved: _channel_saved, w.ChannelsOrdered: _channels_ordered, w.ChannelDeleted: _channel_deleted,
+    w.SettingSaved: _setting_saved, w.MessageCreated: _message_created, w.MessageEdited: _message_edited,
+    w.MessageDeleted: _message_deleted, w.ReactionAdded: _reaction_added, w.ReactionRemoved: _reaction_removed,
+    w.AuditRecorded: _audit_recorded,
+}
+
+
+def apply_write(con: sqlite3.Connection, fact: Any) -> None:
+    WRITERS[type(fact)](con, fact)
+
+
+# ---- reads ------------------------------------------------------------------------------------
+
+
+def _with_reactions(con: sqlite3.Connection, rows: Sequence[tuple]) -> list[Message]:
+    if not rows:
+        return []
+    ids = [r[0] for r in rows]
+    by_msg: dict[str, dict[str, list[str]]] = {}
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk:chunk + 500]
+        marks = ",".join("?" * len(part))
+        for mid, emoji, uid in con.execute(
+            f"SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({marks}) ORDER BY seq", part
+        ):
+            by_msg.setdefault(mid, {}).setdefault(emoji, []).append(uid)
+    return [message_from_row(r, tuple((e, tuple(us)) for e, us in by_msg.get(r[0], {}).items())) for r in rows]
+
+
+def _thread_clause(thread_id: str | None) -> str:
+    return "thread_id IS NULL" if thread_id is None else "thread_id = :tid"
+
+
+def get_message(con: sqlite3.Connection, channel_id: str, message_id: str, thread_id: str | None = None) -> Message | None:
+    rows = con.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = :id AND channel_id = :cid AND {_thread_clause(thread_id)}",
+        {"id": message_id, "cid": channel_id, "tid": thread_id},
+    ).fetchall()
+    found = _with_reactions(con, rows)
+    return found[0] if found else None
+
+
+def history(con: sqlite3.Connection, channel_id: str, start: int, limit: int, thread_id: str | None = None) -> list[Message]:
+    rows = con.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel_id = :cid AND {_thread_clause(thread_id)}"
+        " ORDER BY seq DESC LIMIT :limit OFFSET :start",
+        {"cid": channel_id, "tid": thread_id, "limit": limit, "start": start},
+    ).fetchall()
+    rows.reverse()
+    return _with_reactions(con, rows)
+
+
+def around(con: sqlite3.Connection, channel_id: str, message_id: str, above: int, below: int,
+           thread_id: str | None = None) -> tuple[list[Message], int, int] | None:
+    p = {"id": message_id, "cid": channel_id, "tid": thread_id}
+    where = f"channel_id = :cid AND {_thread_clause(thread_id)}"
+    hit = con.execute(f"SELECT seq FROM messages WHERE id = :id AND {where}", p).fetchone()
+    if hit is None:
+        return None
+    p["seq"] = hit[0]
+    index = con.execute(f"SELECT COUNT(*) FROM messages WHERE {where} AND seq < :seq", p).fetchone()[0]
+    older = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND seq < :seq"
+                        " ORDER BY seq DESC LIMIT :n", {**p, "n": below}).fetchall()
+    rest = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND seq >= :seq"
+                       " ORDER BY seq ASC LIMIT :n", {**p, "n": above + 1}).fetchall()
+    older.reverse()
+    rows = older + rest
+    start = index - len(older)
+    return _with_reactions(con, rows), start, start + len(rows)
+
+
+def last_messages(con: sqlite3.Connection, channel_ids: Sequence[str]) -> dict[str, tuple[float, str]]:
+    out = {}
+    for cid in channel_ids:
+        row = con.execute("SELECT timestamp, id FROM messages WHERE channel_id = :cid AND thread_id IS NULL"
+                          " ORDER BY seq DESC LIMIT 1", {"cid": cid}).fetchone()
+        if row is not None:
+            out[cid] = (row[0], row[1])
+    return out
+
+
+def load_users(con: sqlite3.Connection) -> list[User]:
+    return [user_from_row(r) for r in con.execute(
+        "SELECT id, username, nickname, password_hash, roles, status, status_text, pfp_url, created_at, deleted"
+        " FROM users ORDER BY rowid")]
+
+
+def load_roles(con: sqlite3.Connection) -> list[Role]:
+    return [role_from_row(r) for r in con.execute(
+        "SELECT id, name, description, color, hoisted, permissions, self_assignable, category, position"
+        " FROM roles ORDER BY rowid")]
+
+
+def load_channels(con: sqlite3.Connection) -> list[Channel]:
+    return [channel_from_row(r) for r in con.execute("SELECT id, name, type, data FROM channels ORDER BY position, rowid")]
+
+
+def load_settings(con: sqlite3.Connection) -> dict[str, Any]:
+    return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM settings")}

@@ -1,0 +1,113 @@
+"""The single writer: owns the write connection and commits queued writes in groups.
+
+Callers `await writer.submit(writes)`; it returns once those writes are committed (or raises
+`WriteFailed`). The writer task takes everything waiting in its inbox (up to `max_batch` entries),
+runs them in one `BEGIN IMMEDIATE … COMMIT` in a worker thread, and wakes every waiter. Each entry
+runs inside a SAVEPOINT, so a failing entry is rolled back alone and the rest of the group commits.
+While one group commits, the next one accumulates: with many senders a commit (and its fsync)
+serves many messages.
+
+The inbox is bounded: when it is full, `submit` waits (backpressure on the senders). On shutdown
+the inbox is closed; the task drains what is queued, commits it and returns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import structlog
+import trio
+
+from .sql import apply_write
+
+log = structlog.get_logger("originchats.writer")
+
+
+class WriteFailed(Exception):
+    pass
+
+
+@attrs.define(eq=False)
+class _Entry:
+    writes: Sequence[Any]
+    done: trio.Event = attrs.Factory(trio.Event)
+    error: BaseException | None = None
+
+
+def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        for entry in batch:
+            con.execute("SAVEPOINT entry")
+            try:
+                for fact in entry.writes:
+                    apply_write(con, fact)
+            except sqlite3.Error as exc:
+                con.execute("ROLLBACK TO entry")
+                entry.error = exc
+            con.execute("RELEASE entry")
+        con.execute("COMMIT")
+    except BaseException as exc:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        for entry in batch:
+            entry.error = entry.error or exc
+        if not isinstance(exc, sqlite3.Error):
+            raise
+
+
+@attrs.define(eq=False)
+class Writer:
+    con: sqlite3.Connection
+    max_batch: int = 1024
+    inbox_size: int = 4096
+    _send: trio.MemorySendChannel | None = None
+    _recv: trio.MemoryReceiveChannel | None = None
+    _limiter: trio.CapacityLimiter = attrs.Factory(lambda: trio.CapacityLimiter(1))
+    batches: int = 0
+    committed: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        self._send, self._recv = trio.open_memory_channel(self.inbox_size)
+
+    async def submit(self, writes: Sequence[Any]) -> None:
+        entry = _Entry(writes)
+        assert self._send is not None
+        try:
+            await self._send.send(entry)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise WriteFailed("the writer is shut down") from None
+        await entry.done.wait()
+        if entry.error is not None:
+            raise WriteFailed(str(entry.error)) from entry.error
+
+    def close(self) -> None:
+        """Stop accepting writes; `run` drains what is queued and returns."""
+        assert self._send is not None
+        self._send.close()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        assert self._recv is not None
+        task_status.started()
+        async with self._recv:
+            async for first in self._recv:
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        batch.append(self._recv.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                # not abandoned on cancel: a commit that started always finishes and reports
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(_apply_batch, self.con, batch, limiter=self._limiter)
+                self.batches += 1
+                self.committed += len(batch)
+                failed = sum(1 for e in batch if e.error is not None)
+                log.debug("writer_batch_committed", n=len(batch), failed=failed)
+                for entry in batch:
+                    if entry.error is not None:
+                        log.error("write_failed", error=str(entry.error), kinds=[type(f).__name__ for f in entry.writes])
+                    entry.done.set()
