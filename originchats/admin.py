@@ -1,10 +1,137 @@
-"""`originchats admin …`: operator commands on the data directory (see docs)."""
+"""`originchats admin …`: operator commands on a server's data directory.
+
+With the server running, the command goes through its admin socket (`<data_dir>/admin.sock`),
+so it takes effect at once and connected clients are told. Without a running server, the same
+pure handler is applied to the SQLite file directly, in one transaction.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, load_config
+from .server.admin_socket import socket_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     admin = sub.add_parser("admin", help="operator commands on the data directory")
-    admin.set_defaults(func=lambda args: admin.print_help() or 2)
+    admin.add_argument("--config", default="config.toml", help="configuration file (for its data_dir)")
+    admin.add_argument("--data-dir", help="data directory (overrides the configuration)")
+    cmds = admin.add_subparsers(dest="admin_command", required=True)
+    grant = cmds.add_parser("grant-owner", help="give a user the owner role")
+    grant.add_argument("name", help="username (local names may omit USR:local_)")
+    for extra in ADMIN_COMMANDS:
+        extra(cmds)
+    admin.set_defaults(func=run)
+
+
+#: Hooks that add further `admin` subcommands: fn(subparsers) -> None. Each sets `request` on args
+#: through `set_defaults(build=fn(args) -> dict)`.
+ADMIN_COMMANDS: list[Any] = []
+
+
+def build_request(args: argparse.Namespace) -> dict[str, Any]:
+    builder = getattr(args, "build", None)
+    if builder is not None:
+        return builder(args)
+    return {"cmd": args.admin_command, "user": getattr(args, "name", None)}
+
+
+def data_dir_of(args: argparse.Namespace) -> Path:
+    if args.data_dir:
+        return Path(args.data_dir)
+    return Path(load_config(args.config).storage.data_dir)
+
+
+def send_to_server(path: Path, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any] | None:
+    """The server's answer, or None when no server listens on `path`."""
+    if not path.exists():
+        return None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return None
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        buf = b""
+        while b"\n" not in buf:
+            data = sock.recv(65536)
+            if not data:
+                break
+            buf += data
+    return json.loads(buf.split(b"\n", 1)[0])
+
+
+def run_offline(data_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
+    """Apply an operator command to the database of a stopped server."""
+    import secrets
+    import time
+    import uuid
+
+    from .core import dispatch
+    from .core.context import Context
+    from .core.effects import Persist, Reply
+    from .core.request import Request
+    from .core.settings import Settings
+    from .store import load, sql
+    from .store.db import db_path, open_db
+    from .store.migrate import apply_migrations
+
+    con = open_db(db_path(data_dir))
+    try:
+        apply_migrations(con)
+        load.seed_if_new(con)
+        state = load.load_state(con, Settings())
+        ctx = Context(conn_id=0, now=time.time(), new_id=str(uuid.uuid4()), new_token=secrets.token_urlsafe(32))
+        step = dispatch.operator(state, ctx, Request(cmd=request.get("cmd"), data=request))
+        result: dict[str, Any] = {"ok": False, "message": "no result"}
+        writes: list[Any] = []
+
+        def collect(effects: tuple) -> None:
+            nonlocal result
+            for effect in effects:
+                if isinstance(effect, Persist):
+                    writes.extend(effect.writes)
+                    collect(effect.then)
+                elif isinstance(effect, Reply):
+                    result = effect.packet
+
+        collect(step.effects)
+        if writes:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                for fact in writes:
+                    sql.apply_write(con, fact)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return result
+    finally:
+        con.close()
+
+
+def execute(data_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
+    answer = send_to_server(socket_path(data_dir), request)
+    if answer is not None:
+        return answer
+    return run_offline(data_dir, request)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        data_dir = data_dir_of(args)
+    except ConfigError as exc:
+        print(f"originchats: {exc}", file=sys.stderr)
+        return 2
+    result = execute(data_dir, build_request(args))
+    print(result.get("message", ""))
+    for line in result.get("lines", []):
+        print(line)
+    return 0 if result.get("ok") else 1

@@ -46,6 +46,9 @@ class CrackedSection:
     allow_registration: bool = True
     # A deleted account's name stays reserved, so nobody can take over its id and history.
     allow_name_reuse: bool = False
+    # argon2id cost (RFC 9106 second recommendation by default: 64 MiB, 3 passes)
+    argon2_memory_kib: int = 65536
+    argon2_time_cost: int = 3
 
 
 @attrs.frozen(kw_only=True)

@@ -19,7 +19,7 @@ from . import handlers  # noqa: F401  (registers the command modules)
 from .context import Context
 from .effects import Close, Reply, Send, Step
 from .errors import AuthError, ProtocolError
-from .registry import AUTH_HANDLERS, HANDLERS
+from .registry import AUTH_HANDLERS, HANDLERS, OPERATOR_HANDLERS
 from .request import Request
 from .state import Conn, ServerState
 from .views import all_authed, error
@@ -114,3 +114,14 @@ def run_guarded(fn, state: ServerState, ctx: Context, req: Request, *args) -> St
 
 def evolve_conn(state: ServerState, conn_id: int, **changes: object) -> ServerState:
     return state.with_conn(attrs.evolve(state.conns[conn_id], **changes))
+
+
+def operator(state: ServerState, ctx: Context, req: Request) -> Step:
+    """An operator command from the admin socket (no connection, no user: the machine's owner)."""
+    fn = OPERATOR_HANDLERS.get(req.cmd) if isinstance(req.cmd, str) else None
+    if fn is None:
+        return Step(state, (Reply({"ok": False, "message": f"unknown admin command: {req.cmd}"}),))
+    try:
+        return fn(state, ctx, req)
+    except ProtocolError as exc:
+        return Step(state, (Reply({"ok": False, "message": exc.val}),))

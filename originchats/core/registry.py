@@ -17,9 +17,14 @@ HANDLERS: dict[str, Handler] = {}
 AUTH_HANDLERS: dict[str, Handler] = {}
 
 
-def command(name: str, *, auth: bool = False) -> Callable[[Handler], Handler]:
+#: Operator commands (`originchats admin …` through the admin socket); they answer with one
+#: `Reply({"ok": bool, "message": str, ...})` and have no user behind them.
+OPERATOR_HANDLERS: dict[str, Handler] = {}
+
+
+def command(name: str, *, auth: bool = False, operator: bool = False) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
-        table = AUTH_HANDLERS if auth else HANDLERS
+        table = OPERATOR_HANDLERS if operator else AUTH_HANDLERS if auth else HANDLERS
         if name in table:
             raise RuntimeError(f"command {name!r} registered twice")
         table[name] = fn

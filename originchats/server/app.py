@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import argon2
 import httpx
 import structlog
 import trio
@@ -21,6 +22,7 @@ from ..store.db import db_path, open_db
 from ..store.migrate import apply_migrations
 from ..store.reader import Reader
 from ..store.writer import Writer
+from .admin_socket import serve_admin
 from .connection import serve_connection
 from .hub import Hub
 from .ops import OpRunner
@@ -80,7 +82,10 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         async with httpx.AsyncClient(timeout=config.rotur.timeout_seconds) as http, trio.open_nursery() as outer:
             await outer.start(writer.run)
             hub = Hub(state=state, writer=writer,
-                      ops=OpRunner(reader=Reader(read_con), http=http, rotur_url=config.rotur.validate_url))
+                      ops=OpRunner(reader=Reader(read_con), http=http, rotur_url=config.rotur.validate_url,
+                                   hasher=argon2.PasswordHasher(memory_cost=config.cracked.argon2_memory_kib,
+                                                                time_cost=config.cracked.argon2_time_cost,
+                                                                parallelism=1)))
             try:
                 await _run(config, hub, listeners, stop, task_status)
             finally:
@@ -99,6 +104,7 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
         async with trio.open_nursery() as services:
             services.start_soon(heartbeat, hub, config.heartbeat.interval_seconds)
             services.start_soon(rate_limit_supervisor, hub)
+            await services.start(serve_admin, hub, config.storage.data_dir)
             await services.start(partial(trio.serve_listeners, handler, listeners, handler_nursery=conns))
             for lst in listeners:
                 sock = getattr(lst, "socket", None)

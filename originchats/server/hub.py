@@ -29,6 +29,7 @@ from .ops import OpRunner
 from .ws import WebSocket, encode_text
 
 log = structlog.get_logger("originchats.hub")
+OPERATOR = 0  # the pseudo-connection id of operator commands (real connections start at 1)
 
 
 def encode(packet: dict[str, Any]) -> str:
@@ -45,6 +46,7 @@ class Hub:
     # Unix time = trio clock + offset, so the core's `now` follows trio's (mock) clock in tests.
     clock_offset: float = attrs.field(factory=lambda: time.time() - trio.current_time())
     all_closed: trio.Event = attrs.Factory(trio.Event)
+    _operator_result: dict[str, Any] | None = None
 
     def now(self) -> float:
         return trio.current_time() + self.clock_offset
@@ -148,7 +150,20 @@ class Hub:
         else:
             raise TypeError(f"effect {type(effect).__name__} cannot run synchronously")
 
+    async def operator(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Run an operator command (admin socket); returns its result packet."""
+        req = Request(cmd=data.get("cmd") if isinstance(data.get("cmd"), str) else None, data=data)
+        ctx = self.context(OPERATOR)
+        step = dispatch.operator(self.state, ctx, req)
+        self.state = step.state
+        self._operator_result = None
+        await self.run_effects(step.effects, ctx, req, None)
+        return self._operator_result or {"ok": False, "message": "no result"}
+
     def _reply(self, conn_id: int, packet: dict[str, Any], listener: str | None) -> None:
+        if conn_id == OPERATOR:
+            self._operator_result = packet
+            return
         ws = self.sockets.get(conn_id)
         if ws is None:
             return

@@ -1,0 +1,177 @@
+"""A protocol test client: a WebSocket client (wsproto) over any trio stream.
+
+A background task reads every frame, answers WebSocket pings, and queues packets, so a test that is
+busy elsewhere never looks like a dead peer. `expect(cmd)` is strict: the *next* packet must be
+`cmd` (heartbeat `{"cmd":"ping"}` packets are skipped unless `heartbeats=True`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import trio
+import trio.testing
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, RejectConnection, Request, TextMessage
+
+
+class Closed(Exception):
+    def __init__(self, code: int | None, reason: str | None = None) -> None:
+        super().__init__(f"closed with {code} {reason!r}")
+        self.code = code
+        self.reason = reason
+
+
+class Client:
+    def __init__(self, stream: trio.abc.Stream, *, heartbeats: bool = False) -> None:
+        self.stream = stream
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.heartbeats = heartbeats
+        self._send, self._recv = trio.open_memory_channel[Any](10_000)
+        self.close_code: int | None = None
+        self.closed = trio.Event()
+        self._parts: list[str] = []
+        self.username: str | None = None
+
+    async def open(self, nursery: trio.Nursery) -> None:
+        await self.stream.send_all(self.ws.send(Request(host="localhost", target="/")))
+        while True:
+            data = await self.stream.receive_some(65536)
+            if not data:
+                raise Closed(None, "no handshake")
+            self.ws.receive_data(data)
+            for event in self.ws.events():
+                if isinstance(event, AcceptConnection):
+                    nursery.start_soon(self._reader)
+                    return
+                if isinstance(event, RejectConnection):
+                    raise Closed(None, f"rejected {event.status_code}")
+
+    async def _reader(self) -> None:
+        try:
+            while True:
+                for event in self.ws.events():
+                    if isinstance(event, TextMessage):
+                        self._parts.append(event.data)
+                        if event.message_finished:
+                            text, self._parts = "".join(self._parts), []
+                            self._send.send_nowait(json.loads(text))
+                    elif isinstance(event, BytesMessage):
+                        pass
+                    elif isinstance(event, Ping):
+                        await self.stream.send_all(self.ws.send(event.response()))
+                    elif isinstance(event, CloseConnection):
+                        self.close_code = event.code
+                        try:
+                            await self.stream.send_all(self.ws.send(event.response()))
+                        except (trio.BrokenResourceError, trio.ClosedResourceError, Exception):
+                            pass
+                        return
+                data = await self.stream.receive_some(65536)
+                if not data:
+                    return
+                self.ws.receive_data(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self.closed.set()
+            self._send.close()
+
+    async def send_raw(self, text: str) -> None:
+        await self.stream.send_all(self.ws.send(TextMessage(data=text)))
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.stream.send_all(self.ws.send(BytesMessage(data=data)))
+
+    async def send(self, cmd: str | None = None, **fields: Any) -> None:
+        packet = dict(fields) if cmd is None else {"cmd": cmd, **fields}
+        await self.send_raw(json.dumps(packet))
+
+    async def recv(self) -> dict[str, Any]:
+        while True:
+            try:
+                with trio.fail_after(10):
+                    packet = await self._recv.receive()
+            except trio.EndOfChannel:
+                raise Closed(self.close_code) from None
+            if packet.get("cmd") == "ping" and not self.heartbeats:
+                continue
+            return packet
+
+    async def expect(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        packet = await self.recv()
+        assert packet.get("cmd") == cmd, f"expected {cmd}, got {packet}"
+        for key, value in fields.items():
+            assert packet.get(key) == value, f"{key}: expected {value!r}, got {packet}"
+        return packet
+
+    async def expect_error(self, val: str, src: str | None = "__any__", **fields: Any) -> dict[str, Any]:
+        packet = await self.expect("error", val=val, **fields)
+        if src is None:
+            assert "src" not in packet, packet
+        elif src != "__any__":
+            assert packet.get("src") == src, packet
+        return packet
+
+    async def request(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        """Send and return the next packet (any cmd)."""
+        await self.send(cmd, **fields)
+        return await self.recv()
+
+    async def assert_silent(self) -> None:
+        """Nothing more has arrived once every task is blocked."""
+        await trio.testing.wait_all_tasks_blocked()
+        try:
+            packet = self._recv.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel):
+            return
+        if packet.get("cmd") == "ping" and not self.heartbeats:
+            return await self.assert_silent()
+        raise AssertionError(f"unexpected packet {packet}")
+
+    async def drain(self) -> list[dict[str, Any]]:
+        """Everything queued once every task is blocked."""
+        await trio.testing.wait_all_tasks_blocked()
+        out = []
+        while True:
+            try:
+                packet = self._recv.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return out
+            if packet.get("cmd") != "ping" or self.heartbeats:
+                out.append(packet)
+
+    async def wait_closed(self) -> int | None:
+        with trio.fail_after(10):
+            await self.closed.wait()
+        return self.close_code
+
+    async def close(self, code: int = 1000) -> None:
+        try:
+            await self.stream.send_all(self.ws.send(CloseConnection(code=code)))
+        except Exception:
+            pass
+        await self.wait_closed()
+
+
+class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
+    """An in-memory listener: `connect()` hands the server one end of a memory stream pair."""
+
+    def __init__(self) -> None:
+        self._send, self._recv = trio.open_memory_channel[trio.abc.Stream](100)
+
+    async def connect(self) -> trio.abc.Stream:
+        client, server = trio.testing.memory_stream_pair()
+        await self._send.send(server)
+        return client
+
+    async def accept(self) -> trio.abc.Stream:
+        try:
+            return await self._recv.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise trio.ClosedResourceError from None
+
+    async def aclose(self) -> None:
+        self._recv.close()
+        await trio.lowlevel.checkpoint()

@@ -1,0 +1,113 @@
+"""Fixtures: the real `serve()` over an in-memory listener, and protocol clients.
+
+`server` starts a fresh server on a data directory under tmp_path. `server.connect()` returns a
+client that already read the handshake (in `client.handshake`); `server.user(name)` registers
+(or logs in) a cracked user and drains the auth packets; `server.owner(name)` does the same and
+grants the owner role through the operator path.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from originchats.config import Config, CrackedSection, HeartbeatSection, RateLimitingSection, StorageSection
+from originchats.server.app import serve
+from tests.client import Client, MemoryListener
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> Config:
+    config = Config(
+        auth_mode="cracked",
+        storage=StorageSection(data_dir=str(tmp_path / "data"), synchronous="normal"),
+        cracked=CrackedSection(argon2_memory_kib=64, argon2_time_cost=1),
+        rate_limiting=RateLimitingSection(enabled=False),
+        heartbeat=HeartbeatSection(interval_seconds=30),
+    )
+    return attrs.evolve(config, **overrides)
+
+
+@attrs.define
+class Server:
+    nursery: trio.Nursery
+    config: Config
+    listener: MemoryListener = attrs.Factory(MemoryListener)
+    stop: trio.Event = attrs.Factory(trio.Event)
+    stopped: trio.Event = attrs.Factory(trio.Event)
+    hub: Any = None
+
+    async def start(self) -> None:
+        async def run(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await serve(self.config, listeners=[self.listener], stop=self.stop, task_status=task_status)
+            finally:
+                self.stopped.set()
+
+        await self.nursery.start(run)
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        with trio.fail_after(30):
+            await self.stopped.wait()
+
+    async def restart(self) -> None:
+        await self.shutdown()
+        self.listener = MemoryListener()
+        self.stop = trio.Event()
+        self.stopped = trio.Event()
+        await self.start()
+
+    async def connect(self, **kwargs: Any) -> Client:
+        client = Client(await self.listener.connect(), **kwargs)
+        await client.open(self.nursery)
+        client.handshake = await client.expect("handshake")
+        return client
+
+    async def user(self, name: str, password: str = "pass1234", **kwargs: Any) -> Client:
+        """A connected, authenticated cracked user (registered on first use)."""
+        client = await self.connect(**kwargs)
+        await client.send("register", username=name, password=password)
+        first = await client.recv()
+        if first == {"cmd": "auth_error", "val": "Username already taken"}:
+            await client.send("login", username=name, password=password)
+            first = await client.recv()
+        assert first["cmd"] == "auth_success", first
+        ready = await client.expect("ready")
+        client.username = ready["user"]["username"]
+        client.ready = ready
+        await client.drain()
+        return client
+
+    async def owner(self, name: str = "boss", **kwargs: Any) -> Client:
+        client = await self.user(name, **kwargs)
+        await self.admin({"cmd": "grant-owner", "user": client.username})
+        await client.drain()
+        return client
+
+    async def admin(self, request: dict[str, Any]) -> dict[str, Any]:
+        """An operator command through the running server's admin socket, as the CLI sends it."""
+        from originchats.admin import send_to_server
+        from originchats.server.admin_socket import socket_path
+
+        answer = await trio.to_thread.run_sync(send_to_server, socket_path(self.config.storage.data_dir), request)
+        assert answer is not None, "no admin socket"
+        return answer
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+async def server(nursery: trio.Nursery, config: Config) -> Server:
+    srv = Server(nursery=nursery, config=config)
+    await srv.start()
+    yield srv
+    if not srv.stopped.is_set():
+        await srv.shutdown()

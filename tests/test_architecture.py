@@ -1,0 +1,56 @@
+"""The pure core imports neither trio, sqlite3, the network, the clock nor the shell."""
+
+import ast
+from pathlib import Path
+
+import originchats.core
+
+FORBIDDEN = {
+    "trio", "trio_websocket", "sqlite3", "socket", "ssl", "asyncio", "httpx", "h11", "wsproto", "structlog",
+    "time", "datetime", "uuid", "random", "secrets", "os", "subprocess", "threading", "json",
+    "originchats.server", "originchats.store", "originchats.cli", "originchats.admin",
+}
+CORE = Path(originchats.core.__file__).parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                found.add(node.module)
+            elif node.level > 0:
+                # relative: resolve against the file's package
+                package = path.relative_to(CORE.parent.parent).with_suffix("").parts[:-1]
+                base = list(package)[: len(package) - (node.level - 1)]
+                found.add(".".join(base + ([node.module] if node.module else [])))
+    return found
+
+
+def violations(path: Path) -> list[str]:
+    bad = []
+    for mod in imported_modules(path):
+        for forbidden in FORBIDDEN:
+            if mod == forbidden or mod.startswith(forbidden + "."):
+                bad.append(mod)
+    return bad
+
+
+def test_core_is_pure():
+    files = sorted(CORE.rglob("*.py"))
+    assert len(files) > 10
+    found = {str(p.relative_to(CORE)): violations(p) for p in files}
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_the_checker_catches_a_forbidden_import(tmp_path):
+    # the rule must be able to fail: a core-like file importing trio and the shell is caught
+    fake = CORE / "_fake_for_test.py"
+    fake.write_text("import trio\nfrom ..server import hub\n")
+    try:
+        assert sorted(violations(fake)) == ["originchats.server", "trio"]
+    finally:
+        fake.unlink()
