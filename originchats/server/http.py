@@ -22,7 +22,12 @@ INDEX_HTML = (b"<!doctype html><html><head><meta charset=\"utf-8\"><title>Origin
 
 def info(state: ServerState, connected_sockets: int) -> dict[str, Any]:
     s = state.settings.server
-    online = {c.user_id for c in state.authed_conns()}
+    online = set()
+    for c in state.authed_conns():
+        user = state.users.get(c.user_id or "")
+        # as in `users_online`: an invisible user is not counted (no invisibility leak)
+        if user is not None and not user.deleted and user.status != "invisible":
+            online.add(user.id)
     return {
         "server": {"name": s.get("name", ""), "icon": s.get("icon", ""), "banner": s.get("banner", ""),
                    "owner": s.get("owner", {})},
@@ -39,8 +44,14 @@ def route(request: h11.Request, state: ServerState, connected_sockets: int) -> t
     if method == b"OPTIONS":
         return 204, [], b""
     if method not in (b"GET", b"HEAD"):
-        return 405, [(b"Content-Type", b"application/json")], b'{"error": "Method not allowed"}'
+        return 405, [(b"Content-Type", b"application/json"), (b"Allow", b"GET, HEAD, OPTIONS")], \
+            b'{"error": "Method not allowed"}'
     if path == b"/":
+        headers = {k.lower(): v for k, v in request.headers}
+        if b"websocket" in headers.get(b"upgrade", b"").lower() and headers.get(b"sec-websocket-version") != b"13":
+            # RFC 6455 §4.4: name the version we speak
+            return 400, [(b"Content-Type", b"text/plain; charset=utf-8"), (b"Sec-WebSocket-Version", b"13")], \
+                b"Bad Request: unsupported WebSocket version"
         return 400, [(b"Content-Type", b"text/plain; charset=utf-8")], b"Bad Request: expected a WebSocket upgrade"
     if path == b"/index.html":
         return 200, [(b"Content-Type", b"text/html; charset=utf-8"), (b"Cache-Control", b"no-cache")], INDEX_HTML
@@ -53,7 +64,9 @@ def route(request: h11.Request, state: ServerState, connected_sockets: int) -> t
 
 
 def response_bytes(conn: h11.Connection, request: h11.Request, status: int, headers: list, body: bytes) -> bytes:
-    all_headers = CORS + headers + [(b"Content-Length", str(len(body)).encode())]
+    all_headers = CORS + headers
+    if status != 204:  # RFC 9110 §8.6: no Content-Length in a 204
+        all_headers = all_headers + [(b"Content-Length", str(len(body)).encode())]
     out = conn.send(h11.Response(status_code=status, headers=all_headers)) or b""
     if request.method.upper() != b"HEAD" and body:
         out += conn.send(h11.Data(data=body)) or b""

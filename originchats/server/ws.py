@@ -30,7 +30,7 @@ MAX_OUTBOX_BYTES = 16 * 1024 * 1024  # a client this far behind is dropped (clos
 
 def encode_text(text: str) -> bytes:
     """One unmasked, unfragmented text frame."""
-    data = text.encode()
+    data = text.encode("utf-8", "replace")  # a lone surrogate must not crash a broadcast
     n = len(data)
     if n < 126:
         return bytes((0x81, n)) + data
@@ -53,11 +53,19 @@ def upgrade_response(request: h11.Request) -> h11.InformationalResponse | None:
     if b"upgrade" not in headers.get(b"connection", b"").lower():
         return None
     key = headers.get(b"sec-websocket-key")
-    if not key or headers.get(b"sec-websocket-version") != b"13":
+    if not key or headers.get(b"sec-websocket-version") != b"13" or not valid_key(key):
         return None
     return h11.InformationalResponse(status_code=101, headers=[
         (b"Upgrade", b"websocket"), (b"Connection", b"Upgrade"), (b"Sec-WebSocket-Accept", accept_key(key)),
     ])
+
+
+def valid_key(key: bytes) -> bool:
+    """RFC 6455 §4.2.1: the key is the base64 encoding of 16 bytes."""
+    try:
+        return len(base64.b64decode(key.strip(), validate=True)) == 16
+    except ValueError:
+        return False
 
 
 class MessageTooBig(Exception):
@@ -80,6 +88,7 @@ class WebSocket:
     _queued_bytes: int = 0
     _wake: trio.Event = attrs.Factory(trio.Event)
     closing: bool = False
+    closing_event: trio.Event = attrs.Factory(trio.Event)  # set with `closing` (bounds the flush)
     close_code: int | None = None
     last_seen: float = 0.0  # trio time of the last bytes received (dead-peer detection)
 
@@ -95,6 +104,9 @@ class WebSocket:
         self._queue.append(frame)
         self._queued_bytes += len(frame)
         if self._queued_bytes > MAX_OUTBOX_BYTES:
+            # the peer is not reading: what is queued will never be read in time; drop it
+            self._queue.clear()
+            self._queued_bytes = 0
             self.close(1008, "too slow")
             return
         self._wake.set()
@@ -114,6 +126,7 @@ class WebSocket:
             self._queue.append(self.conn.send(CloseConnection(code=code, reason=reason)))
         self.closing = True
         self.close_code = code
+        self.closing_event.set()
         self._wake.set()
 
     async def run_writer(self) -> None:
@@ -158,6 +171,7 @@ class WebSocket:
                         self._queue.append(self.conn.send(event.response()))
                         self.closing = True
                         self.close_code = event.code
+                        self.closing_event.set()
                         self._wake.set()
                     else:
                         self.close(event.code, event.reason or "")  # a protocol error by the peer
@@ -167,6 +181,7 @@ class WebSocket:
             data = await self.stream.receive_some(65536)
             if not data:
                 self.closing = True
+                self.closing_event.set()
                 self._wake.set()
                 return None
             self.last_seen = trio.current_time()
