@@ -16,7 +16,11 @@ class MigrationError(Exception):
 
 def available(folder: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
     found = []
-    for path in sorted(folder.iterdir()):
+    try:
+        paths = sorted(folder.iterdir())
+    except OSError as exc:
+        raise MigrationError(f"cannot read the migrations folder {folder}: {exc.strerror}") from None
+    for path in paths:
         m = _NAME.match(path.name)
         if m:
             found.append((int(m.group(1)), path))
@@ -27,8 +31,14 @@ def apply_migrations(con: sqlite3.Connection, folder: Path = MIGRATIONS_DIR) -> 
     """Returns the versions applied now (empty when the schema was already current)."""
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in con.execute("SELECT version FROM schema_version")}
+    known = available(folder)
+    newest = max((v for v, _ in known), default=0)
+    if done and max(done) > newest:
+        # a newer server migrated this database: running on it could corrupt it
+        raise MigrationError(f"the database has schema version {max(done)}, newer than this server knows "
+                             f"({newest}); upgrade originchats")
     applied = []
-    for version, path in available(folder):
+    for version, path in known:
         if version in done:
             continue
         script = path.read_text(encoding="utf-8")

@@ -45,7 +45,9 @@ def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
             try:
                 for fact in entry.writes:
                     apply_write(con, fact)
-            except sqlite3.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - sqlite3.Error, but also a value SQLite cannot
+                # bind (a lone surrogate: UnicodeEncodeError; an int over 64 bits: OverflowError):
+                # this entry fails alone, the rest of the group commits, the writer lives on
                 con.execute("ROLLBACK TO entry")
                 entry.error = exc
             con.execute("RELEASE entry")
@@ -57,6 +59,14 @@ def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
             entry.error = entry.error or exc
         if not isinstance(exc, sqlite3.Error):
             raise
+
+
+def _describe(exc: BaseException) -> str:
+    """SQLite's own messages name constraints, never bound values; other errors (a value that
+    cannot be bound) may quote the value, which can be message content: only their type."""
+    if isinstance(exc, sqlite3.Error):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
 
 
 @attrs.define(eq=False)
@@ -103,11 +113,12 @@ class Writer:
                 # not abandoned on cancel: a commit that started always finishes and reports
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(_apply_batch, self.con, batch, limiter=self._limiter)
-                self.batches += 1
-                self.committed += len(batch)
                 failed = sum(1 for e in batch if e.error is not None)
+                self.batches += 1
+                self.committed += len(batch) - failed
                 log.debug("writer_batch_committed", n=len(batch), failed=failed)
                 for entry in batch:
                     if entry.error is not None:
-                        log.error("write_failed", error=str(entry.error), kinds=[type(f).__name__ for f in entry.writes])
+                        log.error("write_failed", error=_describe(entry.error),
+                                  kinds=[type(f).__name__ for f in entry.writes])
                     entry.done.set()
