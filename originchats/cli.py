@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,34 @@ from .config import Config, ConfigError, load_config
 from .logs import configure_logging
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {port}")
+    return port
+
+
+def _startup_errors(exc: BaseException) -> list[BaseException] | None:
+    """The leaves of `exc` when every one is an expected start-up failure (the port is taken, the
+    database cannot be opened or migrated), else None: anything else is a bug and keeps its traceback."""
+    from .store.migrate import MigrationError
+
+    leaves: list[BaseException] = []
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, BaseExceptionGroup):
+            stack.extend(e.exceptions)
+        elif isinstance(e, (OSError, MigrationError, sqlite3.Error)):
+            leaves.append(e)
+        else:
+            return None
+    return leaves
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="originchats", description="OriginChats-compatible chat server")
     parser.add_argument("--version", action="version", version=f"originchats {__version__}")
@@ -22,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--config", required=True, help="path to the TOML configuration")
     serve.add_argument("--host", help="listen address (overrides listen.host)")
-    serve.add_argument("--port", type=int, help="listen port (overrides listen.port)")
+    serve.add_argument("--port", type=_port, help="listen port (overrides listen.port)")
     serve.add_argument("--data-dir", help="data directory (overrides storage.data_dir)")
     ADMIN_SETUP(sub)
     return parser
@@ -76,8 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(config.log.level, config.log.format)
         try:
             trio.run(_serve_until_signal, config)
-        except OSError as exc:
-            print(f"originchats: cannot start: {exc}", file=sys.stderr)
+        except (Exception, BaseExceptionGroup) as exc:
+            leaves = _startup_errors(exc)
+            if not leaves:
+                raise
+            for leaf in leaves:
+                print(f"originchats: cannot start: {leaf}", file=sys.stderr)
             return 1
         return 0
     return args.func(args)

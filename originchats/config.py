@@ -7,6 +7,7 @@ whose message names the file, the key and the problem (the CLI prints it and exi
 from __future__ import annotations
 
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,24 +129,75 @@ def _converter() -> cattrs.Converter:
 _CONVERTER = _converter()
 
 
-def parse_config(data: dict[str, Any], source: str = "config") -> Config:
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _describe(exc: BaseException, typ: Any, value: Any) -> str:
+    if isinstance(exc, TypeError) and str(exc).startswith("expected "):
+        return str(exc)  # from the strict scalar hooks: "expected int, got str 'x'"
+    if typing.get_origin(typ) is Literal:
+        choices = ", ".join(repr(c) for c in typing.get_args(typ))
+        return f"expected one of {choices}, got {value!r}"
+    if attrs.has(typ) or typing.get_origin(typ) is dict:
+        return f"expected a table, got {type(value).__name__} {value!r}"
+    return str(exc)
+
+
+def _problems(exc: BaseException, path: str, typ: Any, value: Any) -> list[str]:
+    """One `key.path: problem` line per leaf of a cattrs validation error tree."""
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return [f"{_join(path, key)}: unknown key" for key in sorted(exc.extra_fields)]
+    if isinstance(exc, cattrs.ClassValidationError):
+        lines: list[str] = []
+        with_notes, without = exc.group_exceptions()
+        for inner, note in with_notes:
+            sub = value.get(note.name) if isinstance(value, dict) else None
+            lines += _problems(inner, _join(path, note.name), note.type, sub)
+        for inner in without:
+            lines += _problems(inner, path, typ, value)
+        return lines
+    if isinstance(exc, cattrs.IterableValidationError):
+        lines = []
+        with_notes, without = exc.group_exceptions()
+        for inner, note in with_notes:
+            sub = value.get(note.index) if isinstance(value, dict) else None
+            lines += _problems(inner, _join(path, note.index), note.type, sub)
+        for inner in without:
+            lines += _problems(inner, path, typ, value)
+        return lines
+    return [f"{path or '(top level)'}: {_describe(exc, typ, value)}"]
+
+
+def parse_config(data: dict[str, Any]) -> Config:
+    """A `Config` from parsed TOML, or `ConfigError` with one `key.path: problem` line each."""
     try:
         config = _CONVERTER.structure(data, Config)
     except cattrs.BaseValidationError as exc:
-        lines = cattrs.transform_error(exc, path=source)
+        lines = _problems(exc, "", Config, data)
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     problems = []
-    if not 0 < config.listen.port < 65536:
-        problems.append(f"port {config.listen.port} out of range @ {source}.listen.port")
+    if not 0 <= config.listen.port < 65536:
+        problems.append(f"listen.port: {config.listen.port} is not a port (0-65535)")
     if config.limits.post_content < 1:
-        problems.append(f"must be at least 1 @ {source}.limits.post_content")
+        problems.append(f"limits.post_content: must be at least 1, got {config.limits.post_content}")
+    if config.limits.search_results < 1:
+        problems.append(f"limits.search_results: must be at least 1, got {config.limits.search_results}")
     if config.limits.max_frame_size < 1024:
-        problems.append(f"must be at least 1024 @ {source}.limits.max_frame_size")
+        problems.append(f"limits.max_frame_size: must be at least 1024, got {config.limits.max_frame_size}")
     if config.heartbeat.interval_seconds <= 0:
-        problems.append(f"must be positive @ {source}.heartbeat.interval_seconds")
+        problems.append(f"heartbeat.interval_seconds: must be positive, got {config.heartbeat.interval_seconds}")
+    if config.rotur.timeout_seconds <= 0:
+        problems.append(f"rotur.timeout_seconds: must be positive, got {config.rotur.timeout_seconds}")
+    if config.cracked.argon2_memory_kib < 8 or config.cracked.argon2_time_cost < 1:
+        problems.append("cracked: argon2_memory_kib must be at least 8 and argon2_time_cost at least 1")
     rl = config.rate_limiting
     if rl.messages_per_minute < 1 or rl.burst_limit < 1 or rl.cooldown_seconds < 0:
-        problems.append(f"limits must be positive @ {source}.rate_limiting")
+        problems.append("rate_limiting: messages_per_minute and burst_limit must be at least 1, "
+                        "cooldown_seconds at least 0")
+    for category, days in config.modlog.retention.items():
+        if days < 1:
+            problems.append(f"modlog.retention.{category}: must be at least 1 day, got {days}")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config
@@ -164,6 +216,6 @@ def load_config(path: str | Path) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return parse_config(data, str(path))
+        return parse_config(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
