@@ -25,7 +25,7 @@ from ..views import all_authed, ready_user, user_brief
 from ..writes import UserSaved
 
 CRACKED_MODES = ("cracked", "cracked-only")
-NAME_RE = re.compile(r"^[a-z0-9_-]+$")
+NAME_RE = re.compile(r"[a-z0-9_-]+")  # ASCII only (fullmatch): no look-alike letters of other scripts
 #: After this many failed passwords for one account within LOCKOUT_WINDOW, further tries are refused
 #: until the window has passed.
 MAX_FAILED_LOGINS = 10
@@ -79,19 +79,21 @@ def _auth_checked(state: ServerState, ctx: Context, req: Request, result: object
     uid, name = result.get("id"), result.get("username")
     if not isinstance(uid, str) or not uid.strip() or not isinstance(name, str) or not name.strip():
         raise AuthError("Invalid authentication")
-    if uid.startswith(CRACKED_PREFIX):
-        raise AuthError("Invalid authentication")  # a Rotur id must never alias a local account
+    if uid.casefold().startswith(CRACKED_PREFIX.casefold()) or name.casefold().startswith(CRACKED_PREFIX.casefold()):
+        # a Rotur answer must never alias a local account, by id or by the name others see
+        raise AuthError("Invalid authentication")
     user = state.users.get(uid)
-    if user is not None and user.deleted:
-        raise AuthError("User not found")
     if user is not None and user.banned:
         raise AuthError("Access denied: You are banned from this server")
-    new_user = user is None
-    if user is None:
+    new_user = user is None or user.deleted
+    if new_user:
+        # The original creates a fresh record when none exists (also after `user_leave`). A Rotur
+        # id belongs to one Rotur account, so coming back after leaving is the same person.
         user = User(id=uid, username=name, roles=("user",), created_at=ctx.now)
     elif user.username != name:
         user = attrs.evolve(user, username=name)
-    return login_success(state, ctx, user, new_user=new_user, save=True)
+    changed = new_user or state.users[uid] != user
+    return login_success(state, ctx, user, new_user=new_user, save=changed)
 
 
 # ---- cracked ----------------------------------------------------------------------------------
@@ -115,7 +117,7 @@ def handle_register(state: ServerState, ctx: Context, req: Request) -> Step:
         raise AuthError("Username must be 2-32 characters")
     if not 4 <= len(password) <= 72:
         raise AuthError("Password must be 4-72 characters")
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise AuthError("Username can only contain letters, numbers, hyphens, and underscores")
     _check_free(state, name)
     return Step(state, (Fetch(HashPassword(password), partial(_registered, name=name)),))
@@ -148,16 +150,23 @@ def handle_login(state: ServerState, ctx: Context, req: Request) -> Step:
         raise AuthError("User not found")
     if not user.cracked or user.password_hash is None:
         raise AuthError("This account uses Rotur authentication")
-    fails = state.login_failures.get(user.id)
+    _check_lockout(state, ctx, user.id)
+    return Step(state, (Fetch(VerifyPassword(user.password_hash, password), partial(_login_checked, uid=user.id)),))
+
+
+def _check_lockout(state: ServerState, ctx: Context, uid: str) -> None:
+    fails = state.login_failures.get(uid)
     if fails is not None and fails[0] >= MAX_FAILED_LOGINS and ctx.now - fails[1] < LOCKOUT_WINDOW:
         raise AuthError("Too many failed login attempts, try again later")
-    return Step(state, (Fetch(VerifyPassword(user.password_hash, password), partial(_login_checked, uid=user.id)),))
 
 
 def _login_checked(state: ServerState, ctx: Context, req: Request, ok: bool, *, uid: str) -> Step:
     user = state.users.get(uid)
     if user is None or user.deleted:
         raise AuthError("User not found")
+    # Again after the (slow) check: guesses sent in parallel from many connections all passed the
+    # first check; once the account is locked, none of them may log in, even a right one.
+    _check_lockout(state, ctx, uid)
     if not ok:
         count, since = state.login_failures.get(uid, (0, ctx.now))
         if ctx.now - since >= LOCKOUT_WINDOW:
