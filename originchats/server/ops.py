@@ -54,12 +54,20 @@ class OpRunner:
             return False
 
     async def _rotur(self, op: ops.RoturValidate) -> Any:
-        try:
-            resp = await self.http.get(self.rotur_url, params={"key": op.key, "v": op.validator})
-        except httpx.HTTPError as exc:
-            log.warning("rotur_unreachable", error=type(exc).__name__)
+        # httpx's timeout bounds each connect/read/write step; a server dripping bytes could keep
+        # one request alive forever, so the whole exchange gets the same bound as well.
+        total = self.http.timeout.read or 5.0
+        with trio.move_on_after(total) as scope:
+            try:
+                resp = await self.http.get(self.rotur_url, params={"key": op.key, "v": op.validator})
+            except httpx.HTTPError as exc:
+                log.warning("rotur_unreachable", error=type(exc).__name__)
+                return "error"
+        if scope.cancelled_caught:
+            log.warning("rotur_unreachable", error="deadline")
             return "error"
         if resp.status_code != 200:
+            log.info("rotur_refused", status=resp.status_code)
             return None
         try:
             body = resp.json()
