@@ -94,6 +94,18 @@ async def _serve_until_signal(config: Config) -> None:
         nursery.cancel_scope.cancel()
 
 
+def raise_fd_limit() -> None:
+    """Every connection is a file descriptor: lift the soft limit (often 1024) to the hard limit."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20), hard))
+    except (ImportError, ValueError, OSError):
+        pass  # not fatal: the server just holds fewer connections
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
@@ -103,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"originchats: {exc}", file=sys.stderr)
             return 2
         configure_logging(config.log.level, config.log.format)
+        raise_fd_limit()
         try:
             trio.run(_serve_until_signal, config)
         except (Exception, BaseExceptionGroup) as exc:

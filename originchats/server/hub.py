@@ -26,7 +26,7 @@ from ..core.state import ServerState
 from ..core.views import error
 from ..store.writer import Writer, WriteFailed
 from .ops import OpRunner
-from .ws import WebSocket, encode_text
+from .ws import Flusher, WebSocket, encode_text
 
 log = structlog.get_logger("originchats.hub")
 OPERATOR = 0  # the pseudo-connection id of operator commands (real connections start at 1)
@@ -42,6 +42,7 @@ class Hub:
     writer: Writer
     ops: OpRunner
     sockets: dict[int, WebSocket] = attrs.Factory(dict)
+    flusher: Flusher = attrs.Factory(Flusher)  # writes the broadcasts of one tick together
     _next_id: int = 1
     # Unix time = trio clock + offset, so the core's `now` follows trio's (mock) clock in tests.
     clock_offset: float = attrs.field(factory=lambda: time.time() - trio.current_time())
@@ -61,6 +62,7 @@ class Hub:
         conn_id = self._next_id
         self._next_id += 1
         self.sockets[conn_id] = ws
+        ws.use_flusher(self.flusher)
         step = dispatch.connect(self.state, self.context(conn_id))
         self.state = step.state
         self._run_sync(step.effects, conn_id, None)

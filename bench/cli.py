@@ -1,0 +1,107 @@
+"""`scripts/bench SCENARIO [options]`: one JSON line of results per run (and an optional Markdown table).
+
+Every scenario starts the real server (`python -m originchats serve`) on a temporary data directory
+with rate limiting off, pinned to CPU 0 (`taskset -c 0`); this load generator pins itself to CPU 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from . import common
+from .server import pin_self
+
+SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "soak", "coldstart", "ceiling", "all")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--markdown", metavar="FILE", help="also append a Markdown table of the results to FILE")
+    p.add_argument("--runs", type=int, default=1, help="repeat the scenario and report each run and the medians")
+    sub = p.add_subparsers(dest="scenario", required=True)
+
+    f = sub.add_parser("fanout", help="S senders, N receivers in one channel: deliveries/s, CPU per delivery")
+    f.add_argument("-n", type=int, nargs="+", default=[10, 100, 1000], help="receivers (several: one run each)")
+    f.add_argument("-s", "--senders", type=int, default=4)
+    f.add_argument("-m", "--messages", type=int, default=0, help="messages in the saturation phase (0: by N)")
+    f.add_argument("-w", "--window", type=int, default=8, help="messages in flight per sender")
+    f.add_argument("--one-at-a-time", type=int, default=50, help="messages sent one by one (idle latency)")
+    f.add_argument("--users", type=int, default=100, help="distinct accounts the connections log in as")
+    f.add_argument("--ceiling", action="store_true", help="also run the raw-frame ceiling server first")
+
+    c = sub.add_parser("ceiling", help="fanout against ../shared/bench/server_trio_raw.py and ours, same run")
+    c.add_argument("-n", type=int, nargs="+", default=[100])
+    c.add_argument("-s", "--senders", type=int, default=4)
+    c.add_argument("-m", "--messages", type=int, default=0)
+    c.add_argument("-w", "--window", type=int, default=8)
+    c.add_argument("--one-at-a-time", type=int, default=20)
+    c.add_argument("--users", type=int, default=100)
+
+    k = sub.add_parser("connect", help="N idle authenticated connections: time, failures, RSS per connection")
+    k.add_argument("-n", type=int, nargs="+", default=[1000, 10_000])
+    k.add_argument("--users", type=int, default=100, help="accounts the connections log in as")
+
+    lg = sub.add_parser("logins", help="password-login storm (default argon2id): others' broadcast latency; token reconnects")
+    lg.add_argument("--in-flight", type=int, default=50, help="logins kept in flight during the storm")
+    lg.add_argument("--secs", type=float, default=8.0, help="length of the storm")
+    lg.add_argument("--observers", type=int, default=20, help="clients measuring broadcast latency")
+    lg.add_argument("--tokens", type=int, default=300, help="session-token reconnects to time")
+
+    i = sub.add_parser("ingest", help="durable message_new acks/s with K senders; restart and verify every ack")
+    i.add_argument("-k", "--senders", type=int, nargs="+", default=[32])
+    i.add_argument("--secs", type=float, default=6.0)
+    i.add_argument("--kill", action=argparse.BooleanOptionalAction, default=True,
+                   help="SIGKILL the server before the restart (default) rather than stopping it")
+
+    h = sub.add_parser("history", help="latency of message_new/get/around/edit/delete with 0..1M stored messages")
+    h.add_argument("--sizes", type=int, nargs="+", default=[0, 10_000, 100_000, 1_000_000])
+    h.add_argument("--reps", type=int, default=200, help="requests per operation and size")
+
+    so = sub.add_parser("soak", help="100 clients, realistic mix, bounded time; verify every ack is readable")
+    so.add_argument("--clients", type=int, default=100)
+    so.add_argument("--secs", type=float, default=30.0)
+    so.add_argument("--rate", type=float, default=5.0, help="operations per second per client (offered)")
+
+    cs = sub.add_parser("coldstart", help="process start to first handshake with M stored messages")
+    cs.add_argument("--messages", type=int, default=1_000_000)
+    cs.add_argument("--reps", type=int, default=3)
+
+    a = sub.add_parser("all", help="every scenario (under 15 minutes); writes docs/performance.md")
+    a.add_argument("--output", default="docs/performance.md")
+    a.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not for the figures)")
+    return p
+
+
+async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from . import fanout
+
+    results = []
+    if args.scenario in ("fanout", "ceiling"):
+        for n in args.n:
+            a = argparse.Namespace(**{**vars(args), "n": n})
+            results.append(await fanout.fanout(a, ceiling=args.scenario == "ceiling" or args.ceiling))
+            common.emit(results[-1])
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    pinned = pin_self()
+    command = "scripts/bench " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    t0 = time.monotonic()
+    results = asyncio.run(_run(args))
+    for r in results:
+        r.setdefault("pinned", pinned)
+    if args.markdown:
+        from .report import append_markdown
+
+        append_markdown(args.markdown, command, results)
+    print(f"# {len(results)} run(s) in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,237 @@
+"""fanout / ceiling: S senders and N receivers in one channel.
+
+Phase 1 (saturation): each sender keeps `window` messages in flight (a message is acknowledged by
+its echo to the sender) until it has sent its share of `messages`. The measured interval runs from
+the first send until every receiver has counted every message. Deliveries = messages x (N + S):
+each message reaches the N receivers, the S-1 other senders and, as the acknowledgement, its sender.
+
+Phase 2 (one at a time): one sender sends `one_at_a_time` messages, each only after every receiver
+got the previous one: the latency of an idle server.
+
+Latency is send-to-arrival (CLOCK_MONOTONIC is shared by the processes), taken on a sample of
+receivers spread over the join order (every receiver when N <= 50) that parse every frame; the
+other receivers only count `message_new` packets.
+
+Against the ceiling server (`server_trio_raw.py`, which echoes every text frame to every socket)
+the sender sends a text frame shaped and sized like our `message_new` broadcast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from . import common
+from .server import CHEAP_ARGON2, Server, self_cpu
+from .wsclient import MSG_NEW, WS, content_ns, dumps, open_ws
+
+HOST = "127.0.0.1"
+
+
+def ceiling_payload(ns: int, tag: str) -> bytes:
+    """A frame like our broadcast: same keys, same order, about the same size."""
+    return dumps({"cmd": "message_new", "message": {
+        "user": "USR:local_u0", "content": f"{ns}:{tag}", "timestamp": time.time(), "id": str(uuid.uuid4()),
+        "pinned": False, "type": "message", "interaction": None,
+        "pings": {"users": [], "roles": [], "replies": []}}, "channel": "general", "thread_id": None, "global": True})
+
+
+class Run:
+    """Counters shared by every connection of one fan-out run."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.target = 0
+        self.done = asyncio.Event()
+        self.lat: list[int] = []
+        self.record = True
+
+    def add(self, n: int) -> None:
+        self.received += n
+        if self.received >= self.target:
+            self.done.set()
+
+
+class Sender:
+    def __init__(self, ws: WS, idx: int, run: Run, raw: bool) -> None:
+        self.ws = ws
+        self.tag = f"s{idx}".encode()
+        self.tag_s = f"s{idx}"
+        self.run = run
+        self.raw = raw
+        self.to_send = 0
+        self.in_flight = 0
+        self.sent_at: dict[int, int] = {}
+        self.rtt: list[int] = []
+        self.acked = 0
+        self.idle = asyncio.Event()
+        ws.framing(self.on_text)
+
+    def send_one(self) -> None:
+        ns = time.monotonic_ns()
+        if self.raw:
+            self.ws.send_bytes(ceiling_payload(ns, self.tag_s))
+        else:
+            self.ws.send_bytes(b'{"cmd":"message_new","channel":"general","content":"%d:%s","listener":"b"}'
+                               % (ns, self.tag))
+        self.to_send -= 1
+        self.in_flight += 1
+
+    def go(self, count: int, window: int) -> None:
+        self.to_send = count
+        self.idle.clear()
+        for _ in range(min(window, count)):
+            self.send_one()
+
+    def on_text(self, data: bytes, start: int, end: int, now: int) -> None:
+        if not data.startswith(MSG_NEW, start):
+            return
+        got = content_ns(data, start, end)
+        if got is None:
+            return
+        ns, tag = got
+        if tag == self.tag:
+            self.acked += 1
+            self.in_flight -= 1
+            self.rtt.append(now - ns)
+            if self.to_send > 0:
+                self.send_one()
+            elif self.in_flight == 0:
+                self.idle.set()
+
+
+class SampledReceiver:
+    def __init__(self, ws: WS, run: Run) -> None:
+        self.ws = ws
+        self.run = run
+        self.count = 0
+        ws.framing(self.on_text)
+
+    def on_text(self, data: bytes, start: int, end: int, now: int) -> None:
+        if not data.startswith(MSG_NEW, start):
+            return
+        self.count += 1
+        if self.run.record:
+            got = content_ns(data, start, end)
+            if got is not None:
+                self.run.lat.append(now - got[0])
+        self.run.add(1)
+
+
+async def _connect_all(port: int, n: int, senders: int, users: int, raw: bool) -> tuple[list[WS], list[WS], int]:
+    async def make(i: int) -> WS:
+        if raw:
+            return await open_ws(HOST, port, handshake=False)
+        return await common.connect_login(HOST, port, f"u{i % users}")
+
+    total = n + senders
+    clients, failures = await common.in_batches([lambda i=i: make(i) for i in range(total)], batch=100)
+    return clients[:n], clients[n:], failures
+
+
+async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: int, window: int,
+                     one_at_a_time: int, users: int, raw: bool, sample: int = 20) -> dict[str, Any]:
+    receivers, sender_ws, failures = await _connect_all(port, n, senders, users, raw)
+    if failures or len(sender_ws) < senders:
+        raise RuntimeError(f"{failures} connections failed")
+    run = Run()
+    step = max(1, n // sample)
+    sampled = [SampledReceiver(ws, run) for ws in receivers[::step]]
+    sampled_ids = {id(s.ws) for s in sampled}
+    counted = [ws for ws in receivers if id(ws) not in sampled_ids]
+    for ws in counted:
+        ws.counting()
+        ws.on_count = run.add
+    await common.quiet(receivers + sender_ws)
+    base_counts = [ws.count for ws in counted]
+    snd = [Sender(ws, i, run, raw) for i, ws in enumerate(sender_ws)]
+
+    # ---- phase 1: saturation
+    per_sender = max(1, messages // senders)
+    total_msgs = per_sender * senders
+    run.target = total_msgs * n
+    run.received = 0
+    run.done.clear()
+    cpu0, ccpu0, t0 = server_cpu(), self_cpu(), time.monotonic()
+    for s in snd:
+        s.go(per_sender, window)
+    timeout = 60 + total_msgs * n / 20_000
+    try:
+        await asyncio.wait_for(asyncio.gather(run.done.wait(), *(s.idle.wait() for s in snd)), timeout)
+        timed_out = False
+    except asyncio.TimeoutError:
+        timed_out = True
+    t1, cpu1, ccpu1 = time.monotonic(), server_cpu(), self_cpu()
+    secs = t1 - t0
+    sat_lat = run.lat
+    rtt = [x for s in snd for x in s.rtt]
+    got = sum(ws.count - b for ws, b in zip(counted, base_counts)) + sum(s.count for s in sampled)
+    loss = total_msgs * n - got
+    deliveries = total_msgs * (n + senders)
+
+    # ---- phase 2: one message at a time
+    run.lat = []
+    one_rtt_start = len(snd[0].rtt)
+    for _ in range(one_at_a_time):
+        run.target = run.received + n
+        run.done.clear()
+        snd[0].go(1, 1)
+        try:
+            await asyncio.wait_for(asyncio.gather(run.done.wait(), snd[0].idle.wait()), 30)
+        except asyncio.TimeoutError:
+            timed_out = True
+            break
+    one_lat = run.lat
+    one_rtt = snd[0].rtt[one_rtt_start:]
+    await common.quiet(receivers + sender_ws, settle=0.2, limit=5)
+    got_total = sum(ws.count - b for ws, b in zip(counted, base_counts)) + sum(s.count for s in sampled)
+    loss_total = (total_msgs + one_at_a_time) * n - got_total
+    for ws in receivers + sender_ws:
+        ws.close()
+    cpu_s = cpu1 - cpu0
+    return {
+        "n": n, "senders": senders, "window": window, "messages": total_msgs, "secs": round(secs, 3),
+        "msgs_per_s": round(total_msgs / secs), "deliveries_per_s": round(deliveries / secs),
+        "server_cpu_s": round(cpu_s, 3), "server_cpu_util": round(cpu_s / secs, 3),
+        "server_us_per_delivery": round(cpu_s * 1e6 / deliveries, 2),
+        "lat_sat_p50_ms": common.ms(sat_lat, .5), "lat_sat_p99_ms": common.ms(sat_lat, .99),
+        "ack_sat_p50_ms": common.ms(rtt, .5), "ack_sat_p99_ms": common.ms(rtt, .99),
+        "lat_one_p50_ms": common.ms(one_lat, .5), "lat_one_p99_ms": common.ms(one_lat, .99),
+        "ack_one_p50_ms": common.ms(one_rtt, .5), "ack_one_p99_ms": common.ms(one_rtt, .99),
+        "one_at_a_time": one_at_a_time, "sampled_receivers": len(sampled),
+        "loss": loss, "loss_total": loss_total, "timed_out": timed_out,
+        "client_cpu_util": round((ccpu1 - ccpu0) / secs, 3),
+    }
+
+
+def default_messages(n: int) -> int:
+    return max(200, min(20_000, 400_000 // max(1, n)))
+
+
+async def fanout(args: Any, *, ceiling: bool = False) -> dict[str, Any]:
+    n = args.n
+    messages = args.messages or default_messages(n)
+    users = min(args.users, n + args.senders)
+    out: dict[str, Any] = {"scenario": "ceiling" if ceiling else "fanout"}
+    if ceiling:
+        from .server import ROOT
+
+        raw = ROOT.parent / "shared" / "bench" / "server_trio_raw.py"
+        import sys
+
+        with Server(argv=[sys.executable, str(raw)]) as srv:
+            r = await run_fanout(srv.port, srv.cpu, n=n, senders=args.senders, messages=messages,
+                                 window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=True)
+        out["ceiling"] = r
+    srv = Server(argon2=CHEAP_ARGON2)
+    common.add_users(srv.data_dir, [f"u{i}" for i in range(users)], CHEAP_ARGON2)
+    with srv:
+        r = await run_fanout(srv.port, srv.cpu, n=n, senders=args.senders, messages=messages,
+                             window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=False)
+        r["server_rss_mib"] = round(srv.rss_kib() / 1024, 1)
+    out.update(r)
+    if ceiling:
+        out["fraction_of_ceiling"] = round(r["deliveries_per_s"] / out["ceiling"]["deliveries_per_s"], 3)
+    return out

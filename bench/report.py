@@ -1,0 +1,135 @@
+"""Results -> Markdown: for each run the headline figures, the target and whether it was met."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+Row = tuple[str, str, Any, str, bool | None]  # scenario, figure, value, target, met
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if abs(v) >= 100:
+            return f"{v:,.0f}"
+        return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def rows(r: dict[str, Any]) -> list[Row]:
+    s = r.get("scenario", "?")
+    out: list[Row] = []
+    if s in ("fanout", "ceiling"):
+        n = r["n"]
+        name = f"{s} N={n} S={r['senders']}"
+        limit = {1000: 8.0, 100: 15.0}.get(n)
+        out.append((name, "deliveries/s", r["deliveries_per_s"], "", None))
+        out.append((name, "messages/s", r["msgs_per_s"], "", None))
+        out.append((name, "server µs per delivery", r["server_us_per_delivery"],
+                    f"≤ {limit:g}" if limit else "", r["server_us_per_delivery"] <= limit if limit else None))
+        out.append((name, "latency p50 / p99 at saturation (ms)",
+                    f"{_fmt(r['lat_sat_p50_ms'])} / {_fmt(r['lat_sat_p99_ms'])}", "", None))
+        out.append((name, "latency p50 / p99 one at a time (ms)",
+                    f"{_fmt(r['lat_one_p50_ms'])} / {_fmt(r['lat_one_p99_ms'])}", "", None))
+        out.append((name, "sender ack p50 / p99 one at a time (ms)",
+                    f"{_fmt(r['ack_one_p50_ms'])} / {_fmt(r['ack_one_p99_ms'])}", "", None))
+        out.append((name, "lost deliveries", r["loss_total"], "0", r["loss_total"] == 0))
+        out.append((name, "load generator CPU (share of one core)", r["client_cpu_util"], "< 0.9",
+                    r["client_cpu_util"] < 0.9))
+        if "fraction_of_ceiling" in r:
+            c = r["ceiling"]
+            out.append((name, "raw-frame ceiling deliveries/s (same run)", c["deliveries_per_s"], "", None))
+            out.append((name, "ours as a fraction of the ceiling", r["fraction_of_ceiling"], "≥ 0.6",
+                        r["fraction_of_ceiling"] >= 0.6))
+    elif s == "connect":
+        name = f"connect N={r['n']}"
+        out.append((name, "seconds to connect and log in all", r["secs"], "", None))
+        out.append((name, "failures", r["failures"], "0", r["failures"] == 0))
+        out.append((name, "RSS per connection (KB)", r["rss_per_conn_kb"], "≤ 16" if r["n"] >= 10_000 else "",
+                    r["rss_per_conn_kb"] <= 16 if r["n"] >= 10_000 else None))
+    elif s == "logins":
+        name = "logins"
+        out.append((name, "password logins/s (default argon2id)", r["logins_per_s"], "", None))
+        out.append((name, "broadcast p50 / p99 during the storm (ms)",
+                    f"{_fmt(r['storm_bcast_p50_ms'])} / {_fmt(r['storm_bcast_p99_ms'])}", "p99 < 50",
+                    r["storm_bcast_p99_ms"] is not None and r["storm_bcast_p99_ms"] < 50))
+        out.append((name, "broadcast p99 without a storm (ms)", r["calm_bcast_p99_ms"], "", None))
+        out.append((name, "session-token reconnects/s", r["token_logins_per_s"], "", None))
+        out.append((name, "token reconnect p50 (ms)", r["token_login_p50_ms"], "", None))
+    elif s == "ingest":
+        name = f"ingest K={r['senders']}"
+        out.append((name, "durable acked message_new/s", r["acked_per_s"], "≥ 5,000", r["acked_per_s"] >= 5000))
+        out.append((name, "ack p50 / p99 (ms)", f"{_fmt(r['ack_p50_ms'])} / {_fmt(r['ack_p99_ms'])}", "", None))
+        out.append((name, "acked messages missing after restart", r["missing_after_restart"], "0",
+                    r["missing_after_restart"] == 0))
+    elif s == "history":
+        for op, per in r["ops"].items():
+            name = f"history {op}"
+            sizes = sorted(per, key=int)
+            vals = " / ".join(_fmt(per[k]["p50_ms"]) for k in sizes)
+            ratio = r["ratio_largest_vs_empty"].get(op)
+            out.append((name, f"p50 ms at {' / '.join(_short(int(k)) for k in sizes)} messages", vals, "", None))
+            out.append((name, f"p50 at {_short(int(sizes[-1]))} ÷ p50 at 0", ratio, "≤ 1.5",
+                        ratio is not None and ratio <= 1.5))
+    elif s == "soak":
+        name = f"soak {r['clients']} clients"
+        out.append((name, "ops/s offered / served", f"{_fmt(r['offered_per_s'])} / {_fmt(r['served_per_s'])}", "", None))
+        out.append((name, "reply p50 / p99 (ms)", f"{_fmt(r['p50_ms'])} / {_fmt(r['p99_ms'])}", "p99 < 50",
+                    r["p99_ms"] is not None and r["p99_ms"] < 50))
+        out.append((name, "acked messages not readable / unexpected drops", f"{r['unreadable']} / {r['dropped']}",
+                    "0 / 0", r["unreadable"] == 0 and r["dropped"] == 0))
+    elif s == "coldstart":
+        name = f"coldstart {_short(r['messages'])} messages"
+        out.append((name, "process start to first handshake (s)", r["secs"], "< 1", r["secs"] < 1))
+    return out
+
+
+def _short(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+def table(results: Sequence[dict[str, Any]]) -> str:
+    lines = ["| scenario | figure | value | target | met |", "|---|---|---|---|---|"]
+    for r in results:
+        for scen, fig, val, target, met in rows(r):
+            mark = "" if met is None else ("yes" if met else "**no**")
+            lines.append(f"| {scen} | {fig} | {_fmt(val)} | {target} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
+def append_markdown(path: str | Path, command: str, results: Sequence[dict[str, Any]]) -> None:
+    text = f"\n`{command}` ({time.strftime('%Y-%m-%d %H:%M')}):\n\n" + table(results)
+    with open(path, "a") as f:
+        f.write(text)
+
+
+def median_result(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Field by field median of several runs of the same scenario (numbers only; others from run 1)."""
+    first = runs[0]
+    out: dict[str, Any] = {}
+    for k, v in first.items():
+        vals = [r.get(k) for r in runs]
+        if isinstance(v, bool) or v is None:
+            out[k] = any(vals) if isinstance(v, bool) and k in ("timed_out",) else v
+        elif isinstance(v, (int, float)) and all(isinstance(x, (int, float)) for x in vals):
+            m = statistics.median(vals)  # type: ignore[type-var]
+            out[k] = type(v)(m) if isinstance(v, int) and not k.startswith("loss") else m
+            if k.startswith("loss") or k in ("failures", "missing_after_restart", "unreadable", "dropped"):
+                out[k] = max(vals)  # a loss in any run counts
+        elif isinstance(v, dict):
+            out[k] = median_result([r[k] for r in runs])
+        else:
+            out[k] = v
+    out["runs"] = len(runs)
+    return out

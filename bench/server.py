@@ -1,0 +1,222 @@
+"""Start the real server (`python -m originchats serve`) as a subprocess on a temporary data directory,
+pinned to CPU 0, and read its CPU time and memory from /proc."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SERVER_CPU = 0
+CLIENT_CPU = 1
+CHEAP_ARGON2 = {"argon2_memory_kib": 64, "argon2_time_cost": 1}
+
+
+def can_pin() -> bool:
+    return (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+
+
+def pin_self(cpu: int = CLIENT_CPU) -> bool:
+    """Pin this (load generator) process to `cpu`; also raise its fd soft limit."""
+    raise_nofile()
+    if not can_pin():
+        return False
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        return False
+    return True
+
+
+def raise_nofile() -> int:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config(path: Path, sections: dict[str, dict[str, Any]], top: dict[str, Any]) -> None:
+    lines = [f"{k} = {_toml_value(v)}" for k, v in top.items()]
+    for name, values in sections.items():
+        lines.append(f"\n[{name}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of the whole process (all threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state); utime is field 14, stime field 15
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def self_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class Server:
+    """`with Server(...) as srv:` starts the server and waits until it accepts connections."""
+
+    def __init__(self, *, data_dir: Path | None = None, argon2: dict[str, int] | None = None,
+                 synchronous: str = "full", heartbeat: float = 3600.0, log_level: str = "warning",
+                 argv: list[str] | None = None, keep: bool = False) -> None:
+        self.tmp = None
+        if data_dir is None:
+            self.tmp = tempfile.mkdtemp(prefix="oc-bench-", dir=os.environ.get("BENCH_TMP"))
+            data_dir = Path(self.tmp) / "data"
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.argon2 = argon2
+        self.synchronous = synchronous
+        self.heartbeat = heartbeat
+        self.log_level = log_level
+        self.argv = argv  # a different server program (the ceiling); gets the port as last argument
+        self.keep = keep
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.ready_after = 0.0
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir.parent / "bench-config.toml"
+
+    def write_config(self) -> None:
+        cracked: dict[str, Any] = {"allow_registration": True}
+        if self.argon2:
+            cracked.update(self.argon2)
+        write_config(self.config_path, {
+            "listen": {"host": "127.0.0.1", "port": self.port},
+            "storage": {"data_dir": str(self.data_dir), "synchronous": self.synchronous},
+            "cracked": cracked,
+            "rate_limiting": {"enabled": False},
+            "heartbeat": {"interval_seconds": self.heartbeat},
+            "log": {"level": self.log_level, "format": "json"},
+        }, {"auth_mode": "cracked"})
+
+    def command(self) -> list[str]:
+        if self.argv is not None:
+            cmd = [*self.argv, str(self.port)]
+        else:
+            cmd = [sys.executable, "-m", "originchats", "serve", "--config", str(self.config_path)]
+        if can_pin():
+            cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
+        return cmd
+
+    def start(self, wait: bool = True) -> None:
+        if self.argv is None:
+            self.write_config()
+        log = open(self.data_dir.parent / "server.log", "ab")
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT),
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        log.close()
+        if wait:
+            self.wait_listening()
+        self.profiler = None
+        out = os.environ.get("BENCH_PYSPY")  # a folded-stacks file: profile the server while it runs
+        if out and self.argv is None:
+            spy = Path(sys.executable).parent / "py-spy"
+            self.profiler = subprocess.Popen([str(spy), "record", "--pid", str(self.proc.pid), "--format", "raw",
+                                              "--rate", "250", "--nonblocking", "-o", out],
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait_listening(self, timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    self.ready_after = time.monotonic() - self.started_at
+                    return self.ready_after
+            except OSError:
+                time.sleep(0.005)
+        raise RuntimeError(f"server did not listen within {timeout} s: {self.log_tail()}")
+
+    def log_tail(self, n: int = 2000) -> str:
+        try:
+            return (self.data_dir.parent / "server.log").read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    @property
+    def pid(self) -> int:
+        # `taskset -c 0 cmd` execs cmd, so the Popen pid is the server process itself
+        assert self.proc is not None
+        return self.proc.pid
+
+    def cpu(self) -> float:
+        return proc_cpu(self.pid)
+
+    def rss_kib(self) -> int:
+        return proc_rss_kib(self.pid)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if getattr(self, "profiler", None) is not None:
+            self.profiler.send_signal(signal.SIGINT)
+            self.profiler.wait(30)
+            self.profiler = None
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self) -> None:
+        self.kill()
+        if self.tmp is not None and not self.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.stop()
+        finally:
+            self.cleanup()

@@ -1,0 +1,37 @@
+"""scripts/bench: the help works, and a tiny fan-out against the real server (a subprocess on real
+TCP, so the direct-write path of the shell is used) delivers every message with no loss."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    # the module directly (scripts/bench only adds the .venv bootstrap, which the suite already runs in)
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_help_lists_every_scenario():
+    out = subprocess.run([str(ROOT / "scripts" / "bench"), "--help"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    for name in ("fanout", "connect", "logins", "ingest", "history", "soak", "coldstart", "ceiling", "all"):
+        assert name in out.stdout
+
+
+def test_tiny_fanout_delivers_everything(tmp_path):
+    md = tmp_path / "perf.md"
+    out = run_bench("--markdown", str(md), "fanout", "-n", "5", "-s", "2", "-m", "40", "--one-at-a-time", "5")
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1
+    r = lines[0]
+    assert r["scenario"] == "fanout" and r["n"] == 5 and r["senders"] == 2
+    assert r["messages"] == 40 and r["loss"] == 0 and r["loss_total"] == 0 and not r["timed_out"]
+    assert r["deliveries_per_s"] > 0 and r["server_us_per_delivery"] > 0
+    assert r["lat_one_p50_ms"] is not None and r["ack_one_p50_ms"] is not None
+    assert "| fanout" in md.read_text()
