@@ -77,7 +77,7 @@ async def _read_request(stream: trio.abc.Stream, conn: h11.Connection) -> h11.Re
 
 async def _drain_body(stream: trio.abc.Stream, conn: h11.Connection) -> bool:
     """Read the rest of the request (its body is not used); False when the peer went away."""
-    while conn.their_state is not h11.DONE:
+    while conn.their_state is h11.SEND_BODY:  # then DONE, or MUST_CLOSE after `Connection: close`
         event = conn.next_event()
         if event is h11.NEED_DATA:
             conn.receive_data(await stream.receive_some(65536))
