@@ -35,6 +35,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 ADMIN_COMMANDS: list[Any] = []
 
 
+def _ban_command(cmds: argparse._SubParsersAction) -> None:
+    ban = cmds.add_parser("ban", help="ban a user and close their open connections")
+    ban.add_argument("name", help="username (local names may omit USR:local_)")
+    ban.add_argument("--reason", help="recorded in the audit log")
+    ban.set_defaults(build=lambda a: {"cmd": "ban", "user": a.name, "reason": a.reason})
+    unban = cmds.add_parser("unban", help="lift a user's ban")
+    unban.add_argument("name", help="username (local names may omit USR:local_)")
+    unban.set_defaults(build=lambda a: {"cmd": "unban", "user": a.name})
+
+
+def _list_users_command(cmds: argparse._SubParsersAction) -> None:
+    users = cmds.add_parser("list-users", help="list every account with its roles and state")
+    users.set_defaults(build=lambda a: {"cmd": "list-users"})
+
+
+ADMIN_COMMANDS += [_ban_command, _list_users_command]
+
+
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
     builder = getattr(args, "build", None)
     if builder is not None:

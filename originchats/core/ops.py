@@ -72,10 +72,30 @@ class RoturValidate:
     validator: str
 
 
+#: Audit-log retention as the reads and the prune see it: `(category, cutoff)` pairs and the cutoff
+#: of any other category. An entry is expired when its time is at or before its cutoff; None keeps it.
+Cutoffs = tuple[tuple[str, "float | None"], ...]
+
+
 @attrs.frozen
 class ModlogQuery:
-    """Result: `list[dict]` audit entries, newest first, and the total count: `(entries, total)`."""
+    """Result: `(rows, total)`: the unexpired audit rows matching `filters`, newest first, after
+    skipping `offset` and taking `limit`, and the number of matches before paging. Each row is a dict
+    with `id, time, category, action, actor_id, target, reason, details` (details decoded from JSON).
+
+    `filters` pairs: ("category" | "actor" | "target" | "action", str) exact matches (actor is the
+    actor's user id), ("after", float) strictly newer entries."""
 
     filters: tuple[tuple[str, object], ...]
     limit: int
     offset: int
+    cutoffs: Cutoffs = ()
+    default_cutoff: float | None = None
+
+
+@attrs.frozen
+class ModlogSummary:
+    """Result: `list[(category, action, count)]` over every unexpired audit entry."""
+
+    cutoffs: Cutoffs = ()
+    default_cutoff: float | None = None

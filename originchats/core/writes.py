@@ -87,3 +87,19 @@ class AuditRecorded:
     target: str | None = None
     reason: str | None = None
     details: Any = None
+
+
+@attrs.frozen
+class AuditPruned:
+    """Delete audit entries at or before their category's cutoff (`ops.Cutoffs`; None keeps)."""
+
+    cutoffs: tuple[tuple[str, float | None], ...]
+    default_cutoff: float | None
+
+
+@attrs.frozen
+class TimeoutSaved:
+    """A user's manual timeout (`user_timeout`) ends at `until` (Unix seconds); 0 lifts it."""
+
+    user_id: str
+    until: float

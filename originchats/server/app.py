@@ -24,6 +24,7 @@ from ..store.reader import Reader
 from ..store.writer import Writer
 from .admin_socket import serve_admin
 from .connection import serve_connection
+from . import modlog_ops  # registers the audit-log reads
 from .hub import Hub
 from .ops import OpRunner
 from .timers import heartbeat, rate_limit_supervisor
@@ -104,6 +105,7 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
         async with trio.open_nursery() as services:
             services.start_soon(heartbeat, hub, config.heartbeat.interval_seconds)
             services.start_soon(rate_limit_supervisor, hub)
+            services.start_soon(modlog_ops.prune_periodically, hub)
             await services.start(serve_admin, hub, config.storage.data_dir)
             await services.start(partial(trio.serve_listeners, handler, listeners, handler_nursery=conns))
             for lst in listeners:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import sqlite3
 import uuid
 
+import attrs
+
 from ..core import writes as w
 from ..core.defaults import default_general, default_roles
+from ..core.ratelimit import Bucket
 from ..core.settings import Settings
 from ..core.state import ServerState, build_names
 from . import sql
@@ -37,8 +40,15 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
     users = sql.load_users(con)
     stored = sql.load_settings(con)
     server_info = {k: stored.get(f"server.{k}", settings.server.get(k) or "") for k in ("name", "icon", "banner")}
+    # `server_update` values also replace the handshake / `GET /info` block (an empty icon is unset)
+    server = {**settings.server, **{k: v for k, v in server_info.items() if v}}
+    for k in ("icon", "banner"):
+        if not server_info[k]:
+            server.pop(k, None)
+    settings = attrs.evolve(settings, server=server)
     return ServerState(
         settings=settings,
+        rate_limits={uid: Bucket(timeout_until=until) for uid, until in sql.load_timeouts(con).items()},
         users={u.id: u for u in users},
         names=build_names(users),
         roles={r.name: r for r in sql.load_roles(con)},

@@ -169,12 +169,42 @@ def _audit_recorded(con: sqlite3.Connection, fact: w.AuditRecorded) -> None:
     )
 
 
+#: stands for "no cutoff" (a category kept forever) in the retention CASE expression
+_NEVER = -1e300
+
+
+def retention_clause(cutoffs: Sequence[tuple[str, float | None]], default_cutoff: float | None,
+                     params: dict[str, Any]) -> str:
+    """SQL for "this audit entry has not expired"; adds its parameters to `params`."""
+    whens = []
+    for i, (category, cutoff) in enumerate(cutoffs):
+        params[f"rc{i}"] = category
+        params[f"rt{i}"] = _NEVER if cutoff is None else cutoff
+        whens.append(f"WHEN :rc{i} THEN :rt{i}")
+    params["rdefault"] = _NEVER if default_cutoff is None else default_cutoff
+    return f"time > (CASE category {' '.join(whens)} ELSE :rdefault END)"
+
+
+def _audit_pruned(con: sqlite3.Connection, fact: w.AuditPruned) -> None:
+    params: dict[str, Any] = {}
+    con.execute(f"DELETE FROM audit_log WHERE NOT ({retention_clause(fact.cutoffs, fact.default_cutoff, params)})",
+                params)
+
+
+def _timeout_saved(con: sqlite3.Connection, fact: w.TimeoutSaved) -> None:
+    if fact.until <= 0:
+        con.execute("DELETE FROM timeouts WHERE user_id = :u", {"u": fact.user_id})
+    else:
+        con.execute("INSERT INTO timeouts(user_id, until) VALUES (:u, :t)"
+                    " ON CONFLICT(user_id) DO UPDATE SET until=excluded.until", {"u": fact.user_id, "t": fact.until})
+
+
 WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.UserSaved: _user_saved, w.RoleSaved: _role_saved, w.RoleDeleted: _role_deleted,
     w.ChannelSaved: _channel_saved, w.ChannelsOrdered: _channels_ordered, w.ChannelDeleted: _channel_deleted,
     w.SettingSaved: _setting_saved, w.MessageCreated: _message_created, w.MessageEdited: _message_edited,
     w.MessageDeleted: _message_deleted, w.ReactionAdded: _reaction_added, w.ReactionRemoved: _reaction_removed,
-    w.AuditRecorded: _audit_recorded,
+    w.AuditRecorded: _audit_recorded, w.AuditPruned: _audit_pruned, w.TimeoutSaved: _timeout_saved,
 }
 
 
@@ -270,3 +300,8 @@ def load_channels(con: sqlite3.Connection) -> list[Channel]:
 
 def load_settings(con: sqlite3.Connection) -> dict[str, Any]:
     return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM settings")}
+
+
+def load_timeouts(con: sqlite3.Connection) -> dict[str, float]:
+    """user id -> end of their manual timeout (expired ones too; the limiter ignores those)."""
+    return {uid: until for uid, until in con.execute("SELECT user_id, until FROM timeouts")}

@@ -1,5 +1,9 @@
 """Operator commands: what `originchats admin …` does to a running server (through the admin
-socket) — the safe way to make the first owner. Nobody becomes owner by registering first."""
+socket, or to the database of a stopped one): grant-owner — the safe way to make the first owner
+(nobody becomes owner by registering first) —, ban, unban and list-users.
+
+The operator is the machine's owner: no permission or hierarchy applies, and audit entries have no
+actor (`details.via = "operator"`). A ban closes the member's sockets at once, as `user_ban` does."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from ..state import ServerState
 from ..views import all_authed, color_of
 from ..audit import audit
 from ..writes import UserSaved
+from .moderation import MAX_NAME, MAX_REASON, ban, unban
 
 
 def operator_target(state: ServerState, req: Request) -> User:
@@ -23,9 +28,12 @@ def operator_target(state: ServerState, req: Request) -> User:
     if not isinstance(name, str) or not name.strip():
         raise ProtocolError("a user name is required")
     name = name.strip()
-    user = state.find_user(name) or state.find_user(CRACKED_PREFIX + name.lower())
+    user = None
+    if len(name) <= MAX_NAME:
+        user = state.find_user(name) or state.find_user(CRACKED_PREFIX + name.lower())
     if user is None:
-        raise ProtocolError(f"no such user: {name}")
+        shown = name if len(name) <= MAX_NAME else name[:MAX_NAME] + "…"
+        raise ProtocolError(f"no such user: {shown}")
     return user
 
 
@@ -46,3 +54,49 @@ def operator_grant_owner(state: ServerState, ctx: Context, req: Request) -> Step
     return Step(state, (Persist((UserSaved(user), entry),
                                 (roles_changed(state, user),
                                  Reply({"ok": True, "message": f"{user.username} is now an owner"}))),))
+
+
+@command("ban", operator=True)
+def operator_ban(state: ServerState, ctx: Context, req: Request) -> Step:
+    user = operator_target(state, req)
+    reason = req.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ProtocolError("the reason must be a string")
+    reason = reason.strip() if reason and reason.strip() else None
+    if reason is not None and len(reason) > MAX_REASON:
+        raise ProtocolError(f"the reason must be at most {MAX_REASON} characters")
+    if user.banned:
+        return Step(state, (Reply({"ok": True, "message": f"{user.username} is already banned"}),))
+    closed = len(state.conns_of(user.id))
+    state, writes, closing = ban(state, ctx, None, user, reason, details={"via": "operator"})
+    message = f"{user.username} is now banned"
+    if closed:
+        message += f"; closed {closed} open connection{'s' if closed != 1 else ''}"
+    return Step(state, (Persist(writes, closing + (Reply({"ok": True, "message": message}),)),))
+
+
+@command("unban", operator=True)
+def operator_unban(state: ServerState, ctx: Context, req: Request) -> Step:
+    user = operator_target(state, req)
+    if not user.banned:
+        return Step(state, (Reply({"ok": True, "message": f"{user.username} is not banned"}),))
+    state, writes = unban(state, ctx, None, user, details={"via": "operator"})
+    return Step(state, (Persist(writes, (Reply({"ok": True, "message": f"{user.username} is no longer banned"}),)),))
+
+
+@command("list-users", operator=True)
+def operator_list_users(state: ServerState, ctx: Context, req: Request) -> Step:
+    """One line per account, in creation order: name, nickname, roles, and banned/deleted/online."""
+    online = {c.user_id for c in state.authed_conns()}
+    lines = []
+    for u in state.users.values():
+        flags = [f for f, on in (("banned", u.banned), ("deleted", u.deleted), ("online", u.id in online)) if on]
+        roles = ",".join(r for r in u.roles if r != "banned") or "-"
+        line = f"{u.username}  nickname={u.nickname or '-'}  roles={roles}"
+        lines.append(line + ("  " + " ".join(flags) if flags else ""))
+    live = sum(1 for u in state.users.values() if not u.deleted)
+    message = f"{live} user{'s' if live != 1 else ''}"
+    deleted = len(state.users) - live
+    if deleted:
+        message += f" ({deleted} deleted account{'s' if deleted != 1 else ''} kept)"
+    return Step(state, (Reply({"ok": True, "message": message, "lines": lines}),))

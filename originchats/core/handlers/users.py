@@ -60,11 +60,11 @@ def handle_status_set(state: ServerState, ctx: Context, req: Request) -> Step:
     new = req.get("status")
     if not new:
         raise ProtocolError("Status is required")
-    text = req.get("text")
-    if text is None:
-        text = ""
     invalid = "Invalid status. Must be one of: online, idle, dnd, offline, invisible"
-    if new not in STATUSES or not isinstance(text, str) or len(text) > 100:
+    if new not in STATUSES:
+        raise ProtocolError(invalid)
+    text = opt_str(req, "text") or ""  # a non-string crashed the original: a clear error instead
+    if len(text) > 100:
         raise ProtocolError(invalid)
     was_invisible = user.status == "invisible"
     user = attrs.evolve(user, status=new, status_text=text)
@@ -115,7 +115,7 @@ def handle_pfp_set(state: ServerState, ctx: Context, req: Request) -> Step:
         parts = urlsplit(url)
     except ValueError:
         raise ProtocolError("Invalid URL format") from None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProtocolError("Invalid URL format")
     if len(url) > 500:
         raise ProtocolError("URL too long (max 500 characters)")
