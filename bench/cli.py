@@ -88,6 +88,12 @@ async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
             a = argparse.Namespace(**{**vars(args), "n": n})
             results.append(await fanout.fanout(a, ceiling=args.scenario == "ceiling" or args.ceiling))
             common.emit(results[-1])
+    elif args.scenario == "connect":
+        from .connect import connect
+
+        for n in args.n:
+            results.append(await connect(args, n))
+            common.emit(results[-1])
     return results
 
 

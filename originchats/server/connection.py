@@ -95,14 +95,17 @@ async def serve_connection(stream: trio.abc.Stream, hub: Hub, max_message: int) 
     bound = log.bind(peer=next(_peer_ids))
     try:
         async with stream:
-            await _serve_http(stream, hub, max_message, bound)
+            trailing = await _serve_http(stream, hub, max_message, bound)
+            if trailing is not None:  # upgraded: h11's connection and request are garbage now
+                await _run_websocket(stream, hub, trailing, max_message, bound)
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
         pass
     except Exception:  # crash barrier: a bug ends this connection only
         bound.exception("connection_crashed")
 
 
-async def _serve_http(stream: trio.abc.Stream, hub: Hub, max_message: int, bound) -> None:  # type: ignore[no-untyped-def]
+async def _serve_http(stream: trio.abc.Stream, hub: Hub, max_message: int, bound) -> bytes | None:  # type: ignore[no-untyped-def]
+    """Serve HTTP requests; after a WebSocket upgrade return the bytes already read past it."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
     while True:
         request = None
@@ -118,8 +121,7 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, max_message: int, bound
         if upgrade is not None:
             await stream.send_all(conn.send(upgrade) or b"")
             trailing, _ = conn.trailing_data
-            await _run_websocket(stream, hub, trailing, max_message, bound)
-            return
+            return bytes(trailing)
         status, headers, body = http.route(request, hub.state, len(hub.sockets))
         await stream.send_all(http.response_bytes(conn, request, status, headers, body))
         drained = False
@@ -137,8 +139,8 @@ async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, max
     bound.info("connection_opened")
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_writer, ws, nursery.cancel_scope)
-            nursery.start_soon(_bound_close, ws, nursery.cancel_scope)
+            # the writer task starts on demand, and a closing socket gets CLOSE_GRACE to flush
+            ws.run_in(nursery, CLOSE_GRACE)
             try:
                 while True:
                     try:
@@ -162,20 +164,6 @@ async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, max
                 if not ws.closing:
                     ws.close(1000, "")
     finally:
+        ws.detach()
         hub.close(conn_id)
         bound.info("connection_closed", code=ws.close_code)
-
-
-async def _bound_close(ws: WebSocket, scope: trio.CancelScope) -> None:
-    """Once the socket is closing, give the writer `CLOSE_GRACE` seconds to flush, then end it."""
-    await ws.closing_event.wait()
-    scope.deadline = min(scope.deadline, trio.current_time() + CLOSE_GRACE)
-
-
-async def _writer(ws: WebSocket, scope: trio.CancelScope) -> None:
-    try:
-        await ws.run_writer()
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
-    # once the writer is done (close frame sent, or the peer is gone) the read loop ends too
-    scope.cancel()

@@ -140,6 +140,12 @@ class WebSocket:
     _fd: int = -1
     _dirty: bool = False
     _sending: bool = False  # the writer task is inside send_all: it owns the socket
+    # The connection's nursery: the writer task is started in it only when needed (a close, a slow
+    # reader, a stream without fd), which saves a task per idle connection. None: run_writer is
+    # driven by the caller (unit tests).
+    _tasks: trio.Nursery | None = None
+    _close_grace: float = 5.0
+    _writer_started: bool = False
 
     def __attrs_post_init__(self) -> None:
         self.conn = Connection(ConnectionType.SERVER, extensions=[], trailing_data=self.trailing)
@@ -153,13 +159,53 @@ class WebSocket:
             self._flusher = flusher
             self._fd = self.stream.socket.fileno()
 
+    def run_in(self, nursery: trio.Nursery, close_grace: float) -> None:
+        """Start the writer in `nursery` on demand; once closing, give it `close_grace` seconds
+        to flush, then cancel the nursery (a peer that stopped reading cannot hold it open)."""
+        self._tasks = nursery
+        self._close_grace = close_grace
+        if self._wake.is_set():  # something was queued before (the handshake, on a memory stream)
+            self._wake_writer()
+
+    def detach(self) -> None:
+        """The connection is over (its stream is about to close): never write to its fd again."""
+        self._fd = -1
+        self._tasks = None
+
+    def _wake_writer(self) -> None:
+        self._wake.set()
+        if self._tasks is not None and not self._writer_started:
+            self._writer_started = True
+            try:
+                self._tasks.start_soon(self._writer_task)
+            except RuntimeError:  # the nursery is closing: the connection is ending anyway
+                pass
+
+    async def _writer_task(self) -> None:
+        try:
+            await self.run_writer()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        # once the writer is done (close frame sent, or the peer is gone) the read loop ends too
+        if self._tasks is not None:
+            self._tasks.cancel_scope.cancel()
+
+    def _mark_closing(self, code: int | None) -> None:
+        self.closing = True
+        self.close_code = code
+        self.closing_event.set()
+        if self._tasks is not None:
+            scope = self._tasks.cancel_scope
+            scope.deadline = min(scope.deadline, trio.current_time() + self._close_grace)
+        self._wake_writer()
+
     def _kick(self) -> None:
         if self._fd >= 0 and not self._sending and not self.closing:
             if not self._dirty:
                 self._dirty = True
                 self._flusher.add(self)  # type: ignore[union-attr]
         else:
-            self._wake.set()
+            self._wake_writer()
 
     def flush(self) -> None:
         """Write what is queued without blocking; leave the rest to the writer task."""
@@ -167,7 +213,7 @@ class WebSocket:
         if not self._queue:
             return
         if self._fd < 0 or self._sending or self.closing:
-            self._wake.set()
+            self._wake_writer()
             return
         batch = self._queue
         data = b"".join(batch) if len(batch) > 1 else batch[0]
@@ -176,7 +222,7 @@ class WebSocket:
         except BlockingIOError:
             sent = 0
         except OSError:
-            self._wake.set()  # the peer is gone: the writer's send_all finds out and ends the connection
+            self._wake_writer()  # the peer is gone: the writer's send_all finds out and ends the connection
             return
         if sent == len(data):
             self._queue = []
@@ -184,7 +230,7 @@ class WebSocket:
         else:
             self._queue = [data[sent:]]
             self._queued_bytes = len(data) - sent
-            self._wake.set()
+            self._wake_writer()
 
     def push(self, frame: bytes) -> None:
         if self.closing:
@@ -212,10 +258,7 @@ class WebSocket:
             return
         if self.conn.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             self._queue.append(self.conn.send(CloseConnection(code=code, reason=reason)))
-        self.closing = True
-        self.close_code = code
-        self.closing_event.set()
-        self._wake.set()
+        self._mark_closing(code)
 
     async def run_writer(self) -> None:
         """Send whatever is queued in one write; return after the close frame went out."""
@@ -264,10 +307,7 @@ class WebSocket:
                     if self.conn.state is ConnectionState.REMOTE_CLOSING:
                         # the peer closes: answer with the same code, then end
                         self._queue.append(self.conn.send(event.response()))
-                        self.closing = True
-                        self.close_code = event.code
-                        self.closing_event.set()
-                        self._wake.set()
+                        self._mark_closing(event.code)
                     else:
                         self.close(event.code, event.reason or "")  # a protocol error by the peer
                     return None
@@ -275,9 +315,7 @@ class WebSocket:
                 break
             data = await self.stream.receive_some(65536)
             if not data:
-                self.closing = True
-                self.closing_event.set()
-                self._wake.set()
+                self._mark_closing(self.close_code)
                 return None
             self.last_seen = trio.current_time()
             self.conn.receive_data(data)
