@@ -6,6 +6,8 @@ shell's supervisor task calls `prune` periodically so idle buckets do not accumu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import attrs
 
 from .settings import RateLimitSettings
@@ -86,3 +88,9 @@ def is_idle(bucket: Bucket, now: float, cfg: RateLimitSettings) -> bool:
         and all(now - ts > WINDOW for ts in bucket.stamps)
         and (bucket.cooldown_start is None or now - bucket.cooldown_start >= cfg.cooldown_seconds)
     )
+
+
+def prune(buckets: Mapping[str, Bucket], now: float, cfg: RateLimitSettings) -> Mapping[str, Bucket]:
+    """The buckets that can still refuse something; `buckets` itself when none is idle."""
+    kept = {uid: b for uid, b in buckets.items() if not is_idle(b, now, cfg)}
+    return buckets if len(kept) == len(buckets) else kept
