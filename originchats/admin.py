@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_config
-from .server.admin_socket import socket_path
+
+SOCKET_NAME = "admin.sock"  # as `server.admin_socket.SOCKET_NAME` (not imported: it loads the whole shell)
+
+
+def socket_path(data_dir: Path) -> Path:
+    return Path(data_dir) / SOCKET_NAME
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

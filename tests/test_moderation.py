@@ -209,6 +209,10 @@ async def test_admins_can_moderate_members_ranked_below_them(server):
     await adm.expect("user_ban", user=LOCAL + "mod", banned=True)
     assert await m["mod"].wait_closed() == 1008
     await adm.expect("user_disconnect", username=LOCAL + "mod")
+    await adm.send("users_banned_list")
+    await adm.expect("users_banned_list", users=[LOCAL + "mod"])
+    await adm.send("user_unban", user=LOCAL + "mod")  # the ban itself is no rank
+    await adm.expect("user_unban", user=LOCAL + "mod", unbanned=True)
     await adm.send("user_timeout", user=LOCAL + "alice", timeout=30)
     await adm.expect("user_timeout", user=LOCAL + "alice", timeout=30)
     await adm.send("user_leave", user=LOCAL + "bob")

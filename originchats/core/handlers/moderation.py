@@ -6,8 +6,8 @@ nickname_remove, server_update, rate_limit_reset, plugins_list, plugins_reload (
 Permission model (docs/compatibility.md "Moderation"): the member commands follow the documented
 permission `manage_users` (the original demanded the literal role `owner` for ban, unban, timeout
 and the ban list), plugins follow `manage_server`, and `user_delete` stays owner-only as
-documented. On top of that nobody acts on a member whose highest role is at or above their own
-(`HIER_USERS`); owners pass, as in the role hierarchy of objects.md §5.1.
+documented. On top of that nobody acts on a member whose rank is at or above their own
+(`HIER_USERS`, ranks as in roles.py); owners pass, as in the role hierarchy of objects.md §5.1.
 
 Fixed relative to the original: a banned, kicked or deleted member's sockets get
 `{"cmd":"disconnect","reason":…}` and are closed at once; a deleted account keeps its row (its name
@@ -29,13 +29,14 @@ from ..context import Context
 from ..effects import Close, Effect, Persist, Reply, Send, Step
 from ..errors import ProtocolError
 from ..model import CRACKED_PREFIX, User
-from ..permissions import highest_position, is_owner
+from ..permissions import is_owner
 from ..registry import command
 from ..request import Request, opt_str
 from ..state import ServerState
 from ..views import all_authed, others
 from ..writes import AuditRecorded, SettingSaved, TimeoutSaved, UserSaved
 from .common import me, require_owner, require_perm
+from .roles import USER_AT_OR_ABOVE, user_rank
 
 #: longest user name or id looked up; anything longer names nobody
 MAX_NAME = 128
@@ -46,7 +47,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]{2,32}$")
 SERVER_NAME_MAX = 100
 URL_MAX = 2048
 
-HIER_USERS = "Cannot manage users at or above your position"
+HIER_USERS = USER_AT_OR_ABOVE  # "Cannot manage users at or above your position"
 BANNED_REASON = "You have been banned"
 KICKED_REASON = "You have been kicked"
 DELETED_REASON = "Account removed"
@@ -77,10 +78,13 @@ def opt_reason(req: Request) -> str | None:
 
 
 def outranks(state: ServerState, actor: User, target: User) -> bool:
-    """May `actor` moderate `target`: owners always, others only members ranked strictly below."""
+    """May `actor` moderate `target`: owners always, others only members ranked strictly below
+    (ranks as in roles.py, where `owner` outranks every position). The target's `banned` mark is
+    the state being managed here, not a rank, so it is left out."""
     if is_owner(actor):
         return True
-    return highest_position(state.roles, actor) < highest_position(state.roles, target)
+    plain = attrs.evolve(target, roles=tuple(r for r in target.roles if r != "banned"))
+    return user_rank(state, actor) < user_rank(state, plain)
 
 
 def require_outranks(state: ServerState, actor: User, target: User) -> None:

@@ -29,19 +29,16 @@ from ..state import ServerState
 from .common import me
 
 DAY = 86400.0
-#: moderation_log.md's defaults, used for any category the configuration leaves out
-DEFAULT_RETENTION_DAYS = {"default": 90, "user_moderation": 365, "role_management": 365,
-                          "channel_management": 180, "message_moderation": 90, "server_management": 180}
 ACCESS_DENIED = "Access denied: 'view_audit_log' or 'manage_users' permission required"
 FILTERS = (("category", "category"), ("actor", "actor"), ("target", "target"), ("action", "action"))
 
 
 def retention_cutoffs(days: Mapping[str, int], now: float) -> tuple[Cutoffs, float | None]:
     """Per category, the time at or before which entries have expired; and the cutoff of any other
-    category. `modlog.retention.<category>`, else `.default`, else 90 days."""
-    merged = {**DEFAULT_RETENTION_DAYS, **days}
-    default = merged["default"]
-    cutoffs = tuple((c, now - merged.get(c, default) * DAY) for c in CATEGORIES)
+    category. `modlog.retention.<category>`, else `.default`, else 90 days (the configuration's
+    defaults per category are in `config.ModlogSection`)."""
+    default = days.get("default", 90)
+    cutoffs = tuple((c, now - days.get(c, default) * DAY) for c in CATEGORIES)
     return cutoffs, now - default * DAY
 
 
