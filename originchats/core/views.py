@@ -47,7 +47,7 @@ def message_wire(state: ServerState, m: Message) -> dict[str, Any]:
         out["reply_to"] = {"id": m.reply_to_id, "user": state.username_of(m.reply_to_user or "")}
     if m.ping is not None:
         out["ping"] = m.ping
-    if m.embeds is not None:
+    if m.embeds:  # `[]` (an edit that cleared them) is sent as no embeds
         out["embeds"] = m.embeds
     if m.attachments:
         out["attachments"] = m.attachments

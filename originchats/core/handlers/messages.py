@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
+from ..audit import audit
 from ..context import Context
 from ..effects import Fetch, Persist, Reply, Send, Step
 from ..embeds import validate_embeds
@@ -23,14 +25,17 @@ from ..model import Channel, Message, User
 from ..ops import Around, GetMessage, History, LastMessages
 from ..permissions import channel_allows, channel_allows_literal, channel_lists_viewer, is_owner
 from ..registry import command
-from ..request import Request, opt_int, opt_list, opt_obj, opt_str
+from ..request import Request, opt_bool, opt_int, opt_list, opt_obj, opt_str, wrong_type
 from ..state import ServerState
-from ..views import channel_viewers, message_wire
+from ..views import channel_viewers, error, message_wire
 from ..writes import MessageCreated, MessageDeleted, MessageEdited, ReactionAdded, ReactionRemoved
 from .common import me, rate_check, require_roles
 
 USER_MENTION = re.compile(r"(?<!&)@([a-zA-Z0-9_]+)")
 ROLE_MENTION = re.compile(r"@&([a-zA-Z0-9_]+)")
+HISTORY_CAP = 200  # most messages one messages_get returns
+AROUND_CAP = 200  # most messages on each side of messages_around
+MAX_OFFSET = 2**62  # a `start` beyond any history (SQLite integers are 64-bit)
 
 
 # ---- shared checks ----------------------------------------------------------------------------
@@ -99,6 +104,30 @@ def visible(state: ServerState, messages: list[Message]) -> list[dict[str, Any]]
     return [message_wire(state, m) for m in messages if m.id not in deleted]
 
 
+def checked_embeds(req: Request) -> Any:
+    """The request's `embeds` after validation: None/absent and `[]` pass unvalidated."""
+    embeds = req.get("embeds")
+    if embeds is None or (isinstance(embeds, list) and not embeds):
+        return embeds
+    err = validate_embeds(embeds)
+    if err:
+        raise ProtocolError(err)
+    return embeds
+
+
+def limited(state: ServerState, ctx: Context, req: Request, user: User,
+            then: Callable[[ServerState], Step], *, with_reason: bool = True) -> Step:
+    """Consume one rate-limit slot, then run `then(state)`. The slot stays used when `then`
+    refuses the request (README §9: an allowed action is recorded even if the command fails)."""
+    state, refusal = rate_check(state, ctx, user, with_reason=with_reason)
+    if refusal is not None:
+        return Step(state, (refusal,))
+    try:
+        return then(state)
+    except ProtocolError as exc:
+        return Step(state, (Reply(error(exc.val, None if exc.nosrc else req.cmd)),))
+
+
 def global_packet(state: ServerState, ctx: Context, ch: Channel, packet: dict[str, Any]) -> tuple:
     """Viewers of the channel other than the caller, then the caller (with its `listener`)."""
     return (Send(channel_viewers(state, ch, exclude=ctx.conn_id), packet), Reply(packet))
@@ -160,9 +189,9 @@ def handle_messages_get(state: ServerState, ctx: Context, req: Request) -> Step:
     else:
         limit = opt_int(req, "limit") or 100
     rng = {"start": start, "end": start + limit}
-    if limit < 0 or start < 0:
+    if limit < 0 or start < 0 or start > MAX_OFFSET:  # a huge start crashed the SQLite read
         return Step(state, (Reply({"cmd": "messages_get", "channel": ch.name, "messages": [], "range": rng}),))
-    op = History(ch.id, start, min(limit, 200))
+    op = History(ch.id, start, min(limit, HISTORY_CAP))
     return Step(state, (Fetch(op, partial(_history_read, channel=ch.name, rng=rng)),))
 
 
@@ -191,8 +220,8 @@ def _bound(value: Any, key: str) -> int:
     if value is None:
         return 50
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError(f"Invalid field 'bounds.{key}': expected integer")
-    return max(0, min(value, 200))
+        raise wrong_type(f"bounds.{key}", "integer", value)
+    return max(0, min(value, AROUND_CAP))
 
 
 @command("messages_around")
@@ -234,21 +263,20 @@ def handle_message_new(state: ServerState, ctx: Context, req: Request) -> Step:
     content = (content or "").strip()
     if not content and not attachments:
         raise ProtocolError("Message content or attachments cannot be empty")
-    embeds = req.get("embeds")
-    if embeds is not None:
-        err = validate_embeds(embeds)
-        if err:
-            raise ProtocolError(err)
+    embeds = checked_embeds(req) or None  # `[]` means no embeds: the key stays absent
     limit = state.settings.post_content
     if len(content) > limit:
         raise ProtocolError(f"Message too long. Maximum length is {limit} characters")
-    ping = req.get("ping")
-    if ping is not None and not isinstance(ping, bool):
-        raise ProtocolError("Invalid field 'ping': expected boolean")
+    ping = opt_bool(req, "ping")
     reply_to = opt_str(req, "reply_to")
-    state, refusal = rate_check(state, ctx, user)
-    if refusal is not None:
-        return Step(state, (refusal,))
+    return limited(state, ctx, req, user, partial(
+        _new_allowed, ctx=ctx, user=user, channel_name=channel_name, thread_id=thread_id, content=content,
+        attachments=attachments, embeds=embeds, ping=ping, reply_to=reply_to))
+
+
+def _new_allowed(state: ServerState, *, ctx: Context, user: User, channel_name: str | None, thread_id: str | None,
+                 content: str, attachments: list | None, embeds: Any, ping: bool | None,
+                 reply_to: str | None) -> Step:
     require_roles(user)
     users, roles = mentions(state, user, content)
     if thread_id:
@@ -276,8 +304,10 @@ def _reply_target_read(state: ServerState, ctx: Context, req: Request, target: M
     if target is None:
         raise ProtocolError("The message you're trying to reply to was not found")
     ch = state.channel_by_id(message.channel_id)
-    if ch is None:
+    if ch is None:  # deleted while the target was read
         raise ProtocolError("Channel not found")
+    if not channel_allows(ch, "send", me(state, ctx).roles):  # changed meanwhile
+        raise ProtocolError("You do not have permission to send messages in this channel")
     message = attrs.evolve(message, reply_to_id=target.id, reply_to_user=target.user_id)
     replies = [state.username_of(target.user_id)] if message.ping is not False else []
     return _post(state, ctx, ch, message, pings[0], pings[1], replies)
@@ -297,18 +327,15 @@ def _post(state: ServerState, ctx: Context, ch: Channel, message: Message,
 @command("message_edit")
 def handle_message_edit(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
-    state, refusal = rate_check(state, ctx, user, with_reason=False)
-    if refusal is not None:
-        return Step(state, (refusal,))
+    return limited(state, ctx, req, user, partial(_edit_allowed, ctx=ctx, req=req, user=user), with_reason=False)
+
+
+def _edit_allowed(state: ServerState, *, ctx: Context, req: Request, user: User) -> Step:
     mid = opt_str(req, "id")
     content = opt_str(req, "content")
     if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")) or not content:
         raise ProtocolError("Invalid message edit format")
-    embeds = req.get("embeds")
-    if embeds is not None:
-        err = validate_embeds(embeds)
-        if err:
-            raise ProtocolError(err)
+    embeds = checked_embeds(req)  # None keeps the stored embeds, `[]` clears them
     limit = state.settings.post_content
     if len(content) > limit:  # the original accepted edits of any length
         raise ProtocolError(f"Message too long. Maximum length is {limit} characters")
@@ -324,12 +351,13 @@ def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message
     if m is None or ch is None:
         raise ProtocolError("Message not found or cannot be edited")
     user = me(state, ctx)
-    if m.user_id != user.id:
-        raise ProtocolError("You do not have permission to edit this message")
+    # the documented order: the channel's edit_own list first, then authorship (no owner bypass)
     if not channel_allows_literal(ch, "edit_own", user.roles):
         raise ProtocolError("You do not have permission to edit your own message in this channel")
+    if m.user_id != user.id:
+        raise ProtocolError("You do not have permission to edit this message")
     users, roles = mentions(state, user, content)
-    edited = attrs.evolve(m, content=content, edited=True, embeds=m.embeds if embeds is None else embeds)
+    edited = attrs.evolve(m, content=content, edited=True, embeds=m.embeds if embeds is None else embeds or None)
     wire = message_wire(state, edited)
     if users or roles:
         wire["pings"] = {"users": users, "roles": roles, "replies": []}
@@ -365,7 +393,9 @@ def _delete_target_read(state: ServerState, ctx: Context, req: Request, m: Messa
         raise ProtocolError("You do not have permission to delete this message")
     state = attrs.evolve(state, deleted_messages=state.deleted_messages | {m.id})
     packet = {"cmd": "message_delete", "id": m.id, "channel": ch.name, "global": True}
-    return Step(state, (Persist((MessageDeleted(m.id),), global_packet(state, ctx, ch, packet)),))
+    # every successful delete is audit-logged, own messages included (no author, no content)
+    entry = audit(ctx, user.id, "message_moderation", "message_delete", target=m.id, details={"channel": ch.name})
+    return Step(state, (Persist((MessageDeleted(m.id), entry), global_packet(state, ctx, ch, packet)),))
 
 
 # ---- reactions --------------------------------------------------------------------------------
@@ -428,9 +458,10 @@ def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Messag
 @command("typing")
 def handle_typing(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
-    state, refusal = rate_check(state, ctx, user)
-    if refusal is not None:
-        return Step(state, (refusal,))
+    return limited(state, ctx, req, user, partial(_typing_allowed, ctx=ctx, req=req, user=user))
+
+
+def _typing_allowed(state: ServerState, *, ctx: Context, req: Request, user: User) -> Step:
     channel_name = opt_str(req, "channel")
     thread_id = opt_str(req, "thread_id")
     if not channel_name and not thread_id:
