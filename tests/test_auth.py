@@ -185,6 +185,17 @@ async def test_register_name_already_taken_in_any_case(server):
         assert await register(client, name) == auth_error(TAKEN)
 
 
+async def test_racing_registrations_of_one_name_make_one_account(server):
+    first, second = await server.connect(), await server.connect()
+    for client in (first, second):  # both pass the name check, then both hash their password
+        await client.send("register", username="alice", password="pass1234")
+        await trio.testing.wait_all_tasks_blocked()
+    answers = {packet["cmd"]: packet for packet in (await first.recv(), await second.recv())}
+    assert set(answers) == {"auth_success", "auth_error"}
+    assert answers["auth_error"] == auth_error(TAKEN)  # checked again once the hash was ready
+    assert query(server, "SELECT id FROM users") == [("USR:local_alice",)]
+
+
 async def test_registration_can_be_disabled(make_server):
     srv = await make_server(cracked=CrackedSection(allow_registration=False, argon2_memory_kib=64,
                                                    argon2_time_cost=1))
