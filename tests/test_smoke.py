@@ -6,7 +6,7 @@ async def test_handshake_lists_what_the_server_handles(server):
     val = client.handshake["val"]
     assert val["version"] == "1.1.0"
     assert val["auth_mode"] == "cracked"
-    assert val["validator_key"].startswith("originChats-")
+    assert val["validator_key"].startswith("originChats-") and len(val["validator_key"]) == 44
     assert val["limits"] == {"post_content": 2000, "search_results": 30}
     assert val["server"]["name"] == "My OriginChats Server"
     assert "message_new" in val["capabilities"] and "login" in val["capabilities"]

@@ -55,7 +55,7 @@ def handshake_packet(state: ServerState, validator_key: str) -> dict:
 
 def connect(state: ServerState, ctx: Context) -> Step:
     """A new WebSocket: register it and greet it with the handshake."""
-    key = "originChats-" + ctx.new_token
+    key = "originChats-" + ctx.new_token[:32]  # 44 characters, as the original sends (192 random bits)
     state = state.with_conn(Conn(id=ctx.conn_id, validator_key=key))
     return Step(state, (Send((ctx.conn_id,), handshake_packet(state, key)),))
 
