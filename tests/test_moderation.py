@@ -58,9 +58,15 @@ async def test_ban_closes_every_socket_of_the_member_and_refuses_their_login(ser
 
     assert await login_error(server, "alice") == {"cmd": "auth_error",
                                                    "val": "Access denied: You are banned from this server"}
+    # only alice: no other account shares her role list (the original's shared-list bug)
+    carol = await server.user("carol")
+    assert carol.ready["user"]["roles"] == ["user"]
+    await bob.drain()
     await bob.send("users_list")
-    assert LOCAL + "alice" not in [u["username"] for u in (await bob.expect("users_list"))["users"]]
+    listed = {u["username"]: u["roles"] for u in (await bob.expect("users_list"))["users"]}
+    assert listed == {LOCAL + "boss": ["owner", "user"], LOCAL + "bob": ["user"], LOCAL + "carol": ["user"]}
     assert await boss.recv() == {"cmd": "user_disconnect", "username": LOCAL + "alice"}
+    await boss.drain()
     await boss.send("users_banned_list")
     await boss.expect("users_banned_list", users=[LOCAL + "alice"])
     rows = await audit_rows(server)
@@ -100,11 +106,13 @@ async def test_banning_twice_answers_false_and_logs_once(server):
     assert [r[0] for r in await audit_rows(server)] == ["user_ban"]
 
 
-@pytest.mark.parametrize("cmd", ["user_ban", "user_unban", "user_timeout", "user_delete", "user_update"])
+@pytest.mark.parametrize("cmd", ["user_ban", "user_unban", "user_timeout", "user_delete", "user_update",
+                                 "user_leave", "rate_limit_reset"])
 async def test_member_commands_reject_missing_unknown_and_oversized_names(server, cmd):
     boss = await server.owner("boss")
     extra = {"user_timeout": {"timeout": 10}, "user_update": {"updates": {"nickname": "x"}}}.get(cmd, {})
-    for user in (None, "", "   "):
+    # a missing `user` in user_leave means the caller's own account (the documented command)
+    for user in ((None, "", "   ") if cmd != "user_leave" else ("", "   ")):
         fields = {} if user is None else {"user": user}
         await boss.send(cmd, **fields, **extra)
         await boss.expect_error("User parameter is required", src=cmd)

@@ -72,6 +72,11 @@ async def test_null_leaves_a_value_and_empty_string_clears_it(server):
     await boss.expect("server_update")
     fresh = await server.connect()
     assert "banner" not in fresh.handshake["val"]["server"]
+    # the same values again: everyone is answered, nothing is stored or logged
+    await boss.send("server_update", icon="http://a.example/x.png")
+    await boss.expect("server_update")
+    await boss.expect("server_update")
+    assert [r[0] for r in await audit_rows(server)] == ["owner_granted", "server_update", "server_update"]
     await server.restart()
     boss = await server.user("boss")
     await boss.send("server_info")
