@@ -184,11 +184,13 @@ def handle_messages_get(state: ServerState, ctx: Context, req: Request) -> Step:
     start = opt_int(req, "start")
     start = 0 if start is None else start
     raw_limit = req.get("limit")
-    if raw_limit is None or raw_limit is False or raw_limit == 0:
-        limit = 100  # `0`/`false` mean the default; a null limit (a crash in the original) too
+    if raw_limit is None:  # absent; null crashed the original
+        sent = limit = 100
+    elif raw_limit is False or (isinstance(raw_limit, int) and raw_limit == 0):
+        sent, limit = 0, 100  # `0`/`false` fetch the default page; `range` echoes what was sent
     else:
-        limit = opt_int(req, "limit") or 100
-    rng = {"start": start, "end": start + limit}
+        sent = limit = opt_int(req, "limit") or 0
+    rng = {"start": start, "end": start + sent}
     if limit < 0 or start < 0 or start > MAX_OFFSET:  # a huge start crashed the SQLite read
         return Step(state, (Reply({"cmd": "messages_get", "channel": ch.name, "messages": [], "range": rng}),))
     op = History(ch.id, start, min(limit, HISTORY_CAP))
@@ -406,7 +408,7 @@ def _reaction_fields(req: Request) -> tuple[str, str]:
     if not mid or not emoji:
         raise ProtocolError("Message ID and emoji are required")
     if not isinstance(mid, str):
-        raise ProtocolError("Invalid field 'id': expected string")
+        raise wrong_type("id", "string", mid)
     if not isinstance(emoji, str) or len(emoji) > 200:
         raise ProtocolError("Invalid emoji")
     return mid, emoji
