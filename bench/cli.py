@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--tokens", type=int, default=300, help="session-token reconnects to time")
 
     i = sub.add_parser("ingest", help="durable message_new acks/s with K senders; restart and verify every ack")
-    i.add_argument("-k", "--senders", type=int, nargs="+", default=[32])
+    i.add_argument("-k", "--senders", type=int, nargs="+", default=[8])
     i.add_argument("--secs", type=float, default=6.0)
+    i.add_argument("-w", "--window", type=int, default=16, help="messages in flight per sender")
     i.add_argument("--kill", action=argparse.BooleanOptionalAction, default=True,
                    help="SIGKILL the server before the restart (default) rather than stopping it")
 
@@ -93,6 +94,12 @@ async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
         for n in args.n:
             results.append(await connect(args, n))
+            common.emit(results[-1])
+    elif args.scenario == "ingest":
+        from .ingest import ingest
+
+        for k in args.senders:
+            results.append(await ingest(args, k))
             common.emit(results[-1])
     return results
 

@@ -76,6 +76,13 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the whole process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
 def proc_rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -134,6 +141,9 @@ class Server:
             cmd = [*self.argv, str(self.port)]
         else:
             cmd = [sys.executable, "-m", "originchats", "serve", "--config", str(self.config_path)]
+            if os.environ.get("BENCH_SWITCH"):  # experiment: another GIL switch interval
+                cmd[1:3] = ["-c", "import sys; sys.setswitchinterval(%s); from originchats.cli import main;"
+                            " sys.exit(main(sys.argv[1:]))" % os.environ["BENCH_SWITCH"]]
         if can_pin():
             cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
         return cmd
@@ -151,9 +161,12 @@ class Server:
         self.profiler = None
         out = os.environ.get("BENCH_PYSPY")  # a folded-stacks file: profile the server while it runs
         if out and self.argv is None:
+            Server._profiles = getattr(Server, "_profiles", 0) + 1
+            if Server._profiles > 1:
+                out = f"{out}.{Server._profiles}"
             spy = Path(sys.executable).parent / "py-spy"
             self.profiler = subprocess.Popen([str(spy), "record", "--pid", str(self.proc.pid), "--format", "raw",
-                                              "--rate", "250", "--nonblocking", "-o", out],
+                                              "--rate", "250", "--nonblocking", *(["--idle"] if os.environ.get("BENCH_PYSPY_IDLE") else []), "-o", out],
                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def wait_listening(self, timeout: float = 60.0) -> float:

@@ -151,6 +151,7 @@ async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, max
                     if text is None:
                         break
                     if has_lone_surrogate(text):
+                        await hub.settle(conn_id)  # after the replies to earlier requests
                         ws.send_text(INVALID_JSON)
                         bound.info("command_rejected", reason="lone_surrogate", size=len(text))
                         continue

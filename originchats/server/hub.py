@@ -30,6 +30,7 @@ from .ws import Flusher, WebSocket, encode_text
 
 log = structlog.get_logger("originchats.hub")
 OPERATOR = 0  # the pseudo-connection id of operator commands (real connections start at 1)
+PIPELINE_LIMIT = 64  # pipelined writes one connection may have committing at once
 
 
 def encode(packet: dict[str, Any]) -> str:
@@ -43,6 +44,8 @@ class Hub:
     ops: OpRunner
     sockets: dict[int, WebSocket] = attrs.Factory(dict)
     flusher: Flusher = attrs.Factory(Flusher)  # writes the broadcasts of one tick together
+    _pipelined: dict[int, int] = attrs.Factory(dict)  # conn id -> writes committing (see _pipeline)
+    _settled: dict[int, trio.Event] = attrs.Factory(dict)
     _next_id: int = 1
     # Unix time = trio clock + offset, so the core's `now` follows trio's (mock) clock in tests.
     clock_offset: float = attrs.field(factory=lambda: time.time() - trio.current_time())
@@ -87,10 +90,12 @@ class Hub:
         try:
             raw = json.loads(text)
         except (ValueError, RecursionError):
+            await self.settle(conn_id)
             self._reply(conn_id, error("Invalid JSON", None), None)
             log.info("command_rejected", reason="invalid_json", size=len(text))
             return
         if not isinstance(raw, dict):
+            await self.settle(conn_id)
             self._reply(conn_id, error("Invalid message format: expected a JSON object", None), None)
             log.info("command_rejected", reason="not_an_object")
             return
@@ -98,13 +103,65 @@ class Hub:
         listener = raw.get("listener")
         listener = listener if isinstance(listener, str) else None
         if cmd is not None and not isinstance(cmd, str):
+            await self.settle(conn_id)
             self._reply(conn_id, error("Invalid field 'cmd': expected string", None), listener)
             return
         req = Request(cmd=cmd, data=raw)
         ctx = self.context(conn_id)
         step = dispatch.handle(self.state, ctx, req)
         self.state = step.state
-        await self.run_effects(step.effects, ctx, req, listener)
+        effects = step.effects
+        if len(effects) == 1 and self._pipeline(effects[0], ctx, req, listener):
+            return
+        await self.settle(conn_id)
+        await self.run_effects(effects, ctx, req, listener)
+
+    # ---- pipelined writes ---------------------------------------------------------------------
+    # A command whose only effect is a Persist followed by plain sends (message_new) does not wait
+    # for its commit: the writer runs the sends right after the commit, in commit order. So one
+    # connection may have up to PIPELINE_LIMIT messages committing at once, a commit serves more
+    # messages, and a group's broadcasts are flushed together. Any other command of that connection
+    # first waits (`settle`) until its pending writes are done, so replies keep the request order.
+
+    def _pipeline(self, effect: Any, ctx: Context, req: Request, listener: str | None) -> bool:
+        if not isinstance(effect, Persist) or not all(isinstance(e, (Reply, Send, Close)) for e in effect.then):
+            return False
+        conn_id = ctx.conn_id
+        pending = self._pipelined.get(conn_id, 0)
+        if pending >= PIPELINE_LIMIT or conn_id == OPERATOR:
+            return False
+        self._pipelined[conn_id] = pending + 1
+
+        def committed(failure: BaseException | None) -> None:
+            left = self._pipelined[conn_id] - 1
+            if left:
+                self._pipelined[conn_id] = left
+            else:
+                del self._pipelined[conn_id]
+                settled = self._settled.pop(conn_id, None)
+                if settled is not None:
+                    settled.set()
+            if failure is not None:
+                self._reply(conn_id, error("Failed to save changes", req.cmd), listener)
+                log.info("command_rejected", cmd=req.cmd, reason="Failed to save changes")
+                return
+            for e in effect.then:
+                self._run_one(e, conn_id, listener)
+
+        if self.writer.submit_nowait(effect.writes, committed):
+            return True
+        self._pipelined[conn_id] = pending  # the inbox is full: the caller awaits the commit
+        if not pending:
+            del self._pipelined[conn_id]
+        return False
+
+    async def settle(self, conn_id: int) -> None:
+        """Wait until every pipelined write of this connection is committed and its sends ran."""
+        if conn_id in self._pipelined:
+            settled = self._settled.get(conn_id)
+            if settled is None:
+                settled = self._settled[conn_id] = trio.Event()
+            await settled.wait()
 
     async def run_effects(self, effects: tuple, ctx: Context, req: Request, listener: str | None) -> None:
         for effect in effects:

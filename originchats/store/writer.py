@@ -9,12 +9,17 @@ serves many messages.
 
 The inbox is bounded: when it is full, `submit` waits (backpressure on the senders). On shutdown
 the inbox is closed; the task drains what is queued, commits it and returns.
+
+`submit_nowait(writes, then)` queues without waiting: `then(error)` is called by the writer task
+itself right after the commit, in commit order (= submission order). The hub uses it so that one
+connection can have several messages committing at once and a whole group's broadcasts go out in
+one tick, instead of waking one waiting task per message (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -33,8 +38,9 @@ class WriteFailed(Exception):
 @attrs.define(eq=False)
 class _Entry:
     writes: Sequence[Any]
-    done: trio.Event = attrs.Factory(trio.Event)
+    done: trio.Event | None = attrs.Factory(trio.Event)
     error: BaseException | None = None
+    then: Callable[[BaseException | None], None] | None = None
 
 
 def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
@@ -90,9 +96,21 @@ class Writer:
             await self._send.send(entry)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise WriteFailed("the writer is shut down") from None
-        await entry.done.wait()
+        await entry.done.wait()  # type: ignore[union-attr]
         if entry.error is not None:
             raise WriteFailed(str(entry.error)) from entry.error
+
+    def submit_nowait(self, writes: Sequence[Any], then: Callable[[BaseException | None], None]) -> bool:
+        """Queue `writes`; `then(None)` (or `then(WriteFailed)`) runs in the writer task after the
+        commit. False when the inbox is full: the caller should `await submit` instead."""
+        assert self._send is not None
+        try:
+            self._send.send_nowait(_Entry(writes, done=None, then=then))
+        except trio.WouldBlock:
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            then(WriteFailed("the writer is shut down"))
+        return True
 
     def close(self) -> None:
         """Stop accepting writes; `run` drains what is queued and returns."""
@@ -121,4 +139,10 @@ class Writer:
                     if entry.error is not None:
                         log.error("write_failed", error=_describe(entry.error),
                                   kinds=[type(f).__name__ for f in entry.writes])
-                    entry.done.set()
+                    if entry.then is None:
+                        entry.done.set()  # type: ignore[union-attr]
+                        continue
+                    try:
+                        entry.then(None if entry.error is None else WriteFailed(_describe(entry.error)))
+                    except Exception:  # a bug after one commit must not stop the writer
+                        log.exception("after_commit_failed")
