@@ -113,7 +113,10 @@ class Hub:
         effects = step.effects
         if len(effects) == 1 and self._pipeline(effects[0], ctx, req, listener):
             return
-        await self.settle(conn_id)
+        # shielded: the state already holds this step; its writes must reach the writer even if
+        # the connection is cancelled meanwhile (closed, server shutting down)
+        with trio.CancelScope(shield=True):
+            await self.settle(conn_id)
         await self.run_effects(effects, ctx, req, listener)
 
     # ---- pipelined writes ---------------------------------------------------------------------
