@@ -52,6 +52,9 @@ CHANNELS: dict[str, tuple[str, dict[str, list[str]]]] = {
     "lobby": ("voice", {"view": ["user"], "send": ["user"]}),
     "ideas": ("forum", {"view": ["user"], "send": ["user"]}),
     "sep": ("separator", {"view": ["user"]}),
+    # members and muted members post here; `react` lists a denial that evaluator (b) ignores; no
+    # edit_own/delete_own keys (the defaults, `user` only) and no `delete` key (nobody)
+    "pets": ("text", {"view": ["user", "muted"], "send": ["user", "muted"], "react": ["!muted", "user"]}),
     # seeded history lives here (its id is known before the server starts)
     "history": ("text", {"view": ["user"], "send": ["user"], "delete": ["admin"]}),
 }
@@ -65,6 +68,7 @@ MEMBERS: dict[str, tuple[str, ...]] = {
     "mia": ("muted", "user"),
     "umi": ("user", "muted"),
     "nora": (),
+    "solo": ("muted",),
 }
 
 #: a Rotur-style account whose username is not the `USR:local_` id (for mention lookups)

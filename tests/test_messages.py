@@ -571,7 +571,7 @@ async def test_channels_get_lists_viewable_channels_in_order_with_computed_keys(
     assert set(reply) == {"cmd", "val", "listener"}
     by_name = {c["name"]: c for c in reply["val"]}
     assert [c["name"] for c in reply["val"]] == ["general", "news", "quiet", "readonly", "lobby", "ideas", "sep",
-                                                "history"]
+                                                "pets", "history"]
     assert by_name["general"] == {
         "type": "text", "name": "general", "description": "General chat channel for everyone",
         "display_name": "General",

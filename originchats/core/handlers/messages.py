@@ -36,6 +36,7 @@ ROLE_MENTION = re.compile(r"@&([a-zA-Z0-9_]+)")
 HISTORY_CAP = 200  # most messages one messages_get returns
 AROUND_CAP = 200  # most messages on each side of messages_around
 MAX_OFFSET = 2**62  # a `start` beyond any history (SQLite integers are 64-bit)
+RECENT_REACTIONS_SECONDS = 60.0  # far longer than any read can take
 
 
 # ---- shared checks ----------------------------------------------------------------------------
@@ -445,9 +446,15 @@ def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Messag
     if m is None or ch is None:
         raise ProtocolError(failure)
     user = me(state, ctx)
-    reacted = user.id in m.reaction_users(emoji)
+    # The read may predate a reaction change of another socket of this user that is decided but
+    # not yet committed (or committed after the read began): what this server decided wins.
+    key = (m.id, emoji, user.id)
+    known = state.recent_reactions.get(key)
+    reacted = known[0] if known is not None else user.id in m.reaction_users(emoji)
     if reacted == add:
         raise ProtocolError(failure)
+    recent = {k: v for k, v in state.recent_reactions.items() if ctx.now - v[1] < RECENT_REACTIONS_SECONDS}
+    state = attrs.evolve(state, recent_reactions={**recent, key: (add, ctx.now)})
     write = ReactionAdded(m.id, emoji, user.id) if add else ReactionRemoved(m.id, emoji, user.id)
     packet = {"cmd": req.cmd, "id": m.id, "emoji": emoji, "channel": ch.name,
               "from": user.username, "global": True}

@@ -1,0 +1,286 @@
+"""A hypothesis state machine over the pure core: posts, edits, deletes and reactions from several
+members, with their steps interleaved the way the shell can interleave them (a command waits at
+every `Fetch` and `Persist`; writes commit in the order they were queued, and a command's
+broadcasts follow its own commit). The store is the real SQL (`originchats.store.sql`) on an
+in-memory database.
+
+Properties, checked on what an observer connection receives:
+* nothing about a message arrives before its `message_new` or after its `message_delete`;
+* once everything has settled, the observer's picture (messages alive, their text, reactions)
+  is exactly what `messages_get` returns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections import deque
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from originchats.core import dispatch
+from originchats.core.context import Context
+from originchats.core.defaults import default_general, default_roles
+from originchats.core.effects import Close, Fetch, Persist, Reply, Send
+from originchats.core.model import User
+from originchats.core.ops import Around, GetMessage, History, LastMessages
+from originchats.core.request import Request
+from originchats.core.settings import RateLimitSettings, Settings
+from originchats.core.state import Conn, ServerState, build_names
+from originchats.store import sql
+from originchats.store.migrate import apply_migrations
+
+MEMBERS = {1: ("alice", ("user",)), 2: ("bob", ("user",)), 3: ("adam", ("admin", "user"))}
+OBSERVER = 4
+TEXTS = st.text(alphabet="ab @", min_size=1, max_size=6).filter(lambda t: t.strip() != "")
+
+
+_TEMPLATE: list[sqlite3.Connection] = []
+
+
+def template() -> sqlite3.Connection:
+    """An empty migrated database, copied for each example (migrating each time is slow)."""
+    if not _TEMPLATE:
+        con = sqlite3.connect(":memory:", isolation_level=None)
+        apply_migrations(con)
+        _TEMPLATE.append(con)
+    return _TEMPLATE[0]
+
+
+def initial_state() -> ServerState:
+    users = [User(id=f"u-{name}", username=name, roles=roles) for name, roles in MEMBERS.values()]
+    users.append(User(id="u-olga", username="olga", roles=("user",)))
+    state = ServerState(
+        settings=Settings(rate_limit=RateLimitSettings(enabled=False)),
+        users={u.id: u for u in users}, names=build_names(users),
+        roles={r.name: r for r in default_roles([f"r{i}" for i in range(4)])},
+        channels=(default_general("c-general"),),
+    )
+    for conn_id, (name, _) in [*MEMBERS.items(), (OBSERVER, ("olga", ()))]:
+        state = state.with_conn(Conn(id=conn_id, validator_key="k", user_id=f"u-{name}", username=name))
+    return state
+
+
+def run_op(con: sqlite3.Connection, op: Any) -> Any:
+    if isinstance(op, GetMessage):
+        return sql.get_message(con, op.channel_id, op.message_id, op.thread_id)
+    if isinstance(op, History):
+        return sql.history(con, op.channel_id, op.start, op.limit, op.thread_id)
+    if isinstance(op, Around):
+        return sql.around(con, op.channel_id, op.message_id, op.above, op.below, op.thread_id)
+    if isinstance(op, LastMessages):
+        return sql.last_messages(con, op.channel_ids)
+    raise AssertionError(op)
+
+
+class Resume:
+    """A read that completed; its continuation has not run yet."""
+
+    def __init__(self, then: Any, result: Any) -> None:
+        self.then, self.result = then, result
+
+
+class InFlight:
+    """One request between its steps: what it still has to do."""
+
+    def __init__(self, ctx: Context, req: Request, effects: tuple) -> None:
+        self.ctx, self.req = ctx, req
+        self.todo: deque = deque(effects)
+        self.waiting_commit = False
+
+
+class MessagesMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.con = sqlite3.connect(":memory:", isolation_level=None)
+        template().backup(self.con)
+        self.state = initial_state()
+        self.ids = itertools.count()
+        self.inflight: list[InFlight] = []
+        self.commits: deque[tuple[InFlight, Persist]] = deque()
+        self.created: list[str] = []  # every message id seen, deleted ones included
+        self.seen: list[dict] = []  # what the observer received, in order
+
+    def teardown(self) -> None:
+        self.con.close()
+
+    # ---- driving the core like the shell does -----------------------------------------------
+
+    def start(self, conn_id: int, cmd: str, **fields: Any) -> None:
+        n = next(self.ids)  # time creeps: every read here is "recent" (well under a minute)
+        ctx = Context(conn_id=conn_id, now=1000.0 + n / 100, new_id=f"id-{n}")
+        req = Request(cmd=cmd, data={"cmd": cmd, **fields})
+        step = dispatch.handle(self.state, ctx, req)
+        self.state = step.state
+        self.inflight.append(InFlight(ctx, req, step.effects))
+        self.advance(self.inflight[-1])
+
+    def advance(self, job: InFlight) -> None:
+        """Run the job's effects up to its next wait (a Fetch still runs now: reads do not wait
+        for writes here, which is the racier case)."""
+        while job.todo and not job.waiting_commit:
+            effect = job.todo.popleft()
+            if isinstance(effect, Persist):
+                job.waiting_commit = True
+                self.commits.append((job, effect))
+                return
+            if isinstance(effect, Fetch):
+                # the read happens now; the continuation runs at the job's next turn, on the
+                # state of that moment (other commands may have run in between)
+                job.todo.appendleft(Resume(effect.then, run_op(self.con, effect.op)))
+                return
+            if isinstance(effect, Resume):
+                step = dispatch.run_guarded(effect.then, self.state, job.ctx, job.req, effect.result)
+                self.state = step.state
+                job.todo.extendleft(reversed(step.effects))
+                continue
+            self.deliver(job, effect)
+        if not job.todo and not job.waiting_commit:
+            self.inflight.remove(job)
+
+    def deliver(self, job: InFlight, effect: Any) -> None:
+        if isinstance(effect, Send) and OBSERVER in effect.conns:
+            self.seen.append(effect.packet)
+        if isinstance(effect, (Send, Reply)):
+            packet = effect.packet
+            if packet.get("cmd") == "message_new" and "message" in packet:
+                self.created.append(packet["message"]["id"])
+        assert not isinstance(effect, Close)
+
+    def commit_next(self) -> None:
+        job, persist = self.commits.popleft()
+        self.con.execute("BEGIN")
+        for fact in persist.writes:
+            sql.apply_write(self.con, fact)
+        self.con.execute("COMMIT")
+        job.waiting_commit = False
+        job.todo.extendleft(reversed(persist.then))
+        self.advance(job)
+
+    def pick(self, i: int) -> str:
+        return self.created[i % len(self.created)] if self.created else "missing"
+
+    # ---- rules -------------------------------------------------------------------------------
+
+    @rule(who=st.sampled_from(list(MEMBERS)), text=TEXTS)
+    def post(self, who: int, text: str) -> None:
+        self.start(who, "message_new", channel="general", content=text)
+
+    @rule(who=st.sampled_from(list(MEMBERS)), i=st.integers(0, 50), text=TEXTS)
+    def edit(self, who: int, i: int, text: str) -> None:
+        self.start(who, "message_edit", channel="general", id=self.pick(i), content=text)
+
+    @rule(who=st.sampled_from(list(MEMBERS)), i=st.integers(0, 50))
+    def delete(self, who: int, i: int) -> None:
+        self.start(who, "message_delete", channel="general", id=self.pick(i))
+
+    @rule(who=st.sampled_from(list(MEMBERS)), i=st.integers(0, 50), emoji=st.sampled_from(["+", "-"]),
+          add=st.booleans())
+    def react(self, who: int, i: int, emoji: str, add: bool) -> None:
+        cmd = "message_react_add" if add else "message_react_remove"
+        self.start(who, cmd, channel="general", id=self.pick(i), emoji=emoji)
+
+    @precondition(lambda self: any(j.todo and not j.waiting_commit for j in self.inflight))
+    @rule(i=st.integers(0, 20))
+    def step(self, i: int) -> None:
+        ready = [j for j in self.inflight if j.todo and not j.waiting_commit]
+        self.advance(ready[i % len(ready)])
+
+    @precondition(lambda self: bool(self.commits))
+    @rule()
+    def commit(self) -> None:
+        self.commit_next()
+
+    @rule()
+    def settle(self) -> None:
+        while self.inflight:
+            ready = [j for j in self.inflight if j.todo and not j.waiting_commit]
+            if ready:
+                self.advance(ready[0])
+            else:
+                self.commit_next()
+        self.check_settled()
+
+    # ---- properties --------------------------------------------------------------------------
+
+    @invariant()
+    def observer_never_hears_of_a_message_outside_its_life(self) -> None:
+        born: set[str] = set()
+        dead: set[str] = set()
+        for p in self.seen:
+            mid = p["message"]["id"] if p["cmd"] == "message_new" else p.get("id")
+            assert mid not in dead, (p, self.seen)
+            if p["cmd"] == "message_new":
+                born.add(mid)
+            else:
+                assert mid in born, p
+            if p["cmd"] == "message_delete":
+                dead.add(mid)
+
+    def check_settled(self) -> None:
+        picture: dict[str, dict] = {}
+        for p in self.seen:
+            if p["cmd"] == "message_new":
+                m = p["message"]
+                picture[m["id"]] = {"content": m["content"], "reactions": {}}
+            elif p["cmd"] == "message_edit":
+                picture[p["id"]]["content"] = p["content"]
+            elif p["cmd"] == "message_delete":
+                del picture[p["id"]]
+            elif p["cmd"] in ("message_react_add", "message_react_remove"):
+                users = picture[p["id"]]["reactions"].setdefault(p["emoji"], [])
+                if p["cmd"] == "message_react_add":
+                    assert p["from"] not in users
+                    users.append(p["from"])
+                else:
+                    users.remove(p["from"])
+                    if not users:
+                        del picture[p["id"]]["reactions"][p["emoji"]]
+        stored = sql.history(self.con, "c-general", 0, 10_000)
+        names = {u.id: u.username for u in self.state.users.values()}
+        assert [m.id for m in stored] == list(picture)
+        for m in stored:
+            assert m.content == picture[m.id]["content"]
+            assert {e: [names[u] for u in us] for e, us in m.reactions} == picture[m.id]["reactions"]
+
+
+MessagesMachine.TestCase.settings = settings(
+    max_examples=40, stateful_step_count=30, deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestMessagesMachine = MessagesMachine.TestCase
+
+
+# ---- the races found by the machine, replayed step by step -------------------------------------
+
+
+def replay() -> MessagesMachine:
+    machine = MessagesMachine()
+    machine.start(1, "message_new", channel="general", content="hi")
+    machine.settle()
+    return machine
+
+
+def test_two_sockets_adding_the_same_reaction_at_once_broadcast_it_once():
+    machine = replay()
+    mid = machine.created[0]
+    for _ in range(2):  # both read "not reacted" before either decides
+        machine.start(1, "message_react_add", channel="general", id=mid, emoji="+")
+    machine.settle()
+    assert [p["cmd"] for p in machine.seen].count("message_react_add") == 1
+    machine.teardown()
+
+
+def test_an_edit_whose_read_predates_a_delete_is_refused():
+    machine = replay()
+    mid = machine.created[0]
+    machine.start(1, "message_edit", channel="general", id=mid, content="late")  # read done, waiting
+    machine.start(1, "message_delete", channel="general", id=mid)
+    delete = machine.inflight[-1]
+    machine.advance(delete)  # the delete decides first
+    machine.settle()
+    assert [p["cmd"] for p in machine.seen] == ["message_new", "message_delete"]
+    machine.teardown()
