@@ -109,9 +109,9 @@ class MessagesMachine(RuleBasedStateMachine):
 
     # ---- driving the core like the shell does -----------------------------------------------
 
-    def start(self, conn_id: int, cmd: str, **fields: Any) -> None:
+    def start(self, conn_id: int, cmd: str, at: float | None = None, **fields: Any) -> None:
         n = next(self.ids)  # time creeps: every read here is "recent" (well under a minute)
-        ctx = Context(conn_id=conn_id, now=1000.0 + n / 100, new_id=f"id-{n}")
+        ctx = Context(conn_id=conn_id, now=1000.0 + n / 100 if at is None else at, new_id=f"id-{n}")
         req = Request(cmd=cmd, data={"cmd": cmd, **fields})
         step = dispatch.handle(self.state, ctx, req)
         self.state = step.state
@@ -283,4 +283,23 @@ def test_an_edit_whose_read_predates_a_delete_is_refused():
     machine.advance(delete)  # the delete decides first
     machine.settle()
     assert [p["cmd"] for p in machine.seen] == ["message_new", "message_delete"]
+    machine.teardown()
+
+
+def test_race_guards_are_forgotten_after_a_minute():
+    machine = replay()
+    first = machine.created[0]
+    machine.start(1, "message_react_add", channel="general", id=first, emoji="+")
+    machine.start(1, "message_delete", channel="general", id=first)
+    machine.settle()
+    assert first in machine.state.deleted_messages
+    assert (first, "+", "u-alice") in machine.state.recent_reactions
+    machine.start(1, "message_new", at=2000.0, channel="general", content="later")
+    machine.settle()
+    second = machine.created[-1]
+    machine.start(1, "message_react_add", at=2000.0, channel="general", id=second, emoji="+")
+    machine.start(1, "message_delete", at=2000.0, channel="general", id=second)
+    machine.settle()
+    assert set(machine.state.deleted_messages) == {second}
+    assert set(machine.state.recent_reactions) == {(second, "+", "u-alice")}
     machine.teardown()

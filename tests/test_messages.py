@@ -379,12 +379,16 @@ async def test_racing_edit_and_delete_never_resurrect_a_message(server):
     """Sent together from two sockets: whatever wins, nobody sees an edit after the delete and
     the message stays deleted."""
     alice, alice2, bob = await online(server, "alice", "alice", "bob")
-    for round_ in range(5):
+    for round_ in range(6):
         m = await post(alice, "general", f"r{round_}")
         await alice2.drain()
         await bob.drain()
-        await alice.send("message_delete", channel="general", id=m["id"], listener="del")
-        await alice2.send("message_edit", channel="general", id=m["id"], content="edited", listener="ed")
+        if round_ % 2:  # the edit's read first: it wins, and its broadcast precedes the delete's
+            await alice2.send("message_edit", channel="general", id=m["id"], content="edited", listener="ed")
+            await alice.send("message_delete", channel="general", id=m["id"], listener="del")
+        else:  # the delete's read first: the edit finds nothing
+            await alice.send("message_delete", channel="general", id=m["id"], listener="del")
+            await alice2.send("message_edit", channel="general", id=m["id"], content="edited", listener="ed")
         own_delete = await answer(alice, "del")
         edit_answer = await answer(alice2, "ed")
         seen = [p["cmd"] for p in await bob.drain() if p.get("id") == m["id"]]
@@ -604,3 +608,40 @@ async def test_channels_get_follows_each_members_view(server):
     owner_sees = await names(boss)
     assert "staff" not in owner_sees and "blank" not in owner_sees  # no owner bypass, no fallback here
     assert await names(nora) == []
+
+
+# ---- malformed requests -----------------------------------------------------------------------
+
+ODD_VALUES = [5, -1, 10**30, 1.5, True, False, None, [], ["x"], {}, {"a": 1}, "", "x" * 300, "general"]
+BASE_REQUESTS = {
+    "channels_get": {},
+    "messages_get": {"channel": "general", "thread_id": None, "start": 0, "limit": 5},
+    "message_get": {"channel": "general", "thread_id": None, "id": "m"},
+    "messages_around": {"channel": "general", "thread_id": None, "around": "m", "bounds": {"above": 1, "below": 1}},
+    "message_new": {"channel": "general", "thread_id": None, "content": "x", "reply_to": None, "ping": None,
+                    "embeds": None, "attachments": None},
+    "message_edit": {"channel": "general", "thread_id": None, "id": "m", "content": "y", "embeds": None},
+    "message_delete": {"channel": "general", "thread_id": None, "id": "m"},
+    "message_react_add": {"channel": "general", "thread_id": None, "id": "m", "emoji": "e"},
+    "message_react_remove": {"channel": "general", "thread_id": None, "id": "m", "emoji": "e"},
+    "typing": {"channel": "general", "thread_id": None},
+}
+
+
+async def test_every_field_of_every_message_command_answers_any_json_type(server):
+    """Each request gets exactly one answer and the connection stays usable (the original
+    crashed silently on most of these)."""
+    (alice,) = await online(server, "alice")
+    for cmd, base in BASE_REQUESTS.items():
+        for field in [*base, "bounds"] if cmd == "messages_around" else list(base):
+            for value in ODD_VALUES:
+                fields = {**base, field: value}
+                if field == "bounds" and isinstance(value, dict):
+                    fields["bounds"] = {"above": value, "below": value}
+                await alice.send(cmd, listener="odd", **fields)
+                answer_ = await alice.recv()
+                assert answer_.get("listener") == "odd", (cmd, field, value, answer_)
+                assert answer_["cmd"] in (cmd, "error"), (cmd, field, value, answer_)
+    await alice.assert_silent()
+    await alice.send("ping")
+    await alice.expect("pong")

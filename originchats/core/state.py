@@ -41,7 +41,8 @@ class ServerState:
     conns: Mapping[int, Conn] = attrs.Factory(dict)
     rate_limits: Mapping[str, Bucket] = attrs.Factory(dict)  # user id -> bucket
     server_info: Mapping[str, str] = attrs.Factory(dict)  # live name/icon/banner
-    deleted_messages: frozenset[str] = frozenset()  # deleted since start: guards racing fetches
+    # message id -> when deleted, for a minute: guards reads that raced the delete
+    deleted_messages: Mapping[str, float] = attrs.Factory(dict)
     # (message id, emoji, user id) -> (reacted, when), for a minute: guards racing reaction reads
     recent_reactions: Mapping[tuple[str, str, str], tuple[bool, float]] = attrs.Factory(dict)
     login_failures: Mapping[str, tuple[int, float]] = attrs.Factory(dict)  # user id -> (count, since)

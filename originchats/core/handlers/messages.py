@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import partial
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -36,7 +36,7 @@ ROLE_MENTION = re.compile(r"@&([a-zA-Z0-9_]+)")
 HISTORY_CAP = 200  # most messages one messages_get returns
 AROUND_CAP = 200  # most messages on each side of messages_around
 MAX_OFFSET = 2**62  # a `start` beyond any history (SQLite integers are 64-bit)
-RECENT_REACTIONS_SECONDS = 60.0  # far longer than any read can take
+RECENT_SECONDS = 60.0  # how long decisions are remembered against stale reads (reads take ms)
 
 
 # ---- shared checks ----------------------------------------------------------------------------
@@ -92,6 +92,12 @@ def mentions(state: ServerState, user: User, content: str) -> tuple[list[str], l
         if name not in roles:
             roles.append(name)
     return users, roles
+
+
+def recent(entries: Mapping[Any, Any], now: float, when: Callable[[Any], float]) -> dict[Any, Any]:
+    """The entries decided within the last RECENT_SECONDS (older ones can no longer race a read:
+    the database has been authoritative for them ever since)."""
+    return {k: v for k, v in entries.items() if now - when(v) < RECENT_SECONDS}
 
 
 def not_deleted(state: ServerState, m: Message | None) -> Message | None:
@@ -394,7 +400,8 @@ def _delete_target_read(state: ServerState, ctx: Context, req: Request, m: Messa
             raise ProtocolError("You do not have permission to delete your own message in this channel")
     elif not channel_allows(ch, "delete", user.roles):
         raise ProtocolError("You do not have permission to delete this message")
-    state = attrs.evolve(state, deleted_messages=state.deleted_messages | {m.id})
+    state = attrs.evolve(state, deleted_messages={**recent(state.deleted_messages, ctx.now, lambda when: when),
+                                                  m.id: ctx.now})
     packet = {"cmd": "message_delete", "id": m.id, "channel": ch.name, "global": True}
     # every successful delete is audit-logged, own messages included (no author, no content)
     entry = audit(ctx, user.id, "message_moderation", "message_delete", target=m.id, details={"channel": ch.name})
@@ -453,8 +460,8 @@ def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Messag
     reacted = known[0] if known is not None else user.id in m.reaction_users(emoji)
     if reacted == add:
         raise ProtocolError(failure)
-    recent = {k: v for k, v in state.recent_reactions.items() if ctx.now - v[1] < RECENT_REACTIONS_SECONDS}
-    state = attrs.evolve(state, recent_reactions={**recent, key: (add, ctx.now)})
+    state = attrs.evolve(state, recent_reactions={**recent(state.recent_reactions, ctx.now, lambda v: v[1]),
+                                                  key: (add, ctx.now)})
     write = ReactionAdded(m.id, emoji, user.id) if add else ReactionRemoved(m.id, emoji, user.id)
     packet = {"cmd": req.cmd, "id": m.id, "emoji": emoji, "channel": ch.name,
               "from": user.username, "global": True}
