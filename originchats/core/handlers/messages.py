@@ -10,8 +10,8 @@ after the commit.
 from __future__ import annotations
 
 import re
-from functools import partial
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import attrs
@@ -245,7 +245,7 @@ def handle_messages_around(state: ServerState, ctx: Context, req: Request) -> St
 
 
 def _around_read(state: ServerState, ctx: Context, req: Request, result: Any, *, channel: str) -> Step:
-    if result is None:
+    if result is None or req.get("around") in state.deleted_messages:
         raise ProtocolError("Message not found")
     messages, start, end = result
     return Step(state, (Reply({"cmd": "messages_around", "channel": channel, "thread_id": None,
