@@ -101,6 +101,11 @@ async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
         for k in args.senders:
             results.append(await ingest(args, k))
             common.emit(results[-1])
+    elif args.scenario == "history":
+        from .history import history
+
+        results.append(await history(args))
+        common.emit(results[-1])
     return results
 
 

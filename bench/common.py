@@ -158,13 +158,16 @@ async def in_batches(factories: Sequence[Callable[[], Awaitable[T]]], batch: int
     """Run the coroutine factories at most `batch` at a time; returns (results, failures)."""
     results: list[T] = []
     failures = 0
+    errors: list[str] = []
     sem = asyncio.Semaphore(batch)
 
     async def one(f: Callable[[], Awaitable[T]]) -> T | None:
         async with sem:
             try:
                 return await f()
-            except (OSError, RuntimeError, TimeoutError, asyncio.TimeoutError, ConnectionError, Exception):
+            except Exception as exc:  # counted as a failure; the first one is shown
+                if not errors:
+                    errors.append(f"{type(exc).__name__}: {exc}")
                 return None
 
     for r in await asyncio.gather(*(one(f) for f in factories)):
@@ -172,6 +175,10 @@ async def in_batches(factories: Sequence[Callable[[], Awaitable[T]]], batch: int
             failures += 1
         else:
             results.append(r)
+    if errors:
+        import sys
+
+        print(f"# {failures} failed, first: {errors[0]}", file=sys.stderr)
     return results, failures
 
 

@@ -46,6 +46,7 @@ class ServerState:
     # (message id, emoji, user id) -> (reacted, when), for a minute: guards racing reaction reads
     recent_reactions: Mapping[tuple[str, str, str], tuple[bool, float]] = attrs.Factory(dict)
     login_failures: Mapping[str, tuple[int, float]] = attrs.Factory(dict)  # user id -> (count, since)
+    sessions: Mapping[str, tuple[str, float]] = attrs.Factory(dict)  # token SHA-256 -> (user id, created); core/sessions.py
 
     # ---- lookups -------------------------------------------------------------------------------
 

@@ -103,3 +103,24 @@ class TimeoutSaved:
 
     user_id: str
     until: float
+
+
+@attrs.frozen
+class SessionCreated:
+    """A session token (core/sessions.py): only its SHA-256 is stored."""
+
+    token_hash: str
+    user_id: str
+    created_at: float
+
+
+@attrs.frozen
+class SessionRevoked:
+    token_hash: str
+
+
+@attrs.frozen
+class UserSessionsRevoked:
+    """Every session token of the user (ban, delete)."""
+
+    user_id: str

@@ -49,6 +49,7 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
     return ServerState(
         settings=settings,
         rate_limits={uid: Bucket(timeout_until=until) for uid, until in sql.load_timeouts(con).items()},
+        sessions=sql.load_sessions(con),
         users={u.id: u for u in users},
         names=build_names(users),
         roles={r.name: r for r in sql.load_roles(con)},

@@ -199,12 +199,27 @@ def _timeout_saved(con: sqlite3.Connection, fact: w.TimeoutSaved) -> None:
                     " ON CONFLICT(user_id) DO UPDATE SET until=excluded.until", {"u": fact.user_id, "t": fact.until})
 
 
+def _session_created(con: sqlite3.Connection, fact: w.SessionCreated) -> None:
+    con.execute("INSERT OR REPLACE INTO sessions(token_hash, user_id, created_at) VALUES (:h, :u, :t)",
+                {"h": fact.token_hash, "u": fact.user_id, "t": fact.created_at})
+
+
+def _session_revoked(con: sqlite3.Connection, fact: w.SessionRevoked) -> None:
+    con.execute("DELETE FROM sessions WHERE token_hash = :h", {"h": fact.token_hash})
+
+
+def _user_sessions_revoked(con: sqlite3.Connection, fact: w.UserSessionsRevoked) -> None:
+    con.execute("DELETE FROM sessions WHERE user_id = :u", {"u": fact.user_id})
+
+
 WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.UserSaved: _user_saved, w.RoleSaved: _role_saved, w.RoleDeleted: _role_deleted,
     w.ChannelSaved: _channel_saved, w.ChannelsOrdered: _channels_ordered, w.ChannelDeleted: _channel_deleted,
     w.SettingSaved: _setting_saved, w.MessageCreated: _message_created, w.MessageEdited: _message_edited,
     w.MessageDeleted: _message_deleted, w.ReactionAdded: _reaction_added, w.ReactionRemoved: _reaction_removed,
     w.AuditRecorded: _audit_recorded, w.AuditPruned: _audit_pruned, w.TimeoutSaved: _timeout_saved,
+    w.SessionCreated: _session_created, w.SessionRevoked: _session_revoked,
+    w.UserSessionsRevoked: _user_sessions_revoked,
 }
 
 
@@ -253,6 +268,21 @@ def history(con: sqlite3.Connection, channel_id: str, start: int, limit: int, th
     return _with_reactions(con, rows)
 
 
+BLOCK_BITS = 12  # migrations/0002: message_blocks counts messages per 4096 consecutive seq values
+
+
+def count_before(con: sqlite3.Connection, where: str, p: dict[str, Any]) -> int:
+    """How many messages matching `where` (one channel or thread) have a seq below `p["seq"]`:
+    the kept per-block counts of the whole blocks before it, plus a count inside its own block."""
+    lo = (p["seq"] >> BLOCK_BITS) << BLOCK_BITS
+    whole = con.execute("SELECT COALESCE(SUM(n), 0) FROM message_blocks WHERE channel_id = :cid"
+                        " AND thread_key = COALESCE(:tid, '') AND block < :block",
+                        {**p, "block": lo >> BLOCK_BITS}).fetchone()[0]
+    part = con.execute(f"SELECT COUNT(*) FROM messages WHERE {where} AND seq >= :lo AND seq < :seq",
+                       {**p, "lo": lo}).fetchone()[0]
+    return whole + part
+
+
 def around(con: sqlite3.Connection, channel_id: str, message_id: str, above: int, below: int,
            thread_id: str | None = None) -> tuple[list[Message], int, int] | None:
     p = {"id": message_id, "cid": channel_id, "tid": thread_id}
@@ -261,7 +291,7 @@ def around(con: sqlite3.Connection, channel_id: str, message_id: str, above: int
     if hit is None:
         return None
     p["seq"] = hit[0]
-    index = con.execute(f"SELECT COUNT(*) FROM messages WHERE {where} AND seq < :seq", p).fetchone()[0]
+    index = count_before(con, where, p)
     older = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND seq < :seq"
                         " ORDER BY seq DESC LIMIT :n", {**p, "n": below}).fetchall()
     rest = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND seq >= :seq"
@@ -300,6 +330,23 @@ def load_channels(con: sqlite3.Connection) -> list[Channel]:
 
 def load_settings(con: sqlite3.Connection) -> dict[str, Any]:
     return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM settings")}
+
+
+def load_sessions(con: sqlite3.Connection) -> dict[str, tuple[str, float]]:
+    """token hash -> (user id, created at), for accounts that are neither banned nor deleted; the
+    tokens of the others are deleted here (revoked on load)."""
+    out = {}
+    dead = set()
+    users = {u.id: u for u in load_users(con)}
+    for h, uid, created in con.execute("SELECT token_hash, user_id, created_at FROM sessions"):
+        user = users.get(uid)
+        if user is None or user.deleted or user.banned:
+            dead.add(uid)
+        else:
+            out[h] = (uid, created)
+    if dead:
+        con.executemany("DELETE FROM sessions WHERE user_id = ?", [(uid,) for uid in dead])
+    return out
 
 
 def load_timeouts(con: sqlite3.Connection) -> dict[str, float]:

@@ -15,6 +15,7 @@ import attrs
 
 from ..context import Context
 from ..effects import Fetch, Persist, Send, Step
+from .. import sessions
 from ..errors import AuthError
 from ..model import CRACKED_PREFIX, User
 from ..ops import HashPassword, RoturValidate, VerifyPassword
@@ -43,18 +44,25 @@ def login_success(state: ServerState, ctx: Context, user: User, *, new_user: boo
     first = not any(c.user_id == user.id for c in state.conns.values())
     state = state.with_user(user).with_conn(
         attrs.evolve(conn, user_id=user.id, username=user.username, status=user.status))
+    writes: tuple = (UserSaved(user),) if save else ()
+    if user.cracked:  # the validator is a session token for `login` with `token` (core/sessions.py)
+        state, issued = sessions.issue(state, user.id, ctx.new_token, ctx.now)
+        writes += issued
     then: list = [
         _send_self(ctx, {"cmd": "auth_success", "val": "Authentication successful"}),
         _send_self(ctx, {"cmd": "ready", "user": ready_user(user), "validator": ctx.new_token}),
     ]
-    everyone = all_authed(state)
-    if new_user:
-        then.append(Send(everyone, {"cmd": "user_join", "user": user_brief(state, user)}))
-    if first and user.status != "invisible":
-        then.append(Send(everyone, {"cmd": "user_connect", "user": user_brief(state, user)}))
+    if new_user or first:
+        everyone = all_authed(state)
+        if new_user:
+            then.append(Send(everyone, {"cmd": "user_join", "user": user_brief(state, user)}))
+        if first and user.status != "invisible":
+            then.append(Send(everyone, {"cmd": "user_connect", "user": user_brief(state, user)}))
     if save:
-        return Step(state, (Persist((UserSaved(user),), tuple(then)),))
-    return Step(state, tuple(then))
+        return Step(state, (Persist(writes, tuple(then)),))
+    # a login: the packets go out at once as before; the new token is committed after them (it is
+    # already usable, from memory; only a crash before the commit would lose it)
+    return Step(state, (*then, Persist(writes)) if writes else tuple(then))
 
 
 # ---- Rotur ------------------------------------------------------------------------------------
@@ -144,6 +152,8 @@ def _registered(state: ServerState, ctx: Context, req: Request, password_hash: s
 def handle_login(state: ServerState, ctx: Context, req: Request) -> Step:
     if state.settings.auth_mode not in CRACKED_MODES:
         raise AuthError("Authentication required")
+    if req.get("token") is not None and req.get("password") is None:
+        return _token_login(state, ctx, req)
     name, password = _credentials(req)
     user = state.find_user(CRACKED_PREFIX + name)
     if user is None or user.username.casefold() != (CRACKED_PREFIX + name).casefold():
@@ -152,6 +162,27 @@ def handle_login(state: ServerState, ctx: Context, req: Request) -> Step:
         raise AuthError("This account uses Rotur authentication")
     _check_lockout(state, ctx, user.id)
     return Step(state, (Fetch(VerifyPassword(user.password_hash, password), partial(_login_checked, uid=user.id)),))
+
+
+def _token_login(state: ServerState, ctx: Context, req: Request) -> Step:
+    """`{"cmd":"login","username":…,"token":<an earlier ready.validator>}`: no argon2; the token is
+    single-use (revoked here, the new `ready` carries the next one)."""
+    username, token = req.get("username"), req.get("token")
+    if not isinstance(username, str) or not username.strip() or not isinstance(token, str) or not token:
+        raise AuthError("Username and token required")
+    name = username.strip().lower()
+    user = state.find_user(CRACKED_PREFIX + name)
+    if user is None or user.username.casefold() != (CRACKED_PREFIX + name).casefold():
+        raise AuthError("User not found")
+    if sessions.find(state, token, ctx.now) != user.id:
+        raise AuthError("Invalid or expired session token")
+    if user.banned:
+        raise AuthError("Access denied: You are banned from this server")
+    state, revoked = sessions.revoke(state, token)
+    step = login_success(state, ctx, user, new_user=False, save=False)
+    *sends, persist = step.effects
+    assert isinstance(persist, Persist)  # a cracked login always records its new token
+    return Step(step.state, (*sends, attrs.evolve(persist, writes=revoked + persist.writes)))
 
 
 def _check_lockout(state: ServerState, ctx: Context, uid: str) -> None:
