@@ -91,8 +91,14 @@ def test_json_tracebacks_carry_no_local_variables(restore_logging):
 async def test_connection_and_rejection_events(json_logs, server):
     alice = await server.user("alice")
     anon = await server.connect()
+    await anon.send("users_list")  # before auth
+    await anon.expect("auth_error")
+    await anon.send("login", username="alice", password="wrong-password")
+    await anon.expect("auth_error")
     await anon.close()
     await alice.drain()
+    await alice.send_raw('{"cmd": 5}')
+    await alice.expect("error")
     await alice.send("no_such_command")
     await alice.expect("error")
     await alice.send_raw("not json")
@@ -109,8 +115,10 @@ async def test_connection_and_rejection_events(json_logs, server):
     assert len(opened) == 2 and sorted(opened) == sorted(closed)
     assert all(e.get("peer") for e in events if e["event"].startswith("connection_"))
     rejected = [e for e in events if e["event"] == "command_rejected"]
-    assert len(rejected) == 3
-    assert {e.get("reason") for e in rejected} >= {"invalid_json", "Unknown command: no_such_command"}
+    assert [e.get("reason") for e in rejected] == [
+        "Authentication required", "Invalid password", "cmd_not_a_string", "Unknown command: no_such_command",
+        "invalid_json", "Invalid field 'content': expected string, got number"]
+    assert all(e.get("conn_id") for e in rejected)
     batches = [e for e in events if e["event"] == "writer_batch_committed"]
     assert batches and all(e["level"] == "debug" and e["n"] >= 1 for e in batches)
 

@@ -37,6 +37,14 @@ def encode(packet: dict[str, Any]) -> str:
     return json.dumps(packet, separators=(",", ":"), ensure_ascii=False)
 
 
+def _rejection(effect: Any, conn_id: int) -> bool:
+    """An error answer to the caller: an `error`/`auth_error` reply, or the pre-auth gate's and the
+    auth commands' `auth_error` (sent to the caller without a listener)."""
+    if isinstance(effect, Reply):
+        return effect.packet.get("cmd") in ("error", "auth_error")
+    return isinstance(effect, Send) and effect.conns == (conn_id,) and effect.packet.get("cmd") == "auth_error"
+
+
 @attrs.define(eq=False)
 class Hub:
     state: ServerState
@@ -92,12 +100,12 @@ class Hub:
         except (ValueError, RecursionError):
             await self.settle(conn_id)
             self._reply(conn_id, error("Invalid JSON", None), None)
-            log.info("command_rejected", reason="invalid_json", size=len(text))
+            log.info("command_rejected", conn_id=conn_id, reason="invalid_json", size=len(text))
             return
         if not isinstance(raw, dict):
             await self.settle(conn_id)
             self._reply(conn_id, error("Invalid message format: expected a JSON object", None), None)
-            log.info("command_rejected", reason="not_an_object")
+            log.info("command_rejected", conn_id=conn_id, reason="not_an_object")
             return
         cmd = raw.get("cmd")
         listener = raw.get("listener")
@@ -105,6 +113,7 @@ class Hub:
         if cmd is not None and not isinstance(cmd, str):
             await self.settle(conn_id)
             self._reply(conn_id, error("Invalid field 'cmd': expected string", None), listener)
+            log.info("command_rejected", conn_id=conn_id, reason="cmd_not_a_string")
             return
         req = Request(cmd=cmd, data=raw)
         ctx = self.context(conn_id)
@@ -185,8 +194,8 @@ class Hub:
                 await self.run_effects(step.effects, ctx, req, listener)
             else:
                 self._run_one(effect, ctx.conn_id, listener)
-            if isinstance(effect, Reply) and effect.packet.get("cmd") in ("error", "auth_error"):
-                log.info("command_rejected", cmd=req.cmd, reason=effect.packet.get("val"))
+            if _rejection(effect, ctx.conn_id):
+                log.info("command_rejected", conn_id=ctx.conn_id, cmd=req.cmd, reason=effect.packet.get("val"))
 
     def _run_sync(self, effects: tuple, conn_id: int, listener: str | None) -> None:
         for effect in effects:
