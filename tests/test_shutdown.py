@@ -49,13 +49,6 @@ async def test_signal_closes_clients_1001_commits_and_exits_0(tmp_path, sig):
     assert len(stored) < sent[0]  # the signal came while messages were still arriving
 
 
-async def test_idle_server_stops_at_once_on_sigterm(tmp_path):
-    async with ServerProcess(tmp_path) as srv:
-        srv.signal(signal.SIGTERM)
-        assert await srv.wait_exit(5) == 0
-        assert srv.stderr() == ""
-
-
 async def test_in_process_shutdown_drains_the_writer(server, monkeypatch):
     """Every message whose handler ran (its write handed to the writer) is in the database after
     `shutdown()`, even when commits are slow and many are still queued when it starts."""
