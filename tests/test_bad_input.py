@@ -239,3 +239,28 @@ async def test_a_flood_of_bad_frames_leaves_everything_as_it_was(pair):
     assert (await bob.expect("message_new"))["message"]["content"] == "fine"
     await bob.assert_silent()
     await trio.testing.wait_all_tasks_blocked()
+
+
+@pytest.mark.parametrize("text,lone", [
+    ('{"a":"plain"}', False),
+    ('{"a":"\\ud83d\\ude00"}', False),  # a pair is one character
+    ('{"a":"\\\\ud800"}', False),  # an escaped backslash, then the letters "ud800"
+    ('{"a":"\\ud800"}', True),
+    ('{"a":["x", {"\\udc00": 1}]}', True),  # in a key, deep inside
+    ('{"a":"\\ude00\\ud83d"}', True),  # a pair in the wrong order is two lone halves
+    ('not json \\ud800', False),  # the hub answers "Invalid JSON" for this one
+    ('[' * 50_000 + '"\\ud800"' + ']' * 50_000, False),  # too deep to parse: "Invalid JSON" too
+])
+def test_lone_surrogate_detection(text, lone):
+    from originchats.server.connection import has_lone_surrogate
+
+    assert has_lone_surrogate(text) is lone
+
+
+def test_a_frame_is_encoded_even_with_a_lone_surrogate_in_it():
+    """Defence in depth: a packet built from a value that slipped through (say an outside service's
+    answer) is still valid UTF-8 on the wire instead of crashing the broadcast."""
+    from originchats.server.ws import encode_text
+
+    frame_bytes = encode_text('{"cmd":"x","v":"a\ud800b"}')
+    assert frame_bytes[2:].decode("utf-8") == '{"cmd":"x","v":"a?b"}'
