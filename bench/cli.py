@@ -29,18 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fanout", help="S senders, N receivers in one channel: deliveries/s, CPU per delivery")
     f.add_argument("-n", type=int, nargs="+", default=[10, 100, 1000], help="receivers (several: one run each)")
-    f.add_argument("-s", "--senders", type=int, default=4)
+    f.add_argument("-s", "--senders", type=int, default=16)
     f.add_argument("-m", "--messages", type=int, default=0, help="messages in the saturation phase (0: by N)")
-    f.add_argument("-w", "--window", type=int, default=8, help="messages in flight per sender")
+    f.add_argument("-w", "--window", type=int, default=4, help="messages in flight per sender")
     f.add_argument("--one-at-a-time", type=int, default=50, help="messages sent one by one (idle latency)")
     f.add_argument("--users", type=int, default=100, help="distinct accounts the connections log in as")
     f.add_argument("--ceiling", action="store_true", help="also run the raw-frame ceiling server first")
 
     c = sub.add_parser("ceiling", help="fanout against ../shared/bench/server_trio_raw.py and ours, same run")
     c.add_argument("-n", type=int, nargs="+", default=[100])
-    c.add_argument("-s", "--senders", type=int, default=4)
+    c.add_argument("-s", "--senders", type=int, default=16)
     c.add_argument("-m", "--messages", type=int, default=0)
-    c.add_argument("-w", "--window", type=int, default=8)
+    c.add_argument("-w", "--window", type=int, default=4)
     c.add_argument("--one-at-a-time", type=int, default=20)
     c.add_argument("--users", type=int, default=100)
 
@@ -80,33 +80,67 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from . import fanout
+async def run_one(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One scenario invocation (several N values give several results)."""
+    out: list[dict[str, Any]] = []
+    sc = args.scenario
+    if sc in ("fanout", "ceiling"):
+        from .fanout import fanout
 
-    results = []
-    if args.scenario in ("fanout", "ceiling"):
         for n in args.n:
             a = argparse.Namespace(**{**vars(args), "n": n})
-            results.append(await fanout.fanout(a, ceiling=args.scenario == "ceiling" or args.ceiling))
-            common.emit(results[-1])
-    elif args.scenario == "connect":
+            out.append(await fanout(a, ceiling=sc == "ceiling" or args.ceiling))
+            common.emit(out[-1])
+        return out
+    if sc == "connect":
         from .connect import connect
 
         for n in args.n:
-            results.append(await connect(args, n))
-            common.emit(results[-1])
-    elif args.scenario == "ingest":
+            out.append(await connect(args, n))
+            common.emit(out[-1])
+        return out
+    if sc == "ingest":
         from .ingest import ingest
 
         for k in args.senders:
-            results.append(await ingest(args, k))
-            common.emit(results[-1])
-    elif args.scenario == "history":
-        from .history import history
+            out.append(await ingest(args, k))
+            common.emit(out[-1])
+        return out
+    module = __import__(f"bench.{sc}", fromlist=[sc])
+    out.append(await getattr(module, sc)(args))
+    common.emit(out[-1])
+    return out
 
-        results.append(await history(args))
-        common.emit(results[-1])
-    return results
+
+#: what `all` runs, in order (about 6 minutes on the 2-core machine)
+ALL = [["ceiling", "-n", "100", "1000"], ["fanout", "-n", "10"], ["connect"], ["logins"], ["ingest"],
+       ["history"], ["soak"], ["coldstart"]]
+QUICK = [["ceiling", "-n", "20"], ["fanout", "-n", "10", "-m", "300"], ["connect", "-n", "200"],
+         ["logins", "--secs", "2", "--in-flight", "8", "--observers", "4", "--tokens", "40"],
+         ["ingest", "--secs", "2"], ["history", "--sizes", "0", "20000", "--reps", "100"],
+         ["soak", "--clients", "20", "--secs", "5"], ["coldstart", "--messages", "20000", "--reps", "1"]]
+
+
+async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    plan = [args] if args.scenario != "all" else [build_parser().parse_args(argv)
+                                                  for argv in (QUICK if args.quick else ALL)]
+    runs: list[list[dict[str, Any]]] = []
+    for i in range(max(1, args.runs)):
+        if args.runs > 1:
+            print(f"# run {i + 1} of {args.runs}", file=sys.stderr)
+        one: list[dict[str, Any]] = []
+        for a in plan:
+            one += await run_one(a)
+        runs.append(one)
+    if len(runs) == 1:
+        return runs[0]
+    from .report import median_result
+
+    medians = [median_result([r[j] for r in runs]) for j in range(len(runs[0]))]
+    for m in medians:
+        m["median_of"] = len(runs)
+        common.emit(m)
+    return medians
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,5 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .report import append_markdown
 
         append_markdown(args.markdown, command, results)
+    if args.scenario == "all":
+        from .report import write_performance
+
+        write_performance(args.output, command, results, time.monotonic() - t0)
+        print(f"# wrote {args.output}", file=sys.stderr)
     print(f"# {len(results)} run(s) in {time.monotonic() - t0:.1f} s", file=sys.stderr)
     return 0

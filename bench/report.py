@@ -133,3 +133,41 @@ def median_result(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             out[k] = v
     out["runs"] = len(runs)
     return out
+
+
+PREAMBLE = """# Performance
+
+Measured with `scripts/bench` (bench/, docs below), on the project's 2-core machine: the server
+(`python -m originchats serve`, a subprocess on a temporary data directory, rate limiting off,
+`storage.synchronous = "full"`) pinned to CPU 0, the load generator pinned to CPU 1. Other
+developers' test suites share this machine, so figures are noisy: ratios are taken within one run,
+and the final figures are medians of three runs of `scripts/bench --runs 3 all`. Server CPU comes
+from the server's own `utime + stime` (/proc/PID/stat, all threads) over the measured interval.
+When run as root, the server and the load generator get `nice -10` over those neighbours
+(`BENCH_NICE=0` turns that off).
+
+"""
+
+
+def write_performance(path: str | Path, command: str, results: Sequence[dict[str, Any]], secs: float) -> None:
+    """docs/performance.md: the preamble, the latest table, the analysis (kept between runs), and
+    the raw results."""
+    import json
+    import os
+
+    p = Path(path)
+    notes = ""
+    if p.exists():
+        text = p.read_text()
+        marker = "## What limits each figure"
+        if marker in text:
+            notes = text[text.index(marker):].split("\n## Raw results", 1)[0].rstrip() + "\n\n"
+    load = os.getloadavg()
+    runs = results[0].get("median_of", 1) if results else 1
+    head = (f"## Latest figures\n\n`{command}` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"{secs / 60:.1f} minutes, {'median of %d runs' % runs if runs > 1 else 'one run'}, "
+            f"load average at the end {load[0]:.1f}.\n\n")
+    raw = "\n".join(json.dumps(r, separators=(",", ":")) for r in results)
+    p.write_text(PREAMBLE + head + table(results) + "\n" + notes +
+                 "## Raw results\n\nOne JSON line per scenario run, as `scripts/bench` prints them:\n\n"
+                 "```\n" + raw + "\n```\n")
