@@ -26,7 +26,11 @@ import attrs
 import structlog
 import trio
 
+from ..core.writes import MessageCreated
 from .sql import apply_write
+
+#: writes that sql.py applies with a single statement (their triggers are part of it)
+SINGLE_STATEMENT = frozenset({MessageCreated})
 
 log = structlog.get_logger("originchats.writer")
 
@@ -47,6 +51,14 @@ def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
     con.execute("BEGIN IMMEDIATE")
     try:
         for entry in batch:
+            if len(entry.writes) == 1 and type(entry.writes[0]) in SINGLE_STATEMENT:
+                # one statement is atomic by itself: a failing one leaves nothing behind and the
+                # transaction goes on, so the savepoint pair (two more statements) is not needed
+                try:
+                    apply_write(con, entry.writes[0])
+                except Exception as exc:  # noqa: BLE001 - as below
+                    entry.error = exc
+                continue
             con.execute("SAVEPOINT entry")
             try:
                 for fact in entry.writes:
