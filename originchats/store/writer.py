@@ -18,6 +18,7 @@ one tick, instead of waking one waiting task per message (docs/performance.md).
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -130,19 +131,30 @@ class Writer:
         self._send.close()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Commit groups; a second task reports each committed group (wakes its waiters, runs its
+        `then`s) in commit order while the next group is already committing: the fsync of one
+        group overlaps the broadcasts of the one before (docs/performance.md)."""
         assert self._recv is not None
-        task_status.started()
-        async with self._recv:
-            async for first in self._recv:
-                batch = [first]
-                while len(batch) < self.max_batch:
-                    try:
-                        batch.append(self._recv.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                # not abandoned on cancel: a commit that started always finishes and reports
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(_apply_batch, self.con, batch, limiter=self._limiter)
+        committed_send, committed_recv = trio.open_memory_channel[list[_Entry]](math.inf)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._report, committed_recv)
+            task_status.started()
+            async with committed_send, self._recv:
+                async for first in self._recv:
+                    batch = [first]
+                    while len(batch) < self.max_batch:
+                        try:
+                            batch.append(self._recv.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                    # not abandoned on cancel: a commit that started always finishes and reports
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(_apply_batch, self.con, batch, limiter=self._limiter)
+                    committed_send.send_nowait(batch)
+
+    async def _report(self, committed: trio.MemoryReceiveChannel[list[_Entry]]) -> None:
+        async with committed:
+            async for batch in committed:
                 failed = sum(1 for e in batch if e.error is not None)
                 self.batches += 1
                 self.committed += len(batch) - failed
