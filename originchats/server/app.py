@@ -11,7 +11,6 @@ from __future__ import annotations
 from functools import partial
 
 import argon2
-import httpx
 import structlog
 import trio
 
@@ -80,17 +79,22 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         log.info("store_opened", path=str(db_path(config.storage.data_dir)), migrations_applied=applied,
                  users=len(state.users), channels=len(state.channels))
         writer = Writer(con)
-        async with httpx.AsyncClient(timeout=config.rotur.timeout_seconds) as http, trio.open_nursery() as outer:
-            await outer.start(writer.run)
-            hub = Hub(state=state, writer=writer,
-                      ops=OpRunner(reader=Reader(read_con), http=http, rotur_url=config.rotur.validate_url,
-                                   hasher=argon2.PasswordHasher(memory_cost=config.cracked.argon2_memory_kib,
-                                                                time_cost=config.cracked.argon2_time_cost,
-                                                                parallelism=1)))
-            try:
-                await _run(config, hub, listeners, stop, task_status)
-            finally:
-                writer.close()  # the writer drains its inbox, commits, and returns
+        runner = OpRunner(reader=Reader(read_con), rotur_url=config.rotur.validate_url,
+                          rotur_timeout=config.rotur.timeout_seconds,
+                          hasher=argon2.PasswordHasher(memory_cost=config.cracked.argon2_memory_kib,
+                                                       time_cost=config.cracked.argon2_time_cost,
+                                                       parallelism=1))
+        try:
+            async with trio.open_nursery() as outer:
+                await outer.start(writer.run)
+                hub = Hub(state=state, writer=writer, ops=runner)
+                try:
+                    await _run(config, hub, listeners, stop, task_status)
+                finally:
+                    writer.close()  # the writer drains its inbox, commits, and returns
+        finally:
+            with trio.CancelScope(shield=True):
+                await runner.aclose()
         log.info("server_stopped", batches=writer.batches, writes=writer.committed)
     finally:
         con.close()

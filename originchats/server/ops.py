@@ -21,11 +21,25 @@ log = structlog.get_logger("originchats.ops")
 @attrs.define(eq=False)
 class OpRunner:
     reader: Reader
-    http: httpx.AsyncClient
     rotur_url: str
+    rotur_timeout: float = 5.0
     hasher: argon2.PasswordHasher = attrs.Factory(argon2.PasswordHasher)
     # Password work gets at most two threads, so a login storm leaves the event loop its share.
     hash_limiter: trio.CapacityLimiter = attrs.Factory(lambda: trio.CapacityLimiter(2))
+    # made on the first Rotur check: building an HTTP client (TLS context) costs ~0.1 s, which a
+    # server that never sees `auth` need not pay at start
+    _http: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.rotur_timeout)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def run(self, op: Any) -> Any:
         if isinstance(op, ops.GetMessage):
@@ -56,7 +70,7 @@ class OpRunner:
     async def _rotur(self, op: ops.RoturValidate) -> Any:
         # httpx's timeout bounds each connect/read/write step; a server dripping bytes could keep
         # one request alive forever, so the whole exchange gets the same bound as well.
-        total = self.http.timeout.read or 5.0
+        total = self.rotur_timeout
         with trio.move_on_after(total) as scope:
             try:
                 resp = await self.http.get(self.rotur_url, params={"key": op.key, "v": op.validator})
