@@ -197,15 +197,28 @@ class Hub:
     async def run_effects(self, effects: tuple, ctx: Context, req: Request, listener: str | None) -> None:
         for effect in effects:
             if isinstance(effect, Persist):
+                # The sends that follow a commit run in the writer task, in commit order: two
+                # commands committed in one group (an edit and a delete of the same message, say)
+                # are announced in the order they were stored, whichever task trio wakes first.
+                then = effect.then
+                n = 0
+                while n < len(then) and isinstance(then[n], (Reply, Send, Close)):
+                    n += 1
+                announced, rest = then[:n], then[n:]
+
+                def committed(failure: BaseException | None, announced: tuple = announced) -> None:
+                    if failure is None:
+                        self._run_sync(announced, ctx.conn_id, listener)
+
                 try:
                     # shielded: once queued, a write commits; its broadcast must not be lost
                     # because the sender's connection went away meanwhile
                     with trio.CancelScope(shield=True):
-                        await self.writer.submit(effect.writes)
+                        await self.writer.submit(effect.writes, committed)
                 except WriteFailed:
                     self._reply(ctx.conn_id, error("Failed to save changes", req.cmd), listener)
                     return
-                await self.run_effects(effect.then, ctx, req, listener)
+                await self.run_effects(rest, ctx, req, listener)
             elif isinstance(effect, Fetch):
                 result = await self.ops.run(effect.op)
                 step = dispatch.run_guarded(effect.then, self.state, ctx, req, result)

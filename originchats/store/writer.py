@@ -102,8 +102,10 @@ class Writer:
     def __attrs_post_init__(self) -> None:
         self._send, self._recv = trio.open_memory_channel(self.inbox_size)
 
-    async def submit(self, writes: Sequence[Any]) -> None:
-        entry = _Entry(writes)
+    async def submit(self, writes: Sequence[Any], then: Callable[[BaseException | None], None] | None = None) -> None:
+        """Queue `writes` (waiting while the inbox is full) and return after their commit; a given
+        `then` runs first, in the writer task, in commit order (as with `submit_nowait`)."""
+        entry = _Entry(writes, then=then)
         assert self._send is not None
         try:
             await self._send.send(entry)
@@ -163,10 +165,10 @@ class Writer:
                     if entry.error is not None:
                         log.error("write_failed", error=_describe(entry.error),
                                   kinds=[type(f).__name__ for f in entry.writes])
-                    if entry.then is None:
-                        entry.done.set()  # type: ignore[union-attr]
-                        continue
-                    try:
-                        entry.then(None if entry.error is None else WriteFailed(_describe(entry.error)))
-                    except Exception:  # a bug after one commit must not stop the writer
-                        log.exception("after_commit_failed")
+                    if entry.then is not None:
+                        try:
+                            entry.then(None if entry.error is None else WriteFailed(_describe(entry.error)))
+                        except Exception:  # a bug after one commit must not stop the writer
+                            log.exception("after_commit_failed")
+                    if entry.done is not None:
+                        entry.done.set()
