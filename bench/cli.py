@@ -121,6 +121,19 @@ QUICK = [["ceiling", "-n", "20"], ["fanout", "-n", "10", "-m", "300"], ["connect
          ["soak", "--clients", "20", "--secs", "5"], ["coldstart", "--messages", "20000", "--reps", "1"]]
 
 
+def _subprocess(argv: list[str]) -> list[dict[str, Any]]:
+    import json
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "bench", *argv], stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scripts/bench {' '.join(argv)} failed ({proc.returncode})")
+    out = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    for r in out:
+        print(json.dumps(r, separators=(",", ":")), flush=True)
+    return out
+
+
 async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
     plan = [args] if args.scenario != "all" else [build_parser().parse_args(argv)
                                                   for argv in (QUICK if args.quick else ALL)]
@@ -129,8 +142,13 @@ async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
         if args.runs > 1:
             print(f"# run {i + 1} of {args.runs}", file=sys.stderr)
         one: list[dict[str, Any]] = []
-        for a in plan:
-            one += await run_one(a)
+        if args.scenario == "all":
+            # each scenario in a fresh load-generator process: none inherits another's garbage
+            for argv in (QUICK if args.quick else ALL):
+                one += _subprocess(argv)
+        else:
+            for a in plan:
+                one += await run_one(a)
         runs.append(one)
     if len(runs) == 1:
         return runs[0]

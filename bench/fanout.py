@@ -59,6 +59,7 @@ class Sender:
         self.ws = ws
         self.tag = f"s{idx}".encode()
         self.tag_s = f"s{idx}"
+        self.tag_end = b':s%d"' % idx  # how the content "<ns>:s<idx>" ends in the JSON
         self.run = run
         self.raw = raw
         self.to_send = 0
@@ -86,7 +87,8 @@ class Sender:
             self.send_one()
 
     def on_text(self, data: bytes, start: int, end: int, now: int) -> None:
-        if not data.startswith(MSG_NEW, start):
+        # only this sender's own messages matter here: find its tag before parsing anything
+        if data.find(self.tag_end, start, end) < 0 or not data.startswith(MSG_NEW, start):
             return
         got = content_ns(data, start, end)
         if got is None:

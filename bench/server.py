@@ -37,7 +37,7 @@ def pin_self(cpu: int = CLIENT_CPU) -> bool:
     raise_nofile()
     if use_nice():
         try:
-            os.nice(NICE)
+            os.setpriority(os.PRIO_PROCESS, 0, NICE)  # absolute: children of `all` do it again
         except OSError:
             pass
     if not can_pin():
