@@ -16,6 +16,45 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, RejectConnection, Request, TextMessage
 
 
+class _Threads:
+    """Counts worker threads started through `trio.to_thread.run_sync` (argon2, SQLite commits and
+    reads). `wait_all_tasks_blocked` returns while such a thread runs, because every task is then
+    blocked waiting for it; `settle()` also waits for the threads. Installed by conftest."""
+
+    busy = 0
+    idle: trio.Event | None = None
+    original: Any = staticmethod(trio.to_thread.run_sync)  # for test-side threads, not counted
+
+    @classmethod
+    def install(cls, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        original = cls.original = trio.to_thread.run_sync
+        cls.busy = 0
+        cls.idle = None
+
+        async def run_sync(*args: Any, **kwargs: Any) -> Any:
+            cls.busy += 1
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                cls.busy -= 1
+                if not cls.busy and cls.idle is not None:
+                    cls.idle.set()
+                    cls.idle = None
+
+        monkeypatch.setattr(trio.to_thread, "run_sync", run_sync)
+
+
+async def settle() -> None:
+    """Until every task is blocked and no worker thread is running."""
+    while True:
+        await trio.testing.wait_all_tasks_blocked()
+        if not _Threads.busy:
+            return
+        if _Threads.idle is None:
+            _Threads.idle = trio.Event()
+        await _Threads.idle.wait()
+
+
 class Closed(Exception):
     def __init__(self, code: int | None, reason: str | None = None) -> None:
         super().__init__(f"closed with {code} {reason!r}")
@@ -120,8 +159,8 @@ class Client:
         return await self.recv()
 
     async def assert_silent(self) -> None:
-        """Nothing more has arrived once every task is blocked."""
-        await trio.testing.wait_all_tasks_blocked()
+        """Nothing more has arrived once every task is blocked and no worker thread runs."""
+        await settle()
         try:
             packet = self._recv.receive_nowait()
         except (trio.WouldBlock, trio.EndOfChannel):
@@ -131,8 +170,8 @@ class Client:
         raise AssertionError(f"unexpected packet {packet}")
 
     async def drain(self) -> list[dict[str, Any]]:
-        """Everything queued once every task is blocked."""
-        await trio.testing.wait_all_tasks_blocked()
+        """Everything queued once every task is blocked and no worker thread runs."""
+        await settle()
         out = []
         while True:
             try:

@@ -8,7 +8,6 @@ grants the owner role through the operator path.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ import trio
 
 from originchats.config import Config, CrackedSection, HeartbeatSection, RateLimitingSection, StorageSection
 from originchats.server.app import serve
-from tests.client import Client, MemoryListener
+from tests.client import Client, MemoryListener, _Threads
+from tests.clock import autojump_clock  # noqa: F401  (thread-aware; replaces pytest-trio's fixture)
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> Config:
@@ -99,6 +99,11 @@ class Server:
         return answer
 
 
+@pytest.fixture(autouse=True)
+def _count_worker_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    _Threads.install(monkeypatch)
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     return make_config(tmp_path)
@@ -111,3 +116,20 @@ async def server(nursery: trio.Nursery, config: Config) -> Server:
     yield srv
     if not srv.stopped.is_set():
         await srv.shutdown()
+
+
+@pytest.fixture
+async def make_server(nursery: trio.Nursery, tmp_path: Path):
+    """Extra servers with their own configuration, each on its own data directory."""
+    servers: list[Server] = []
+
+    async def make(**overrides: Any) -> Server:
+        srv = Server(nursery=nursery, config=make_config(tmp_path / f"extra{len(servers)}", **overrides))
+        await srv.start()
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        if not srv.stopped.is_set():
+            await srv.shutdown()

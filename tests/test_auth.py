@@ -13,7 +13,6 @@ import trio.testing
 
 from originchats.config import CrackedSection
 from originchats.store.db import db_path
-from tests.clock import autojump_clock  # noqa: F401
 from tests.conftest import Server, make_config
 from tests.offline import ban_offline, query
 
@@ -32,23 +31,6 @@ def auth_error(val: str) -> dict:
 
 def brief(name: str, roles: list[str] | None = None) -> dict:
     return {"username": f"USR:local_{name}", "roles": roles or ["user"], "color": None}
-
-
-@pytest.fixture
-async def make_server(nursery: trio.Nursery, tmp_path: Path):
-    """Extra servers with their own configuration (each on its own data directory)."""
-    servers: list[Server] = []
-
-    async def make(**overrides: object) -> Server:
-        srv = Server(nursery=nursery, config=make_config(tmp_path / f"extra{len(servers)}", **overrides))
-        await srv.start()
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        if not srv.stopped.is_set():
-            await srv.shutdown()
 
 
 async def register(client, name: str, password: str = "pass1234", **extra: object) -> dict:

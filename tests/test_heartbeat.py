@@ -11,7 +11,6 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
 from originchats.server.connection import CLOSE_GRACE
-from tests.clock import autojump_clock  # noqa: F401
 
 INTERVAL = 30  # make_config's heartbeat interval
 PING = {"cmd": "ping"}

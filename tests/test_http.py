@@ -16,7 +16,6 @@ import trio.testing
 from originchats.server import connection, http
 from originchats.server.app import serve
 from tests.client import Client
-from tests.clock import autojump_clock  # noqa: F401  (fixture)
 
 CORS = {
     "access-control-allow-origin": "*",

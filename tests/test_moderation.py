@@ -15,7 +15,6 @@ from originchats.core.effects import Close, Send
 from originchats.core.model import User
 from originchats.core.request import Request
 from originchats.core.state import Conn, ServerState
-from tests.clock import autojump_clock  # noqa: F401
 from tests.conftest import Server, make_config
 from tests.modhelpers import LOCAL, audit_rows, members
 

@@ -11,7 +11,6 @@ import trio
 
 from originchats.config import HeartbeatSection, ModlogSection, RateLimitingSection
 from originchats.core.handlers.modlog import retention_cutoffs
-from tests.clock import autojump_clock  # noqa: F401
 from tests.conftest import make_config
 from tests.modhelpers import LOCAL, db, members, start, stop
 

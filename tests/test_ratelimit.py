@@ -17,7 +17,6 @@ from originchats.core.ratelimit import Bucket, prune
 from originchats.core.settings import RateLimitSettings
 from originchats.core.state import ServerState
 from originchats.server.timers import rate_limit_supervisor
-from tests.clock import autojump_clock  # noqa: F401
 from tests.conftest import Server, make_config
 
 LIMITS = RateLimitingSection(enabled=True, messages_per_minute=5, burst_limit=3, cooldown_seconds=30)

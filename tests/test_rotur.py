@@ -19,7 +19,6 @@ import pytest
 import trio
 
 from originchats.config import RoturSection
-from tests.clock import autojump_clock  # noqa: F401
 from tests.conftest import Server, make_config
 from tests.offline import ban_offline, edit_offline, query
 
@@ -87,22 +86,6 @@ async def rotur(nursery: trio.Nursery) -> FakeRotur:
 @pytest.fixture
 async def config(tmp_path: Path, rotur: FakeRotur):
     return make_config(tmp_path, auth_mode="rotur", rotur=RoturSection(validate_url=rotur.url, timeout_seconds=2))
-
-
-@pytest.fixture
-async def make_server(nursery: trio.Nursery, tmp_path: Path):
-    servers: list[Server] = []
-
-    async def make(**overrides: Any) -> Server:
-        srv = Server(nursery=nursery, config=make_config(tmp_path / f"extra{len(servers)}", **overrides))
-        await srv.start()
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        if not srv.stopped.is_set():
-            await srv.shutdown()
 
 
 async def rotur_login(server: Server, rotur: FakeRotur, validator: str, uid: str, username: str):

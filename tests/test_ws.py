@@ -21,7 +21,6 @@ from originchats.server import connection as connection_mod
 from originchats.server import ws as ws_mod
 from originchats.server.ws import MessageTooBig, WebSocket, accept_key, upgrade_response
 from tests.client import Client, MemoryListener
-from tests.clock import autojump_clock  # noqa: F401  (fixture)
 from tests.conftest import Server, make_config
 from tests.test_http import HttpClient
 
