@@ -114,7 +114,7 @@ def append_markdown(path: str | Path, command: str, results: Sequence[dict[str, 
         f.write(text)
 
 
-def median_result(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def median_result(runs: Sequence[dict[str, Any]], top: bool = True) -> dict[str, Any]:
     """Field by field median of several runs of the same scenario (numbers only; others from run 1)."""
     first = runs[0]
     out: dict[str, Any] = {}
@@ -128,10 +128,11 @@ def median_result(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             if k.startswith("loss") or k in ("failures", "missing_after_restart", "unreadable", "dropped"):
                 out[k] = max(vals)  # a loss in any run counts
         elif isinstance(v, dict):
-            out[k] = median_result([r[k] for r in runs])
+            out[k] = median_result([r[k] for r in runs], top=False)
         else:
             out[k] = v
-    out["runs"] = len(runs)
+    if top:
+        out["runs"] = len(runs)
     return out
 
 
