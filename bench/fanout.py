@@ -134,7 +134,7 @@ async def _connect_all(port: int, n: int, senders: int, users: int, raw: bool) -
 
 
 async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: int, window: int,
-                     one_at_a_time: int, users: int, raw: bool, sample: int = 20) -> dict[str, Any]:
+                     one_at_a_time: int, users: int, raw: bool, sample: int = 4) -> dict[str, Any]:
     receivers, sender_ws, failures = await _connect_all(port, n, senders, users, raw)
     if failures or len(sender_ws) < senders:
         raise RuntimeError(f"{failures} connections failed")
