@@ -46,6 +46,8 @@ def rows(r: dict[str, Any]) -> list[Row]:
         if "fraction_of_ceiling" in r:
             c = r["ceiling"]
             out.append((name, "raw-frame ceiling deliveries/s (same run)", c["deliveries_per_s"], "", None))
+            out.append((name, "raw-frame ceiling: server µs per delivery / load generator CPU",
+                        f"{_fmt(c['server_us_per_delivery'])} / {_fmt(c['client_cpu_util'])}", "", None))
             out.append((name, "ours as a fraction of the ceiling", r["fraction_of_ceiling"], "≥ 0.6",
                         r["fraction_of_ceiling"] >= 0.6))
     elif s == "connect":
