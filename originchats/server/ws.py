@@ -236,14 +236,16 @@ class WebSocket:
         if self.closing:
             return
         self._queue.append(frame)
-        self._queued_bytes += len(frame)
-        if self._queued_bytes > MAX_OUTBOX_BYTES:
+        queued = self._queued_bytes + len(frame)
+        self._queued_bytes = queued
+        if queued > MAX_OUTBOX_BYTES:
             # the peer is not reading: close after what is queued (the queue may start with the
             # tail of a partly written frame, so it is not dropped); the connection gets
             # `connection.CLOSE_GRACE` seconds to flush, then its stream is closed
             self.close(1008, "too slow")
             return
-        self._kick()
+        if not self._dirty:  # else it is already listed for this tick's flush
+            self._kick()
 
     def send_text(self, text: str) -> None:
         self.push(encode_text(text))
