@@ -116,3 +116,29 @@ async def test_a_password_login_still_works_beside_tokens(server):
     ready = await client.expect("ready")
     _, answer = await token_login(server, "alice", ready["validator"])
     assert answer["cmd"] == "auth_success"
+
+
+async def test_ban_and_deletion_revoke_tokens_at_once(server):
+    boss = await server.owner("boss")
+    bob = await server.user("bob")
+    carol = await server.user("carol")
+    bob_token, carol_token = bob.ready["validator"], carol.ready["validator"]
+    await boss.drain()
+    # banned and unbanned without a restart: the old token stays dead
+    await boss.send("user_ban", user="USR:local_bob", listener="b")
+    await boss.expect("user_ban", listener="b")
+    await boss.drain()  # bob's user_disconnect
+    await boss.send("user_unban", user="USR:local_bob", listener="u")
+    await boss.expect("user_unban", listener="u")
+    _, answer = await token_login(server, "bob", bob_token)
+    assert answer == {"cmd": "auth_error", "val": "Invalid or expired session token"}
+    # a deleted account leaves no usable token behind, in memory or in the database
+    await boss.drain()
+    await boss.send("user_delete", user="USR:local_carol", listener="d")
+    assert {"cmd": "user_delete", "user": "USR:local_carol", "deleted": True, "listener": "d"} in await boss.drain()
+    con = sqlite3.connect(db_path(server.config.storage.data_dir))
+    left = con.execute("SELECT COUNT(*) FROM sessions WHERE user_id IN ('USR:local_bob', 'USR:local_carol')").fetchone()[0]
+    con.close()
+    assert left == 0
+    _, answer = await token_login(server, "carol", carol_token)
+    assert answer["cmd"] == "auth_error"

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .. import ratelimit
+from .. import ratelimit, sessions
 from ..audit import audit
 from ..context import Context
 from ..effects import Close, Effect, Persist, Reply, Send, Step
@@ -111,9 +111,9 @@ def ban(state: ServerState, ctx: Context, actor_id: str | None, target: User, re
         details: dict | None = None) -> tuple[ServerState, tuple, tuple[Effect, ...]]:
     """(state, writes, effects) of banning `target`: role `banned` first, sockets closed."""
     user = attrs.evolve(target, roles=("banned",) + tuple(r for r in target.roles if r != "banned"))
-    state = state.with_user(user)
+    state, revoked = sessions.revoke_user(state.with_user(user), user.id)  # no reconnect after an unban either
     entry = audit(ctx, actor_id, "user_moderation", "user_ban", target=user.id, reason=reason, details=details or {})
-    return state, (UserSaved(user), entry), disconnect(state, user.id, BANNED_REASON)
+    return state, (UserSaved(user), *revoked, entry), disconnect(state, user.id, BANNED_REASON)
 
 
 def unban(state: ServerState, ctx: Context, actor_id: str | None, target: User,
@@ -124,10 +124,12 @@ def unban(state: ServerState, ctx: Context, actor_id: str | None, target: User,
     return state, (UserSaved(user), entry)
 
 
-def delete_account(state: ServerState, target: User) -> tuple[ServerState, UserSaved]:
-    """Keep the row, flagged deleted and without its password, so the name and id stay reserved."""
+def delete_account(state: ServerState, target: User) -> tuple[ServerState, tuple]:
+    """Keep the row, flagged deleted and without its password or session tokens, so the name and id
+    stay reserved and nothing can log in as it."""
     user = attrs.evolve(target, deleted=True, password_hash=None)
-    return state.with_user(user), UserSaved(user)
+    state, revoked = sessions.revoke_user(state.with_user(user), user.id)
+    return state, (UserSaved(user), *revoked)
 
 
 # ---- bans -------------------------------------------------------------------------------------
@@ -238,12 +240,12 @@ def handle_user_leave(state: ServerState, ctx: Context, req: Request) -> Step:
             return _kick(state, ctx, req, actor, target)
     if last_owner(state, actor):
         raise ProtocolError("Cannot delete the last owner")
-    state, write = delete_account(state, actor)
+    state, writes = delete_account(state, actor)
     # the original logs no self-deletions (moderation_log.md): they drowned out moderation
     then = (Send(all_authed(state), {"cmd": "user_leave", "username": actor.username}),
             Reply({"cmd": "user_leave", "user": actor.username, "val": "User left server"}),
             *disconnect(state, actor.id, DELETED_REASON, code=1000))
-    return Step(state, (Persist((write,), then),))
+    return Step(state, (Persist(writes, then),))
 
 
 def _kick(state: ServerState, ctx: Context, req: Request, actor: User, target: User) -> Step:
@@ -265,13 +267,13 @@ def handle_user_delete(state: ServerState, ctx: Context, req: Request) -> Step:
     target = target_user(state, req)
     if last_owner(state, target):
         raise ProtocolError("Cannot delete the last owner")
-    state, write = delete_account(state, target)
+    state, writes = delete_account(state, target)
     entry = audit(ctx, actor.id, "user_moderation", "user_delete", target=target.id, reason=opt_reason(req),
                   details={})
     then = (Send(all_authed(state), {"cmd": "user_leave", "username": target.username}),
             Reply({"cmd": "user_delete", "user": target.username, "deleted": True}),
             *disconnect(state, target.id, DELETED_REASON))
-    return Step(state, (Persist((write, entry), then),))
+    return Step(state, (Persist((*writes, entry), then),))
 
 
 # ---- names ------------------------------------------------------------------------------------
