@@ -60,6 +60,7 @@ async def test_frames_pushed_to_a_full_socket_arrive_in_order_then_the_close(nur
     ws.close(1000, "bye")
     with trio.fail_after(10):
         frames = parse_frames(await read_all(peer))
+    peer.close()
     assert [p.decode() for op, p in frames if op == 1] == texts
     assert frames[-1][0] == 0x8 and frames[-1][1][:2] == (1000).to_bytes(2, "big")
 
@@ -82,3 +83,4 @@ async def test_a_flush_after_the_peer_left_ends_quietly(nursery):
         await trio.sleep(0)
     with trio.fail_after(5):
         await done.wait()  # the failed write handed over to the writer, which saw the broken pipe
+    ws.stream.socket.close()
