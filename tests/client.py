@@ -194,6 +194,16 @@ class Client:
         await self.wait_closed()
 
 
+async def until_reply(client: Client, listener: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Packets up to the caller's reply (the one echoing `listener`), and the reply."""
+    before = []
+    while True:
+        packet = await client.recv()
+        if packet.get("listener") == listener:
+            return before, packet
+        before.append(packet)
+
+
 class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
     """An in-memory listener: `connect()` hands the server one end of a memory stream pair."""
 

@@ -8,21 +8,11 @@ import sqlite3
 from typing import Any
 
 from originchats.store.db import db_path
-from tests.client import Client
+from tests.client import Client, until_reply
 
 DEFAULT_BLOCK = {"view": ["owner"], "send": ["owner"], "delete": ["owner"], "delete_own": ["user"],
                  "edit_own": ["user"], "react": ["user"], "pin": ["owner"], "create_thread": ["owner"]}
 OPEN = {"view": ["user"], "send": ["user"]}
-
-
-async def until_reply(client: Client, listener: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Packets up to the caller's reply (the one echoing `listener`), and the reply."""
-    before = []
-    while True:
-        packet = await client.recv()
-        if packet.get("listener") == listener:
-            return before, packet
-        before.append(packet)
 
 
 def names(push: dict[str, Any]) -> list[str]:

@@ -8,18 +8,9 @@ import sqlite3
 from typing import Any
 
 from originchats.store.db import db_path
-from tests.client import Client
+from tests.client import Client, until_reply
 
 DEFAULT_ORDER = ["owner", "admin", "moderator", "user"]
-
-
-async def until_reply(client: Client, listener: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    before = []
-    while True:
-        packet = await client.recv()
-        if packet.get("listener") == listener:
-            return before, packet
-        before.append(packet)
 
 
 async def ok(client: Client, cmd: str, **fields: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -7,16 +7,7 @@ import sqlite3
 from typing import Any
 
 from originchats.store.db import db_path
-from tests.client import Client
-
-
-async def until_reply(client: Client, listener: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    before = []
-    while True:
-        packet = await client.recv()
-        if packet.get("listener") == listener:
-            return before, packet
-        before.append(packet)
+from tests.client import Client, until_reply
 
 
 async def ok(client: Client, cmd: str, **fields: Any) -> dict[str, Any]:
