@@ -194,6 +194,20 @@ class Client:
         await self.wait_closed()
 
 
+async def sign_in(client: Client, name: str, password: str) -> Client:
+    """Register `name` (or log in when it is taken); reads through `ready` and keeps it on the client."""
+    await client.send("register", username=name, password=password)
+    first = await client.recv()
+    if first == {"cmd": "auth_error", "val": "Username already taken"}:
+        await client.send("login", username=name, password=password)
+        first = await client.recv()
+    assert first["cmd"] == "auth_success", first
+    ready = await client.expect("ready")
+    client.username = ready["user"]["username"]
+    client.ready = ready
+    return client
+
+
 async def until_reply(client: Client, listener: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Packets up to the caller's reply (the one echoing `listener`), and the reply."""
     before = []

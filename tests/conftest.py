@@ -17,7 +17,7 @@ import trio
 
 from originchats.config import Config, CrackedSection, HeartbeatSection, RateLimitingSection, StorageSection
 from originchats.server.app import serve
-from tests.client import Client, MemoryListener, _Threads
+from tests.client import Client, MemoryListener, _Threads, sign_in
 from tests.clock import autojump_clock  # noqa: F401  (thread-aware; replaces pytest-trio's fixture)
 
 
@@ -71,15 +71,7 @@ class Server:
     async def user(self, name: str, password: str = "pass1234", **kwargs: Any) -> Client:
         """A connected, authenticated cracked user (registered on first use)."""
         client = await self.connect(**kwargs)
-        await client.send("register", username=name, password=password)
-        first = await client.recv()
-        if first == {"cmd": "auth_error", "val": "Username already taken"}:
-            await client.send("login", username=name, password=password)
-            first = await client.recv()
-        assert first["cmd"] == "auth_success", first
-        ready = await client.expect("ready")
-        client.username = ready["user"]["username"]
-        client.ready = ready
+        await sign_in(client, name, password)
         await client.drain()
         return client
 

@@ -23,7 +23,7 @@ import trio
 from originchats.store.db import db_path
 from wsproto.utilities import LocalProtocolError
 
-from tests.client import Client, Closed
+from tests.client import Client, Closed, sign_in
 
 CONFIG = """\
 auth_mode = "cracked"
@@ -119,15 +119,7 @@ class ServerProcess:
 
     async def user(self, nursery: trio.Nursery, name: str, password: str = "pass1234") -> Client:
         client = await self.connect(nursery)
-        await client.send("register", username=name, password=password)
-        first = await client.recv()
-        if first == {"cmd": "auth_error", "val": "Username already taken"}:
-            await client.send("login", username=name, password=password)
-            first = await client.recv()
-        assert first["cmd"] == "auth_success", first
-        ready = await client.expect("ready")
-        client.username = ready["user"]["username"]
-        client.ready = ready
+        await sign_in(client, name, password)
         return client
 
     def signal(self, sig: int) -> None:
