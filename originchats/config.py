@@ -148,21 +148,14 @@ def _problems(exc: BaseException, path: str, typ: Any, value: Any) -> list[str]:
     """One `key.path: problem` line per leaf of a cattrs validation error tree."""
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         return [f"{_join(path, key)}: unknown key" for key in sorted(exc.extra_fields)]
-    if isinstance(exc, cattrs.ClassValidationError):
+    if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
         lines: list[str] = []
         with_notes, without = exc.group_exceptions()
         for inner, note in with_notes:
-            sub = value.get(note.name) if isinstance(value, dict) else None
-            lines += _problems(inner, _join(path, note.name), note.type, sub)
-        for inner in without:
-            lines += _problems(inner, path, typ, value)
-        return lines
-    if isinstance(exc, cattrs.IterableValidationError):
-        lines = []
-        with_notes, without = exc.group_exceptions()
-        for inner, note in with_notes:
-            sub = value.get(note.index) if isinstance(value, dict) else None
-            lines += _problems(inner, _join(path, note.index), note.type, sub)
+            # a field of a section (note.name) or an entry of a table/list (note.index)
+            key = note.name if isinstance(exc, cattrs.ClassValidationError) else note.index
+            sub = value.get(key) if isinstance(value, dict) else None
+            lines += _problems(inner, _join(path, key), note.type, sub)
         for inner in without:
             lines += _problems(inner, path, typ, value)
         return lines
