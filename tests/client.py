@@ -224,8 +224,10 @@ class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
     def __init__(self) -> None:
         self._send, self._recv = trio.open_memory_channel[trio.abc.Stream](100)
 
-    async def connect(self) -> trio.abc.Stream:
+    async def connect(self, ip: str = "local") -> trio.abc.Stream:
+        """A new in-memory connection; the server sees it as coming from `ip`."""
         client, server = trio.testing.memory_stream_pair()
+        server.peer_ip = ip  # type: ignore[attr-defined]  (read by connection.peer_ip)
         await self._send.send(server)
         return client
 

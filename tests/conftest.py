@@ -62,8 +62,8 @@ class Server:
         self.stopped = trio.Event()
         await self.start()
 
-    async def connect(self, **kwargs: Any) -> Client:
-        client = Client(await self.listener.connect(), **kwargs)
+    async def connect(self, ip: str = "local", **kwargs: Any) -> Client:
+        client = Client(await self.listener.connect(ip), **kwargs)
         await client.open(self.nursery)
         client.handshake = await client.expect("handshake")
         return client

@@ -53,10 +53,10 @@ def handshake_packet(state: ServerState, validator_key: str) -> dict:
     }}
 
 
-def connect(state: ServerState, ctx: Context) -> Step:
-    """A new WebSocket: register it and greet it with the handshake."""
+def connect(state: ServerState, ctx: Context, ip: str = "") -> Step:
+    """A new WebSocket from `ip`: register it and greet it with the handshake."""
     key = "originChats-" + ctx.new_token[:32]  # 44 characters, as the original sends (192 random bits)
-    state = state.with_conn(Conn(id=ctx.conn_id, validator_key=key))
+    state = state.with_conn(Conn(id=ctx.conn_id, validator_key=key, ip=ip))
     return Step(state, (Send((ctx.conn_id,), handshake_packet(state, key)),))
 
 

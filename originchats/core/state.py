@@ -21,6 +21,7 @@ class Conn:
 
     id: int
     validator_key: str
+    ip: str = ""  # the peer's address (after trusted-proxy resolution): per-IP limits key on it
     user_id: str | None = None
     username: str | None = None
     status: str = "online"  # last status set on this socket (for invisible transitions)

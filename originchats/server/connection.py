@@ -91,6 +91,17 @@ def _bad_request(exc: h11.RemoteProtocolError) -> bytes:
     return (f"HTTP/1.1 {status.value} {status.phrase}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").encode()
 
 
+def peer_ip(stream: trio.abc.Stream) -> str:
+    """The address of the socket's peer; in-memory test streams may carry a `peer_ip` attribute."""
+    if isinstance(stream, trio.SocketStream):
+        try:
+            addr = stream.socket.getpeername()
+        except OSError:
+            return ""
+        return str(addr[0]) if isinstance(addr, tuple) else str(addr)
+    return str(getattr(stream, "peer_ip", "local"))
+
+
 async def serve_connection(stream: trio.abc.Stream, hub: Hub, max_message: int) -> None:
     bound = log.bind(peer=next(_peer_ids))
     try:
@@ -134,7 +145,7 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, max_message: int, bound
 
 async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, max_message: int, bound) -> None:  # type: ignore[no-untyped-def]
     ws = WebSocket(stream, trailing=trailing, max_message=max_message)
-    conn_id = hub.open(ws)
+    conn_id = hub.open(ws, peer_ip(stream))
     bound = bound.bind(conn_id=conn_id)
     bound.info("connection_opened")
     try:

@@ -88,12 +88,12 @@ class Hub:
 
     # ---- connections --------------------------------------------------------------------------
 
-    def open(self, ws: WebSocket) -> int:
+    def open(self, ws: WebSocket, ip: str = "") -> int:
         conn_id = self._next_id
         self._next_id += 1
         self.sockets[conn_id] = ws
         ws.use_flusher(self.flusher)
-        step = dispatch.connect(self.state, self.context(conn_id))
+        step = dispatch.connect(self.state, self.context(conn_id), ip)
         self.state = step.state
         self._run_sync(step.effects, conn_id, None)
         return conn_id
