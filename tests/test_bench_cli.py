@@ -24,14 +24,15 @@ def test_help_lists_every_scenario():
 
 
 def test_tiny_fanout_delivers_everything(tmp_path):
+    # 300 messages: enough server CPU that its clock-tick-grained reading (10 ms) is never 0
     md = tmp_path / "perf.md"
-    out = run_bench("--markdown", str(md), "fanout", "-n", "5", "-s", "2", "-m", "40", "--one-at-a-time", "5")
+    out = run_bench("--markdown", str(md), "fanout", "-n", "5", "-s", "2", "-m", "300", "--one-at-a-time", "5")
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1
     r = lines[0]
     assert r["scenario"] == "fanout" and r["n"] == 5 and r["senders"] == 2
-    assert r["messages"] == 40 and r["loss"] == 0 and r["loss_total"] == 0 and not r["timed_out"]
+    assert r["messages"] == 300 and r["loss"] == 0 and r["loss_total"] == 0 and not r["timed_out"]
     assert r["deliveries_per_s"] > 0 and r["server_us_per_delivery"] > 0
     assert r["lat_one_p50_ms"] is not None and r["ack_one_p50_ms"] is not None
     assert "| fanout" in md.read_text()
