@@ -70,7 +70,8 @@ def open_store(config: Config) -> tuple:
 
 async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = None,
                 stop: trio.Event | None = None,
-                task_status: trio.TaskStatus[list[trio.abc.Listener]] = trio.TASK_STATUS_IGNORED) -> None:
+                task_status: trio.TaskStatus[Hub] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run the server until `stop` is set; `task_status.started(hub)` once it accepts connections."""
     if stop is None:
         stop = trio.Event()
     con, read_con, applied = await trio.to_thread.run_sync(open_store, config)
@@ -116,7 +117,7 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
                 sock = getattr(lst, "socket", None)
                 if sock is not None:
                     log.info("listening", address=str(sock.getsockname()))
-            task_status.started(listeners)
+            task_status.started(hub)
             await stop.wait()
             log.info("shutdown_started", connections=len(hub.sockets))
             services.cancel_scope.cancel()  # stop accepting; stop timers
