@@ -14,13 +14,13 @@ from typing import Any
 
 import attrs
 import pytest
-import trio
 
-from originchats.config import RateLimitingSection
+from originchats.config import RateLimitingSection, RoturSection
 from originchats.core.registry import AUTH_HANDLERS, HANDLERS, OPERATOR_HANDLERS
 from originchats.core.state import ServerState
 from tests.client import Client, _Threads, settle
 from tests.conftest import make_config
+from tests.test_rotur import rotur  # noqa: F401  (the fake Rotur fixture)
 
 LOCAL = "USR:local_"
 
@@ -228,9 +228,25 @@ async def test_pipelined_messages_after_a_failure_are_still_stored_in_order(serv
     assert [m["content"] for m in history["messages"]] == ["m1", "m2", "m3", "m4", "m5"]
 
 
-async def test_auth_handlers_are_all_covered():
-    assert set(AUTH_HANDLERS) == {"auth", "login", "register"}  # register, login: above; auth: test_rotur
-    await trio.lowlevel.checkpoint()
+async def test_a_failed_rotur_signup_logs_nobody_in(make_server, rotur):
+    server = await make_server(rotur=RoturSection(validate_url=rotur.url, timeout_seconds=2))
+    rotur.user("v-rita", "usr_rita", "Rita")
+    before = persisted(server.hub.state)
+    rita = await server.connect()
+    await _on_writer(server, _fail_all)
+    await rita.send("auth", validator="v-rita")
+    assert await rita.recv() == {"cmd": "auth_error", "val": "Authentication failed"}
+    await _on_writer(server, _heal)
+    assert persisted(server.hub.state) == before
+    await rita.send("users_list")
+    assert await rita.recv() == {"cmd": "auth_error", "val": "Authentication required"}
+    await rita.send("auth", validator="v-rita")
+    assert (await rita.recv())["cmd"] == "auth_success"
+
+
+def test_every_auth_command_is_tried():
+    # register, login (password and token), auth (Rotur): the tests above
+    assert set(AUTH_HANDLERS) == {"auth", "login", "register"}
 
 
 # ---- core/revert.py, the rule itself ------------------------------------------------------------
