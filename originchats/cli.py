@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sqlite3
 import sys
@@ -108,6 +109,7 @@ def raise_fd_limit() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.umask(0o077)  # whatever the server creates (database, sockets, later files) is its user's alone
     if args.command == "serve":
         try:
             config = apply_overrides(load_config(args.config), args)

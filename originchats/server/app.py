@@ -17,7 +17,7 @@ import trio
 from ..config import Config
 from ..core.settings import RateLimitSettings, Settings
 from ..store import load
-from ..store.db import db_path, open_db
+from ..store.db import db_path, open_db, open_to_others
 from ..store.migrate import apply_migrations
 from ..store.reader import Reader
 from ..store.writer import Writer
@@ -79,6 +79,9 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         state = load.load_state(con, settings_from(config))
         log.info("store_opened", path=str(db_path(config.storage.data_dir)), migrations_applied=applied,
                  users=len(state.users), channels=len(state.channels))
+        if open_to_others(config.storage.data_dir):
+            log.warning("data_dir_open_to_others", path=str(config.storage.data_dir),
+                        advice="chmod 700 it: other local users can see what it holds")
         writer = Writer(con)
         runner = OpRunner(reader=Reader(read_con), rotur_url=config.rotur.validate_url,
                           rotur_timeout=config.rotur.timeout_seconds,
