@@ -163,6 +163,7 @@ def raise_fd_limit() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.umask(0o077)  # whatever the server creates (database, sockets, later files) is its user's alone
     if args.command == "serve":
         try:
             config = apply_overrides(load_config(args.config), args)

@@ -39,16 +39,16 @@ class Server:
     listener: MemoryListener = attrs.Factory(MemoryListener)
     stop: trio.Event = attrs.Factory(trio.Event)
     stopped: trio.Event = attrs.Factory(trio.Event)
-    hub: Any = None
+    hub: Any = None  # the running server's Hub (for tests that compare its state)
 
     async def start(self) -> None:
-        async def run(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async def run(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
             try:
                 await serve(self.config, listeners=[self.listener], stop=self.stop, task_status=task_status)
             finally:
                 self.stopped.set()
 
-        await self.nursery.start(run)
+        self.hub = await self.nursery.start(run)
 
     async def shutdown(self) -> None:
         self.stop.set()

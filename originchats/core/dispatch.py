@@ -17,7 +17,7 @@ import attrs
 
 from . import handlers  # noqa: F401  (registers the command modules)
 from .context import Context
-from .effects import Close, Reply, Send, Step
+from .effects import Close, Persist, Reply, Send, Step
 from .errors import AuthError, ProtocolError
 from .registry import AUTH_HANDLERS, HANDLERS, OPERATOR_HANDLERS
 from .request import Request
@@ -122,6 +122,10 @@ def operator(state: ServerState, ctx: Context, req: Request) -> Step:
     if fn is None:
         return Step(state, (Reply({"ok": False, "message": f"unknown admin command: {req.cmd}"}),))
     try:
-        return fn(state, ctx, req)
+        step = fn(state, ctx, req)
     except ProtocolError as exc:
         return Step(state, (Reply({"ok": False, "message": exc.val}),))
+    # a failed commit answers in the operator's shape too
+    failed = (Reply({"ok": False, "message": "Failed to save changes"}),)
+    return attrs.evolve(step, effects=tuple(
+        attrs.evolve(e, failed=failed) if isinstance(e, Persist) and not e.failed else e for e in step.effects))

@@ -2,8 +2,10 @@
 
 * `Reply(packet)`: to the caller; the shell adds the request's `listener`.
 * `Send(conns, packet)`: the same packet to each connection in `conns` (encoded once).
-* `Persist(writes, then)`: hand `writes` to the single writer, wait for the commit, then run `then`.
-  A message becomes visible to others only through effects placed in `then`.
+* `Persist(writes, then, failed)`: hand `writes` to the single writer, wait for the commit, then run
+  `then`. A message becomes visible to others only through effects placed in `then`. If the commit
+  fails, the step's state change is taken back (core/revert.py) and `failed` runs instead (empty:
+  the caller gets `{"cmd":"error","src":<cmd>,"val":"Failed to save changes"}`).
 * `Fetch(op, then)`: run `op` (a read, a password hash, an HTTP check — see `ops.py`) off the
   trio thread, then call `then(state, ctx, result)`, another pure function returning a `Step`.
   The continuation re-checks against the state current at that moment.
@@ -35,6 +37,7 @@ class Send:
 class Persist:
     writes: tuple[Any, ...]
     then: tuple[Effect, ...] = ()
+    failed: tuple[Effect, ...] = ()
 
 
 @attrs.frozen

@@ -17,7 +17,7 @@ import trio
 from ..config import Config
 from ..core.settings import RateLimitSettings, Settings
 from ..store import load
-from ..store.db import db_path, open_db
+from ..store.db import db_path, open_db, open_to_others
 from ..store.migrate import apply_migrations
 from ..store.reader import Reader
 from ..store.writer import Writer
@@ -70,7 +70,8 @@ def open_store(config: Config) -> tuple:
 
 async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = None,
                 stop: trio.Event | None = None,
-                task_status: trio.TaskStatus[list[trio.abc.Listener]] = trio.TASK_STATUS_IGNORED) -> None:
+                task_status: trio.TaskStatus[Hub] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run the server until `stop` is set; `task_status.started(hub)` once it accepts connections."""
     if stop is None:
         stop = trio.Event()
     con, read_con, applied = await trio.to_thread.run_sync(open_store, config)
@@ -78,6 +79,9 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         state = load.load_state(con, settings_from(config))
         log.info("store_opened", path=str(db_path(config.storage.data_dir)), migrations_applied=applied,
                  users=len(state.users), channels=len(state.channels))
+        if open_to_others(config.storage.data_dir):
+            log.warning("data_dir_open_to_others", path=str(config.storage.data_dir),
+                        advice="chmod 700 it: other local users can see what it holds")
         writer = Writer(con)
         runner = OpRunner(reader=Reader(read_con), rotur_url=config.rotur.validate_url,
                           rotur_timeout=config.rotur.timeout_seconds,
@@ -116,7 +120,7 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
                 sock = getattr(lst, "socket", None)
                 if sock is not None:
                     log.info("listening", address=str(sock.getsockname()))
-            task_status.started(listeners)
+            task_status.started(hub)
             await stop.wait()
             log.info("shutdown_started", connections=len(hub.sockets))
             services.cancel_scope.cancel()  # stop accepting; stop timers

@@ -4,6 +4,10 @@
 see or change the state in between (trio switches only at awaits). Effects then run in order:
 `Send`/`Reply`/`Close` are synchronous pushes to per-socket queues; `Persist` awaits the writer's
 commit; `Fetch` awaits its operation and feeds the result to the continuation, another pure step.
+
+A step's state is in place before its writes commit. If the commit fails, the writer calls the
+step's undo, which takes the step's changes back out of the current state (core/revert.py), and
+then the `Persist`'s `failed` effects run (by default the caller gets `Failed to save changes`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import trio
 from ..core import dispatch
 from ..core.context import Context
 from ..core.effects import Close, Fetch, Persist, Reply, Send
+from ..core.revert import revert
 from ..core.request import Request
 from ..core.state import ServerState
 from ..core.views import error
@@ -136,16 +141,35 @@ class Hub:
             return
         req = Request(cmd=cmd, data=raw)
         ctx = self.context(conn_id)
-        step = dispatch.handle(self.state, ctx, req)
+        before = self.state
+        step = dispatch.handle(before, ctx, req)
         self.state = step.state
         effects = step.effects
-        if len(effects) == 1 and self._pipeline(effects[0], ctx, req, listener):
+        undo = self._undo(before, step.state)
+        if len(effects) == 1 and self._pipeline(effects[0], ctx, req, listener, undo):
             return
         # shielded: the state already holds this step; its writes must reach the writer even if
         # the connection is cancelled meanwhile (closed, server shutting down)
         with trio.CancelScope(shield=True):
             await self.settle(conn_id)
-        await self.run_effects(effects, ctx, req, listener)
+        await self.run_effects(effects, ctx, req, listener, undo)
+
+    def _undo(self, before: ServerState, after: ServerState, earlier: Any = None) -> Any:
+        """What the writer calls when this step's commit fails: take the step back out of the state,
+        then the `earlier` steps of the same command (a continuation's first step, say)."""
+        def undo() -> None:
+            self.state = revert(self.state, before, after)
+            if earlier is not None:
+                earlier()
+        return undo
+
+    def _failed(self, effect: Persist, conn_id: int, req: Request, listener: str | None) -> None:
+        """The answer to a command whose commit failed (its state change is already undone)."""
+        if effect.failed:
+            self._run_sync(effect.failed, conn_id, listener)
+        else:
+            self._reply(conn_id, error("Failed to save changes", req.cmd), listener)
+        log.info("command_rejected", conn_id=conn_id, cmd=req.cmd, reason="Failed to save changes")
 
     # ---- pipelined writes ---------------------------------------------------------------------
     # A command whose only effect is a Persist followed by plain sends (message_new) does not wait
@@ -154,7 +178,7 @@ class Hub:
     # messages, and a group's broadcasts are flushed together. Any other command of that connection
     # first waits (`settle`) until its pending writes are done, so replies keep the request order.
 
-    def _pipeline(self, effect: Any, ctx: Context, req: Request, listener: str | None) -> bool:
+    def _pipeline(self, effect: Any, ctx: Context, req: Request, listener: str | None, undo: Any) -> bool:
         if not isinstance(effect, Persist) or not all(isinstance(e, (Reply, Send, Close)) for e in effect.then):
             return False
         conn_id = ctx.conn_id
@@ -173,13 +197,12 @@ class Hub:
                 if settled is not None:
                     settled.set()
             if failure is not None:
-                self._reply(conn_id, error("Failed to save changes", req.cmd), listener)
-                log.info("command_rejected", cmd=req.cmd, reason="Failed to save changes")
+                self._failed(effect, conn_id, req, listener)
                 return
             for e in effect.then:
                 self._run_one(e, conn_id, listener)
 
-        if self.writer.submit_nowait(effect.writes, committed):
+        if self.writer.submit_nowait(effect.writes, committed, undo):
             return True
         self._pipelined[conn_id] = pending  # the inbox is full: the caller awaits the commit
         if not pending:
@@ -194,7 +217,9 @@ class Hub:
                 settled = self._settled[conn_id] = trio.Event()
             await settled.wait()
 
-    async def run_effects(self, effects: tuple, ctx: Context, req: Request, listener: str | None) -> None:
+    async def run_effects(self, effects: tuple, ctx: Context, req: Request, listener: str | None,
+                          undo: Any = None) -> None:
+        """Run one step's effects; `undo` takes the step back if its `Persist` fails to commit."""
         for effect in effects:
             if isinstance(effect, Persist):
                 # The sends that follow a commit run in the writer task, in commit order: two
@@ -214,16 +239,17 @@ class Hub:
                     # shielded: once queued, a write commits; its broadcast must not be lost
                     # because the sender's connection went away meanwhile
                     with trio.CancelScope(shield=True):
-                        await self.writer.submit(effect.writes, committed)
+                        await self.writer.submit(effect.writes, committed, undo)
                 except WriteFailed:
-                    self._reply(ctx.conn_id, error("Failed to save changes", req.cmd), listener)
+                    self._failed(effect, ctx.conn_id, req, listener)
                     return
                 await self.run_effects(rest, ctx, req, listener)
             elif isinstance(effect, Fetch):
                 result = await self.ops.run(effect.op)
-                step = dispatch.run_guarded(effect.then, self.state, ctx, req, result)
+                before = self.state
+                step = dispatch.run_guarded(effect.then, before, ctx, req, result)
                 self.state = step.state
-                await self.run_effects(step.effects, ctx, req, listener)
+                await self.run_effects(step.effects, ctx, req, listener, self._undo(before, step.state, undo))
             else:
                 self._run_one(effect, ctx.conn_id, listener)
             if _rejection(effect, ctx.conn_id):
@@ -259,10 +285,11 @@ class Hub:
         """Run an operator command (admin socket); returns its result packet."""
         req = Request(cmd=data.get("cmd") if isinstance(data.get("cmd"), str) else None, data=data)
         ctx = self.context(OPERATOR)
-        step = dispatch.operator(self.state, ctx, req)
+        before = self.state
+        step = dispatch.operator(before, ctx, req)
         self.state = step.state
         self._operator_result = None
-        await self.run_effects(step.effects, ctx, req, None)
+        await self.run_effects(step.effects, ctx, req, None, self._undo(before, step.state))
         return self._operator_result or {"ok": False, "message": "no result"}
 
     def _reply(self, conn_id: int, packet: dict[str, Any], listener: str | None) -> None:

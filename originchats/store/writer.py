@@ -10,6 +10,11 @@ serves many messages.
 The inbox is bounded: when it is full, `submit` waits (backpressure on the senders). On shutdown
 the inbox is closed; the task drains what is queued, commits it and returns.
 
+A failed entry is undone before anything is announced: its `undo` (the hub reverts the state change
+of the step that made the writes, core/revert.py) runs in the report task, failed entries of a group
+newest first, before the group's `then`s. After a group with a failure, the next group waits until
+that report is done, so no later commit lands before the state is taken back.
+
 `submit_nowait(writes, then)` queues without waiting: `then(error)` is called by the writer task
 itself right after the commit, in commit order (= submission order). The hub uses it so that one
 connection can have several messages committing at once and a whole group's broadcasts go out in
@@ -46,6 +51,7 @@ class _Entry:
     done: trio.Event | None = attrs.Factory(trio.Event)
     error: BaseException | None = None
     then: Callable[[BaseException | None], None] | None = None
+    undo: Callable[[], None] | None = None
 
 
 def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
@@ -102,28 +108,35 @@ class Writer:
     def __attrs_post_init__(self) -> None:
         self._send, self._recv = trio.open_memory_channel(self.inbox_size)
 
-    async def submit(self, writes: Sequence[Any], then: Callable[[BaseException | None], None] | None = None) -> None:
+    async def submit(self, writes: Sequence[Any], then: Callable[[BaseException | None], None] | None = None,
+                     undo: Callable[[], None] | None = None) -> None:
         """Queue `writes` (waiting while the inbox is full) and return after their commit; a given
-        `then` runs first, in the writer task, in commit order (as with `submit_nowait`)."""
-        entry = _Entry(writes, then=then)
+        `then` runs first, in the writer task, in commit order (as with `submit_nowait`); `undo`
+        runs before it if the commit failed."""
+        entry = _Entry(writes, then=then, undo=undo)
         assert self._send is not None
         try:
             await self._send.send(entry)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
+            if undo is not None:
+                undo()
             raise WriteFailed("the writer is shut down") from None
         await entry.done.wait()  # type: ignore[union-attr]
         if entry.error is not None:
             raise WriteFailed(str(entry.error)) from entry.error
 
-    def submit_nowait(self, writes: Sequence[Any], then: Callable[[BaseException | None], None]) -> bool:
-        """Queue `writes`; `then(None)` (or `then(WriteFailed)`) runs in the writer task after the
-        commit. False when the inbox is full: the caller should `await submit` instead."""
+    def submit_nowait(self, writes: Sequence[Any], then: Callable[[BaseException | None], None],
+                      undo: Callable[[], None] | None = None) -> bool:
+        """Queue `writes`; `then(None)` (or `undo()`, then `then(WriteFailed)`) runs in the writer
+        task after the commit. False when the inbox is full: the caller should `await submit`."""
         assert self._send is not None
         try:
-            self._send.send_nowait(_Entry(writes, done=None, then=then))
+            self._send.send_nowait(_Entry(writes, done=None, then=then, undo=undo))
         except trio.WouldBlock:
             return False
         except (trio.ClosedResourceError, trio.BrokenResourceError):
+            if undo is not None:
+                undo()
             then(WriteFailed("the writer is shut down"))
         return True
 
@@ -137,7 +150,7 @@ class Writer:
         `then`s) in commit order while the next group is already committing: the fsync of one
         group overlaps the broadcasts of the one before (docs/performance.md)."""
         assert self._recv is not None
-        committed_send, committed_recv = trio.open_memory_channel[list[_Entry]](math.inf)
+        committed_send, committed_recv = trio.open_memory_channel[tuple[list[_Entry], trio.Event]](math.inf)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._report, committed_recv)
             task_status.started()
@@ -152,23 +165,35 @@ class Writer:
                     # not abandoned on cancel: a commit that started always finishes and reports
                     with trio.CancelScope(shield=True):
                         await trio.to_thread.run_sync(_apply_batch, self.con, batch, limiter=self._limiter)
-                    committed_send.send_nowait(batch)
+                        reported = trio.Event()
+                        committed_send.send_nowait((batch, reported))
+                        if any(e.error is not None for e in batch):
+                            await reported.wait()  # the failed steps are taken back before the next commit
 
-    async def _report(self, committed: trio.MemoryReceiveChannel[list[_Entry]]) -> None:
+    async def _report(self, committed: trio.MemoryReceiveChannel[tuple[list[_Entry], trio.Event]]) -> None:
         async with committed:
-            async for batch in committed:
-                failed = sum(1 for e in batch if e.error is not None)
-                self.batches += 1
-                self.committed += len(batch) - failed
-                log.debug("writer_batch_committed", n=len(batch), failed=failed)
-                for entry in batch:
-                    if entry.error is not None:
-                        log.error("write_failed", error=_describe(entry.error),
-                                  kinds=[type(f).__name__ for f in entry.writes])
-                    if entry.then is not None:
-                        try:
-                            entry.then(None if entry.error is None else WriteFailed(_describe(entry.error)))
-                        except Exception:  # a bug after one commit must not stop the writer
-                            log.exception("after_commit_failed")
-                    if entry.done is not None:
-                        entry.done.set()
+            async for batch, reported in committed:
+                self._report_batch(batch)
+                reported.set()
+
+    def _report_batch(self, batch: list[_Entry]) -> None:
+        failed = [e for e in batch if e.error is not None]
+        self.batches += 1
+        self.committed += len(batch) - len(failed)
+        log.debug("writer_batch_committed", n=len(batch), failed=len(failed))
+        for entry in reversed(failed):  # newest first: a chain of failed changes unwinds fully
+            log.error("write_failed", error=_describe(entry.error),  # type: ignore[arg-type]
+                      kinds=[type(f).__name__ for f in entry.writes])
+            if entry.undo is not None:
+                try:
+                    entry.undo()
+                except Exception:  # a bug in one undo must not stop the writer
+                    log.exception("undo_failed")
+        for entry in batch:
+            if entry.then is not None:
+                try:
+                    entry.then(None if entry.error is None else WriteFailed(_describe(entry.error)))
+                except Exception:  # a bug after one commit must not stop the writer
+                    log.exception("after_commit_failed")
+            if entry.done is not None:
+                entry.done.set()

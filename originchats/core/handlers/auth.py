@@ -38,8 +38,12 @@ def _send_self(ctx: Context, packet: dict) -> Send:
     return Send((ctx.conn_id,), packet)
 
 
-def login_success(state: ServerState, ctx: Context, user: User, *, new_user: bool, save: bool) -> Step:
-    """Mark the connection authenticated and emit auth_success, ready, user_join, user_connect."""
+def login_success(state: ServerState, ctx: Context, user: User, *, new_user: bool, save: bool,
+                  failure: str = "Authentication failed") -> Step:
+    """Mark the connection authenticated and emit auth_success, ready, user_join, user_connect.
+
+    The packets go out after the commit (of the account, or of a cracked login's new session
+    token); if it fails, the login is taken back and the socket gets `auth_error` `failure`."""
     conn = state.conns[ctx.conn_id]
     first = not any(c.user_id == user.id for c in state.conns.values())
     state = state.with_user(user).with_conn(
@@ -58,11 +62,9 @@ def login_success(state: ServerState, ctx: Context, user: User, *, new_user: boo
             then.append(Send(everyone, {"cmd": "user_join", "user": user_brief(state, user)}))
         if first and user.status != "invisible":
             then.append(Send(everyone, {"cmd": "user_connect", "user": user_brief(state, user)}))
-    if save:
-        return Step(state, (Persist(writes, tuple(then)),))
-    # a login: the packets go out at once as before; the new token is committed after them (it is
-    # already usable, from memory; only a crash before the commit would lose it)
-    return Step(state, (*then, Persist(writes)) if writes else tuple(then))
+    if not writes:  # a Rotur login that changed nothing
+        return Step(state, tuple(then))
+    return Step(state, (Persist(writes, tuple(then), failed=(_send_self(ctx, {"cmd": "auth_error", "val": failure}),)),))
 
 
 # ---- Rotur ------------------------------------------------------------------------------------
@@ -145,7 +147,7 @@ def _registered(state: ServerState, ctx: Context, req: Request, password_hash: s
     uid = CRACKED_PREFIX + name
     user = User(id=uid, username=uid, nickname=name, password_hash=password_hash,
                 roles=("user",), created_at=ctx.now)
-    return login_success(state, ctx, user, new_user=True, save=True)
+    return login_success(state, ctx, user, new_user=True, save=True, failure="Registration failed")
 
 
 @command("login", auth=True)
@@ -180,9 +182,9 @@ def _token_login(state: ServerState, ctx: Context, req: Request) -> Step:
         raise AuthError("Access denied: You are banned from this server")
     state, revoked = sessions.revoke(state, token)
     step = login_success(state, ctx, user, new_user=False, save=False)
-    *sends, persist = step.effects
-    assert isinstance(persist, Persist)  # a cracked login always records its new token
-    return Step(step.state, (*sends, attrs.evolve(persist, writes=revoked + persist.writes)))
+    (persist,) = step.effects  # a cracked login always records its new token
+    assert isinstance(persist, Persist)
+    return Step(step.state, (attrs.evolve(persist, writes=revoked + persist.writes),))
 
 
 def _check_lockout(state: ServerState, ctx: Context, uid: str) -> None:
