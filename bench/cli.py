@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     cs = sub.add_parser("coldstart", help="process start to first handshake with M stored messages")
     cs.add_argument("--messages", type=int, default=1_000_000)
     cs.add_argument("--reps", type=int, default=3)
+    cs.add_argument("--binary", metavar="PATH", help="also time this single-file binary (scripts/build-binary) on the same data")
 
     a = sub.add_parser("all", help="every scenario (under 15 minutes); writes docs/performance.md")
     a.add_argument("--output", default="docs/performance.md")

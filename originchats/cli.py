@@ -1,13 +1,18 @@
-"""Command line: `originchats serve --config PATH [...]`, `originchats --version`."""
+"""Command line: `originchats serve --config PATH [...]`, `originchats init [DIR]`, `originchats --version`
+(and `originchats admin ...`, originchats/admin.py)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
+import shlex
 import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import attrs
 import trio
@@ -54,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (overrides listen.host)")
     serve.add_argument("--port", type=_port, help="listen port (overrides listen.port)")
     serve.add_argument("--data-dir", help="data directory (overrides storage.data_dir)")
+    init = sub.add_parser("init", help="write a commented config.toml and an empty data directory")
+    init.add_argument("dir", nargs="?", default=".", help="where to write them (default: the current directory)")
+    init.set_defaults(func=run_init)
     ADMIN_SETUP(sub)
     return parser
 
@@ -65,6 +73,52 @@ def _admin_setup(sub: argparse._SubParsersAction) -> None:  # replaced when the 
 
 
 ADMIN_SETUP = _admin_setup
+
+
+# The data_dir line of the checked-in config.toml; `init` points it at DIR/data by absolute path, since a
+# relative data_dir is read from the working directory and the server may be started from anywhere.
+_DATA_DIR_LINE = re.compile(r'^data_dir = "data" +# .*$', re.MULTILINE)
+
+
+def init_config_text(data_dir: Path) -> str:
+    """The checked-in config.toml (shipped as package data) with storage.data_dir set to `data_dir`."""
+    from .resources import data_file
+
+    template = data_file("config.toml").read_text(encoding="utf-8")
+    line = (f"data_dir = {json.dumps(str(data_dir), ensure_ascii=False)}"
+            "  # written by `originchats init`; a relative path would be read from the working directory")
+    text, n = _DATA_DIR_LINE.subn(lambda _: line, template)
+    if n != 1:
+        raise RuntimeError("the packaged config.toml has no `data_dir = \"data\"` line to point at the data directory")
+    return text
+
+
+def run_init(args: argparse.Namespace) -> int:
+    target = Path(args.dir).absolute()
+    config_path, data_dir = target / "config.toml", target / "data"
+    problem = None
+    if config_path.exists() or config_path.is_symlink():
+        problem = f"{config_path} already exists; not overwriting it (move it away or choose another directory)"
+    elif data_dir.exists() and not data_dir.is_dir():
+        problem = f"{data_dir} exists and is not a directory"
+    elif data_dir.is_dir() and any(data_dir.iterdir()):
+        problem = f"{data_dir} already exists and is not empty; not touching it (choose another directory)"
+    if problem:
+        print(f"originchats: {problem}", file=sys.stderr)
+        return 1
+    text = init_config_text(data_dir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with open(config_path, "x", encoding="utf-8") as f:  # "x": never replaces a file, even one made just now
+            f.write(text)
+        data_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(data_dir, 0o700)  # mkdir's mode is filtered by the umask; the database is for this account only
+    except OSError as exc:
+        print(f"originchats: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"wrote {config_path}\ncreated {data_dir} (mode 0700)\n"
+          f"start the server with: originchats serve --config {shlex.quote(str(config_path))}")
+    return 0
 
 
 def apply_overrides(config: Config, args: argparse.Namespace) -> Config:

@@ -1,12 +1,17 @@
-"""Apply `migrations/NNNN_*.sql` in order, each in its own transaction with its schema_version row."""
+"""Apply `migrations/NNNN_*.sql` in order, each in its own transaction with its schema_version row.
+
+The folder is found with importlib.resources: package data in a wheel or the binary, the top-level
+`migrations/` in a checkout (originchats/resources.py)."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+from ..resources import data_file
+
+MIGRATIONS_DIR: Traversable = data_file("migrations")
 _NAME = re.compile(r"^(\d{4})_[\w-]+\.sql$")
 
 
@@ -14,10 +19,10 @@ class MigrationError(Exception):
     pass
 
 
-def available(folder: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
+def available(folder: Traversable = MIGRATIONS_DIR) -> list[tuple[int, Traversable]]:
     found = []
     try:
-        paths = sorted(folder.iterdir())
+        paths = sorted(folder.iterdir(), key=lambda p: p.name)
     except OSError as exc:
         raise MigrationError(f"cannot read the migrations folder {folder}: {exc.strerror}") from None
     for path in paths:
@@ -27,7 +32,7 @@ def available(folder: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
     return found
 
 
-def apply_migrations(con: sqlite3.Connection, folder: Path = MIGRATIONS_DIR) -> list[int]:
+def apply_migrations(con: sqlite3.Connection, folder: Traversable = MIGRATIONS_DIR) -> list[int]:
     """Returns the versions applied now (empty when the schema was already current)."""
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in con.execute("SELECT version FROM schema_version")}
