@@ -17,7 +17,7 @@ from typing import Any
 from . import common
 from .server import pin_self
 
-SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "soak", "coldstart", "ceiling", "all")
+SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "soak", "coldstart", "ceiling", "preauth", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--messages", type=int, default=1_000_000)
     cs.add_argument("--reps", type=int, default=3)
     cs.add_argument("--binary", metavar="PATH", help="also time this single-file binary (scripts/build-binary) on the same data")
+
+    pa = sub.add_parser("preauth", help="N sockets hold an unfinished text message (wide characters): server RSS held and after")
+    pa.add_argument("-n", type=int, default=150, help="sockets")
+    pa.add_argument("--size", type=int, default=4 * 1024 * 1024 - 4096, help="bytes of the unfinished fragment")
+    pa.add_argument("--wide-every", type=int, default=4096, help="one 4-byte character every this many bytes")
+    pa.add_argument("--login", action="store_true", help="log the sockets in first (authenticated limits)")
+    pa.add_argument("--hold", type=float, default=3.0, help="seconds to hold after the last byte was written")
+    pa.add_argument("--after", type=float, default=3.0, help="seconds after closing to read the RSS")
+    pa.add_argument("--config", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="extra server configuration (TOML value); repeatable")
 
     a = sub.add_parser("all", help="every scenario (under 15 minutes); writes docs/performance.md")
     a.add_argument("--output", default="docs/performance.md")

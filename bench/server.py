@@ -113,7 +113,8 @@ class Server:
 
     def __init__(self, *, data_dir: Path | None = None, argon2: dict[str, int] | None = None,
                  synchronous: str = "full", heartbeat: float = 3600.0, log_level: str = "warning",
-                 argv: list[str] | None = None, keep: bool = False) -> None:
+                 argv: list[str] | None = None, keep: bool = False,
+                 config: dict[str, dict[str, Any]] | None = None) -> None:
         self.tmp = None
         if data_dir is None:
             self.tmp = tempfile.mkdtemp(prefix="oc-bench-", dir=os.environ.get("BENCH_TMP"))
@@ -127,6 +128,7 @@ class Server:
         self.log_level = log_level
         self.argv = argv  # a different server program (the ceiling); gets the port as last argument
         self.keep = keep
+        self.extra_config = config or {}  # more config sections (or keys of ours), e.g. {"limits": {...}}
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
         self.ready_after = 0.0
@@ -139,14 +141,19 @@ class Server:
         cracked: dict[str, Any] = {"allow_registration": True}
         if self.argon2:
             cracked.update(self.argon2)
-        write_config(self.config_path, {
+        sections: dict[str, dict[str, Any]] = {
             "listen": {"host": "127.0.0.1", "port": self.port},
             "storage": {"data_dir": str(self.data_dir), "synchronous": self.synchronous},
             "cracked": cracked,
             "rate_limiting": {"enabled": False},
             "heartbeat": {"interval_seconds": self.heartbeat},
             "log": {"level": self.log_level, "format": "json"},
-        }, {"auth_mode": "cracked"})
+            # thousands of connections from 127.0.0.1: no per-address limits (the defaults are 64 open, 10/s)
+            "network": {"max_connections_per_ip": 0, "new_connections_per_second": 0.0},
+        }
+        for name, values in self.extra_config.items():
+            sections[name] = {**sections.get(name, {}), **values}
+        write_config(self.config_path, sections, {"auth_mode": "cracked"})
 
     def command(self) -> list[str]:
         if self.argv is not None:

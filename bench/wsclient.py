@@ -28,9 +28,9 @@ UPGRADE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnecti
 ZERO_MASK = b"\x00\x00\x00\x00"
 
 
-def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+def client_frame(payload: bytes, opcode: int = 0x1, fin: bool = True) -> bytes:
     n = len(payload)
-    first = 0x80 | opcode
+    first = (0x80 if fin else 0) | opcode
     if n < 126:
         return bytes((first, 0x80 | n)) + ZERO_MASK + payload
     if n < 65536:

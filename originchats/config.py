@@ -6,6 +6,7 @@ whose message names the file, the key and the problem (the CLI prints it and exi
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 import typing
 from pathlib import Path
@@ -63,6 +64,26 @@ class LimitsSection:
     post_content: int = 2000
     search_results: int = 30
     max_frame_size: int = 4 * 1024 * 1024  # bytes of one incoming WebSocket message; larger: close 1009
+    # the same before the socket is logged in (a login needs a few hundred bytes); larger: close 1009
+    max_frame_size_before_login: int = 16 * 1024
+    # a socket not logged in this long after it opened is closed (1008 "login timeout")
+    login_timeout_seconds: float = 30
+    # bytes of unfinished incoming messages held across all connections; a socket whose next fragment
+    # would go past it is closed (1013 "server busy"): the "refuse the newcomer" policy
+    max_buffered_input: int = 128 * 1024 * 1024
+    # error answers (`command_rejected`) one socket may cause per minute; more: close 1008
+    max_rejected_per_minute: int = 100
+
+
+@attrs.frozen(kw_only=True)
+class NetworkSection:
+    """Admission of TCP connections, per client address (IPv6: per /64 network)."""
+
+    max_connections_per_ip: int = 64  # open at once; 0: no limit
+    new_connections_per_second: float = 10.0  # sustained rate of new connections per address...
+    new_connections_burst: int = 40  # ...with this many at once; 0 per second: no limit
+    # addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed
+    trusted_proxies: list[str] = attrs.Factory(list)
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +103,10 @@ class HeartbeatSection:
 class LogSection:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["console", "json"] = "console"
+    # client-supplied text in a log line (a command name, a reason quoting one) is cut to this length
+    max_field_chars: int = 128
+    # `command_rejected` lines per client address per minute; the rest are counted in one summary line
+    rejections_per_minute: int = 10
 
 
 @attrs.frozen(kw_only=True)
@@ -102,6 +127,7 @@ class Config:
     cracked: CrackedSection = attrs.Factory(CrackedSection)
     rotur: RoturSection = attrs.Factory(RoturSection)
     limits: LimitsSection = attrs.Factory(LimitsSection)
+    network: NetworkSection = attrs.Factory(NetworkSection)
     rate_limiting: RateLimitingSection = attrs.Factory(RateLimitingSection)
     heartbeat: HeartbeatSection = attrs.Factory(HeartbeatSection)
     log: LogSection = attrs.Factory(LogSection)
@@ -178,6 +204,30 @@ def parse_config(data: dict[str, Any]) -> Config:
         problems.append(f"limits.search_results: must be at least 1, got {config.limits.search_results}")
     if config.limits.max_frame_size < 1024:
         problems.append(f"limits.max_frame_size: must be at least 1024, got {config.limits.max_frame_size}")
+    lim = config.limits
+    if not 1024 <= lim.max_frame_size_before_login <= lim.max_frame_size:
+        problems.append("limits.max_frame_size_before_login: must be at least 1024 and at most "
+                        f"limits.max_frame_size, got {lim.max_frame_size_before_login}")
+    if lim.login_timeout_seconds <= 0:
+        problems.append(f"limits.login_timeout_seconds: must be positive, got {lim.login_timeout_seconds}")
+    if lim.max_buffered_input < lim.max_frame_size:
+        problems.append("limits.max_buffered_input: must be at least limits.max_frame_size, "
+                        f"got {lim.max_buffered_input}")
+    if lim.max_rejected_per_minute < 1:
+        problems.append(f"limits.max_rejected_per_minute: must be at least 1, got {lim.max_rejected_per_minute}")
+    net = config.network
+    if net.max_connections_per_ip < 0 or net.new_connections_per_second < 0 or net.new_connections_burst < 0:
+        problems.append("network: max_connections_per_ip, new_connections_per_second and "
+                        "new_connections_burst must not be negative")
+    elif net.new_connections_per_second > 0 and net.new_connections_burst < 1:
+        problems.append("network.new_connections_burst: must be at least 1 when new_connections_per_second is set")
+    for i, entry in enumerate(net.trusted_proxies):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            problems.append(f"network.trusted_proxies.{i}: not an address or network, got {entry!r}")
+    if config.log.max_field_chars < 16 or config.log.rejections_per_minute < 0:
+        problems.append("log: max_field_chars must be at least 16 and rejections_per_minute at least 0")
     if config.heartbeat.interval_seconds <= 0:
         problems.append(f"heartbeat.interval_seconds: must be positive, got {config.heartbeat.interval_seconds}")
     if config.rotur.timeout_seconds <= 0:

@@ -73,8 +73,9 @@ class Client:
         self._parts: list[str] = []
         self.username: str | None = None
 
-    async def open(self, nursery: trio.Nursery) -> None:
-        await self.stream.send_all(self.ws.send(Request(host="localhost", target="/")))
+    async def open(self, nursery: trio.Nursery, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        """The upgrade (with `extra_headers`, e.g. X-Forwarded-For); `Closed("rejected 429")` if refused."""
+        await self.stream.send_all(self.ws.send(Request(host="localhost", target="/", extra_headers=extra_headers or [])))
         while True:
             data = await self.stream.receive_some(65536)
             if not data:
@@ -99,7 +100,10 @@ class Client:
                     elif isinstance(event, BytesMessage):
                         pass
                     elif isinstance(event, Ping):
-                        await self.stream.send_all(self.ws.send(event.response()))
+                        try:
+                            await self.stream.send_all(self.ws.send(event.response()))
+                        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                            pass  # the server closed meanwhile: its close frame may be next in line
                     elif isinstance(event, CloseConnection):
                         self.close_code = event.code
                         try:

@@ -62,9 +62,10 @@ class Server:
         self.stopped = trio.Event()
         await self.start()
 
-    async def connect(self, ip: str = "local", **kwargs: Any) -> Client:
+    async def connect(self, ip: str = "local", extra_headers: list[tuple[bytes, bytes]] | None = None,
+                      **kwargs: Any) -> Client:
         client = Client(await self.listener.connect(ip), **kwargs)
-        await client.open(self.nursery)
+        await client.open(self.nursery, extra_headers)
         client.handshake = await client.expect("handshake")
         return client
 

@@ -11,7 +11,7 @@ import structlog
 import trio
 import trio.testing
 
-from originchats.config import CrackedSection
+from originchats.config import CrackedSection, LimitsSection
 from originchats.store.db import db_path
 from tests.conftest import Server, make_config
 from tests.offline import ban_offline, query
@@ -275,7 +275,8 @@ async def test_long_unicode_password_is_not_truncated(server):
     assert (await client.recv())["cmd"] == "auth_success"
 
 
-async def test_login_locks_after_ten_failures_until_the_window_passes(server, autojump_clock):
+async def test_login_locks_after_ten_failures_until_the_window_passes(make_server, autojump_clock):
+    server = await make_server(limits=LimitsSection(login_timeout_seconds=3600))  # waits 15 minutes unauthenticated
     await (await server.user("alice")).close()
     await (await server.user("bob")).close()
     client = await server.connect()

@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from originchats.core.registry import AUTH_HANDLERS, HANDLERS
+from originchats.config import NetworkSection
 from tests.client import Closed, _Threads
-from tests.conftest import Server
+from tests.conftest import Server, make_config
 
 # `user_leave` deletes the sender's own account and closes its sockets: an allowed way to leave
 COMMANDS = sorted((set(HANDLERS) | set(AUTH_HANDLERS)) - {"user_leave"})
@@ -89,6 +91,12 @@ frames = st.one_of(
     st.tuples(st.just("text"), st.text(max_size=200)),  # what a WebSocket text frame can carry
     st.tuples(st.just("binary"), st.binary(max_size=200)),
 )
+
+
+@pytest.fixture
+def config(tmp_path):  # type: ignore[no-untyped-def]
+    """100 connections from one address within seconds: no per-address rate limit."""
+    return make_config(tmp_path, network=NetworkSection(new_connections_per_second=0))
 
 
 async def run_example(server: Server, n: int, frames_to_send: list[tuple[str, Any]]) -> None:

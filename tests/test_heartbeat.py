@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import trio
 import trio.testing
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
+from originchats.config import LimitsSection
 from originchats.server.connection import CLOSE_GRACE
+from tests.conftest import make_config
 
 INTERVAL = 30  # make_config's heartbeat interval
 PING = {"cmd": "ping"}
+
+
+@pytest.fixture
+def config(tmp_path):  # type: ignore[no-untyped-def]
+    """Unauthenticated sockets here outlive several heartbeats: no login deadline in the way."""
+    return make_config(tmp_path, limits=LimitsSection(login_timeout_seconds=3600))
 
 
 class RawClient:

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from originchats.config import RateLimitingSection
+from originchats.config import LimitsSection, RateLimitingSection
 from tests.msgworld import LOCAL, NEWS_POST, online, post, stored_rows, world_config
 
 
@@ -17,6 +17,8 @@ from tests.msgworld import LOCAL, NEWS_POST, online, post, stored_rows, world_co
 def config(tmp_path, request):
     """The seeded world; `@rate_limited(B)` turns the limiter on with burst limit B."""
     burst = getattr(request, "param", None)
+    if isinstance(burst, dict):
+        return world_config(tmp_path, **burst)
     if burst is not None:
         return world_config(tmp_path, rate_limiting=RateLimitingSection(
             enabled=True, messages_per_minute=60, burst_limit=burst, cooldown_seconds=30))
@@ -628,6 +630,7 @@ BASE_REQUESTS = {
 }
 
 
+@pytest.mark.parametrize("config", [{"limits": LimitsSection(max_rejected_per_minute=100_000)}], indirect=True)
 async def test_every_field_of_every_message_command_answers_any_json_type(server):
     """Each request gets exactly one answer and the connection stays usable (the original
     crashed silently on most of these)."""

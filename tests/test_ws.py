@@ -236,6 +236,39 @@ async def test_unmasked_client_frame_closes_1002(nursery):
     assert await u.peer.closed_with() == 1002
 
 
+CLOSE = 0x8
+
+
+@pytest.mark.parametrize("data,code", [
+    (frame(CONT, b"x"), 1002),  # a continuation of nothing
+    (frame(TEXT, b"a", fin=False) + frame(TEXT, b"b"), 1002),  # a new message inside a fragmented one
+    (frame(CLOSE, b"\x03"), 1002),  # a close payload of one byte
+    (frame(CLOSE, (999).to_bytes(2, "big")), 1002),  # not a close code
+    (frame(CLOSE, (1004).to_bytes(2, "big")), 1002),  # reserved
+    (frame(CLOSE, (1006).to_bytes(2, "big")), 1002),  # only ever meant locally
+    (frame(CLOSE, (1000).to_bytes(2, "big") + b"\xff"), 1007),  # a reason that is not UTF-8
+    (frame(CLOSE, b""), 1005),  # no code: the answer has none either
+])
+async def test_protocol_errors_and_close_frames(nursery, data, code):
+    u = Unit(nursery)
+    await u.peer.send_raw(data)
+    assert await u.peer.closed_with() == code
+    await u.ended.wait()
+    assert u.received == []
+
+
+async def test_a_message_split_across_reads_is_decoded_once_complete(nursery):
+    """Fragments and partial frames are held as bytes: a character split between two frames (or
+    two reads) is whole in the message."""
+    u = Unit(nursery, max_message=1 << 20)
+    data = ("é" * 1000).encode()  # 2,000 bytes
+    wire = frame(TEXT, data[:999], fin=False) + frame(CONT, data[999:])
+    for i in range(0, len(wire), 7):  # seven bytes per read
+        await u.peer.send_raw(wire[i:i + 7])
+        await u.settle()
+    assert u.received == ["é" * 1000]
+
+
 async def test_outbox_overflow_closes_1008_without_blocking_the_pusher(nursery, monkeypatch):
     monkeypatch.setattr(ws_mod, "MAX_OUTBOX_BYTES", 64 * 1024)
     # lockstep: the server's send_all waits until the peer reads, like a full TCP window

@@ -22,11 +22,13 @@ from ..store.migrate import apply_migrations
 from ..store.reader import Reader
 from ..store.writer import Writer
 from .admin_socket import serve_admin
-from .connection import serve_connection
+from .connection import Guards, serve_connection
 from . import modlog_ops  # registers the audit-log reads
+from .guard import Admission, LogSampler, Rejections, parse_networks, serve_listeners
 from .hub import Hub
 from .ops import OpRunner
-from .timers import heartbeat, rate_limit_supervisor
+from .timers import flush_log_samplers, heartbeat, rate_limit_supervisor
+from .ws import InputBudget, InputLimits
 
 log = structlog.get_logger("originchats.app")
 SHUTDOWN_GRACE = 3.0
@@ -52,6 +54,23 @@ def settings_from(config: Config) -> Settings:
                                      burst_limit=rl.burst_limit, cooldown_seconds=rl.cooldown_seconds),
         modlog_retention_days=dict(config.modlog.retention),
     )
+
+
+def guards_from(config: Config) -> Guards:
+    net, lim = config.network, config.limits
+    per_minute = config.log.rejections_per_minute
+    return Guards(
+        admission=Admission(max_open=net.max_connections_per_ip, rate=net.new_connections_per_second,
+                            burst=net.new_connections_burst, trusted=parse_networks(net.trusted_proxies)),
+        input=InputLimits(max_message=lim.max_frame_size, max_message_before_login=lim.max_frame_size_before_login,
+                          login_timeout=lim.login_timeout_seconds),
+        budget=InputBudget(lim.max_buffered_input),
+        refusals=LogSampler("connection_refused", per_minute), frames=LogSampler("frame_rejected", per_minute))
+
+
+def rejections_from(config: Config) -> Rejections:
+    return Rejections(max_per_minute=config.limits.max_rejected_per_minute, max_chars=config.log.max_field_chars,
+                      sampler=LogSampler("command_rejected", config.log.rejections_per_minute))
 
 
 def open_store(config: Config) -> tuple:
@@ -91,7 +110,7 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         try:
             async with trio.open_nursery() as outer:
                 await outer.start(writer.run)
-                hub = Hub(state=state, writer=writer, ops=runner)
+                hub = Hub(state=state, writer=writer, ops=runner, rejections=rejections_from(config))
                 try:
                     await _run(config, hub, listeners, stop, task_status)
                 finally:
@@ -108,14 +127,16 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
 async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_status) -> None:  # type: ignore[no-untyped-def]
     if listeners is None:
         listeners = await trio.open_tcp_listeners(config.listen.port, host=config.listen.host)
-    handler = partial(serve_connection, hub=hub, max_message=config.limits.max_frame_size)
+    guards = guards_from(config)
+    handler = partial(serve_connection, hub=hub, guards=guards)
     async with trio.open_nursery() as conns:
         async with trio.open_nursery() as services:
             services.start_soon(heartbeat, hub, config.heartbeat.interval_seconds)
             services.start_soon(rate_limit_supervisor, hub)
             services.start_soon(modlog_ops.prune_periodically, hub)
+            services.start_soon(flush_log_samplers, [hub.rejections.sampler, *guards.samplers()])
             await services.start(serve_admin, hub, config.storage.data_dir)
-            await services.start(partial(trio.serve_listeners, handler, listeners, handler_nursery=conns))
+            await services.start(partial(serve_listeners, handler, listeners, handler_nursery=conns))
             for lst in listeners:
                 sock = getattr(lst, "socket", None)
                 if sock is not None:

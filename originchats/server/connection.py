@@ -6,6 +6,14 @@ Once a WebSocket is closing (whoever decided it), the connection gets at most `C
 seconds to flush its close frame, so a peer that stopped reading cannot hold it open. Reading an
 HTTP request (headers and body) is bounded by `REQUEST_TIMEOUT`.
 
+Admission (guard.Admission): a connection from an address that already has
+`network.max_connections_per_ip` open, or that opens them faster than its token bucket allows, is
+answered `429 Too Many Requests` (after its request head is read, so the answer is not lost to a
+reset) and closed, before any upgrade. A direct peer is counted from the moment it is accepted (an
+idle TCP connection holds a slot too); a trusted proxy's connection is counted per WebSocket
+upgrade, under the client address its `X-Forwarded-For` names. A WebSocket then gets the input
+limits of ws.py (before-login size limit and deadline, the global input budget).
+
 Error handling: a peer that goes away (`BrokenResourceError`, `ClosedResourceError`) ends the
 connection quietly. Any other exception is a bug: it is logged (`connection_crashed`) with its
 traceback and a WebSocket is closed with 1011; the server and every other connection carry on
@@ -19,19 +27,23 @@ import json
 import re
 from http import HTTPStatus
 
+import attrs
 import h11
 import structlog
 import trio
 
 from . import http
+from .guard import Admission, LogSampler, address_key, client_ip, normalize_ip
 from .hub import Hub
-from .ws import MessageTooBig, WebSocket, upgrade_response
+from .ws import InputBudget, InputLimits, InputRefused, WebSocket, upgrade_response
 
 log = structlog.get_logger("originchats.connection")
 _peer_ids = itertools.count(1)
 MAX_HEADER_BYTES = 16 * 1024
 REQUEST_TIMEOUT = 30.0
 CLOSE_GRACE = 5.0
+REFUSE_READ_TIMEOUT = 1.0  # a refused peer's request head is read this long before the 429
+MAX_LINGERING = 256  # refused connections read at once; beyond, the 429 goes out at once
 INVALID_JSON = '{"cmd":"error","val":"Invalid JSON"}'
 
 # JSON may spell a lone UTF-16 surrogate (`"\ud800"`): Python decodes it into a str that cannot be
@@ -91,6 +103,26 @@ def _bad_request(exc: h11.RemoteProtocolError) -> bytes:
     return (f"HTTP/1.1 {status.value} {status.phrase}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").encode()
 
 
+@attrs.define(eq=False)
+class Guards:
+    """The connection-level limits every connection task shares (built from the config in app.py)."""
+
+    admission: Admission = attrs.Factory(Admission)
+    input: InputLimits = attrs.Factory(InputLimits)
+    budget: InputBudget = attrs.Factory(lambda: InputBudget(128 * 1024 * 1024))
+    refusals: LogSampler = attrs.Factory(lambda: LogSampler("connection_refused"))
+    frames: LogSampler = attrs.Factory(lambda: LogSampler("frame_rejected"))
+    lingering: int = 0
+
+    def samplers(self) -> list[LogSampler]:
+        return [self.refusals, self.frames]
+
+
+def _too_many(retry_after: int) -> bytes:
+    return (f"HTTP/1.1 429 Too Many Requests\r\nRetry-After: {retry_after}\r\nContent-Length: 0\r\n"
+            "Connection: close\r\n\r\n").encode()
+
+
 def peer_ip(stream: trio.abc.Stream) -> str:
     """The address of the socket's peer; in-memory test streams may carry a `peer_ip` attribute."""
     if isinstance(stream, trio.SocketStream):
@@ -102,21 +134,55 @@ def peer_ip(stream: trio.abc.Stream) -> str:
     return str(getattr(stream, "peer_ip", "local"))
 
 
-async def serve_connection(stream: trio.abc.Stream, hub: Hub, max_message: int) -> None:
+async def serve_connection(stream: trio.abc.Stream, hub: Hub, guards: Guards) -> None:
     bound = log.bind(peer=next(_peer_ids))
+    peer = normalize_ip(peer_ip(stream))
+    held: list[str] = []  # the admission slot this connection holds (its address key)
     try:
         async with stream:
-            trailing = await _serve_http(stream, hub, max_message, bound)
-            if trailing is not None:  # upgraded: h11's connection and request are garbage now
-                await _run_websocket(stream, hub, trailing, max_message, bound)
+            if not guards.admission.is_trusted(peer):
+                key = address_key(peer)
+                refused = guards.admission.admit(key, trio.current_time())
+                if refused is not None:
+                    await _refuse(stream, guards, key, refused, bound)
+                    return
+                held.append(key)
+            upgraded = await _serve_http(stream, hub, guards, peer, held, bound)
+            if upgraded is not None:  # h11's connection and request are garbage now
+                trailing, ip = upgraded
+                await _run_websocket(stream, hub, trailing, ip, guards, bound)
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
         pass
     except Exception:  # crash barrier: a bug ends this connection only
         bound.exception("connection_crashed")
+    finally:
+        for key in held:
+            guards.admission.release(key)
 
 
-async def _serve_http(stream: trio.abc.Stream, hub: Hub, max_message: int, bound) -> bytes | None:  # type: ignore[no-untyped-def]
-    """Serve HTTP requests; after a WebSocket upgrade return the bytes already read past it."""
+async def _refuse(stream: trio.abc.Stream, guards: Guards, key: str, refused: tuple[str, int], bound,  # type: ignore[no-untyped-def]
+                  request_read: bool = False) -> None:
+    """Answer 429 and end the connection; the request head is read first (briefly), else closing
+    a socket with unread data would reset it and the client might never see the answer."""
+    reason, retry_after = refused
+    if guards.refusals.allow(key, trio.current_time()):
+        bound.info("connection_refused", reason=reason, ip=key)
+    if not request_read and guards.lingering < MAX_LINGERING:
+        guards.lingering += 1
+        try:
+            with trio.move_on_after(REFUSE_READ_TIMEOUT):
+                await _read_request(stream, h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES))
+        except h11.RemoteProtocolError:
+            pass
+        finally:
+            guards.lingering -= 1
+    await stream.send_all(_too_many(retry_after))
+
+
+async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: str, held: list[str],  # type: ignore[no-untyped-def]
+                      bound) -> tuple[bytes, str] | None:
+    """Serve HTTP requests; after a WebSocket upgrade return the bytes already read past it and the
+    client's address."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
     while True:
         request = None
@@ -125,27 +191,36 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, max_message: int, bound
                 request = await _read_request(stream, conn)
             except h11.RemoteProtocolError as exc:
                 await stream.send_all(_bad_request(exc))
-                return
+                return None
         if request is None:
-            return
+            return None
         upgrade = upgrade_response(request) if request.target.split(b"?", 1)[0] == b"/" else None
         if upgrade is not None:
+            ip = peer
+            if not held:  # from a trusted proxy: admitted per upgrade, as the client it names
+                ip = client_ip(peer, request.headers, guards.admission.trusted)
+                key = address_key(ip)
+                refused = guards.admission.admit(key, trio.current_time())
+                if refused is not None:
+                    await _refuse(stream, guards, key, refused, bound, request_read=True)
+                    return None
+                held.append(key)
             await stream.send_all(conn.send(upgrade) or b"")
             trailing, _ = conn.trailing_data
-            return bytes(trailing)
+            return bytes(trailing), ip
         status, headers, body = http.route(request, hub.state, len(hub.sockets))
         await stream.send_all(http.response_bytes(conn, request, status, headers, body))
         drained = False
         with trio.move_on_after(REQUEST_TIMEOUT):
             drained = await _drain_body(stream, conn)
         if not drained or conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-            return
+            return None
         conn.start_next_cycle()
 
 
-async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, max_message: int, bound) -> None:  # type: ignore[no-untyped-def]
-    ws = WebSocket(stream, trailing=trailing, max_message=max_message)
-    conn_id = hub.open(ws, peer_ip(stream))
+async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, ip: str, guards: Guards, bound) -> None:  # type: ignore[no-untyped-def]
+    ws = WebSocket(stream, trailing=trailing, limits=guards.input, budget=guards.budget)
+    conn_id = hub.open(ws, ip)
     bound = bound.bind(conn_id=conn_id)
     bound.info("connection_opened")
     try:
@@ -156,17 +231,20 @@ async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, max
                 while True:
                     try:
                         text = await ws.receive()
-                    except MessageTooBig:
-                        bound.info("frame_rejected", reason="too_big", limit=max_message)
+                    except InputRefused as exc:  # frame_rejected (sampled per address) or login_timeout
+                        if exc.event != "frame_rejected" or guards.frames.allow(address_key(ip), trio.current_time()):
+                            bound.info(exc.event, reason=exc.reason, limit=exc.limit)
                         break
                     if text is None:
                         break
                     if has_lone_surrogate(text):
                         await hub.settle(conn_id)  # after the replies to earlier requests
                         ws.send_text(INVALID_JSON)
-                        bound.info("command_rejected", reason="lone_surrogate", size=len(text))
+                        hub.rejected(conn_id, reason="lone_surrogate", size=len(text))
                         continue
                     await hub.handle_text(conn_id, text)
+                    conn = hub.state.conns.get(conn_id)
+                    ws.set_logged_in(conn is not None and conn.authed)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 nursery.cancel_scope.cancel()
             except Exception:  # crash barrier: a bug closes this connection only (1011)

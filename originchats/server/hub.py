@@ -30,6 +30,7 @@ from ..core.request import Request
 from ..core.state import ServerState
 from ..core.views import error
 from ..store.writer import Writer, WriteFailed
+from .guard import Rejections
 from .ops import OpRunner
 from .ws import Flusher, WebSocket, encode_text
 
@@ -83,6 +84,7 @@ class Hub:
     clock_offset: float = attrs.field(factory=lambda: time.time() - trio.current_time())
     all_closed: trio.Event = attrs.Factory(trio.Event)
     _operator_result: dict[str, Any] | None = None
+    rejections: Rejections = attrs.Factory(Rejections)  # sampled logging; closes garbage floods
 
     def now(self) -> float:
         return trio.current_time() + self.clock_offset
@@ -107,6 +109,7 @@ class Hub:
         step = dispatch.disconnect(self.state, self.context(conn_id))
         self.state = step.state
         self.sockets.pop(conn_id, None)
+        self.rejections.forget(conn_id)
         self._run_sync(step.effects, conn_id, None)
         if not self.sockets:
             self.all_closed.set()
@@ -124,12 +127,12 @@ class Hub:
         except (ValueError, RecursionError):
             await self.settle(conn_id)
             self._reply(conn_id, error("Invalid JSON", None), None)
-            log.info("command_rejected", conn_id=conn_id, reason="invalid_json", size=len(text))
+            self.rejected(conn_id, reason="invalid_json", size=len(text))
             return
         if not isinstance(raw, dict):
             await self.settle(conn_id)
             self._reply(conn_id, error("Invalid message format: expected a JSON object", None), None)
-            log.info("command_rejected", conn_id=conn_id, reason="not_an_object")
+            self.rejected(conn_id, reason="not_an_object")
             return
         cmd = raw.get("cmd")
         listener = raw.get("listener")
@@ -137,7 +140,7 @@ class Hub:
         if cmd is not None and not isinstance(cmd, str):
             await self.settle(conn_id)
             self._reply(conn_id, error("Invalid field 'cmd': expected string", None), listener)
-            log.info("command_rejected", conn_id=conn_id, reason="cmd_not_a_string")
+            self.rejected(conn_id, reason="cmd_not_a_string")
             return
         req = Request(cmd=cmd, data=raw)
         ctx = self.context(conn_id)
@@ -169,7 +172,7 @@ class Hub:
             self._run_sync(effect.failed, conn_id, listener)
         else:
             self._reply(conn_id, error("Failed to save changes", req.cmd), listener)
-        log.info("command_rejected", conn_id=conn_id, cmd=req.cmd, reason="Failed to save changes")
+        self.rejected(conn_id, count=False, cmd=req.cmd, reason="Failed to save changes")
 
     # ---- pipelined writes ---------------------------------------------------------------------
     # A command whose only effect is a Persist followed by plain sends (message_new) does not wait
@@ -253,7 +256,17 @@ class Hub:
             else:
                 self._run_one(effect, ctx.conn_id, listener)
             if _rejection(effect, ctx.conn_id):
-                log.info("command_rejected", conn_id=ctx.conn_id, cmd=req.cmd, reason=effect.packet.get("val"))
+                self.rejected(ctx.conn_id, cmd=req.cmd, reason=effect.packet.get("val"))
+
+    def rejected(self, conn_id: int, count: bool = True, **fields: Any) -> None:
+        """Log a rejected command (sampled per address, client text clipped: see guard.Rejections);
+        a socket that keeps sending what gets rejected is closed (1008)."""
+        conn = self.state.conns.get(conn_id)
+        ws = self.sockets.get(conn_id)
+        flooding = self.rejections.note(conn_id, conn.ip if conn is not None else "", trio.current_time(), fields,
+                                        count=count and ws is not None)
+        if flooding and ws is not None:
+            ws.close(1008, "too many invalid requests")
 
     def _run_sync(self, effects: tuple, conn_id: int, listener: str | None) -> None:
         for effect in effects:

@@ -1,4 +1,4 @@
-"""Periodic tasks: the heartbeat and the rate-limit supervisor."""
+"""Periodic tasks: the heartbeat, the rate-limit supervisor and the log samplers' summaries."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import structlog
 import trio
 
 from ..core import ratelimit
+from .guard import WINDOW, LogSampler
 from .hub import Hub
 from .ws import encode_text
 
@@ -42,3 +43,12 @@ async def rate_limit_supervisor(hub: Hub, interval: float = 60.0) -> None:
         kept = ratelimit.prune(state.rate_limits, hub.now(), state.settings.rate_limit)
         if kept is not state.rate_limits:
             hub.state = attrs.evolve(state, rate_limits=kept)
+
+
+async def flush_log_samplers(samplers: list[LogSampler]) -> None:
+    """Once a minute: the summary lines of the log samplers' finished windows (guard.LogSampler)."""
+    while True:
+        await trio.sleep(WINDOW)
+        now = trio.current_time()
+        for sampler in samplers:
+            sampler.flush(now)
