@@ -58,11 +58,32 @@ class RoturSection:
     timeout_seconds: float = 5.0
 
 
+#: The largest `limits.message_bytes`: a `messages_around` page (200 + 1 + 200 messages) of
+#: messages this size stays well under the 16 MiB a socket may have queued (server/ws.py
+#: MAX_OUTBOX_BYTES; tests/test_stored_content.py checks the arithmetic).
+MESSAGE_BYTES_MAX = 32 * 1024
+#: The most a whole `channels_get` or `roles_list` may take: `max_channels` (`max_roles`) records
+#: of `record_bytes` each must fit (half the 16 MiB outgoing cap).
+LIST_BYTES_MAX = 8 * 1024 * 1024
+#: What `channels_get` adds to each stored channel object (last_message, last_message_id, ...).
+CHANNEL_LISTING_EXTRA = 256
+
+
 @attrs.frozen(kw_only=True)
 class LimitsSection:
     post_content: int = 2000
     search_results: int = 30
     max_frame_size: int = 4 * 1024 * 1024  # bytes of one incoming WebSocket message; larger: close 1009
+    # stored content (docs/security.md "Stored content")
+    message_bytes: int = 32 * 1024  # one message as read back: content, embeds, reactions
+    url_length: int = 2048  # characters of each URL in an embed
+    json_depth: int = 8  # nesting of JSON stored as sent (channel keys, role permission objects)
+    record_bytes: int = 8192  # one channel or role as stored
+    reactions_per_message: int = 20  # distinct emoji on one message
+    emoji_length: int = 32  # characters of one reaction emoji
+    # administration (docs/security.md "Broadcasts and administration")
+    max_channels: int = 500
+    max_roles: int = 250
 
 
 @attrs.frozen(kw_only=True)
@@ -178,6 +199,7 @@ def parse_config(data: dict[str, Any]) -> Config:
         problems.append(f"limits.search_results: must be at least 1, got {config.limits.search_results}")
     if config.limits.max_frame_size < 1024:
         problems.append(f"limits.max_frame_size: must be at least 1024, got {config.limits.max_frame_size}")
+    problems += _content_problems(config.limits)
     if config.heartbeat.interval_seconds <= 0:
         problems.append(f"heartbeat.interval_seconds: must be positive, got {config.heartbeat.interval_seconds}")
     if config.rotur.timeout_seconds <= 0:
@@ -194,6 +216,24 @@ def parse_config(data: dict[str, Any]) -> Config:
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config
+
+
+def _content_problems(limits: LimitsSection) -> list[str]:
+    problems = []
+    if not 2048 <= limits.message_bytes <= MESSAGE_BYTES_MAX:
+        problems.append(f"limits.message_bytes: must be 2048-{MESSAGE_BYTES_MAX}, got {limits.message_bytes}")
+    for key, low, high in (("url_length", 16, 65536), ("json_depth", 1, 32), ("reactions_per_message", 1, 1000),
+                           ("emoji_length", 1, 200), ("max_channels", 1, 100000), ("max_roles", 4, 100000),
+                           ("record_bytes", 1024, 1024 * 1024)):
+        value = getattr(limits, key)
+        if not low <= value <= high:
+            problems.append(f"limits.{key}: must be {low}-{high}, got {value}")
+    if limits.max_channels * (limits.record_bytes + CHANNEL_LISTING_EXTRA) > LIST_BYTES_MAX:
+        problems.append(f"limits: max_channels x (record_bytes + {CHANNEL_LISTING_EXTRA}) must be at most "
+                        f"{LIST_BYTES_MAX} bytes (one channels_get)")
+    if limits.max_roles * limits.record_bytes > LIST_BYTES_MAX:
+        problems.append(f"limits: max_roles x record_bytes must be at most {LIST_BYTES_MAX} bytes (one roles_list)")
+    return problems
 
 
 def load_config(path: str | Path) -> Config:

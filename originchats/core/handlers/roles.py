@@ -32,6 +32,7 @@ import attrs
 
 from ..audit import audit
 from ..context import Context
+from ..budget import check_json, check_record
 from ..effects import Persist, Reply, Send, Step
 from ..errors import ProtocolError
 from ..model import SYSTEM_ROLES, Role, User
@@ -102,8 +103,10 @@ def check_role_name(value: Any) -> str:
     return value
 
 
-def parse_permissions(value: Any, key: str = "permissions") -> tuple[str, ...] | dict[str, Any]:
-    """A list of permission names (duplicates dropped) or the object form (objects.md §4.1)."""
+def parse_permissions(state: ServerState, value: Any, key: str = "permissions") -> tuple[str, ...] | dict[str, Any]:
+    """A list of permission names (duplicates dropped) or the object form (objects.md §4.1). The
+    value as sent (it is also audit-logged) must pass `check_json`."""
+    check_json(value, key, state.settings.content)
     if isinstance(value, list):
         if not all(isinstance(p, str) for p in value):
             raise ProtocolError(f"Invalid field '{key}': expected array of strings")
@@ -188,7 +191,10 @@ def _renamed_mentions(perms: dict[str, Any], old: str, new: str) -> dict[str, An
     if rule == old:
         return {**perms, "mention_roles": new}
     if isinstance(rule, list) and old in rule:
-        return {**perms, "mention_roles": [new if r == old else r for r in rule]}
+        renamed = [new if r == old else r for r in rule]
+        if all(isinstance(r, str) for r in renamed):  # repeats collapse: a rename never grows a role much
+            renamed = list(dict.fromkeys(renamed))
+        return {**perms, "mention_roles": renamed}
     return perms
 
 
@@ -207,7 +213,8 @@ def _save_role(state: ServerState, old: Role, new: Role) -> tuple[ServerState, l
             writes.append(UserSaved(user))
             changed_users.append(user)
     for ch in state.channels:
-        perms = {k: tuple(_rename_entry(e, a, b) for e in v) for k, v in ch.permissions.items()}
+        perms = {k: tuple(dict.fromkeys(_rename_entry(e, a, b) for e in v)) if (a in v or "!" + a in v) else v
+                 for k, v in ch.permissions.items()}
         if perms != ch.permissions:
             ch = attrs.evolve(ch, permissions=perms)
             state = state.with_channel(ch)
@@ -239,8 +246,14 @@ def _check_self_assignable(role: Role) -> None:
         raise ProtocolError(f"Role '{role.name}' cannot be made self-assignable")
 
 
+def check_role_record(state: ServerState, role: Role) -> None:
+    """A role as `roles_list` carries it must fit in `limits.record_bytes`."""
+    check_record({role.name: role.wire()}, "Role", state.settings.content)
+
+
 def _commit_role(state: ServerState, ctx: Context, actor: User, old: Role, new: Role, *, action: str,
                  details: Any, reply: dict[str, Any]) -> Step:
+    check_role_record(state, new)
     after, writes, users = _save_role(state, old, new)
     writes.append(audit(ctx, actor.id, "role_management", action, target=new.id, details=details))
     return Step(after, (Persist(tuple(writes), _role_changes_then(state, after, users, reply)),))
@@ -297,9 +310,12 @@ def handle_role_create(state: ServerState, ctx: Context, req: Request) -> Step:
         raise ProtocolError(f"Role '{name}' cannot be made self-assignable")
     if name in state.roles:
         raise ProtocolError("Role already exists")
+    limits = state.settings.content
+    if len(state.roles) >= limits.max_roles:
+        raise ProtocolError(f"Role limit reached (max {limits.max_roles} roles)")
     check_role_rank(state, actor, name)
     raw_permissions = req.get("permissions")
-    permissions = parse_permissions(raw_permissions) if raw_permissions else ()
+    permissions = parse_permissions(state, raw_permissions) if raw_permissions else ()
     check_grants(state, actor, permissions)
     hoisted = opt_bool(req, "hoisted")
     # below every existing role (the original used the role count, which may duplicate a position)
@@ -308,6 +324,7 @@ def handle_role_create(state: ServerState, ctx: Context, req: Request) -> Step:
                 color=opt_str(req, "color") or None, hoisted=bool(hoisted), permissions=permissions,
                 self_assignable=bool(self_assignable),
                 category=opt_str(req, "category") if req.has("category") else None, position=position)
+    check_role_record(state, role)
     after = state.with_role(role)
     entry = audit(ctx, actor.id, "role_management", "role_create", target=role.id,
                   details={"color": req.get("color"), "permissions": raw_permissions})
@@ -332,7 +349,7 @@ def handle_role_update(state: ServerState, ctx: Context, req: Request) -> Step:
     if req.get("self_assignable") is not None:
         changes["self_assignable"] = opt_bool(req, "self_assignable")
     if req.get("permissions") is not None:
-        changes["permissions"] = parse_permissions(req.get("permissions"))
+        changes["permissions"] = parse_permissions(state, req.get("permissions"))
         check_grants(state, actor, changes["permissions"], already=role.permissions)
     if req.has("category"):
         changes["category"] = opt_str(req, "category")
@@ -353,6 +370,7 @@ def handle_role_set(state: ServerState, ctx: Context, req: Request) -> Step:
     data = req.get("data")
     if not isinstance(data, dict) or not data:
         raise ProtocolError("Role data is required")
+    check_json(data, "data", state.settings.content, extra_depth=1)  # audit-logged as sent
     if role is None:
         raise ProtocolError("Role not found")
     sub = Request(req.cmd, data)
@@ -366,7 +384,7 @@ def handle_role_set(state: ServerState, ctx: Context, req: Request) -> Step:
         if data.get(key) is not None:
             changes[key] = opt_bool(sub, key)
     if data.get("permissions") is not None:
-        changes["permissions"] = parse_permissions(data["permissions"], "data.permissions")
+        changes["permissions"] = parse_permissions(state, data["permissions"], "data.permissions")
         check_grants(state, actor, changes["permissions"], already=role.permissions)
     if "position" in data:
         position = data["position"]
@@ -388,7 +406,7 @@ def handle_role_permissions_set(state: ServerState, ctx: Context, req: Request) 
     permissions = req.get("permissions")
     if not isinstance(permissions, list):
         raise ProtocolError("Permissions must be an array")
-    parsed = parse_permissions(permissions)
+    parsed = parse_permissions(state, permissions)
     check_grants(state, actor, parsed, already=role.permissions)
     new = attrs.evolve(role, permissions=parsed)
     return _commit_role(state, ctx, actor, role, new, action="role_permissions_set",
