@@ -92,6 +92,11 @@ class RateLimitingSection:
     messages_per_minute: int = 60
     burst_limit: int = 10
     cooldown_seconds: float = 30
+    # status_set, nickname_update/remove, pfp_set, message_react_add/remove (each reaches every
+    # socket): a bucket of their own, same algorithm
+    broadcasts_per_minute: int = 30
+    broadcast_burst_limit: int = 10
+    broadcast_cooldown_seconds: float = 30
 
 
 @attrs.frozen(kw_only=True)
@@ -210,6 +215,9 @@ def parse_config(data: dict[str, Any]) -> Config:
     if rl.messages_per_minute < 1 or rl.burst_limit < 1 or rl.cooldown_seconds < 0:
         problems.append("rate_limiting: messages_per_minute and burst_limit must be at least 1, "
                         "cooldown_seconds at least 0")
+    if rl.broadcasts_per_minute < 1 or rl.broadcast_burst_limit < 1 or rl.broadcast_cooldown_seconds < 0:
+        problems.append("rate_limiting: broadcasts_per_minute and broadcast_burst_limit must be at least 1, "
+                        "broadcast_cooldown_seconds at least 0")
     for category, days in config.modlog.retention.items():
         if days < 1:
             problems.append(f"modlog.retention.{category}: must be at least 1 day, got {days}")

@@ -43,6 +43,9 @@ class Settings:
     allow_registration: bool = True
     allow_name_reuse: bool = False
     rate_limit: RateLimitSettings = attrs.Factory(RateLimitSettings)
+    # status_set, nickname_update/remove, pfp_set, reactions: their own bucket (core/ratelimit.py)
+    broadcast_limit: RateLimitSettings = attrs.Factory(lambda: RateLimitSettings(
+        messages_per_minute=30, burst_limit=10, cooldown_seconds=30))
     content: ContentLimits = attrs.Factory(ContentLimits)
     modlog_retention_days: dict[str, int] = attrs.Factory(dict)
 

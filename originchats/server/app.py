@@ -51,6 +51,9 @@ def settings_from(config: Config) -> Settings:
         allow_name_reuse=config.cracked.allow_name_reuse,
         rate_limit=RateLimitSettings(enabled=rl.enabled, messages_per_minute=rl.messages_per_minute,
                                      burst_limit=rl.burst_limit, cooldown_seconds=rl.cooldown_seconds),
+        broadcast_limit=RateLimitSettings(enabled=rl.enabled, messages_per_minute=rl.broadcasts_per_minute,
+                                          burst_limit=rl.broadcast_burst_limit,
+                                          cooldown_seconds=rl.broadcast_cooldown_seconds),
         content=ContentLimits(
             message_bytes=lim.message_bytes, url_length=lim.url_length, reactions_per_message=lim.reactions_per_message,
             emoji_length=lim.emoji_length, max_channels=lim.max_channels, max_roles=lim.max_roles,

@@ -466,6 +466,9 @@ def handle_message_react_add(state: ServerState, ctx: Context, req: Request) -> 
     # the original skipped the view check here; reacting needs both `view` and `react`
     if not channel_allows(ch, "view", user.roles) or not channel_allows_literal(ch, "react", user.roles):
         raise ProtocolError("You do not have permission to add reactions to this message")
+    state, refusal = rate_check(state, ctx, user, broadcast=True)
+    if refusal is not None:
+        return Step(state, (refusal,))
     return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_react_target_read, emoji=emoji, add=True)),))
 
 
@@ -477,6 +480,9 @@ def handle_message_react_remove(state: ServerState, ctx: Context, req: Request) 
     ch = ctx_channel(state, req)
     if not channel_allows(ch, "view", user.roles) or not channel_allows_literal(ch, "react", user.roles):
         raise ProtocolError("You do not have permission to remove reactions from this message")
+    state, refusal = rate_check(state, ctx, user, broadcast=True)
+    if refusal is not None:
+        return Step(state, (refusal,))
     return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_react_target_read, emoji=emoji, add=False)),))
 
 
