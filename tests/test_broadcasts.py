@@ -5,7 +5,8 @@
   (README §9's algorithm, `rate_limiting.broadcast_*`), apart from the message bucket.
 * Reactions: at most `limits.reactions_per_message` different emoji on a message, each at most
   `limits.emoji_length` characters, and the message stays within its byte budget.
-* Channels and roles are capped in number and in size.
+* channels_get pushes are coalesced per scheduler tick; channels and roles are capped in number
+  and in size.
 
 Limits here: broadcasts 5 a minute, a burst of 3 in 10 s, 30 s cooldown, on trio's mock clock.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import trio
+from wsproto.events import TextMessage
 
 from originchats.config import LimitsSection, RateLimitingSection
 from tests.client import Client, until_reply
@@ -165,6 +167,43 @@ async def test_reactions_never_take_a_message_past_its_byte_budget(make_server):
 
 
 # ---- channel lists ----------------------------------------------------------------------------
+
+
+async def test_a_burst_of_channel_changes_costs_each_socket_one_list(server):
+    """Admin amplification: each channel_update used to send every socket the whole list."""
+    boss = await server.owner("boss")
+    bob = await server.user("bob")
+    await boss.drain()
+    await bob.drain()
+    frames = b"".join(
+        boss.ws.send(TextMessage(data=f'{{"cmd":"channel_update","current_name":"general","listener":"u{i}",'
+                                      f'"updates":{{"description":"version {i}"}}}}'))
+        for i in range(50))
+    await boss.stream.send_all(frames)  # one write: the server reads them together
+    pushed, _ = await until_reply(boss, "u49")
+    pushes = [p for p in [*pushed, *await boss.drain()] if p["cmd"] == "channels_get"]
+    seen = [p for p in await bob.drain() if p["cmd"] == "channels_get"]
+    assert 1 <= len(seen) <= 3, len(seen)  # one per commit group, not one per change (50)
+    assert len(pushes) == len(seen)
+    assert seen[-1]["val"][0]["description"] == "version 49"
+
+
+async def test_coalesced_lists_show_the_last_committed_state_of_channels_and_roles(server):
+    """A channel change and a role change committed together: the last list each socket gets is
+    the final one (the roles' pushes are coalesced with the channels')."""
+    boss = await server.owner("boss")
+    bob = await server.user("bob")
+    await request(boss, "role_create", name="vip")
+    await request(boss, "channel_create", name="lounge", type="text", permissions={"view": ["vip", "owner"]})
+    await boss.drain()
+    await bob.drain()
+    frames = b"".join(boss.ws.send(TextMessage(data=text)) for text in (
+        '{"cmd":"channel_update","current_name":"general","updates":{"description":"new"},"listener":"a"}',
+        f'{{"cmd":"user_roles_set","user":"{bob.username}","roles":["user","vip"],"listener":"b"}}'))
+    await boss.stream.send_all(frames)
+    await until_reply(boss, "b")
+    lists = [p["val"] for p in await bob.drain() if p["cmd"] == "channels_get"]
+    assert lists and [(ch["name"], ch.get("description")) for ch in lists[-1]] == [("general", "new"), ("lounge", None)]
 
 
 async def test_channel_count_is_capped(make_server):

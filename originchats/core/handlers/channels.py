@@ -11,7 +11,9 @@ Fixed relative to the original:
 * Wrong field types get an error instead of a crash (the original crashed *after* saving).
 * After every change each authenticated socket whose visible channel list changed receives an
   unsolicited `{"cmd":"channels_get","val":[…]}` (stored objects, filtered by its user's current
-  roles), before the caller's reply. The original told nobody.
+  roles). The original told nobody. The pushes are coalesced per scheduler tick (a
+  `ChannelsChanged` effect; the shell computes them with `channel_pushes` once the tick's changes
+  are done), so they follow the caller's reply, and a burst of changes costs each socket one list.
 * At most `limits.max_channels` channels; a channel as stored (its wire object, extra keys
   included) fits in `limits.record_bytes`, and extra keys nest at most `limits.json_depth` levels,
   so neither `channels_get` nor the audit log can grow without bound.
@@ -28,7 +30,7 @@ from ..audit import audit
 from ..context import Context
 from ..defaults import DEFAULT_CHANNEL_PERMISSIONS
 from ..budget import check_json, check_record
-from ..effects import Persist, Reply, Send, Step
+from ..effects import ChannelsChanged, Persist, Reply, Send, Step
 from ..errors import ProtocolError
 from ..model import CHANNEL_TYPES, Channel
 from ..permissions import channel_lists_viewer
@@ -120,7 +122,7 @@ def channel_pushes(before: ServerState, after: ServerState) -> tuple[Send, ...]:
 
 
 def _committed(state: ServerState, before: ServerState, writes: tuple, reply: dict[str, Any]) -> Step:
-    return Step(state, (Persist(writes, (*channel_pushes(before, state), Reply(reply))),))
+    return Step(state, (Persist(writes, (Reply(reply), ChannelsChanged(before, state))),))
 
 
 # ---- commands ---------------------------------------------------------------------------------

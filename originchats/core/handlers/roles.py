@@ -33,7 +33,7 @@ import attrs
 from ..audit import audit
 from ..context import Context
 from ..budget import check_json, check_record
-from ..effects import Persist, Reply, Send, Step
+from ..effects import ChannelsChanged, Persist, Reply, Send, Step
 from ..errors import ProtocolError
 from ..model import SYSTEM_ROLES, Role, User
 from ..permissions import has_perm, is_owner
@@ -42,7 +42,6 @@ from ..request import Request, opt_bool, opt_str, wrong_type
 from ..state import ServerState
 from ..views import all_authed, color_of, others
 from ..writes import ChannelSaved, RoleDeleted, RoleSaved, UserSaved
-from .channels import channel_pushes
 from .common import me, require_perm
 
 #: Longest role name accepted (characters).
@@ -163,15 +162,16 @@ def user_roles_packet(state: ServerState, user: User) -> dict[str, Any]:
 
 
 def _role_changes_then(before: ServerState, after: ServerState, users: Iterable[User], reply: dict) -> tuple:
-    """roles_list to ALL, each changed user's new role list to ALL, the channel lists that changed,
-    then the reply (core.md §0: handler broadcasts before the caller's reply)."""
+    """roles_list to ALL, each changed user's new role list to ALL, then the reply (core.md §0:
+    handler broadcasts before the caller's reply); the channel lists that changed follow, coalesced
+    per tick with those of other changes (handlers/channels.py)."""
     everyone = all_authed(after)
     out: list = [Send(everyone, roles_packet(after))]
     for user in users:
         if not user.deleted:
             out.append(Send(everyone, {**user_roles_packet(after, user), "global": True}))
-    out.extend(channel_pushes(before, after))
     out.append(Reply(reply))
+    out.append(ChannelsChanged(before, after))  # the channel lists that changed, once per tick
     return tuple(out)
 
 
@@ -507,7 +507,7 @@ def handle_user_roles_set(state: ServerState, ctx: Context, req: Request) -> Ste
     after = state.with_user(user)
     packet = {**user_roles_packet(after, user), "global": True}
     entry = audit(ctx, actor.id, "user_moderation", "user_roles_set", target=user.id, details={"roles": names})
-    then = (*channel_pushes(state, after), Send(others(after, ctx.conn_id), packet), Reply(packet))
+    then = (Send(others(after, ctx.conn_id), packet), Reply(packet), ChannelsChanged(state, after))
     return Step(after, (Persist((UserSaved(user), entry), then),))
 
 
@@ -528,8 +528,8 @@ def _self_role(state: ServerState, req: Request) -> tuple[Role, str]:
 def _self_roles_changed(state: ServerState, ctx: Context, user: User, role: Role, key: str, action: str) -> Step:
     after = state.with_user(user)
     entry = audit(ctx, user.id, "role_management", action, target=user.id, details={"role": role.name})
-    then = (*channel_pushes(state, after), Send(all_authed(after), user_roles_packet(after, user)),
-            Reply({"cmd": action, "role": key, "success": True, "roles": list(user.roles)}))
+    then = (Send(all_authed(after), user_roles_packet(after, user)),
+            Reply({"cmd": action, "role": key, "success": True, "roles": list(user.roles)}), ChannelsChanged(state, after))
     return Step(after, (Persist((UserSaved(user), entry), then),))
 
 
