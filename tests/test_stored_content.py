@@ -299,4 +299,10 @@ def test_message_size_bounds_the_wire_form_with_names_up_to_64_bytes():
                 reply_to_user="u1", ping=True, embeds=[{"title": "t"}], edited=True,
                 reactions=(("👍", ("u0", "u1")), ("x", ("u2",))))
     assert encoded_size(message_wire(state, m)) <= message_size(m) <= encoded_size(message_wire(state, m)) + 40
+    for content, ts, reply, ping in (("", 0.0, None, None), ("a\n\"\\\x01é😀", 1.7e9 + 0.123456789, "2" * 36, False),
+                                     ("x" * 2000, 12.5, None, True)):  # plain messages: measured without a walk
+        plain = Message(id="1" * 36, channel_id="c", user_id="u0", content=content, timestamp=ts, reply_to_id=reply,
+                        reply_to_user="u1" if reply else None, ping=ping, edited=True, pinned=True)
+        wire = encoded_size(message_wire(state, plain))
+        assert wire <= message_size(plain) <= wire + (100 if reply else 200)
     assert ContentLimits().message_bytes == LimitsSection().message_bytes
