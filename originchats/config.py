@@ -59,6 +59,17 @@ class RoturSection:
     timeout_seconds: float = 5.0
 
 
+#: The largest `limits.message_bytes`: a `messages_around` page (200 + 1 + 200 messages) of
+#: messages this size stays well under the 16 MiB a socket may have queued (server/ws.py
+#: MAX_OUTBOX_BYTES; tests/test_stored_content.py checks the arithmetic).
+MESSAGE_BYTES_MAX = 32 * 1024
+#: The most a whole `channels_get` or `roles_list` may take: `max_channels` (`max_roles`) records
+#: of `record_bytes` each must fit (half the 16 MiB outgoing cap).
+LIST_BYTES_MAX = 8 * 1024 * 1024
+#: What `channels_get` adds to each stored channel object (last_message, last_message_id, ...).
+CHANNEL_LISTING_EXTRA = 256
+
+
 @attrs.frozen(kw_only=True)
 class LimitsSection:
     post_content: int = 2000
@@ -73,6 +84,16 @@ class LimitsSection:
     max_buffered_input: int = 128 * 1024 * 1024
     # error answers (`command_rejected`) one socket may cause per minute; more: close 1008
     max_rejected_per_minute: int = 100
+    # stored content (docs/security.md "Stored content")
+    message_bytes: int = 32 * 1024  # one message as read back: content, embeds, reactions
+    url_length: int = 2048  # characters of each URL in an embed
+    json_depth: int = 8  # nesting of JSON stored as sent (channel keys, role permission objects)
+    record_bytes: int = 8192  # one channel or role as stored
+    reactions_per_message: int = 20  # distinct emoji on one message
+    emoji_length: int = 32  # characters of one reaction emoji
+    # administration (docs/security.md "Broadcasts and administration")
+    max_channels: int = 500
+    max_roles: int = 250
 
 
 @attrs.frozen(kw_only=True)
@@ -92,6 +113,11 @@ class RateLimitingSection:
     messages_per_minute: int = 60
     burst_limit: int = 10
     cooldown_seconds: float = 30
+    # status_set, nickname_update/remove, pfp_set, message_react_add/remove (each reaches every
+    # socket): a bucket of their own, same algorithm
+    broadcasts_per_minute: int = 30
+    broadcast_burst_limit: int = 10
+    broadcast_cooldown_seconds: float = 30
 
 
 @attrs.frozen(kw_only=True)
@@ -228,6 +254,7 @@ def parse_config(data: dict[str, Any]) -> Config:
             problems.append(f"network.trusted_proxies.{i}: not an address or network, got {entry!r}")
     if config.log.max_field_chars < 16 or config.log.rejections_per_minute < 0:
         problems.append("log: max_field_chars must be at least 16 and rejections_per_minute at least 0")
+    problems += _content_problems(config.limits)
     if config.heartbeat.interval_seconds <= 0:
         problems.append(f"heartbeat.interval_seconds: must be positive, got {config.heartbeat.interval_seconds}")
     if config.rotur.timeout_seconds <= 0:
@@ -238,12 +265,33 @@ def parse_config(data: dict[str, Any]) -> Config:
     if rl.messages_per_minute < 1 or rl.burst_limit < 1 or rl.cooldown_seconds < 0:
         problems.append("rate_limiting: messages_per_minute and burst_limit must be at least 1, "
                         "cooldown_seconds at least 0")
+    if rl.broadcasts_per_minute < 1 or rl.broadcast_burst_limit < 1 or rl.broadcast_cooldown_seconds < 0:
+        problems.append("rate_limiting: broadcasts_per_minute and broadcast_burst_limit must be at least 1, "
+                        "broadcast_cooldown_seconds at least 0")
     for category, days in config.modlog.retention.items():
         if days < 1:
             problems.append(f"modlog.retention.{category}: must be at least 1 day, got {days}")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config
+
+
+def _content_problems(limits: LimitsSection) -> list[str]:
+    problems = []
+    if not 2048 <= limits.message_bytes <= MESSAGE_BYTES_MAX:
+        problems.append(f"limits.message_bytes: must be 2048-{MESSAGE_BYTES_MAX}, got {limits.message_bytes}")
+    for key, low, high in (("url_length", 16, 65536), ("json_depth", 1, 32), ("reactions_per_message", 1, 1000),
+                           ("emoji_length", 1, 200), ("max_channels", 1, 100000), ("max_roles", 4, 100000),
+                           ("record_bytes", 1024, 1024 * 1024)):
+        value = getattr(limits, key)
+        if not low <= value <= high:
+            problems.append(f"limits.{key}: must be {low}-{high}, got {value}")
+    if limits.max_channels * (limits.record_bytes + CHANNEL_LISTING_EXTRA) > LIST_BYTES_MAX:
+        problems.append(f"limits: max_channels x (record_bytes + {CHANNEL_LISTING_EXTRA}) must be at most "
+                        f"{LIST_BYTES_MAX} bytes (one channels_get)")
+    if limits.max_roles * limits.record_bytes > LIST_BYTES_MAX:
+        problems.append(f"limits: max_roles x record_bytes must be at most {LIST_BYTES_MAX} bytes (one roles_list)")
+    return problems
 
 
 def load_config(path: str | Path) -> Config:

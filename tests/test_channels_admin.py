@@ -20,10 +20,17 @@ def names(push: dict[str, Any]) -> list[str]:
     return [ch["name"] for ch in push["val"]]
 
 
+async def reply_and_pushes(client: Client, listener: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The packets around the caller's reply (the channels_get pushes are coalesced per tick, so
+    they follow the reply), and the reply."""
+    before, reply = await until_reply(client, listener)
+    return before + await client.drain(), reply
+
+
 async def create(owner: Client, name: str, **fields: Any) -> dict[str, Any]:
     fields.setdefault("type", "text")
     await owner.send("channel_create", name=name, listener="create", **fields)
-    _, reply = await until_reply(owner, "create")
+    _, reply = await reply_and_pushes(owner, "create")
     assert reply["cmd"] == "channel_create", reply
     return reply
 
@@ -36,7 +43,7 @@ async def history(client: Client, channel: str) -> list[str]:
 
 async def post(client: Client, channel: str, content: str) -> None:
     await client.send("message_new", channel=channel, content=content, listener="post")
-    _, reply = await until_reply(client, "post")
+    _, reply = await reply_and_pushes(client, "post")
     assert reply["cmd"] == "message_new", reply
 
 
@@ -50,9 +57,9 @@ async def test_create_replies_with_the_stored_channel_and_pushes_to_those_who_ca
     await boss.drain()
     await boss.send("channel_create", name="news", type="text", description="Daily news", display_name="News",
                     permissions={"view": ["user"], "send": ["owner"], "edit_own": []}, wallpaper="x", listener="c")
-    push = await boss.expect("channels_get")
-    assert names(push) == ["general", "news"]
     reply = await boss.expect("channel_create", listener="c", created=True)
+    push = await boss.expect("channels_get")  # after the reply: pushes are coalesced per tick
+    assert names(push) == ["general", "news"]
     # empty lists are dropped, keys other than the documented ones are ignored at creation
     assert reply["channel"] == {"type": "text", "name": "news", "description": "Daily news", "display_name": "News",
                                 "permissions": {"view": ["user"], "send": ["owner"]}}
@@ -139,7 +146,7 @@ async def test_a_path_like_name_is_just_a_name(server):
     assert await history(bob, "../users") == ["not a user record"]
     boss = await server.user("boss")
     await boss.send("channel_delete", name="../users", listener="d")
-    _, reply = await until_reply(boss, "d")
+    _, reply = await reply_and_pushes(boss, "d")
     assert reply == {"cmd": "channel_delete", "name": "../users", "deleted": True, "listener": "d"}
     await server.restart()
     bob = await server.user("bob")
@@ -159,7 +166,7 @@ async def test_renaming_keeps_history_also_after_restart(server):
     await boss.drain()
     await bob.drain()
     await boss.send("channel_update", current_name="general", updates={"name": "lobby"}, listener="u")
-    pushed, reply = await until_reply(boss, "u")
+    pushed, reply = await reply_and_pushes(boss, "u")
     assert [names(p) for p in pushed] == [["lobby"]]
     assert reply["cmd"] == "channel_update" and reply["updated"] is True
     assert reply["channel"]["name"] == "lobby" and reply["channel"]["display_name"] == "General"
@@ -184,7 +191,7 @@ async def test_a_rename_back_and_forth_and_a_new_channel_under_the_old_name_keep
     await boss.drain()
     for current, new in (("general", "a"), ("a", "b")):
         await boss.send("channel_update", current_name=current, updates={"name": new}, listener="u")
-        _, reply = await until_reply(boss, "u")
+        _, reply = await reply_and_pushes(boss, "u")
         assert reply["cmd"] == "channel_update"
     await create(boss, "general", permissions=OPEN)
     await post(boss, "general", "two")
@@ -203,7 +210,7 @@ async def test_permission_change_tells_exactly_those_whose_view_changed(server):
     # hide general from users: bob loses it, boss (owner) gains nothing and keeps "hidden" only
     await boss.send("channel_update", current_name="general", updates={"permissions": {"view": ["owner"], "send": ["owner"]}},
                     listener="u")
-    pushed, reply = await until_reply(boss, "u")
+    pushed, reply = await reply_and_pushes(boss, "u")
     assert [names(p) for p in pushed] == [["general", "hidden"]]  # general's permissions changed for boss too
     assert reply["channel"]["permissions"] == {"view": ["owner"], "send": ["owner"]}
     assert names(await bob.expect("channels_get")) == []
@@ -212,7 +219,7 @@ async def test_permission_change_tells_exactly_those_whose_view_changed(server):
     await bob.assert_silent()
     # a change to a channel bob cannot see tells bob nothing
     await boss.send("channel_update", current_name="hidden", updates={"description": "secret"}, listener="v")
-    pushed, _ = await until_reply(boss, "v")
+    pushed, _ = await reply_and_pushes(boss, "v")
     assert len(pushed) == 1
     await bob.assert_silent()
 
@@ -223,13 +230,13 @@ async def test_update_merges_other_keys_and_clears_them_with_null(server):
     await boss.send("channel_update", current_name="general",
                     updates={"wallpaper": "https://x/y.png", "description": None, "type": "forum",
                              "last_message": 5}, listener="u")
-    _, reply = await until_reply(boss, "u")
+    _, reply = await reply_and_pushes(boss, "u")
     ch = reply["channel"]
     assert ch["wallpaper"] == "https://x/y.png" and ch["type"] == "forum"
     assert "description" not in ch and "last_message" not in ch
     await boss.send("channel_update", current_name="general", updates={"wallpaper": None, "type": "text"},
                     listener="v")
-    _, reply = await until_reply(boss, "v")
+    _, reply = await reply_and_pushes(boss, "v")
     assert "wallpaper" not in reply["channel"] and reply["channel"]["type"] == "text"
     await server.restart()
     boss = await server.user("boss")
@@ -278,17 +285,17 @@ async def test_move_reorders_pushes_and_persists(server):
     await boss.drain()
     await bob.drain()
     await boss.send("channel_move", name="b", position=0, listener="m")
-    pushed, reply = await until_reply(boss, "m")
+    pushed, reply = await reply_and_pushes(boss, "m")
     assert reply == {"cmd": "channel_move", "name": "b", "position": 0, "moved": True, "listener": "m"}
     assert [names(p) for p in pushed] == [["b", "general", "a"]]
     assert names(await bob.expect("channels_get")) == ["b", "general", "a"]
     # past the end: clamped, but the reply echoes the request
     await boss.send("channel_move", name="general", position=99, listener="n")
-    _, reply = await until_reply(boss, "n")
+    _, reply = await reply_and_pushes(boss, "n")
     assert reply["position"] == 99 and reply["moved"] is True
     # JSON true counts as 1, as in the original
     await boss.send("channel_move", name="general", position=True, listener="o")
-    _, reply = await until_reply(boss, "o")
+    _, reply = await reply_and_pushes(boss, "o")
     assert reply["position"] is True
     await server.restart()
     boss = await server.user("boss")
@@ -335,7 +342,7 @@ async def test_delete_removes_the_channel_and_its_messages(server):
     await boss.drain()
     await bob.drain()
     await boss.send("channel_delete", name="temp", listener="d")  # case-insensitive fallback
-    pushed, reply = await until_reply(boss, "d")
+    pushed, reply = await reply_and_pushes(boss, "d")
     assert reply == {"cmd": "channel_delete", "name": "Temp", "deleted": True, "listener": "d"}
     assert [names(p) for p in pushed] == [["general"]]
     assert names(await bob.expect("channels_get")) == ["general"]
@@ -374,7 +381,7 @@ async def test_an_admin_made_through_user_roles_set_manages_channels(server):
     await until_reply(boss, "r")
     await ann.drain()
     await ann.send("channel_create", name="ops", type="voice", permissions={"view": ["admin"]}, listener="c")
-    pushed, reply = await until_reply(ann, "c")
+    pushed, reply = await reply_and_pushes(ann, "c")
     assert reply["created"] is True and [names(p) for p in pushed] == [["general", "ops"]]
 
 
@@ -387,7 +394,7 @@ async def test_channel_changes_are_audit_logged(server):
                         ("channel_move", {"name": "missing", "position": 0}),
                         ("channel_delete", {"name": "b"})):
         await boss.send(cmd, listener="x", **fields)
-        await until_reply(boss, "x")
+        await reply_and_pushes(boss, "x")
     await server.shutdown()
     con = sqlite3.connect(db_path(server.config.storage.data_dir))
     try:

@@ -1,4 +1,5 @@
-"""Property: no sequence of frames an authenticated client can send breaks the server.
+"""Properties: no sequence of frames an authenticated client can send breaks the server, and
+whatever a client stores can be read back by everyone.
 
 Random text, random JSON objects (a known or random `cmd`, known or random field names, values of
 every JSON type including huge integers, NaN and lone surrogates) and binary frames go to a live
@@ -139,4 +140,96 @@ async def test_random_frames_never_break_the_server(server):
         trio.from_thread.run(run_example, server, next(examples), frames_to_send)
 
     # a test-side thread: not one of the server's worker threads that `settle()` waits for
+    await _Threads.original(check)
+
+
+# ---- store, then read back --------------------------------------------------------------------
+# Requests that store what a client sends, mostly plausible (so that they are accepted), with
+# random values in every free-form place: embed keys known and unknown at every level, channel
+# keys, role permission objects and role data, texts. Whatever the server accepts, every reader
+# must then answer the owner and a member (tests/readers.py).
+
+# JSON text the server decodes (a lone surrogate is refused as Invalid JSON before anything is stored)
+clean_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+stored_text = st.text(max_size=40) | clean_text
+key_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
+deep_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | clean_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(key_text, inner, max_size=3), max_leaves=40)
+urls = st.sampled_from(["https://x.example/a.png", "http://y"]) | st.builds(lambda t: "https://x.example/" + t, stored_text) | stored_text
+unknown = st.dictionaries(key_text, deep_values, max_size=2)
+
+
+def obj(required: dict[str, Any], optional: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """An object of the schema, plus (sometimes) unknown keys."""
+    return st.builds(lambda extra, known: {**extra, **known}, unknown,
+                     st.fixed_dictionaries(required, optional=optional))
+
+
+embeds = st.lists(obj({}, {
+    "type": field(st.sampled_from(["rich", "link", "image", "video", "article", "poll"])),
+    "title": field(stored_text), "description": field(stored_text), "url": field(urls), "timestamp": field(stored_text),
+    "color": field(st.integers(0, 0xFFFFFF) | st.sampled_from(["12", " 7 "])),
+    "author": field(obj({"name": stored_text}, {"url": urls, "icon_url": urls})),
+    "footer": field(obj({"text": stored_text}, {"icon_url": urls})),
+    "image": field(obj({"url": urls}, {"width": st.integers(), "height": small_ints})),
+    "thumbnail": field(obj({"url": urls}, {"width": small_ints})),
+    "fields": field(st.lists(obj({"name": stored_text, "value": stored_text}, {"inline": st.booleans() | st.just("yes")}),
+                             max_size=3)),
+    "poll": field(obj({"question": stored_text, "options": st.lists(
+        obj({"id": st.text(min_size=1, max_size=5), "text": stored_text}, {"emoji": stored_text}), min_size=2, max_size=3)},
+        {"allow_multiselect": st.booleans(), "expires_at": st.floats() | st.integers()})),
+}), min_size=1, max_size=3)
+# channel keys other than those that would rename general or take its history away
+channel_keys = st.sampled_from(["wallpaper", "icon", "description", "display_name", "size", "id"]) | key_text.filter(
+    lambda k: k not in ("name", "type", "permissions"))
+storing = st.one_of(
+    st.builds(lambda c, e: {"cmd": "message_new", "channel": "general", "content": c or "x", "embeds": e}, stored_text, embeds),
+    st.builds(lambda c, e: {"cmd": "message_edit", "channel": "general", "id": "$last", "content": c or "x",
+                            "embeds": e}, stored_text, embeds),
+    st.builds(lambda u: {"cmd": "channel_update", "current_name": "general", "updates": u or {"icon": "i"}},
+              st.dictionaries(channel_keys, deep_values, max_size=3)),
+    st.builds(lambda n, p, extra: {**extra, "cmd": "channel_create", "name": n, "type": "text", "permissions": p},
+              stored_text, st.dictionaries(key_text, st.lists(stored_text, max_size=2), max_size=2) | deep_values, unknown),
+    st.builds(lambda n, p, d: {"cmd": "role_create", "name": n, "permissions": p, "description": d, "color": d},
+              st.sampled_from(["fuzzrole"]) | stored_text,
+              st.dictionaries(key_text, deep_values, max_size=3) | st.lists(stored_text, max_size=3), stored_text),
+    st.builds(lambda data: {"cmd": "role_set", "name": "fuzzrole", "data": data},
+              st.dictionaries(st.sampled_from(["description", "color", "category", "permissions", "hoisted"]) | key_text,
+                              deep_values, min_size=1, max_size=3)),
+    st.builds(lambda e: {"cmd": "message_react_add", "channel": "general", "id": "$last", "emoji": e}, stored_text),
+    st.builds(lambda s, t: {"cmd": "status_set", "status": s, "text": t}, statuses, stored_text),
+    st.builds(lambda n: {"cmd": "nickname_update", "nickname": n}, stored_text | deep_values),
+    st.builds(lambda u: {"cmd": "pfp_set", "url": u}, urls),
+    st.builds(lambda n, i: {"cmd": "server_update", "name": n, "icon": i}, stored_text, urls),
+)
+
+
+async def run_store_then_read(server: Server, n: int, requests: list[dict[str, Any]]) -> None:
+    from tests.readers import read_everything
+
+    owner = await server.owner(f"own{n}")
+    member = await server.user(f"mem{n}")
+    await owner.send("message_new", channel="general", content="first", listener="first")
+    while (packet := await owner.recv()).get("listener") != "first":
+        pass
+    last = packet["message"]["id"]
+    for request in requests:
+        request = {k: last if v == "$last" else v for k, v in request.items()}
+        await owner.send_raw(json.dumps(request))
+    await read_everything(owner, owner=True)
+    await read_everything(member, owner=False)
+    await owner.close()
+    await member.close()
+
+
+async def test_whatever_is_stored_reads_back(server):
+    examples = iter(range(10**6))
+
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(st.lists(storing, min_size=1, max_size=8))
+    def check(requests: list[dict[str, Any]]) -> None:
+        trio.from_thread.run(run_store_then_read, server, next(examples), requests)
+
     await _Threads.original(check)

@@ -177,16 +177,22 @@ async def test_wrong_types_get_an_error_and_keep_the_connection(server):
     await alice.expect("pong")
 
 
-async def test_embeds_are_stored_as_sent_and_an_empty_list_means_none(server):
+async def test_embeds_are_stored_in_their_schema_and_an_empty_list_means_none(server):
+    """Known keys keep the values (and types) sent; keys outside the schema, at any level, are
+    dropped (docs/compatibility.md, Messages)."""
     alice, bob = await online(server, "alice", "bob")
-    embeds = [{"title": "T", "color": "12", "custom": {"k": 1}, "fields": [{"name": "a", "value": "b", "inline": "yes"}]}]
+    embeds = [{"title": "T", "color": "12", "custom": {"k": 1},
+               "author": {"name": "a", "url": "https://a.example", "avatar": "x"},
+               "fields": [{"name": "a", "value": "b", "inline": "yes", "extra": [1]}]}]
+    kept = [{"title": "T", "color": "12", "author": {"name": "a", "url": "https://a.example"},
+             "fields": [{"name": "a", "value": "b", "inline": "yes"}]}]
     m = await post(alice, "general", "with embed", embeds=embeds)
-    assert m["embeds"] == embeds
+    assert m["embeds"] == kept
     plain = await post(alice, "general", "no embed", embeds=[])
     assert "embeds" not in plain
     await alice.send("messages_get", channel="general")
     stored = (await alice.expect("messages_get"))["messages"]
-    assert stored[0]["embeds"] == embeds and "embeds" not in stored[1]
+    assert stored[0]["embeds"] == kept and "embeds" not in stored[1]
 
 
 # ---- replies and mentions ---------------------------------------------------------------------
@@ -348,7 +354,9 @@ async def test_edit_embeds_keep_replace_or_clear(server):
     assert (await alice.expect("message_edit"))["message"]["embeds"] == first
     second = [{"description": "second", "zzz": True}]
     await alice.send("message_edit", id=m["id"], channel="general", content="replaced", embeds=second)
-    assert (await alice.expect("message_edit"))["message"]["embeds"] == second
+    assert (await alice.expect("message_edit"))["message"]["embeds"] == [{"description": "second"}]
+    await alice.send("message_get", channel="general", id=m["id"])
+    assert (await alice.expect("message_get"))["message"]["embeds"] == [{"description": "second"}]
     await alice.send("message_edit", id=m["id"], channel="general", content="cleared", embeds=[])
     assert "embeds" not in (await alice.expect("message_edit"))["message"]
     await alice.send("message_get", channel="general", id=m["id"])

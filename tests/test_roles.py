@@ -182,6 +182,7 @@ async def test_rename_follows_into_users_and_channel_permissions_also_after_rest
     await boss.send("role_update", id=vip_id, name="gold", listener="r")
     pushed, reply = await until_reply(boss, "r")
     assert reply == {"cmd": "role_update", "id": vip_id, "name": "gold", "updated": True, "listener": "r"}
+    pushed += await boss.drain()  # the channel lists follow the reply (coalesced per tick)
     assert [p["cmd"] for p in pushed] == ["roles_list", "user_roles_get", "channels_get"]
     assert "gold" in pushed[0]["roles"] and "vip" not in pushed[0]["roles"]
     assert pushed[1] == {"cmd": "user_roles_get", "user": bob.username, "roles": ["gold", "user"], "color": None,
@@ -423,15 +424,15 @@ async def test_broadcast_filtering_follows_live_roles(server):
     await bob.assert_silent()
     await boss.send("user_roles_set", user=bob.username, roles=["user", "vip"], listener="s")
     await until_reply(boss, "s")
+    await bob.expect("user_roles_get")
     push = await bob.expect("channels_get")  # his visible list changed
     assert [ch["name"] for ch in push["val"]] == ["general", "lounge"]
-    await bob.expect("user_roles_get")
     await ok(boss, "message_new", channel="lounge", content="after")
     assert (await bob.expect("message_new", channel="lounge"))["message"]["content"] == "after"
     await boss.send("user_roles_set", user=bob.username, roles=["user"], listener="t")
     await until_reply(boss, "t")
-    assert [ch["name"] for ch in (await bob.expect("channels_get"))["val"]] == ["general"]
     await bob.expect("user_roles_get")
+    assert [ch["name"] for ch in (await bob.expect("channels_get"))["val"]] == ["general"]
     await ok(boss, "message_new", channel="lounge", content="gone again")
     await bob.assert_silent()
 

@@ -446,7 +446,7 @@ class LockstepListener(MemoryListener):
 
     async def connect(self, ip: str = "local") -> trio.abc.Stream:
         client, server = trio.testing.lockstep_stream_pair()
-        server.peer_ip = ip  # type: ignore[attr-defined]
+        server.peer_ip = ip  # type: ignore[attr-defined]  (read by connection.peer_ip)
         await self._send.send(server)
         return PausableStream(client)
 

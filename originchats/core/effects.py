@@ -10,6 +10,11 @@
   trio thread, then call `then(state, ctx, result)`, another pure function returning a `Step`.
   The continuation re-checks against the state current at that moment.
 * `Close(conns, code, reason)`: close those connections (after anything queued for them).
+* `ChannelsChanged(before, after)`: a committed change took the channel lists from `before` to
+  `after`. The shell coalesces these per scheduler tick: once the tick's commits are done, each
+  authenticated socket whose visible list differs between the tick's first `before` and its last
+  `after` gets one `channels_get` push (`handlers.channels.channel_pushes`), however many changes
+  the tick saw. (`after`, not the state current then: that may hold changes not committed yet.)
 """
 
 from __future__ import annotations
@@ -53,7 +58,13 @@ class Close:
     reason: str = ""
 
 
-Effect = Union[Reply, Send, Persist, Fetch, Close]
+@attrs.frozen
+class ChannelsChanged:
+    before: ServerState
+    after: ServerState
+
+
+Effect = Union[Reply, Send, Persist, Fetch, Close, ChannelsChanged]
 
 
 @attrs.frozen

@@ -1,23 +1,45 @@
-"""Embed validation (objects.md §3.6, extended/embeds.md). Returns the error text of the first
-problem, or None.
+"""Embed validation (objects.md §3.6, extended/embeds.md) to a fixed schema.
+
+`normalize_embeds` checks a list of embeds and returns what is stored: each embed, and each
+object inside it (author, footer, image, thumbnail, fields, poll, poll options), keeps only the
+keys of the schema, in the order sent; unknown keys are dropped (docs/compatibility.md,
+Messages). Every stored string has a length limit (URLs `url_length`, emoji `emoji_length`,
+`timestamp` TIMESTAMP_MAX, the rest as the protocol documents), numbers are finite and within
+±(2**53 - 1), so nothing stored can nest or grow without bound; the whole message is then held
+to its byte budget (core/budget.py).
 
 The original validated with a pydantic model in "lax" mode: numeric strings pass where an integer
-is expected, common spellings pass for booleans, but a number is not accepted as a string. The
-validator only checks; valid embeds are stored exactly as sent (unknown keys included). Reports
-follow pydantic's layout (`1 validation error for Embed\\n<field>\\n  <message>`); clients only rely
-on the `Embed <i>: ` prefix.
+is expected, common spellings pass for booleans, but a number is not accepted as a string. Values
+of known keys are stored in the type they were sent in (`"color": "12"` stays a string). Reports
+follow pydantic's layout (`1 validation error for Embed\\n<field>\\n  <message>`); clients only
+rely on the `Embed <i>: ` prefix.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
+
+from .settings import ContentLimits
 
 TYPES = ("rich", "poll", "link", "image", "video", "article")
 MAX_EMBEDS = 10
 MAX_TOTAL = 6000
+TIMESTAMP_MAX = 64  # characters of `timestamp` (free-form; ISO 8601 needs 35 at most)
+LAX_TEXT_MAX = 32  # characters of a string standing for a number or a boolean ("12", " yes ")
+INT_MAX = 2**53 - 1  # the largest integer every JSON reader (JavaScript included) holds exactly
 _INT_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
 _BOOL_WORDS = {"true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n"}
+
+EMBED_KEYS = ("type", "title", "description", "url", "color", "timestamp", "author", "footer", "image",
+              "thumbnail", "fields", "poll")
+AUTHOR_KEYS = ("name", "url", "icon_url")
+FOOTER_KEYS = ("text", "icon_url")
+MEDIA_KEYS = ("url", "width", "height")
+FIELD_KEYS = ("name", "value", "inline")
+POLL_KEYS = ("question", "options", "allow_multiselect", "expires_at")
+OPTION_KEYS = ("id", "text", "emoji")
 
 
 class _Invalid(Exception):
@@ -25,6 +47,11 @@ class _Invalid(Exception):
         super().__init__(msg)
         self.loc = loc
         self.msg = msg
+
+
+def _known(obj: dict, keys: tuple[str, ...]) -> dict:
+    """`obj` with only the schema's `keys`, in the order sent."""
+    return {k: v for k, v in obj.items() if k in keys}
 
 
 def _lax_int(value: Any) -> int | None:
@@ -35,7 +62,7 @@ def _lax_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and _INT_TEXT.match(value):
+    if isinstance(value, str) and len(value) <= LAX_TEXT_MAX and _INT_TEXT.match(value):
         return int(value)
     return None
 
@@ -45,22 +72,22 @@ def _lax_bool(value: Any) -> bool:
         return True
     if isinstance(value, int) and value in (0, 1):
         return True
-    return isinstance(value, str) and value.strip().lower() in _BOOL_WORDS
+    return isinstance(value, str) and len(value) <= LAX_TEXT_MAX and value.strip().lower() in _BOOL_WORDS
 
 
-def _opt_str(obj: dict, key: str, loc: str, limit: int | None = None) -> int:
+def _opt_str(obj: dict, key: str, loc: str, limit: int) -> int:
     """Check an optional string field; returns its length (0 when absent)."""
     value = obj.get(key)
     if value is None:
         return 0
     if not isinstance(value, str):
         raise _Invalid(loc, "Input should be a valid string")
-    if limit is not None and len(value) > limit:
+    if len(value) > limit:
         raise _Invalid(loc, f"String should have at most {limit} characters")
     return len(value)
 
 
-def _req_str(obj: dict, key: str, loc: str, limit: int | None = None) -> int:
+def _req_str(obj: dict, key: str, loc: str, limit: int) -> int:
     if obj.get(key) is None:
         raise _Invalid(loc, "Field required")
     return _opt_str(obj, key, loc, limit)
@@ -68,8 +95,13 @@ def _req_str(obj: dict, key: str, loc: str, limit: int | None = None) -> int:
 
 def _opt_int(obj: dict, key: str, loc: str) -> None:
     value = obj.get(key)
-    if value is not None and _lax_int(value) is None:
+    if value is None:
+        return
+    number = _lax_int(value)
+    if number is None:
         raise _Invalid(loc, "Input should be a valid integer")
+    if abs(number) > INT_MAX:
+        raise _Invalid(loc, f"Input should be between -{INT_MAX} and {INT_MAX}")
 
 
 def _obj(value: Any, loc: str) -> dict:
@@ -78,16 +110,17 @@ def _obj(value: Any, loc: str) -> dict:
     return value
 
 
-def _media(embed: dict, key: str) -> None:
+def _media(embed: dict, key: str, limits: ContentLimits) -> None:
     if embed.get(key) is None:
         return
     media = _obj(embed[key], key)
-    _req_str(media, "url", f"{key}.url")
+    _req_str(media, "url", f"{key}.url", limits.url_length)
     for dim in ("width", "height"):
         _opt_int(media, dim, f"{key}.{dim}")
+    embed[key] = _known(media, MEDIA_KEYS)
 
 
-def _poll(embed: dict) -> int:
+def _poll(embed: dict, limits: ContentLimits) -> int:
     poll = _obj(embed["poll"], "poll")
     total = _req_str(poll, "question", "poll.question", 300)
     options = poll.get("options")
@@ -95,6 +128,7 @@ def _poll(embed: dict) -> int:
         raise _Invalid("poll.options", "Input should be a valid list")
     if not 2 <= len(options) <= 10:
         raise _Invalid("poll.options", "List should have between 2 and 10 items")
+    kept = []
     for i, option in enumerate(options):
         where = f"poll.options.{i}"
         option = _obj(option, where)
@@ -102,19 +136,26 @@ def _poll(embed: dict) -> int:
         if not isinstance(oid, str) or not 1 <= len(oid) <= 50:
             raise _Invalid(f"{where}.id", "String should have between 1 and 50 characters")
         total += _req_str(option, "text", f"{where}.text", 100)
-        _opt_str(option, "emoji", f"{where}.emoji")
+        _opt_str(option, "emoji", f"{where}.emoji", limits.emoji_length)
+        kept.append(_known(option, OPTION_KEYS))
     multi = poll.get("allow_multiselect")
     if multi is not None and not _lax_bool(multi):
         raise _Invalid("poll.allow_multiselect", "Input should be a valid boolean")
     expires = poll.get("expires_at")
-    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, (int, float))):
-        if not (isinstance(expires, str) and _lax_int(expires) is not None):
+    if expires is not None:
+        if isinstance(expires, str) and _lax_int(expires) is not None:
+            pass
+        elif isinstance(expires, bool) or not isinstance(expires, (int, float)):
             raise _Invalid("poll.expires_at", "Input should be a valid number")
+        elif not math.isfinite(expires) or abs(expires) > INT_MAX:
+            raise _Invalid("poll.expires_at", "Input should be a finite number")
+    embed["poll"] = {**_known(poll, POLL_KEYS), "options": kept}
     return total
 
 
-def _check(embed: Any) -> None:
-    embed = _obj(embed, "embed")
+def _check(embed: Any, limits: ContentLimits) -> dict:
+    """The stored form of one embed (schema keys only), or `_Invalid`."""
+    embed = _known(_obj(embed, "embed"), EMBED_KEYS)
     etype = embed.get("type", "rich")
     if etype is None:
         etype = "rich"
@@ -122,8 +163,8 @@ def _check(embed: Any) -> None:
         raise _Invalid("type", "Input should be " + ", ".join(f"'{t}'" for t in TYPES))
     total = _opt_str(embed, "title", "title", 256)
     total += _opt_str(embed, "description", "description", 4096)
-    _opt_str(embed, "url", "url")
-    _opt_str(embed, "timestamp", "timestamp")
+    _opt_str(embed, "url", "url", limits.url_length)
+    _opt_str(embed, "timestamp", "timestamp", TIMESTAMP_MAX)
     color = embed.get("color")
     if color is not None:
         value = _lax_int(color)
@@ -134,28 +175,33 @@ def _check(embed: Any) -> None:
     if embed.get("author") is not None:
         author = _obj(embed["author"], "author")
         total += _req_str(author, "name", "author.name", 256)
-        _opt_str(author, "url", "author.url")
-        _opt_str(author, "icon_url", "author.icon_url")
+        _opt_str(author, "url", "author.url", limits.url_length)
+        _opt_str(author, "icon_url", "author.icon_url", limits.url_length)
+        embed["author"] = _known(author, AUTHOR_KEYS)
     if embed.get("footer") is not None:
         footer = _obj(embed["footer"], "footer")
         total += _req_str(footer, "text", "footer.text", 2048)
-        _opt_str(footer, "icon_url", "footer.icon_url")
-    _media(embed, "image")
-    _media(embed, "thumbnail")
+        _opt_str(footer, "icon_url", "footer.icon_url", limits.url_length)
+        embed["footer"] = _known(footer, FOOTER_KEYS)
+    _media(embed, "image", limits)
+    _media(embed, "thumbnail", limits)
     fields = embed.get("fields")
     if fields is not None:
         if not isinstance(fields, list):
             raise _Invalid("fields", "Input should be a valid list")
         if len(fields) > 25:
             raise _Invalid("fields", "List should have at most 25 items")
+        kept = []
         for i, f in enumerate(fields):
             f = _obj(f, f"fields.{i}")
             total += _req_str(f, "name", f"fields.{i}.name", 256)
             total += _req_str(f, "value", f"fields.{i}.value", 1024)
             if f.get("inline") is not None and not _lax_bool(f["inline"]):
                 raise _Invalid(f"fields.{i}.inline", "Input should be a valid boolean")
+            kept.append(_known(f, FIELD_KEYS))
+        embed["fields"] = kept
     if embed.get("poll") is not None:
-        total += _poll(embed)
+        total += _poll(embed, limits)
     if etype == "poll" and embed.get("poll") is None:
         raise _Invalid("embed", "Value error, Poll embeds must have 'poll' data")
     if etype == "link" and not embed.get("url"):
@@ -164,25 +210,20 @@ def _check(embed: Any) -> None:
         raise _Invalid("embed", "Value error, Image embeds must have 'image'")
     if total > MAX_TOTAL:
         raise _Invalid("embed", "Value error, Embed total characters cannot exceed 6000")
+    return embed
 
 
-def validate_embed(embed: Any) -> str | None:
-    """The validator report for one embed, or None when it is valid."""
-    try:
-        _check(embed)
-    except _Invalid as exc:
-        return f"1 validation error for Embed\n{exc.loc}\n  {exc.msg}"
-    return None
-
-
-def validate_embeds(embeds: Any) -> str | None:
-    """The `message_new` / `message_edit` embed check: the error text, or None when valid."""
+def normalize_embeds(embeds: Any, limits: ContentLimits) -> tuple[list[dict] | None, str | None]:
+    """The `message_new` / `message_edit` embed check: `(stored embeds, None)` when valid, else
+    `(None, error text)`."""
     if not isinstance(embeds, list):
-        return "Embeds must be an array"
+        return None, "Embeds must be an array"
     if len(embeds) > MAX_EMBEDS:
-        return "Cannot have more than 10 embeds"
+        return None, "Cannot have more than 10 embeds"
+    out = []
     for i, embed in enumerate(embeds):
-        err = validate_embed(embed)
-        if err:
-            return f"Embed {i}: {err}"
-    return None
+        try:
+            out.append(_check(embed, limits))
+        except _Invalid as exc:
+            return None, f"Embed {i}: 1 validation error for Embed\n{exc.loc}\n  {exc.msg}"
+    return out, None

@@ -16,6 +16,21 @@ class RateLimitSettings:
 
 
 @attrs.frozen(kw_only=True)
+class ContentLimits:
+    """Bounds on what clients store (docs/security.md, "Stored content" and "Broadcasts and
+    administration"); see config.toml `[limits]`."""
+
+    message_bytes: int = 32768  # a message's wire form, every user name counted at NAME_BYTES
+    url_length: int = 2048  # characters of any URL stored in an embed
+    reactions_per_message: int = 20  # distinct emoji on one message
+    emoji_length: int = 32  # characters of one reaction emoji
+    max_channels: int = 500
+    max_roles: int = 250
+    record_bytes: int = 8192  # a channel's or a role's stored object
+    json_depth: int = 8  # nesting of free-form JSON stored as sent (channel keys, role permission objects)
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     server: dict[str, Any] = attrs.Factory(lambda: {"name": "OriginChats", "owner": {"name": "Admin"}})
     limits: dict[str, Any] = attrs.Factory(lambda: {"post_content": 2000, "search_results": 30})
@@ -28,6 +43,10 @@ class Settings:
     allow_registration: bool = True
     allow_name_reuse: bool = False
     rate_limit: RateLimitSettings = attrs.Factory(RateLimitSettings)
+    # status_set, nickname_update/remove, pfp_set, reactions: their own bucket (core/ratelimit.py)
+    broadcast_limit: RateLimitSettings = attrs.Factory(lambda: RateLimitSettings(
+        messages_per_minute=30, burst_limit=10, cooldown_seconds=30))
+    content: ContentLimits = attrs.Factory(ContentLimits)
     modlog_retention_days: dict[str, int] = attrs.Factory(dict)
 
     @property

@@ -41,6 +41,7 @@ class ServerState:
     channels: tuple[Channel, ...] = ()  # display order
     conns: Mapping[int, Conn] = attrs.Factory(dict)
     rate_limits: Mapping[str, Bucket] = attrs.Factory(dict)  # user id -> bucket
+    broadcast_limits: Mapping[str, Bucket] = attrs.Factory(dict)  # user id -> bucket of status, reactions...
     server_info: Mapping[str, str] = attrs.Factory(dict)  # live name/icon/banner
     # message id -> when deleted, for a minute: guards reads that raced the delete
     deleted_messages: Mapping[str, float] = attrs.Factory(dict)

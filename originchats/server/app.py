@@ -15,7 +15,7 @@ import structlog
 import trio
 
 from ..config import Config
-from ..core.settings import RateLimitSettings, Settings
+from ..core.settings import ContentLimits, RateLimitSettings, Settings
 from ..store import load
 from ..store.db import db_path, open_db, open_to_others
 from ..store.migrate import apply_migrations
@@ -44,6 +44,7 @@ def settings_from(config: Config) -> Settings:
     if s.banner:
         server["banner"] = s.banner
     rl = config.rate_limiting
+    lim = config.limits
     return Settings(
         server=server,
         limits={"post_content": config.limits.post_content, "search_results": config.limits.search_results},
@@ -52,6 +53,13 @@ def settings_from(config: Config) -> Settings:
         allow_name_reuse=config.cracked.allow_name_reuse,
         rate_limit=RateLimitSettings(enabled=rl.enabled, messages_per_minute=rl.messages_per_minute,
                                      burst_limit=rl.burst_limit, cooldown_seconds=rl.cooldown_seconds),
+        broadcast_limit=RateLimitSettings(enabled=rl.enabled, messages_per_minute=rl.broadcasts_per_minute,
+                                          burst_limit=rl.broadcast_burst_limit,
+                                          cooldown_seconds=rl.broadcast_cooldown_seconds),
+        content=ContentLimits(
+            message_bytes=lim.message_bytes, url_length=lim.url_length, reactions_per_message=lim.reactions_per_message,
+            emoji_length=lim.emoji_length, max_channels=lim.max_channels, max_roles=lim.max_roles,
+            record_bytes=lim.record_bytes, json_depth=lim.json_depth),
         modlog_retention_days=dict(config.modlog.retention),
     )
 

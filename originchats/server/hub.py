@@ -24,19 +24,22 @@ import trio
 
 from ..core import dispatch
 from ..core.context import Context
-from ..core.effects import Close, Fetch, Persist, Reply, Send
+from ..core.effects import ChannelsChanged, Close, Fetch, Persist, Reply, Send
+from ..core.handlers.channels import channel_pushes
 from ..core.revert import revert
 from ..core.request import Request
 from ..core.state import ServerState
 from ..core.views import error
 from ..store.writer import Writer, WriteFailed
 from .guard import Rejections
+from .coalesce import ChannelPushes
 from .ops import OpRunner
 from .ws import Flusher, WebSocket, encode_text
 
 log = structlog.get_logger("originchats.hub")
 OPERATOR = 0  # the pseudo-connection id of operator commands (real connections start at 1)
 PIPELINE_LIMIT = 64  # pipelined writes one connection may have committing at once
+_SYNC_EFFECTS = (Reply, Send, Close, ChannelsChanged)  # effects `_run_one` runs without awaiting
 
 
 _RANDOM = bytearray()
@@ -85,6 +88,14 @@ class Hub:
     all_closed: trio.Event = attrs.Factory(trio.Event)
     _operator_result: dict[str, Any] | None = None
     rejections: Rejections = attrs.Factory(Rejections)  # sampled logging; closes garbage floods
+    channel_lists: ChannelPushes = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.channel_lists = ChannelPushes(self._push_channel_lists)
+
+    def _push_channel_lists(self, before: ServerState, after: ServerState) -> None:
+        for effect in channel_pushes(before, after):
+            self._run_one(effect, OPERATOR, None)
 
     def now(self) -> float:
         return trio.current_time() + self.clock_offset
@@ -182,7 +193,7 @@ class Hub:
     # first waits (`settle`) until its pending writes are done, so replies keep the request order.
 
     def _pipeline(self, effect: Any, ctx: Context, req: Request, listener: str | None, undo: Any) -> bool:
-        if not isinstance(effect, Persist) or not all(isinstance(e, (Reply, Send, Close)) for e in effect.then):
+        if not isinstance(effect, Persist) or not all(isinstance(e, _SYNC_EFFECTS) for e in effect.then):
             return False
         conn_id = ctx.conn_id
         pending = self._pipelined.get(conn_id, 0)
@@ -230,7 +241,7 @@ class Hub:
                 # are announced in the order they were stored, whichever task trio wakes first.
                 then = effect.then
                 n = 0
-                while n < len(then) and isinstance(then[n], (Reply, Send, Close)):
+                while n < len(then) and isinstance(then[n], _SYNC_EFFECTS):
                     n += 1
                 announced, rest = then[:n], then[n:]
 
@@ -291,6 +302,8 @@ class Hub:
                 ws = self.sockets.get(cid)
                 if ws is not None:
                     ws.close(effect.code, effect.reason)
+        elif isinstance(effect, ChannelsChanged):
+            self.channel_lists.mark(effect.before, effect.after)  # pushed once per tick (server/coalesce.py)
         else:
             raise TypeError(f"effect {type(effect).__name__} cannot run synchronously")
 

@@ -40,9 +40,11 @@ async def rate_limit_supervisor(hub: Hub, interval: float = 60.0) -> None:
     while True:
         await trio.sleep(interval)
         state = hub.state  # read and replaced with no await in between: no lost update
-        kept = ratelimit.prune(state.rate_limits, hub.now(), state.settings.rate_limit)
-        if kept is not state.rate_limits:
-            hub.state = attrs.evolve(state, rate_limits=kept)
+        now = hub.now()
+        kept = ratelimit.prune(state.rate_limits, now, state.settings.rate_limit)
+        kept_broadcast = ratelimit.prune(state.broadcast_limits, now, state.settings.broadcast_limit)
+        if kept is not state.rate_limits or kept_broadcast is not state.broadcast_limits:
+            hub.state = attrs.evolve(state, rate_limits=kept, broadcast_limits=kept_broadcast)
 
 
 async def flush_log_samplers(samplers: list[LogSampler]) -> None:

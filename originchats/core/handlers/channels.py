@@ -11,7 +11,12 @@ Fixed relative to the original:
 * Wrong field types get an error instead of a crash (the original crashed *after* saving).
 * After every change each authenticated socket whose visible channel list changed receives an
   unsolicited `{"cmd":"channels_get","val":[…]}` (stored objects, filtered by its user's current
-  roles), before the caller's reply. The original told nobody.
+  roles). The original told nobody. The pushes are coalesced per scheduler tick (a
+  `ChannelsChanged` effect; the shell computes them with `channel_pushes` once the tick's changes
+  are done), so they follow the caller's reply, and a burst of changes costs each socket one list.
+* At most `limits.max_channels` channels; a channel as stored (its wire object, extra keys
+  included) fits in `limits.record_bytes`, and extra keys nest at most `limits.json_depth` levels,
+  so neither `channels_get` nor the audit log can grow without bound.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import attrs
 from ..audit import audit
 from ..context import Context
 from ..defaults import DEFAULT_CHANNEL_PERMISSIONS
-from ..effects import Persist, Reply, Send, Step
+from ..budget import check_json, check_record
+from ..effects import ChannelsChanged, Persist, Reply, Send, Step
 from ..errors import ProtocolError
 from ..model import CHANNEL_TYPES, Channel
 from ..permissions import channel_lists_viewer
@@ -116,7 +122,7 @@ def channel_pushes(before: ServerState, after: ServerState) -> tuple[Send, ...]:
 
 
 def _committed(state: ServerState, before: ServerState, writes: tuple, reply: dict[str, Any]) -> Step:
-    return Step(state, (Persist(writes, (*channel_pushes(before, state), Reply(reply))),))
+    return Step(state, (Persist(writes, (Reply(reply), ChannelsChanged(before, state))),))
 
 
 # ---- commands ---------------------------------------------------------------------------------
@@ -134,6 +140,9 @@ def handle_channel_create(state: ServerState, ctx: Context, req: Request) -> Ste
         raise ProtocolError("Invalid channel type, must be text, voice, or separator")
     if state.channel(name) is not None:
         raise ProtocolError("Channel already exists")
+    limits = state.settings.content
+    if len(state.channels) >= limits.max_channels:
+        raise ProtocolError(f"Channel limit reached (max {limits.max_channels} channels)")
     description = opt_str(req, "description") or None
     display_name = opt_str(req, "display_name") or None
     size = opt_int(req, "size")
@@ -141,6 +150,7 @@ def handle_channel_create(state: ServerState, ctx: Context, req: Request) -> Ste
     permissions = channel_permissions(raw_permissions) if raw_permissions else dict(DEFAULT_CHANNEL_PERMISSIONS)
     channel = Channel(id=ctx.new_id, name=name, type=ctype, description=description, display_name=display_name,
                       size=size if ctype == "separator" and size else None, permissions=permissions)
+    check_record(channel.wire(), "Channel", limits)
     after = state.with_channel(channel)
     entry = audit(ctx, user.id, "channel_management", "channel_create", target=name, details={"type": ctype})
     return _committed(after, state, (ChannelSaved(channel), entry),
@@ -159,6 +169,8 @@ def handle_channel_update(state: ServerState, ctx: Context, req: Request) -> Ste
     updates = req.get("updates")
     if not isinstance(updates, dict) or not updates:
         raise ProtocolError("updates object is required")
+    # stored as sent: extra keys in the channel, the whole object in the audit log
+    check_json(updates, "updates", state.settings.content, extra_depth=1)
     channel = state.channel(current)
     if channel is None:
         raise ProtocolError("Channel not found")
@@ -193,6 +205,7 @@ def handle_channel_update(state: ServerState, ctx: Context, req: Request) -> Ste
         else:
             extra[key] = value
     updated = attrs.evolve(channel, extra=extra, **changes)
+    check_record(updated.wire(), "Channel", state.settings.content)
     after = state.with_channel(updated)
     entry = audit(ctx, user.id, "channel_management", "channel_update", target=channel.name, details=updates)
     return _committed(after, state, (ChannelSaved(updated), entry),

@@ -17,14 +17,19 @@ def me(state: ServerState, ctx: Context) -> User:
     return state.users[state.conns[ctx.conn_id].user_id or ""]
 
 
-def rate_check(state: ServerState, ctx: Context, user: User, *, with_reason: bool = True) -> tuple[ServerState, Reply | None]:
-    """Consume one slot of the caller's bucket; a refusal comes back as the `rate_limit` reply."""
-    cfg = state.settings.rate_limit
+def rate_check(state: ServerState, ctx: Context, user: User, *, with_reason: bool = True,
+               broadcast: bool = False) -> tuple[ServerState, Reply | None]:
+    """Consume one slot of the caller's bucket; a refusal comes back as the `rate_limit` reply.
+
+    `broadcast`: the bucket of the commands that reach every socket (status, nickname, picture,
+    reactions), with its own rates, so that reacting never costs a message and the other way round."""
+    cfg = state.settings.broadcast_limit if broadcast else state.settings.rate_limit
     if not cfg.enabled:
         return state, None
-    bucket = state.rate_limits.get(user.id) or ratelimit.Bucket()
-    bucket, refusal = ratelimit.check(bucket, ctx.now, cfg)
-    state = attrs.evolve(state, rate_limits={**state.rate_limits, user.id: bucket})
+    buckets = state.broadcast_limits if broadcast else state.rate_limits
+    bucket, refusal = ratelimit.check(buckets.get(user.id) or ratelimit.Bucket(), ctx.now, cfg)
+    buckets = {**buckets, user.id: bucket}
+    state = attrs.evolve(state, **{"broadcast_limits" if broadcast else "rate_limits": buckets})
     if refusal is None:
         return state, None
     packet: dict = {"cmd": "rate_limit"}

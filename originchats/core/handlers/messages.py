@@ -19,7 +19,8 @@ import attrs
 from ..audit import audit
 from ..context import Context
 from ..effects import Fetch, Persist, Reply, Send, Step
-from ..embeds import validate_embeds
+from ..budget import check_message, message_size
+from ..embeds import normalize_embeds
 from ..errors import ProtocolError
 from ..model import Channel, Message, User
 from ..ops import Around, GetMessage, History, LastMessages
@@ -111,15 +112,15 @@ def visible(state: ServerState, messages: list[Message]) -> list[dict[str, Any]]
     return [message_wire(state, m) for m in messages if m.id not in deleted]
 
 
-def checked_embeds(req: Request) -> Any:
-    """The request's `embeds` after validation: None/absent and `[]` pass unvalidated."""
+def checked_embeds(state: ServerState, req: Request) -> Any:
+    """The request's `embeds` as stored (schema keys only); None/absent and `[]` pass as they are."""
     embeds = req.get("embeds")
     if embeds is None or (isinstance(embeds, list) and not embeds):
         return embeds
-    err = validate_embeds(embeds)
+    stored, err = normalize_embeds(embeds, state.settings.content)
     if err:
         raise ProtocolError(err)
-    return embeds
+    return stored
 
 
 def limited(state: ServerState, ctx: Context, req: Request, user: User,
@@ -272,10 +273,13 @@ def handle_message_new(state: ServerState, ctx: Context, req: Request) -> Step:
     content = (content or "").strip()
     if not content and not attachments:
         raise ProtocolError("Message content or attachments cannot be empty")
-    embeds = checked_embeds(req) or None  # `[]` means no embeds: the key stays absent
+    embeds = checked_embeds(state, req) or None  # `[]` means no embeds: the key stays absent
     limit = state.settings.post_content
     if len(content) > limit:
         raise ProtocolError(f"Message too long. Maximum length is {limit} characters")
+    # measured as a reply (reply_to counted whether or not there is one)
+    check_message(Message(id=ctx.new_id, channel_id="", user_id="", content=content, timestamp=ctx.now,
+                          embeds=embeds), state.settings.content)
     ping = opt_bool(req, "ping")
     reply_to = opt_str(req, "reply_to")
     return limited(state, ctx, req, user, partial(
@@ -344,7 +348,7 @@ def _edit_allowed(state: ServerState, *, ctx: Context, req: Request, user: User)
     content = opt_str(req, "content")
     if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")) or not content:
         raise ProtocolError("Invalid message edit format")
-    embeds = checked_embeds(req)  # None keeps the stored embeds, `[]` clears them
+    embeds = checked_embeds(state, req)  # None keeps the stored embeds, `[]` clears them
     limit = state.settings.post_content
     if len(content) > limit:  # the original accepted edits of any length
         raise ProtocolError(f"Message too long. Maximum length is {limit} characters")
@@ -367,6 +371,8 @@ def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message
         raise ProtocolError("You do not have permission to edit this message")
     users, roles = mentions(state, user, content)
     edited = attrs.evolve(m, content=content, edited=True, embeds=m.embeds if embeds is None else embeds or None)
+    reactions = tuple((e, tuple(u)) for e, u in current_reactions(state, m).items())
+    check_message(attrs.evolve(edited, reactions=reactions), state.settings.content)
     wire = message_wire(state, edited)
     if users or roles:
         wire["pings"] = {"users": users, "roles": roles, "replies": []}
@@ -411,37 +417,72 @@ def _delete_target_read(state: ServerState, ctx: Context, req: Request, m: Messa
 # ---- reactions --------------------------------------------------------------------------------
 
 
-def _reaction_fields(req: Request) -> tuple[str, str]:
+def _reaction_fields(state: ServerState, req: Request) -> tuple[str, str]:
     mid, emoji = req.get("id"), req.get("emoji")
     if not mid or not emoji:
         raise ProtocolError("Message ID and emoji are required")
     if not isinstance(mid, str):
         raise wrong_type("id", "string", mid)
-    if not isinstance(emoji, str) or len(emoji) > 200:
+    if not isinstance(emoji, str) or len(emoji) > state.settings.content.emoji_length:
         raise ProtocolError("Invalid emoji")
     return mid, emoji
+
+
+def current_reactions(state: ServerState, m: Message) -> dict[str, list[str]]:
+    """The message's reactions as read, with this server's recent decisions applied on top (a
+    decision may not be committed yet, or committed after the read began; applying one twice
+    changes nothing)."""
+    out = {emoji: list(users) for emoji, users in m.reactions}
+    for (mid, emoji, uid), (reacted, _) in state.recent_reactions.items():
+        if mid != m.id:
+            continue
+        users = out.setdefault(emoji, [])
+        if reacted and uid not in users:
+            users.append(uid)
+        elif not reacted and uid in users:
+            users.remove(uid)
+    return {emoji: users for emoji, users in out.items() if users}
+
+
+def _check_reaction_room(state: ServerState, m: Message, emoji: str, user_id: str) -> None:
+    """A new reaction must leave the message within `reactions_per_message` different emoji and
+    within its byte budget."""
+    limits = state.settings.content
+    reactions = current_reactions(state, m)
+    if emoji not in reactions and len(reactions) >= limits.reactions_per_message:
+        raise ProtocolError(f"Too many different reactions on this message (max {limits.reactions_per_message})")
+    counts = [(e, len(users)) for e, users in reactions.items() if e != emoji]
+    counts.append((emoji, len(reactions.get(emoji, ())) + (user_id not in reactions.get(emoji, ()))))
+    if message_size(m, counts) > limits.message_bytes:
+        raise ProtocolError("Too many reactions on this message")
 
 
 @command("message_react_add")
 def handle_message_react_add(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
     require_roles(user, nosrc=True)
-    mid, emoji = _reaction_fields(req)
+    mid, emoji = _reaction_fields(state, req)
     ch = ctx_channel(state, req)
     # the original skipped the view check here; reacting needs both `view` and `react`
     if not channel_allows(ch, "view", user.roles) or not channel_allows_literal(ch, "react", user.roles):
         raise ProtocolError("You do not have permission to add reactions to this message")
+    state, refusal = rate_check(state, ctx, user, broadcast=True)
+    if refusal is not None:
+        return Step(state, (refusal,))
     return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_react_target_read, emoji=emoji, add=True)),))
 
 
 @command("message_react_remove")
 def handle_message_react_remove(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
-    mid, emoji = _reaction_fields(req)
+    mid, emoji = _reaction_fields(state, req)
     require_roles(user, nosrc=True)
     ch = ctx_channel(state, req)
     if not channel_allows(ch, "view", user.roles) or not channel_allows_literal(ch, "react", user.roles):
         raise ProtocolError("You do not have permission to remove reactions from this message")
+    state, refusal = rate_check(state, ctx, user, broadcast=True)
+    if refusal is not None:
+        return Step(state, (refusal,))
     return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_react_target_read, emoji=emoji, add=False)),))
 
 
@@ -460,6 +501,8 @@ def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Messag
     reacted = known[0] if known is not None else user.id in m.reaction_users(emoji)
     if reacted == add:
         raise ProtocolError(failure)
+    if add:
+        _check_reaction_room(state, m, emoji, user.id)
     state = attrs.evolve(state, recent_reactions={**recent(state.recent_reactions, ctx.now, lambda v: v[1]),
                                                   key: (add, ctx.now)})
     write = ReactionAdded(m.id, emoji, user.id) if add else ReactionRemoved(m.id, emoji, user.id)

@@ -35,7 +35,7 @@ from ..request import Request, opt_str
 from ..state import ServerState
 from ..views import all_authed, others
 from ..writes import AuditRecorded, SettingSaved, TimeoutSaved, UserSaved
-from .common import me, require_owner, require_perm
+from .common import me, rate_check, require_owner, require_perm
 from .roles import USER_AT_OR_ABOVE, user_rank
 
 #: longest user name or id looked up; anything longer names nobody
@@ -364,6 +364,9 @@ def handle_user_update(state: ServerState, ctx: Context, req: Request) -> Step:
 
 def _set_own_nickname(state: ServerState, ctx: Context, nickname: str | None) -> Step:
     user = me(state, ctx)
+    state, refusal = rate_check(state, ctx, user, broadcast=True)
+    if refusal is not None:
+        return Step(state, (refusal,))
     event = nickname_event(attrs.evolve(user, nickname=nickname))
     effects = (Send(others(state, ctx.conn_id), event), Reply(event))
     if nickname == user.nickname:

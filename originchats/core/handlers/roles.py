@@ -32,7 +32,8 @@ import attrs
 
 from ..audit import audit
 from ..context import Context
-from ..effects import Persist, Reply, Send, Step
+from ..budget import check_json, check_record
+from ..effects import ChannelsChanged, Persist, Reply, Send, Step
 from ..errors import ProtocolError
 from ..model import SYSTEM_ROLES, Role, User
 from ..permissions import has_perm, is_owner
@@ -41,7 +42,6 @@ from ..request import Request, opt_bool, opt_str, wrong_type
 from ..state import ServerState
 from ..views import all_authed, color_of, others
 from ..writes import ChannelSaved, RoleDeleted, RoleSaved, UserSaved
-from .channels import channel_pushes
 from .common import me, require_perm
 
 #: Longest role name accepted (characters).
@@ -102,8 +102,10 @@ def check_role_name(value: Any) -> str:
     return value
 
 
-def parse_permissions(value: Any, key: str = "permissions") -> tuple[str, ...] | dict[str, Any]:
-    """A list of permission names (duplicates dropped) or the object form (objects.md §4.1)."""
+def parse_permissions(state: ServerState, value: Any, key: str = "permissions") -> tuple[str, ...] | dict[str, Any]:
+    """A list of permission names (duplicates dropped) or the object form (objects.md §4.1). The
+    value as sent (it is also audit-logged) must pass `check_json`."""
+    check_json(value, key, state.settings.content)
     if isinstance(value, list):
         if not all(isinstance(p, str) for p in value):
             raise ProtocolError(f"Invalid field '{key}': expected array of strings")
@@ -160,15 +162,16 @@ def user_roles_packet(state: ServerState, user: User) -> dict[str, Any]:
 
 
 def _role_changes_then(before: ServerState, after: ServerState, users: Iterable[User], reply: dict) -> tuple:
-    """roles_list to ALL, each changed user's new role list to ALL, the channel lists that changed,
-    then the reply (core.md §0: handler broadcasts before the caller's reply)."""
+    """roles_list to ALL, each changed user's new role list to ALL, then the reply (core.md §0:
+    handler broadcasts before the caller's reply); the channel lists that changed follow, coalesced
+    per tick with those of other changes (handlers/channels.py)."""
     everyone = all_authed(after)
     out: list = [Send(everyone, roles_packet(after))]
     for user in users:
         if not user.deleted:
             out.append(Send(everyone, {**user_roles_packet(after, user), "global": True}))
-    out.extend(channel_pushes(before, after))
     out.append(Reply(reply))
+    out.append(ChannelsChanged(before, after))  # the channel lists that changed, once per tick
     return tuple(out)
 
 
@@ -188,7 +191,10 @@ def _renamed_mentions(perms: dict[str, Any], old: str, new: str) -> dict[str, An
     if rule == old:
         return {**perms, "mention_roles": new}
     if isinstance(rule, list) and old in rule:
-        return {**perms, "mention_roles": [new if r == old else r for r in rule]}
+        renamed = [new if r == old else r for r in rule]
+        if all(isinstance(r, str) for r in renamed):  # repeats collapse: a rename never grows a role much
+            renamed = list(dict.fromkeys(renamed))
+        return {**perms, "mention_roles": renamed}
     return perms
 
 
@@ -207,7 +213,8 @@ def _save_role(state: ServerState, old: Role, new: Role) -> tuple[ServerState, l
             writes.append(UserSaved(user))
             changed_users.append(user)
     for ch in state.channels:
-        perms = {k: tuple(_rename_entry(e, a, b) for e in v) for k, v in ch.permissions.items()}
+        perms = {k: tuple(dict.fromkeys(_rename_entry(e, a, b) for e in v)) if (a in v or "!" + a in v) else v
+                 for k, v in ch.permissions.items()}
         if perms != ch.permissions:
             ch = attrs.evolve(ch, permissions=perms)
             state = state.with_channel(ch)
@@ -239,8 +246,14 @@ def _check_self_assignable(role: Role) -> None:
         raise ProtocolError(f"Role '{role.name}' cannot be made self-assignable")
 
 
+def check_role_record(state: ServerState, role: Role) -> None:
+    """A role as `roles_list` carries it must fit in `limits.record_bytes`."""
+    check_record({role.name: role.wire()}, "Role", state.settings.content)
+
+
 def _commit_role(state: ServerState, ctx: Context, actor: User, old: Role, new: Role, *, action: str,
                  details: Any, reply: dict[str, Any]) -> Step:
+    check_role_record(state, new)
     after, writes, users = _save_role(state, old, new)
     writes.append(audit(ctx, actor.id, "role_management", action, target=new.id, details=details))
     return Step(after, (Persist(tuple(writes), _role_changes_then(state, after, users, reply)),))
@@ -297,9 +310,12 @@ def handle_role_create(state: ServerState, ctx: Context, req: Request) -> Step:
         raise ProtocolError(f"Role '{name}' cannot be made self-assignable")
     if name in state.roles:
         raise ProtocolError("Role already exists")
+    limits = state.settings.content
+    if len(state.roles) >= limits.max_roles:
+        raise ProtocolError(f"Role limit reached (max {limits.max_roles} roles)")
     check_role_rank(state, actor, name)
     raw_permissions = req.get("permissions")
-    permissions = parse_permissions(raw_permissions) if raw_permissions else ()
+    permissions = parse_permissions(state, raw_permissions) if raw_permissions else ()
     check_grants(state, actor, permissions)
     hoisted = opt_bool(req, "hoisted")
     # below every existing role (the original used the role count, which may duplicate a position)
@@ -308,6 +324,7 @@ def handle_role_create(state: ServerState, ctx: Context, req: Request) -> Step:
                 color=opt_str(req, "color") or None, hoisted=bool(hoisted), permissions=permissions,
                 self_assignable=bool(self_assignable),
                 category=opt_str(req, "category") if req.has("category") else None, position=position)
+    check_role_record(state, role)
     after = state.with_role(role)
     entry = audit(ctx, actor.id, "role_management", "role_create", target=role.id,
                   details={"color": req.get("color"), "permissions": raw_permissions})
@@ -332,7 +349,7 @@ def handle_role_update(state: ServerState, ctx: Context, req: Request) -> Step:
     if req.get("self_assignable") is not None:
         changes["self_assignable"] = opt_bool(req, "self_assignable")
     if req.get("permissions") is not None:
-        changes["permissions"] = parse_permissions(req.get("permissions"))
+        changes["permissions"] = parse_permissions(state, req.get("permissions"))
         check_grants(state, actor, changes["permissions"], already=role.permissions)
     if req.has("category"):
         changes["category"] = opt_str(req, "category")
@@ -353,6 +370,7 @@ def handle_role_set(state: ServerState, ctx: Context, req: Request) -> Step:
     data = req.get("data")
     if not isinstance(data, dict) or not data:
         raise ProtocolError("Role data is required")
+    check_json(data, "data", state.settings.content, extra_depth=1)  # audit-logged as sent
     if role is None:
         raise ProtocolError("Role not found")
     sub = Request(req.cmd, data)
@@ -366,7 +384,7 @@ def handle_role_set(state: ServerState, ctx: Context, req: Request) -> Step:
         if data.get(key) is not None:
             changes[key] = opt_bool(sub, key)
     if data.get("permissions") is not None:
-        changes["permissions"] = parse_permissions(data["permissions"], "data.permissions")
+        changes["permissions"] = parse_permissions(state, data["permissions"], "data.permissions")
         check_grants(state, actor, changes["permissions"], already=role.permissions)
     if "position" in data:
         position = data["position"]
@@ -388,7 +406,7 @@ def handle_role_permissions_set(state: ServerState, ctx: Context, req: Request) 
     permissions = req.get("permissions")
     if not isinstance(permissions, list):
         raise ProtocolError("Permissions must be an array")
-    parsed = parse_permissions(permissions)
+    parsed = parse_permissions(state, permissions)
     check_grants(state, actor, parsed, already=role.permissions)
     new = attrs.evolve(role, permissions=parsed)
     return _commit_role(state, ctx, actor, role, new, action="role_permissions_set",
@@ -489,7 +507,7 @@ def handle_user_roles_set(state: ServerState, ctx: Context, req: Request) -> Ste
     after = state.with_user(user)
     packet = {**user_roles_packet(after, user), "global": True}
     entry = audit(ctx, actor.id, "user_moderation", "user_roles_set", target=user.id, details={"roles": names})
-    then = (*channel_pushes(state, after), Send(others(after, ctx.conn_id), packet), Reply(packet))
+    then = (Send(others(after, ctx.conn_id), packet), Reply(packet), ChannelsChanged(state, after))
     return Step(after, (Persist((UserSaved(user), entry), then),))
 
 
@@ -510,8 +528,8 @@ def _self_role(state: ServerState, req: Request) -> tuple[Role, str]:
 def _self_roles_changed(state: ServerState, ctx: Context, user: User, role: Role, key: str, action: str) -> Step:
     after = state.with_user(user)
     entry = audit(ctx, user.id, "role_management", action, target=user.id, details={"role": role.name})
-    then = (*channel_pushes(state, after), Send(all_authed(after), user_roles_packet(after, user)),
-            Reply({"cmd": action, "role": key, "success": True, "roles": list(user.roles)}))
+    then = (Send(all_authed(after), user_roles_packet(after, user)),
+            Reply({"cmd": action, "role": key, "success": True, "roles": list(user.roles)}), ChannelsChanged(state, after))
     return Step(after, (Persist((UserSaved(user), entry), then),))
 
 

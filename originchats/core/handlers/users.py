@@ -20,7 +20,7 @@ from ..request import Request, opt_str
 from ..state import ServerState
 from ..views import all_authed, color_of, others, status_obj, user_brief
 from ..writes import UserSaved
-from .common import me
+from .common import me, rate_check
 
 
 @command("users_list")
@@ -66,6 +66,9 @@ def handle_status_set(state: ServerState, ctx: Context, req: Request) -> Step:
     text = opt_str(req, "text") or ""  # a non-string crashed the original: a clear error instead
     if len(text) > 100:
         raise ProtocolError(invalid)
+    state, refusal = rate_check(state, ctx, user, broadcast=True)
+    if refusal is not None:
+        return Step(state, (refusal,))
     was_invisible = user.status == "invisible"
     user = attrs.evolve(user, status=new, status_text=text)
     state = state.with_user(user)
@@ -119,6 +122,9 @@ def handle_pfp_set(state: ServerState, ctx: Context, req: Request) -> Step:
         raise ProtocolError("Invalid URL format")
     if len(url) > 500:
         raise ProtocolError("URL too long (max 500 characters)")
+    state, refusal = rate_check(state, ctx, me(state, ctx), broadcast=True)
+    if refusal is not None:
+        return Step(state, (refusal,))
     user = attrs.evolve(me(state, ctx), pfp_url=url)
     state = state.with_user(user)
     return Step(state, (Persist((UserSaved(user),), (Reply({"cmd": "pfp_set", "val": url}),)),))
