@@ -19,6 +19,7 @@ from ..core.settings import ContentLimits, RateLimitSettings, Settings
 from ..store import load
 from ..store.db import db_path, open_db, open_to_others
 from ..store.migrate import apply_migrations
+from ..store.recheck import recheck_stored_content
 from ..store.reader import Reader
 from ..store.writer import Writer
 from .admin_socket import serve_admin
@@ -88,6 +89,7 @@ def open_store(config: Config) -> tuple:
     try:
         applied = apply_migrations(con)
         load.seed_if_new(con)
+        recheck_stored_content(con, settings_from(config).content)  # once: content older limits let in
         reader = open_db(path, readonly=True)
     except BaseException:
         con.close()
