@@ -411,8 +411,9 @@ class PausableStream(trio.abc.HalfCloseableStream):
 class LockstepListener(MemoryListener):
     """Like MemoryListener, but the server's `send_all` waits for the client to read (TCP-like)."""
 
-    async def connect(self) -> trio.abc.Stream:
+    async def connect(self, ip: str = "local") -> trio.abc.Stream:
         client, server = trio.testing.lockstep_stream_pair()
+        server.peer_ip = ip  # type: ignore[attr-defined]  (read by connection.peer_ip)
         await self._send.send(server)
         return PausableStream(client)
 
