@@ -16,6 +16,21 @@ class RateLimitSettings:
 
 
 @attrs.frozen(kw_only=True)
+class AuthSettings:
+    """The per-address and per-account limits of the auth path (`[auth]`, core/authguard.py).
+    A count of 0 turns that limit off."""
+
+    registrations_per_ip_per_hour: int = 10
+    ip_failures: int = 50
+    ip_failure_window_seconds: float = 900.0
+    lockout_failures: int = 10
+    lockout_window_seconds: float = 900.0
+    backoff_after: int = 10
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     server: dict[str, Any] = attrs.Factory(lambda: {"name": "OriginChats", "owner": {"name": "Admin"}})
     limits: dict[str, Any] = attrs.Factory(lambda: {"post_content": 2000, "search_results": 30})
@@ -28,6 +43,7 @@ class Settings:
     allow_registration: bool = True
     allow_name_reuse: bool = False
     rate_limit: RateLimitSettings = attrs.Factory(RateLimitSettings)
+    auth: AuthSettings = attrs.Factory(AuthSettings)
     modlog_retention_days: dict[str, int] = attrs.Factory(dict)
 
     @property

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from .authguard import AuthRecords
 from .model import Channel, Role, User
 from .ratelimit import Bucket
 from .settings import Settings
@@ -46,7 +47,7 @@ class ServerState:
     deleted_messages: Mapping[str, float] = attrs.Factory(dict)
     # (message id, emoji, user id) -> (reacted, when), for a minute: guards racing reaction reads
     recent_reactions: Mapping[tuple[str, str, str], tuple[bool, float]] = attrs.Factory(dict)
-    login_failures: Mapping[str, tuple[int, float]] = attrs.Factory(dict)  # user id -> (count, since)
+    auth: AuthRecords = attrs.Factory(AuthRecords)  # failure and registration counters; core/authguard.py
     sessions: Mapping[str, tuple[str, float]] = attrs.Factory(dict)  # token SHA-256 -> (user id, created); core/sessions.py
 
     # ---- lookups -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import structlog
 import trio
 
 from ..config import Config
-from ..core.settings import RateLimitSettings, Settings
+from ..core.settings import AuthSettings, RateLimitSettings, Settings
 from ..store import load
 from ..store.db import db_path, open_db
 from ..store.migrate import apply_migrations
@@ -25,8 +25,8 @@ from .admin_socket import serve_admin
 from .connection import serve_connection
 from . import modlog_ops  # registers the audit-log reads
 from .hub import Hub
-from .ops import OpRunner
-from .timers import heartbeat, rate_limit_supervisor
+from .ops import HashScheduler, OpRunner, RoturGate
+from .timers import auth_records_supervisor, heartbeat, rate_limit_supervisor
 
 log = structlog.get_logger("originchats.app")
 SHUTDOWN_GRACE = 3.0
@@ -42,6 +42,7 @@ def settings_from(config: Config) -> Settings:
     if s.banner:
         server["banner"] = s.banner
     rl = config.rate_limiting
+    a = config.auth
     return Settings(
         server=server,
         limits={"post_content": config.limits.post_content, "search_results": config.limits.search_results},
@@ -51,6 +52,11 @@ def settings_from(config: Config) -> Settings:
         rate_limit=RateLimitSettings(enabled=rl.enabled, messages_per_minute=rl.messages_per_minute,
                                      burst_limit=rl.burst_limit, cooldown_seconds=rl.cooldown_seconds),
         modlog_retention_days=dict(config.modlog.retention),
+        auth=AuthSettings(registrations_per_ip_per_hour=a.registrations_per_ip_per_hour,
+                          ip_failures=a.ip_failures, ip_failure_window_seconds=a.ip_failure_window_seconds,
+                          lockout_failures=a.lockout_failures, lockout_window_seconds=a.lockout_window_seconds,
+                          backoff_after=a.backoff_after, backoff_base_seconds=a.backoff_base_seconds,
+                          backoff_max_seconds=a.backoff_max_seconds),
     )
 
 
@@ -83,7 +89,12 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
                           rotur_timeout=config.rotur.timeout_seconds,
                           hasher=argon2.PasswordHasher(memory_cost=config.cracked.argon2_memory_kib,
                                                        time_cost=config.cracked.argon2_time_cost,
-                                                       parallelism=1))
+                                                       parallelism=1),
+                          hashing=HashScheduler(threads=config.auth.hash_threads, queue_size=config.auth.hash_queue,
+                                                per_source=config.auth.hash_per_ip),
+                          rotur=RoturGate(total=config.auth.rotur_concurrency, per_source=config.auth.rotur_per_ip,
+                                          cache_seconds=config.auth.rotur_cache_seconds,
+                                          cache_entries=config.auth.rotur_cache_entries))
         try:
             async with trio.open_nursery() as outer:
                 await outer.start(writer.run)
@@ -109,6 +120,8 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
         async with trio.open_nursery() as services:
             services.start_soon(heartbeat, hub, config.heartbeat.interval_seconds)
             services.start_soon(rate_limit_supervisor, hub)
+            services.start_soon(auth_records_supervisor, hub)
+            await services.start(hub.ops.run_services)
             services.start_soon(modlog_ops.prune_periodically, hub)
             await services.start(serve_admin, hub, config.storage.data_dir)
             await services.start(partial(trio.serve_listeners, handler, listeners, handler_nursery=conns))

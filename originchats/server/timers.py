@@ -1,4 +1,4 @@
-"""Periodic tasks: the heartbeat and the rate-limit supervisor."""
+"""Periodic tasks: the heartbeat, the rate-limit supervisor and the auth-records supervisor."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import attrs
 import structlog
 import trio
 
-from ..core import ratelimit
+from ..core import authguard, ratelimit
 from .hub import Hub
 from .ws import encode_text
 
@@ -42,3 +42,13 @@ async def rate_limit_supervisor(hub: Hub, interval: float = 60.0) -> None:
         kept = ratelimit.prune(state.rate_limits, hub.now(), state.settings.rate_limit)
         if kept is not state.rate_limits:
             hub.state = attrs.evolve(state, rate_limits=kept)
+
+
+async def auth_records_supervisor(hub: Hub, interval: float = 60.0) -> None:
+    """Drops the failed-login and registration counters whose window has passed."""
+    while True:
+        await trio.sleep(interval)
+        state = hub.state  # read and replaced with no await in between: no lost update
+        kept = authguard.prune(state.auth, state.settings.auth, hub.now())
+        if kept is not state.auth:
+            hub.state = attrs.evolve(state, auth=kept)
