@@ -366,3 +366,11 @@ async def test_answers_are_cached_for_the_configured_time_but_failures_are_not(m
     assert (await client.recv())["cmd"] == "auth_success"
     assert len(rotur.requests) == 4
 
+
+async def test_rotur_accounts_have_no_password_to_change_but_can_log_out(server, rotur):
+    rita = await rotur_login(server, rotur, "v-rita", "usr_rita", "Rita")
+    await rita.send("password_change", old_password="anything", new_password="new-pass")
+    await rita.expect_error("This account uses Rotur authentication", src="password_change")
+    await rita.send("logout")
+    assert await rita.recv() == {"cmd": "logout", "val": "Logged out"}
+    assert await rita.wait_closed() == 1000

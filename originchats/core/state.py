@@ -26,7 +26,7 @@ class Conn:
     user_id: str | None = None
     username: str | None = None
     status: str = "online"  # last status set on this socket (for invisible transitions)
-    failed_logins: int = 0
+    session: str | None = None  # SHA-256 of the session token this socket was given (`ready.validator`)
 
     @property
     def authed(self) -> bool:

@@ -47,6 +47,8 @@ def login_success(state: ServerState, ctx: Context, user: User, *, new_user: boo
     if user.cracked:  # the validator is a session token for `login` with `token` (core/sessions.py)
         state, issued = sessions.issue(state, user.id, ctx.new_token, ctx.now)
         writes += issued
+        # `logout` revokes the token this socket was given
+        state = state.with_conn(attrs.evolve(state.conns[ctx.conn_id], session=sessions.token_hash(ctx.new_token)))
     then: list = [
         _send_self(ctx, {"cmd": "auth_success", "val": "Authentication successful"}),
         _send_self(ctx, {"cmd": "ready", "user": ready_user(user), "validator": ctx.new_token}),
