@@ -280,3 +280,38 @@ async def test_guesses_from_many_addresses_back_off_but_a_clean_address_does_not
     await trio.sleep(1)
     await bots[0].send("login", username="alice", password="pass1234")
     assert (await bots[0].recv())["cmd"] == "auth_success"
+
+
+# ---- the counters themselves ----------------------------------------------------------------------
+
+
+def test_expired_counters_are_dropped():
+    """The shell's supervisor prunes `ServerState.auth` every minute with this: memory follows the
+    attacks of the last window, not of the server's whole life."""
+    from originchats.core import authguard
+    from originchats.core.settings import AuthSettings
+
+    cfg = AuthSettings()
+    records = authguard.AuthRecords()
+    for i in range(100):
+        records = authguard.record_failure(records, cfg, f"u{i}", f"10.0.{i}.1", now=0.0)
+        records = authguard.record_registration(records, f"10.0.{i}.1", now=0.0)
+    records = authguard.record_failure(records, cfg, "u0", "10.9.9.9", now=800.0)
+    assert authguard.prune(records, cfg, now=899.0) is records  # nothing expired yet
+    kept = authguard.prune(records, cfg, now=1000.0)
+    assert (set(kept.by_ip), set(kept.by_account_ip), set(kept.by_account)) == (
+        {"10.9.9.9"}, {("u0", "10.9.9.9")}, set())  # u0's account window began at 0
+    assert len(kept.registrations) == 100  # an hour
+    assert authguard.prune(kept, cfg, now=3600.0).registrations == {}
+
+
+@pytest.mark.parametrize(("ip", "key"), [
+    ("203.0.113.9", "203.0.113.9"),
+    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+    ("::ffff:203.0.113.9", "203.0.113.9"),
+    ("local", "local"),
+])
+def test_addresses_are_keyed_ipv4_whole_and_ipv6_by_64(ip, key):
+    from originchats.core.authguard import address_key
+
+    assert address_key(ip) == key

@@ -36,7 +36,6 @@ log = structlog.get_logger("originchats.ops")
 
 @attrs.define(eq=False)
 class _Job:
-    source: str | None
     granted: trio.Event = attrs.Factory(trio.Event)
 
 
@@ -84,7 +83,7 @@ class HashScheduler:
                 self._started.pop(source, None)
 
     async def _wait_turn(self, source: str | None) -> None:
-        job = _Job(source)
+        job = _Job()
         self._queues.setdefault(source, deque()).append(job)
         self._waiting += 1
         try:
@@ -124,11 +123,6 @@ class HashScheduler:
             self._start(nxt)
             job.granted.set()
 
-    @property
-    def busy(self) -> tuple[int, int]:
-        """(running, waiting) jobs."""
-        return self._running, self._waiting
-
 
 @attrs.define(eq=False)
 class _Call:
@@ -146,7 +140,6 @@ class RoturGate:
     _cache: dict[tuple[str, str], tuple[float, Any]] = attrs.Factory(dict)  # oldest first
     _count: int = 0
     _by_source: dict[str | None, int] = attrs.Factory(dict)
-    calls: int = 0  # HTTP calls made (for the logs and tests)
 
     async def run(self, op: ops.RoturValidate, fetch: Any, nursery: trio.Nursery | None) -> Any:
         pair = (op.key, op.validator)
@@ -163,7 +156,6 @@ class RoturGate:
             call = self._inflight[pair] = _Call()
             self._count += 1
             self._by_source[op.source] = self._by_source.get(op.source, 0) + 1
-            self.calls += 1
             if nursery is not None:
                 nursery.start_soon(self._call, pair, op, call, fetch)
             else:  # no background task (not serving): the asker makes the call
