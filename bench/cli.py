@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--secs", type=float, default=8.0, help="length of the storm")
     lg.add_argument("--observers", type=int, default=20, help="clients measuring broadcast latency")
     lg.add_argument("--tokens", type=int, default=300, help="session-token reconnects to time")
+    lg.add_argument("--hostile", type=int, default=0, metavar="N",
+                    help="instead: N sockets from 127.0.0.1 loop password logins on their own accounts while "
+                         "a user from 127.0.0.2 logs in (default [auth] limits)")
+    lg.add_argument("--victim-logins", type=int, default=5, help="password logins of the other user (--hostile)")
+    lg.add_argument("--warmup", type=float, default=3.0, help="seconds of flood before the other user logs in (--hostile)")
 
     i = sub.add_parser("ingest", help="durable message_new acks/s with K senders; restart and verify every ack")
     i.add_argument("-k", "--senders", type=int, nargs="+", default=[8])

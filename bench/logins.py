@@ -6,11 +6,15 @@ send-to-arrival latency is measured first with no storm, then while `in_flight` 
 are kept running at once (each a fresh connection that logs in and leaves). Then `tokens`
 reconnects with the `ready.validator` tokens the storm handed out (`login` with `token`), 50 at a
 time: reconnects/s and the latency of one.
+
+`--hostile N` measures something else (`hostile_logins`): N sockets of one address flooding
+password logins, and how long a password login from another address takes meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from typing import Any
 
@@ -43,6 +47,8 @@ async def _broadcast(ws: WS, stop: asyncio.Event, period: float = 0.02) -> int:
 
 
 async def logins(args: Any) -> dict[str, Any]:
+    if getattr(args, "hostile", 0):
+        return await hostile_logins(args)
     storm_users = [f"s{i}" for i in range(args.in_flight * 2)]
     obs_users = [f"o{i}" for i in range(args.observers + 1)]
     srv = Server(argon2=None)  # the default argon2id cost, as configured out of the box
@@ -147,4 +153,93 @@ async def logins(args: Any) -> dict[str, Any]:
         "token_logins": len(token_lat), "token_errors": token_errors,
         "token_logins_per_s": round(len(token_lat) / token_secs, 1),
         "token_login_p50_ms": common.ms(token_lat, .5), "token_login_p99_ms": common.ms(token_lat, .99),
+    }
+
+
+# ---- hostile: one address floods password logins; does another address still get in? -------------
+
+HOSTILE_SOURCE = "127.0.0.1"
+VICTIM_SOURCE = "127.0.0.2"
+
+
+async def hostile_logins(args: Any) -> dict[str, Any]:
+    """`args.hostile` sockets from 127.0.0.1, each looping password logins on its own account (a
+    refused login is retried at once on the same socket, a successful one reconnects), while a user
+    from 127.0.0.2 logs in `args.victim_logins` times with a password, then once with its token.
+    The server runs with the default argon2id cost and the default [auth] limits."""
+    names = [f"h{i}" for i in range(args.hostile)]
+    srv = Server(argon2=None, auth={})  # the out-of-the-box limits are what is measured
+    common.add_users(srv.data_dir, names + ["victim"], None)
+    ok = refused = other = 0
+    with srv:
+        stop = asyncio.Event()
+
+        async def flood(name: str) -> None:
+            nonlocal ok, refused, other
+            ws = None
+            while not stop.is_set():
+                try:
+                    if ws is None:
+                        ws = await open_ws(HOST, srv.port, source=HOSTILE_SOURCE)
+                    ws.send("login", username=name, password=common.PASSWORD)
+                    reply = await ws.recv(300)
+                except Exception:  # noqa: BLE001 - counted; a new socket next time
+                    other += 1
+                    ws = None
+                    await asyncio.sleep(0.05)
+                    continue
+                if reply.get("cmd") == "auth_success":
+                    ok += 1
+                    ws.close()
+                    ws = None
+                elif reply.get("cmd") == "auth_error" and "try again shortly" in str(reply.get("val")):
+                    refused += 1
+                else:
+                    other += 1
+            if ws is not None:
+                ws.close()
+
+        flooders = [asyncio.create_task(flood(n)) for n in names]
+        await asyncio.sleep(args.warmup)  # the flood is established
+        cpu0, t0 = srv.cpu(), time.monotonic()
+        ok0, refused0 = ok, refused
+        victim_lat: list[int] = []
+        victim_errors = 0
+        token = None
+        for _ in range(args.victim_logins):
+            t = time.monotonic_ns()
+            try:
+                ws = await open_ws(HOST, srv.port, source=VICTIM_SOURCE)
+                ready = await common.login(ws, "victim", timeout=300)
+                victim_lat.append(time.monotonic_ns() - t)
+                token = ready["validator"]
+                ws.close()
+            except Exception as exc:  # noqa: BLE001 - counted
+                print(f"# victim login failed: {exc}", file=sys.stderr)
+                victim_errors += 1
+            await asyncio.sleep(0.5)
+        token_ms = None
+        if token is not None:
+            t = time.monotonic_ns()
+            ws = await open_ws(HOST, srv.port, source=VICTIM_SOURCE)
+            ws.send("login", username="victim", token=token)
+            first = await ws.recv(300)
+            if first.get("cmd") == "auth_success":
+                token_ms = round((time.monotonic_ns() - t) / 1e6, 3)
+            ws.close()
+        secs = time.monotonic() - t0
+        cpu1 = srv.cpu()
+        stop.set()
+        for task in flooders:
+            task.cancel()
+        await asyncio.gather(*flooders, return_exceptions=True)
+    return {
+        "scenario": "logins-hostile", "hostile_sockets": args.hostile, "secs": round(secs, 2),
+        "victim_logins": len(victim_lat), "victim_errors": victim_errors,
+        "victim_login_p50_ms": common.ms(victim_lat, .5), "victim_login_max_ms": common.ms(victim_lat, 1.0),
+        "victim_under_2s": bool(victim_lat) and max(victim_lat) < 2e9 and not victim_errors,
+        "victim_token_login_ms": token_ms,
+        "hostile_logins_per_s": round((ok - ok0) / secs, 2),
+        "hostile_refused_per_s": round((refused - refused0) / secs, 1),
+        "hostile_other": other, "server_cpu_util": round((cpu1 - cpu0) / secs, 3),
     }

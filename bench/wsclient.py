@@ -205,9 +205,13 @@ class WS(asyncio.Protocol):
                 self.transport.close()
 
 
-async def open_ws(host: str, port: int, *, handshake: bool = True, timeout: float = 30.0) -> WS:
+async def open_ws(host: str, port: int, *, handshake: bool = True, timeout: float = 30.0,
+                  source: str | None = None) -> WS:
+    """A connected, upgraded client; `source` picks the local address (any of 127.0.0.0/8 on
+    Linux), so the server sees the connection coming from another client address."""
     loop = asyncio.get_running_loop()
-    _, ws = await asyncio.wait_for(loop.create_connection(WS, host, port), timeout)
+    local = (source, 0) if source else None
+    _, ws = await asyncio.wait_for(loop.create_connection(WS, host, port, local_addr=local), timeout)
     await asyncio.wait_for(ws.opened, timeout)
     if handshake:
         await ws.expect("handshake", timeout)

@@ -8,6 +8,7 @@ pure handler is applied to the SQLite file directly, in one transaction.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import socket
 import sys
@@ -55,7 +56,33 @@ def _list_users_command(cmds: argparse._SubParsersAction) -> None:
     users.set_defaults(build=lambda a: {"cmd": "list-users"})
 
 
-ADMIN_COMMANDS += [_ban_command, _list_users_command]
+class AdminInputError(Exception):
+    """The operator's input is unusable (printed, exit code 2)."""
+
+
+def read_new_password() -> str:
+    """The new password: typed twice at a hidden prompt on a terminal, else the first line of stdin
+    (`printf '%s\n' "$PW" | originchats admin reset-password NAME`). Never an argument: every
+    local user can read another process's arguments (`ps`)."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat the new password: ") != first:
+            raise AdminInputError("the passwords do not match")
+        return first
+    line = sys.stdin.readline()
+    if not line:
+        raise AdminInputError("no password on standard input")
+    return line.rstrip("\r\n")
+
+
+def _reset_password_command(cmds: argparse._SubParsersAction) -> None:
+    reset = cmds.add_parser("reset-password", help="set a local account's password (read from a prompt or stdin); "
+                                                   "revokes its sessions and closes its connections")
+    reset.add_argument("name", help="username (local names may omit USR:local_)")
+    reset.set_defaults(build=lambda a: {"cmd": "reset-password", "user": a.name, "password": read_new_password()})
+
+
+ADMIN_COMMANDS += [_ban_command, _list_users_command, _reset_password_command]
 
 
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,15 +118,19 @@ def send_to_server(path: Path, request: dict[str, Any], timeout: float = 10.0) -
     return json.loads(buf.split(b"\n", 1)[0])
 
 
-def run_offline(data_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
-    """Apply an operator command to the database of a stopped server."""
+def run_offline(data_dir: Path, request: dict[str, Any], argon2_params: tuple[int, int] = (65536, 3)) -> dict[str, Any]:
+    """Apply an operator command to the database of a stopped server. A password is hashed here,
+    with `argon2_params` (memory KiB, passes: the configured cost)."""
     import secrets
     import time
     import uuid
 
+    import argon2
+
     from .core import dispatch
     from .core.context import Context
-    from .core.effects import Persist, Reply
+    from .core.effects import Fetch, Persist, Reply
+    from .core.ops import HashPassword
     from .core.request import Request
     from .core.settings import Settings
     from .store import load, sql
@@ -112,20 +143,26 @@ def run_offline(data_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
         load.seed_if_new(con)
         state = load.load_state(con, Settings())
         ctx = Context(conn_id=0, now=time.time(), new_id=str(uuid.uuid4()), new_token=secrets.token_urlsafe(32))
-        step = dispatch.operator(state, ctx, Request(cmd=request.get("cmd"), data=request))
+        req = Request(cmd=request.get("cmd"), data=request)
+        step = dispatch.operator(state, ctx, req)
         result: dict[str, Any] = {"ok": False, "message": "no result"}
         writes: list[Any] = []
 
-        def collect(effects: tuple) -> None:
+        def collect(state: Any, effects: tuple) -> None:
             nonlocal result
             for effect in effects:
                 if isinstance(effect, Persist):
                     writes.extend(effect.writes)
-                    collect(effect.then)
+                    collect(state, effect.then)
                 elif isinstance(effect, Reply):
                     result = effect.packet
+                elif isinstance(effect, Fetch) and isinstance(effect.op, HashPassword):
+                    hasher = argon2.PasswordHasher(memory_cost=argon2_params[0], time_cost=argon2_params[1],
+                                                   parallelism=1)
+                    after = dispatch.run_guarded(effect.then, state, ctx, req, hasher.hash(effect.op.password))
+                    collect(after.state, after.effects)
 
-        collect(step.effects)
+        collect(step.state, step.effects)
         if writes:
             con.execute("BEGIN IMMEDIATE")
             try:
@@ -140,20 +177,32 @@ def run_offline(data_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
         con.close()
 
 
-def execute(data_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
+def execute(data_dir: Path, request: dict[str, Any], argon2_params: tuple[int, int] = (65536, 3)) -> dict[str, Any]:
     answer = send_to_server(socket_path(data_dir), request)
     if answer is not None:
         return answer
-    return run_offline(data_dir, request)
+    return run_offline(data_dir, request, argon2_params)
+
+
+def argon2_params_of(args: argparse.Namespace) -> tuple[int, int]:
+    """The configured argon2id cost when the configuration file can be read, else the default."""
+    try:
+        cracked = load_config(args.config).cracked
+    except ConfigError:
+        from .config import CrackedSection
+
+        cracked = CrackedSection()
+    return cracked.argon2_memory_kib, cracked.argon2_time_cost
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         data_dir = data_dir_of(args)
-    except ConfigError as exc:
+        request = build_request(args)
+    except (ConfigError, AdminInputError) as exc:
         print(f"originchats: {exc}", file=sys.stderr)
         return 2
-    result = execute(data_dir, build_request(args))
+    result = execute(data_dir, request, argon2_params_of(args))
     print(result.get("message", ""))
     for line in result.get("lines", []):
         print(line)

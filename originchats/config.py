@@ -71,6 +71,31 @@ CHANNEL_LISTING_EXTRA = 256
 
 
 @attrs.frozen(kw_only=True)
+class AuthSection:
+    """Limits of the auth path (docs/security.md "Authentication"). A count of 0 turns that limit off."""
+
+    # password hashing (argon2id, for login, register, password_change)
+    hash_threads: int = 2  # hashes computed at once
+    hash_queue: int = 32  # hashes waiting, all addresses together; beyond: refused at once
+    hash_per_ip: int = 4  # hashes waiting or running per address
+    # Rotur `auth`
+    rotur_concurrency: int = 32  # validations in flight, all addresses together
+    rotur_per_ip: int = 4  # validations in flight per address
+    rotur_cache_seconds: float = 30.0  # reuse an answer for the same key and validator this long
+    rotur_cache_entries: int = 10000
+    # per address
+    registrations_per_ip_per_hour: int = 10
+    ip_failures: int = 50
+    ip_failure_window_seconds: float = 900.0
+    # per account
+    lockout_failures: int = 10
+    lockout_window_seconds: float = 900.0
+    backoff_after: int = 10
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+
+
+@attrs.frozen(kw_only=True)
 class LimitsSection:
     post_content: int = 2000
     search_results: int = 30
@@ -152,6 +177,7 @@ class Config:
     storage: StorageSection = attrs.Factory(StorageSection)
     cracked: CrackedSection = attrs.Factory(CrackedSection)
     rotur: RoturSection = attrs.Factory(RoturSection)
+    auth: AuthSection = attrs.Factory(AuthSection)
     limits: LimitsSection = attrs.Factory(LimitsSection)
     network: NetworkSection = attrs.Factory(NetworkSection)
     rate_limiting: RateLimitingSection = attrs.Factory(RateLimitingSection)
@@ -261,6 +287,19 @@ def parse_config(data: dict[str, Any]) -> Config:
         problems.append(f"rotur.timeout_seconds: must be positive, got {config.rotur.timeout_seconds}")
     if config.cracked.argon2_memory_kib < 8 or config.cracked.argon2_time_cost < 1:
         problems.append("cracked: argon2_memory_kib must be at least 8 and argon2_time_cost at least 1")
+    a = config.auth
+    for key in ("hash_threads", "hash_per_ip", "rotur_concurrency", "rotur_per_ip", "rotur_cache_entries"):
+        if getattr(a, key) < 1:
+            problems.append(f"auth.{key}: must be at least 1, got {getattr(a, key)}")
+    for key in ("hash_queue", "registrations_per_ip_per_hour", "ip_failures", "lockout_failures", "backoff_after"):
+        if getattr(a, key) < 0:
+            problems.append(f"auth.{key}: must be at least 0 (0 turns it off), got {getattr(a, key)}")
+    for key in ("rotur_cache_seconds", "backoff_base_seconds", "backoff_max_seconds"):
+        if getattr(a, key) < 0:
+            problems.append(f"auth.{key}: must be at least 0, got {getattr(a, key)}")
+    for key in ("ip_failure_window_seconds", "lockout_window_seconds"):
+        if getattr(a, key) <= 0:
+            problems.append(f"auth.{key}: must be positive, got {getattr(a, key)}")
     rl = config.rate_limiting
     if rl.messages_per_minute < 1 or rl.burst_limit < 1 or rl.cooldown_seconds < 0:
         problems.append("rate_limiting: messages_per_minute and burst_limit must be at least 1, "

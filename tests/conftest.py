@@ -15,7 +15,7 @@ import attrs
 import pytest
 import trio
 
-from originchats.config import Config, CrackedSection, HeartbeatSection, RateLimitingSection, StorageSection
+from originchats.config import AuthSection, Config, CrackedSection, HeartbeatSection, RateLimitingSection, StorageSection
 from originchats.server.app import serve
 from tests.client import Client, MemoryListener, _Threads, sign_in
 from tests.clock import autojump_clock  # noqa: F401  (thread-aware; replaces pytest-trio's fixture)
@@ -28,6 +28,9 @@ def make_config(tmp_path: Path, **overrides: Any) -> Config:
         cracked=CrackedSection(argon2_memory_kib=64, argon2_time_cost=1),
         rate_limiting=RateLimitingSection(enabled=False),
         heartbeat=HeartbeatSection(interval_seconds=30),
+        # every test client connects from the same address, and many tests register more accounts
+        # than an address may per hour; tests/test_auth_limits.py checks that limit
+        auth=AuthSection(registrations_per_ip_per_hour=0),
     )
     return attrs.evolve(config, **overrides)
 

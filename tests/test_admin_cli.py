@@ -1,4 +1,4 @@
-"""`originchats admin ban | unban | list-users`: as a real subprocess through the admin socket of a
+"""`originchats admin ban | unban | list-users | reset-password`: as a real subprocess through the admin socket of a
 running server (the change is live: a ban disconnects at once) and on the database of a stopped
 one; the answers to bad input through the same operator path (`server.admin`, what the CLI sends)."""
 
@@ -15,12 +15,13 @@ from tests.modhelpers import LOCAL, audit_rows, start
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def admin(server, *args: str) -> tuple[int, str]:
+async def admin(server, *args: str, stdin: bytes = b"", stderr: bytes = b"") -> tuple[int, str]:
     """Run `originchats admin --data-dir … ARGS`; (exit code, stdout)."""
     cmd = [sys.executable, "-m", "originchats", "admin", "--data-dir", server.config.storage.data_dir, *args]
     with trio.fail_after(60):
-        done = await trio.run_process(cmd, cwd=ROOT, capture_stdout=True, capture_stderr=True, check=False)
-    assert done.stderr == b"", done.stderr
+        done = await trio.run_process(cmd, cwd=ROOT, stdin=stdin, capture_stdout=True, capture_stderr=True,
+                                      check=False)
+    assert done.stderr == stderr, done.stderr
     return done.returncode, done.stdout.decode()
 
 
@@ -101,3 +102,69 @@ async def test_list_users_marks_deleted_accounts(server):
     assert await server.admin({"cmd": "list-users"}) == {
         "ok": True, "message": "0 users (1 deleted account kept)",
         "lines": ["USR:local_alice  nickname=alice  roles=user  deleted"]}
+
+
+async def test_reset_password_through_the_running_server(server):
+    alice = await server.user("alice")
+    again = await server.user("alice")
+    bob = await server.user("bob")
+    await alice.drain(), await again.drain()
+    # the new password comes on stdin (a prompt on a terminal), never on the command line
+    code, out = await admin(server, "reset-password", "alice", stdin=b"fresh-pass\n")
+    assert (code, out) == (0, "USR:local_alice: password reset, session tokens revoked; closed 2 open connections\n")
+    for client in (alice, again):
+        assert await client.recv() == {"cmd": "disconnect", "reason": "Your password was reset"}
+        assert await client.wait_closed() == 1000
+    assert await bob.recv() == {"cmd": "user_disconnect", "username": LOCAL + "alice"}
+    client = await server.connect()
+    await client.send("login", username="alice", token=alice.ready["validator"])
+    assert await client.recv() == {"cmd": "auth_error", "val": "Invalid or expired session token"}
+    await client.send("login", username="alice", password="pass1234")
+    assert await client.recv() == {"cmd": "auth_error", "val": "Invalid password"}
+    await client.send("login", username="alice", password="fresh-pass")
+    assert (await client.recv())["cmd"] == "auth_success"
+    rows = await audit_rows(server)
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [("password_reset", None, LOCAL + "alice", '{"via":"operator"}')]
+
+
+async def test_reset_password_on_a_stopped_server_and_it_lifts_the_lockout(server):
+    await server.user("alice")
+    locked = await server.connect()
+    for _ in range(10):
+        await locked.send("login", username="alice", password="guess")
+        await locked.recv()
+    token = (await server.user("bob")).ready["validator"]
+    await server.shutdown()
+    code, out = await admin(server, "reset-password", "bob", stdin=b"bob-new-pass\n")
+    assert (code, out) == (0, "USR:local_bob: password reset, session tokens revoked\n")
+    await start(server)
+    client = await server.connect()
+    await client.send("login", username="bob", token=token)
+    assert await client.recv() == {"cmd": "auth_error", "val": "Invalid or expired session token"}
+    await client.send("login", username="bob", password="bob-new-pass")
+    assert (await client.recv())["cmd"] == "auth_success"
+    # through the running server, a reset also lifts the locks on the account
+    locked = await server.connect()
+    for _ in range(10):
+        await locked.send("login", username="alice", password="guess")
+        await locked.recv()
+    await locked.send("login", username="alice", password="pass1234")
+    assert await locked.recv() == {"cmd": "auth_error", "val": "Too many failed login attempts, try again later"}
+    assert (await admin(server, "reset-password", "alice", stdin=b"alice-new\n"))[0] == 0
+    await locked.send("login", username="alice", password="alice-new")
+    assert (await locked.recv())["cmd"] == "auth_success"
+
+
+async def test_reset_password_refusals(server):
+    await server.user("alice")
+    assert await admin(server, "reset-password", "alice",
+                       stderr=b"originchats: no password on standard input\n") == (2, "")
+    code, out = await admin(server, "reset-password", "zed", stdin=b"whatever\n")
+    assert (code, out) == (1, "no such user: zed\n")
+    cases = [
+        ({"cmd": "reset-password", "user": "alice"}, "a new password is required"),
+        ({"cmd": "reset-password", "user": "alice", "password": 1234}, "a new password is required"),
+        ({"cmd": "reset-password", "user": "alice", "password": "abc"}, "the password must be 4-72 characters"),
+    ]
+    for request, message in cases:
+        assert await server.admin(request) == {"ok": False, "message": message}, request

@@ -36,3 +36,12 @@ def test_tiny_fanout_delivers_everything(tmp_path):
     assert r["deliveries_per_s"] > 0 and r["server_us_per_delivery"] > 0
     assert r["lat_one_p50_ms"] is not None and r["ack_one_p50_ms"] is not None
     assert "| fanout" in md.read_text()
+
+
+def test_hostile_logins_measure_another_address(tmp_path):
+    # a few flooding sockets from 127.0.0.1, one password login from 127.0.0.2 (default argon2id)
+    out = run_bench("logins", "--hostile", "4", "--victim-logins", "1", "--warmup", "0.5")
+    assert out.returncode == 0, out.stderr[-3000:]
+    [r] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert r["scenario"] == "logins-hostile" and r["hostile_sockets"] == 4
+    assert r["victim_logins"] == 1 and r["victim_errors"] == 0 and r["victim_token_login_ms"] is not None

@@ -12,13 +12,16 @@ def unknown(packets):
 async def test_every_listed_command_is_handled(server):
     caps = (await server.connect()).handshake["val"]["capabilities"]
     assert set(caps) == set(HANDLERS) | {"auth", "login", "register"}
+    assert {"logout", "password_change"} <= set(caps)
     client = await server.owner("capcheck")
     for name in caps:
-        if name in ("auth", "login", "register", "user_leave", "user_delete"):
-            continue  # auth commands are checked below; the account must survive the loop
+        if name in ("auth", "login", "register", "user_leave", "user_delete", "logout"):
+            continue  # auth commands are checked below; the account (and socket) must survive the loop
         await client.send(name)
         packets = await client.drain()
         assert not unknown(packets), (name, packets)
+    await client.send("logout")
+    assert await client.recv() == {"cmd": "logout", "val": "Logged out"}
     # the auth commands are handled before authentication
     fresh = await server.connect()
     for name in ("auth", "login", "register"):

@@ -25,8 +25,9 @@ from originchats.config import NetworkSection
 from tests.client import Closed, _Threads
 from tests.conftest import Server, make_config
 
-# `user_leave` deletes the sender's own account and closes its sockets: an allowed way to leave
-COMMANDS = sorted((set(HANDLERS) | set(AUTH_HANDLERS)) - {"user_leave"})
+# `user_leave` deletes the sender's own account and closes its sockets, `logout` closes the socket:
+# allowed ways to leave
+COMMANDS = sorted((set(HANDLERS) | set(AUTH_HANDLERS)) - {"user_leave", "logout"})
 FIELDS = ["channel", "content", "id", "message_id", "thread_id", "user", "username", "password", "name",
           "status", "text", "emoji", "limit", "start", "around", "above", "below", "reply_to", "ping",
           "roles", "role", "permissions", "updates", "position", "embeds", "data", "duration", "reason",

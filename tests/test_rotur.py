@@ -17,14 +17,18 @@ import attrs
 import h11
 import pytest
 import trio
+import trio.testing
 
-from originchats.config import RoturSection
+from originchats.config import AuthSection, RoturSection
+from originchats.core.ops import RoturValidate
+from originchats.server.ops import OpRunner
 from tests.conftest import Server, make_config
 from tests.offline import ban_offline, edit_offline, query
 
 INVALID = {"cmd": "auth_error", "val": "Invalid authentication"}
 UNAVAILABLE = {"cmd": "auth_error", "val": "Authentication service unavailable, please try again"}
 AUTH_REQUIRED = {"cmd": "auth_error", "val": "Authentication required"}
+BUSY = {"cmd": "auth_error", "val": "Too many authentication requests in progress, please try again shortly"}
 
 
 @attrs.define
@@ -34,6 +38,7 @@ class FakeRotur:
     arrived: dict[str, trio.Event] = attrs.Factory(dict)  # validator -> set when its request came
     requests: list[dict[str, list[str]]] = attrs.Factory(list)
     url: str = ""
+    held_prefix: tuple[str, trio.Event] | None = None  # every validator starting with it is held
 
     def answer(self, validator: str, body: Any, status: int = 200) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -46,6 +51,10 @@ class FakeRotur:
         self.arrived[validator] = trio.Event()
         self.held[validator] = trio.Event()
         return self.held[validator]
+
+    def hold_prefix(self, prefix: str) -> trio.Event:
+        self.held_prefix = (prefix, trio.Event())
+        return self.held_prefix[1]
 
     async def handle(self, stream: trio.SocketStream) -> None:
         conn = h11.Connection(h11.SERVER)
@@ -67,6 +76,8 @@ class FakeRotur:
             self.arrived.setdefault(validator, trio.Event()).set()
             if validator in self.held:
                 await self.held[validator].wait()
+            elif self.held_prefix is not None and validator.startswith(self.held_prefix[0]):
+                await self.held_prefix[1].wait()
             status, body = self.answers.get(validator, (200, b'{"valid": false}'))
             await stream.send_all(conn.send(h11.Response(status_code=status, headers=[
                 ("content-type", "application/json"), ("content-length", str(len(body))), ("connection", "close"),
@@ -88,10 +99,10 @@ async def config(tmp_path: Path, rotur: FakeRotur):
     return make_config(tmp_path, auth_mode="rotur", rotur=RoturSection(validate_url=rotur.url, timeout_seconds=2))
 
 
-async def rotur_login(server: Server, rotur: FakeRotur, validator: str, uid: str, username: str):
+async def rotur_login(server: Server, rotur: FakeRotur, validator: str, uid: str, username: str, ip: str = "local"):
     """A connected, authenticated Rotur user (auth packets drained)."""
     rotur.user(validator, uid, username)
-    client = await server.connect()
+    client = await server.connect(ip=ip)
     await client.send("auth", validator=validator)
     await client.expect("auth_success")
     client.ready = await client.expect("ready")
@@ -274,3 +285,92 @@ async def test_pfp_set_is_refused_on_a_rotur_server(server, rotur):
     await rita.expect_error("Profile pictures are managed by Rotur for this account", src="pfp_set")
     await rita.send("pfp_get", username="Rita")
     assert await rita.recv() == {"cmd": "pfp_get", "val": None, "username": "Rita"}
+
+
+# ---- floods: bounded calls, shared calls, cached answers ------------------------------------------
+
+
+async def test_a_flood_from_one_address_is_bounded_and_a_valid_user_still_gets_in(make_server, rotur):
+    """60 sockets from one address, each with its own validator, against a Rotur that does not
+    answer: only the address's share of checks reaches Rotur, the rest are refused at once, and a
+    user from another address is checked (and let in) while the flood is stuck."""
+    srv = await make_server(auth_mode="rotur", rotur=RoturSection(validate_url=rotur.url, timeout_seconds=2),
+                            auth=AuthSection(rotur_concurrency=16, rotur_per_ip=4))
+    release = rotur.hold_prefix("junk")
+    flood = [await srv.connect(ip="10.6.6.6") for _ in range(60)]
+    for i, client in enumerate(flood):
+        await client.send("auth", validator=f"junk{i}")
+    for client in flood[4:]:
+        assert await client.recv() == BUSY
+    # the refused sockets keep trying, with new validators: still refused, still no call
+    for i, client in enumerate(flood[4:]):
+        await client.send("auth", validator=f"junk-again{i}")
+        assert await client.recv() == BUSY
+    assert sorted(r["v"][0] for r in rotur.requests) == ["junk0", "junk1", "junk2", "junk3"]
+    rita = await rotur_login(srv, rotur, "v-rita", "usr_rita", "Rita", ip="10.0.0.7")
+    assert rita.ready["user"]["username"] == "Rita"
+    release.set()
+    for client in flood[:4]:
+        assert await client.recv() == INVALID
+    # a socket that repeats its validator is answered from the cache, without a call
+    calls = len(rotur.requests)
+    for _ in range(3):
+        await flood[0].send("auth", validator="junk0")
+        assert await flood[0].recv() == INVALID
+    assert len(rotur.requests) == calls == 5
+
+
+async def test_identical_checks_in_flight_make_one_call(rotur, nursery):
+    """The same (key, validator) asked while its check is in flight waits for that one call. Each
+    connection has its own key, so this is the runner's behaviour, checked on the runner itself,
+    over real HTTP: ten askers, one request, ten answers."""
+    runner = OpRunner(reader=None, rotur_url=rotur.url, rotur_timeout=2)  # type: ignore[arg-type]
+    await nursery.start(runner.run_services)
+    rotur.user("v-same", "usr_same", "Same")
+    release = rotur.hold("v-same")
+    answers: list = []
+
+    async def ask() -> None:
+        answers.append(await runner.run(RoturValidate("originChats-k", "v-same", source="10.0.0.1")))
+
+    async with trio.open_nursery() as askers:
+        for _ in range(10):
+            askers.start_soon(ask)
+        await rotur.arrived["v-same"].wait()
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(rotur.requests) == 1
+        release.set()
+    assert answers == [{"valid": True, "id": "usr_same", "username": "Same"}] * 10
+    assert len(rotur.requests) == 1
+    await runner.aclose()
+
+
+async def test_answers_are_cached_for_the_configured_time_but_failures_are_not(make_server, rotur, mock_clock):
+    srv = await make_server(auth_mode="rotur", rotur=RoturSection(validate_url=rotur.url, timeout_seconds=2),
+                            auth=AuthSection(rotur_cache_seconds=30))
+    client = await srv.connect()
+    for _ in range(2):
+        await client.send("auth", validator="v-bad")
+        assert await client.recv() == INVALID
+    assert len(rotur.requests) == 1
+    mock_clock.jump(30)
+    await client.send("auth", validator="v-bad")
+    assert await client.recv() == INVALID
+    assert len(rotur.requests) == 2
+    # "Rotur could not be reached / answered garbage" is never kept: the next try asks again
+    rotur.answer("v-flaky", b"<html>", 200)
+    await client.send("auth", validator="v-flaky")
+    assert await client.recv() == UNAVAILABLE
+    rotur.user("v-flaky", "usr_f", "Flaky")
+    await client.send("auth", validator="v-flaky")
+    assert (await client.recv())["cmd"] == "auth_success"
+    assert len(rotur.requests) == 4
+
+
+async def test_rotur_accounts_have_no_password_to_change_but_can_log_out(server, rotur):
+    rita = await rotur_login(server, rotur, "v-rita", "usr_rita", "Rita")
+    await rita.send("password_change", old_password="anything", new_password="new-pass")
+    await rita.expect_error("This account uses Rotur authentication", src="password_change")
+    await rita.send("logout")
+    assert await rita.recv() == {"cmd": "logout", "val": "Logged out"}
+    assert await rita.wait_closed() == 1000

@@ -49,27 +49,45 @@ class LastMessages:
 
 
 @attrs.frozen
+class Busy:
+    """The result of a password or Rotur operation the shell refused to start: its queue, or the
+    share of the asking address (`source`), is full. The handler answers at once (`BUSY_TEXT`)."""
+
+
+BUSY = Busy()
+BUSY_TEXT = "Too many authentication requests in progress, please try again shortly"
+
+
+@attrs.frozen
 class HashPassword:
-    """Result: `str` (an argon2id hash)."""
+    """Result: `str` (an argon2id hash), or `BUSY`.
+
+    `source` is the fairness key of the asker (`authguard.address_key` of the connection's IP):
+    the shell serves the queues of different sources in turn and caps each one's share. None (the
+    operator) is exempt from the caps."""
 
     password: str
+    source: str | None = None
 
 
 @attrs.frozen
 class VerifyPassword:
-    """Result: `bool`."""
+    """Result: `bool`, or `BUSY` (see `HashPassword.source`)."""
 
     password_hash: str
     password: str
+    source: str | None = None
 
 
 @attrs.frozen
 class RoturValidate:
     """Result: `dict` (the JSON body when the status is 200), or `None` when Rotur said no
-    (non-200), or the string "error" when Rotur could not be reached or answered garbage."""
+    (non-200), or the string "error" when Rotur could not be reached or answered garbage, or
+    `BUSY` when too many checks are in flight (in all, or for `source`)."""
 
     key: str
     validator: str
+    source: str | None = None
 
 
 #: Audit-log retention as the reads and the prune see it: `(category, cutoff)` pairs and the cutoff

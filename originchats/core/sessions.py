@@ -53,7 +53,10 @@ def issue(state: ServerState, user_id: str, token: str, now: float) -> tuple[Ser
 
 
 def revoke(state: ServerState, token: str) -> tuple[ServerState, tuple]:
-    h = token_hash(token)
+    return revoke_hash(state, token_hash(token))
+
+
+def revoke_hash(state: ServerState, h: str) -> tuple[ServerState, tuple]:
     if h not in state.sessions:
         return state, ()
     sessions = dict(state.sessions)
@@ -67,3 +70,13 @@ def revoke_user(state: ServerState, user_id: str) -> tuple[ServerState, tuple]:
     if len(kept) == len(state.sessions):
         return state, (UserSessionsRevoked(user_id),)
     return attrs.evolve(state, sessions=kept), (UserSessionsRevoked(user_id),)
+
+
+def revoke_others(state: ServerState, user_id: str, keep: str | None) -> tuple[ServerState, tuple]:
+    """Forget every token of `user_id` except the one whose hash is `keep` (a password change:
+    the socket that changed it stays signed in, every other session ends)."""
+    drop = [h for h, (uid, _) in state.sessions.items() if uid == user_id and h != keep]
+    if not drop:
+        return state, ()
+    sessions = {h: e for h, e in state.sessions.items() if h not in drop}
+    return attrs.evolve(state, sessions=sessions), tuple(SessionRevoked(h) for h in drop)

@@ -31,6 +31,21 @@ class ContentLimits:
 
 
 @attrs.frozen(kw_only=True)
+class AuthSettings:
+    """The per-address and per-account limits of the auth path (`[auth]`, core/authguard.py).
+    A count of 0 turns that limit off."""
+
+    registrations_per_ip_per_hour: int = 10
+    ip_failures: int = 50
+    ip_failure_window_seconds: float = 900.0
+    lockout_failures: int = 10
+    lockout_window_seconds: float = 900.0
+    backoff_after: int = 10
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     server: dict[str, Any] = attrs.Factory(lambda: {"name": "OriginChats", "owner": {"name": "Admin"}})
     limits: dict[str, Any] = attrs.Factory(lambda: {"post_content": 2000, "search_results": 30})
@@ -47,6 +62,7 @@ class Settings:
     broadcast_limit: RateLimitSettings = attrs.Factory(lambda: RateLimitSettings(
         messages_per_minute=30, burst_limit=10, cooldown_seconds=30))
     content: ContentLimits = attrs.Factory(ContentLimits)
+    auth: AuthSettings = attrs.Factory(AuthSettings)
     modlog_retention_days: dict[str, int] = attrs.Factory(dict)
 
     @property

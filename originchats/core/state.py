@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from .authguard import AuthRecords
 from .model import Channel, Role, User
 from .ratelimit import Bucket
 from .settings import Settings
@@ -25,7 +26,7 @@ class Conn:
     user_id: str | None = None
     username: str | None = None
     status: str = "online"  # last status set on this socket (for invisible transitions)
-    failed_logins: int = 0
+    session: str | None = None  # SHA-256 of the session token this socket was given (`ready.validator`)
 
     @property
     def authed(self) -> bool:
@@ -47,7 +48,7 @@ class ServerState:
     deleted_messages: Mapping[str, float] = attrs.Factory(dict)
     # (message id, emoji, user id) -> (reacted, when), for a minute: guards racing reaction reads
     recent_reactions: Mapping[tuple[str, str, str], tuple[bool, float]] = attrs.Factory(dict)
-    login_failures: Mapping[str, tuple[int, float]] = attrs.Factory(dict)  # user id -> (count, since)
+    auth: AuthRecords = attrs.Factory(AuthRecords)  # failure and registration counters; core/authguard.py
     sessions: Mapping[str, tuple[str, float]] = attrs.Factory(dict)  # token SHA-256 -> (user id, created); core/sessions.py
 
     # ---- lookups -------------------------------------------------------------------------------

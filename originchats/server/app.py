@@ -15,7 +15,7 @@ import structlog
 import trio
 
 from ..config import Config
-from ..core.settings import ContentLimits, RateLimitSettings, Settings
+from ..core.settings import AuthSettings, ContentLimits, RateLimitSettings, Settings
 from ..store import load
 from ..store.db import db_path, open_db, open_to_others
 from ..store.migrate import apply_migrations
@@ -27,8 +27,8 @@ from .connection import Guards, serve_connection
 from . import modlog_ops  # registers the audit-log reads
 from .guard import Admission, LogSampler, Rejections, parse_networks, serve_listeners
 from .hub import Hub
-from .ops import OpRunner
-from .timers import flush_log_samplers, heartbeat, rate_limit_supervisor
+from .ops import HashScheduler, OpRunner, RoturGate
+from .timers import auth_records_supervisor, flush_log_samplers, heartbeat, rate_limit_supervisor
 from .ws import InputBudget, InputLimits
 
 log = structlog.get_logger("originchats.app")
@@ -46,6 +46,7 @@ def settings_from(config: Config) -> Settings:
         server["banner"] = s.banner
     rl = config.rate_limiting
     lim = config.limits
+    a = config.auth
     return Settings(
         server=server,
         limits={"post_content": config.limits.post_content, "search_results": config.limits.search_results},
@@ -62,6 +63,11 @@ def settings_from(config: Config) -> Settings:
             emoji_length=lim.emoji_length, max_channels=lim.max_channels, max_roles=lim.max_roles,
             record_bytes=lim.record_bytes, json_depth=lim.json_depth),
         modlog_retention_days=dict(config.modlog.retention),
+        auth=AuthSettings(registrations_per_ip_per_hour=a.registrations_per_ip_per_hour,
+                          ip_failures=a.ip_failures, ip_failure_window_seconds=a.ip_failure_window_seconds,
+                          lockout_failures=a.lockout_failures, lockout_window_seconds=a.lockout_window_seconds,
+                          backoff_after=a.backoff_after, backoff_base_seconds=a.backoff_base_seconds,
+                          backoff_max_seconds=a.backoff_max_seconds),
     )
 
 
@@ -116,7 +122,12 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
                           rotur_timeout=config.rotur.timeout_seconds,
                           hasher=argon2.PasswordHasher(memory_cost=config.cracked.argon2_memory_kib,
                                                        time_cost=config.cracked.argon2_time_cost,
-                                                       parallelism=1))
+                                                       parallelism=1),
+                          hashing=HashScheduler(threads=config.auth.hash_threads, queue_size=config.auth.hash_queue,
+                                                per_source=config.auth.hash_per_ip),
+                          rotur=RoturGate(total=config.auth.rotur_concurrency, per_source=config.auth.rotur_per_ip,
+                                          cache_seconds=config.auth.rotur_cache_seconds,
+                                          cache_entries=config.auth.rotur_cache_entries))
         try:
             async with trio.open_nursery() as outer:
                 await outer.start(writer.run)
@@ -143,6 +154,8 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
         async with trio.open_nursery() as services:
             services.start_soon(heartbeat, hub, config.heartbeat.interval_seconds)
             services.start_soon(rate_limit_supervisor, hub)
+            services.start_soon(auth_records_supervisor, hub)
+            await services.start(hub.ops.run_services)
             services.start_soon(modlog_ops.prune_periodically, hub)
             services.start_soon(flush_log_samplers, [hub.rejections.sampler, *guards.samplers()])
             await services.start(serve_admin, hub, config.storage.data_dir)

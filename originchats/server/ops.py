@@ -1,8 +1,24 @@
 """Runs the core's `Fetch` operations: reads on the reader connection, argon2id in worker threads,
-the Rotur check over HTTP. None of them runs on the trio thread."""
+the Rotur check over HTTP. None of them runs on the trio thread.
+
+Password hashing and Rotur checks are what an unauthenticated client can make the server do, so
+both are bounded and shared fairly between addresses (the `source` of the operation):
+
+* `HashScheduler`: at most `threads` argon2id jobs run; at most `queue_size` wait (all sources
+  together); one source holds at most `per_source` jobs, waiting or running. Beyond that a job is
+  refused at once (`ops.BUSY`) instead of waiting behind everyone. A free thread goes to the waiting
+  source with the fewest running jobs, and among equals to the one whose last job started longest
+  ago (round robin): with one source flooding and another asking once, the other one gets the next
+  free thread.
+* `RoturGate`: at most `total` validations in flight, `per_source` per source, refused beyond
+  (`ops.BUSY`); the same (key, validator) in flight is one HTTP call whose answer every asker gets;
+  answers (valid or not, never "could not reach Rotur") are reused for `cache_seconds`. The HTTP
+  call runs in the runner's own task, so a client that hangs up does not free its slot early.
+"""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import argon2
@@ -19,22 +35,182 @@ log = structlog.get_logger("originchats.ops")
 
 
 @attrs.define(eq=False)
+class _Job:
+    granted: trio.Event = attrs.Factory(trio.Event)
+
+
+@attrs.define(eq=False)
+class HashScheduler:
+    threads: int = 2
+    queue_size: int = 32
+    per_source: int = 4
+    _queues: dict[str | None, deque[_Job]] = attrs.Factory(dict)  # source -> its waiting jobs, oldest first
+    _waiting: int = 0
+    _running: int = 0
+    _running_by: dict[str | None, int] = attrs.Factory(dict)
+    _held: dict[str | None, int] = attrs.Factory(dict)  # waiting + running, per source
+    _started: dict[str | None, int] = attrs.Factory(dict)  # source -> tick of its latest start (while held)
+    _tick: int = 0
+
+    def _admits(self, source: str | None) -> bool:
+        if source is None:  # the operator: never refused
+            return True
+        if self._held.get(source, 0) >= self.per_source:
+            return False
+        return (self._running < self.threads and not self._waiting) or self._waiting < self.queue_size
+
+    async def run(self, source: str | None, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` in a worker thread when a thread is free for `source`; `ops.BUSY` at once
+        when the queue or the source's share is full."""
+        if not self._admits(source):
+            return ops.BUSY
+        self._held[source] = self._held.get(source, 0) + 1
+        try:
+            if self._running < self.threads and not self._waiting:
+                self._start(source)
+            else:
+                await self._wait_turn(source)
+            try:
+                return await trio.to_thread.run_sync(fn, *args)
+            finally:
+                self._finish(source)
+        finally:
+            left = self._held[source] - 1
+            if left:
+                self._held[source] = left
+            else:
+                del self._held[source]
+                self._started.pop(source, None)
+
+    async def _wait_turn(self, source: str | None) -> None:
+        job = _Job()
+        self._queues.setdefault(source, deque()).append(job)
+        self._waiting += 1
+        try:
+            await job.granted.wait()
+        except BaseException:
+            if job.granted.is_set():  # the thread was handed over just now: pass it on
+                self._finish(source)
+            else:
+                queue = self._queues[source]
+                queue.remove(job)
+                if not queue:
+                    del self._queues[source]
+                self._waiting -= 1
+            raise
+
+    def _start(self, source: str | None) -> None:
+        self._running += 1
+        self._running_by[source] = self._running_by.get(source, 0) + 1
+        self._tick += 1
+        self._started[source] = self._tick
+
+    def _finish(self, source: str | None) -> None:
+        self._running -= 1
+        left = self._running_by[source] - 1
+        if left:
+            self._running_by[source] = left
+        else:
+            del self._running_by[source]
+        while self._running < self.threads and self._queues:
+            # the waiting source with the fewest running jobs; among equals, the least recently served
+            nxt = min(self._queues, key=lambda s: (self._running_by.get(s, 0), self._started.get(s, 0)))
+            queue = self._queues[nxt]
+            job = queue.popleft()
+            if not queue:
+                del self._queues[nxt]
+            self._waiting -= 1
+            self._start(nxt)
+            job.granted.set()
+
+
+@attrs.define(eq=False)
+class _Call:
+    done: trio.Event = attrs.Factory(trio.Event)
+    result: Any = "error"
+
+
+@attrs.define(eq=False)
+class RoturGate:
+    total: int = 32
+    per_source: int = 4
+    cache_seconds: float = 30.0
+    cache_entries: int = 10_000
+    _inflight: dict[tuple[str, str], _Call] = attrs.Factory(dict)
+    _cache: dict[tuple[str, str], tuple[float, Any]] = attrs.Factory(dict)  # oldest first
+    _count: int = 0
+    _by_source: dict[str | None, int] = attrs.Factory(dict)
+
+    async def run(self, op: ops.RoturValidate, fetch: Any, nursery: trio.Nursery | None) -> Any:
+        pair = (op.key, op.validator)
+        hit = self._cache.get(pair)
+        if hit is not None:
+            if hit[0] > trio.current_time():
+                return hit[1]
+            del self._cache[pair]
+        call = self._inflight.get(pair)
+        if call is None:
+            if self._count >= self.total or (op.source is not None
+                                             and self._by_source.get(op.source, 0) >= self.per_source):
+                return ops.BUSY
+            call = self._inflight[pair] = _Call()
+            self._count += 1
+            self._by_source[op.source] = self._by_source.get(op.source, 0) + 1
+            if nursery is not None:
+                nursery.start_soon(self._call, pair, op, call, fetch)
+            else:  # no background task (not serving): the asker makes the call
+                await self._call(pair, op, call, fetch)
+        await call.done.wait()
+        return call.result
+
+    async def _call(self, pair: tuple[str, str], op: ops.RoturValidate, call: _Call, fetch: Any) -> None:
+        try:
+            call.result = await fetch(op)
+        finally:
+            del self._inflight[pair]
+            self._count -= 1
+            left = self._by_source[op.source] - 1
+            if left:
+                self._by_source[op.source] = left
+            else:
+                del self._by_source[op.source]
+            if call.result != "error" and self.cache_seconds > 0:
+                self._cache[pair] = (trio.current_time() + self.cache_seconds, call.result)
+                while len(self._cache) > self.cache_entries:
+                    del self._cache[next(iter(self._cache))]
+            call.done.set()
+
+
+@attrs.define(eq=False)
 class OpRunner:
     reader: Reader
     rotur_url: str
     rotur_timeout: float = 5.0
     hasher: argon2.PasswordHasher = attrs.Factory(argon2.PasswordHasher)
-    # Password work gets at most two threads, so a login storm leaves the event loop its share.
-    hash_limiter: trio.CapacityLimiter = attrs.Factory(lambda: trio.CapacityLimiter(2))
+    hashing: HashScheduler = attrs.Factory(HashScheduler)
+    rotur: RoturGate = attrs.Factory(RoturGate)
     # made on the first Rotur check: building an HTTP client (TLS context) costs ~0.1 s, which a
     # server that never sees `auth` need not pay at start
     _http: httpx.AsyncClient | None = None
+    _nursery: trio.Nursery | None = None  # where Rotur calls run (`run_services`)
 
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.rotur_timeout)
+            # the gate bounds the calls; the pool must never make one wait beyond that
+            limits = httpx.Limits(max_connections=self.rotur.total, max_keepalive_connections=self.rotur.total)
+            self._http = httpx.AsyncClient(timeout=self.rotur_timeout, limits=limits)
         return self._http
+
+    async def run_services(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The background tasks of Rotur calls live here until the server stops."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -51,15 +227,18 @@ class OpRunner:
         if isinstance(op, ops.LastMessages):
             return await self.reader.run(sql.last_messages, op.channel_ids)
         if isinstance(op, ops.HashPassword):
-            return await trio.to_thread.run_sync(self.hasher.hash, op.password, limiter=self.hash_limiter)
+            return await self.hashing.run(op.source, self._hash, op.password)
         if isinstance(op, ops.VerifyPassword):
-            return await trio.to_thread.run_sync(self._verify, op.password_hash, op.password, limiter=self.hash_limiter)
+            return await self.hashing.run(op.source, self._verify, op.password_hash, op.password)
         if isinstance(op, ops.RoturValidate):
-            return await self._rotur(op)
+            return await self.rotur.run(op, self._rotur, self._nursery)
         runner = EXTRA_OPS.get(type(op))
         if runner is not None:
             return await runner(self, op)
         raise TypeError(f"no runner for operation {type(op).__name__}")
+
+    def _hash(self, password: str) -> str:
+        return self.hasher.hash(password)
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:

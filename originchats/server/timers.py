@@ -1,4 +1,4 @@
-"""Periodic tasks: the heartbeat, the rate-limit supervisor and the log samplers' summaries."""
+"""Periodic tasks: the heartbeat, the rate-limit and auth-records supervisors, and the log samplers' summaries."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import attrs
 import structlog
 import trio
 
-from ..core import ratelimit
+from ..core import authguard, ratelimit
 from .guard import WINDOW, LogSampler
 from .hub import Hub
 from .ws import encode_text
@@ -54,3 +54,13 @@ async def flush_log_samplers(samplers: list[LogSampler]) -> None:
         now = trio.current_time()
         for sampler in samplers:
             sampler.flush(now)
+
+
+async def auth_records_supervisor(hub: Hub, interval: float = 60.0) -> None:
+    """Drops the failed-login and registration counters whose window has passed."""
+    while True:
+        await trio.sleep(interval)
+        state = hub.state  # read and replaced with no await in between: no lost update
+        kept = authguard.prune(state.auth, state.settings.auth, hub.now())
+        if kept is not state.auth:
+            hub.state = attrs.evolve(state, auth=kept)

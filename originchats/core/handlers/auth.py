@@ -3,7 +3,9 @@
 Fixed relative to the original: password hashing and the Rotur HTTP call run off the trio thread
 (`Fetch`), malformed packets and an unreachable Rotur get an `auth_error` instead of silence, a new
 account gets its own role tuple (no shared list), usernames are ASCII-only, a deleted account's name
-cannot be registered again, and failed logins per account are limited.
+cannot be registered again, failed logins are limited per address and per account and address
+(core/authguard.py), registrations per address, and a hash or Rotur check the shell has no room
+for is refused at once (`ops.BUSY`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import attrs
 
 from ..context import Context
 from ..effects import Fetch, Persist, Send, Step
-from .. import sessions
+from .. import authguard, sessions
+from ..authguard import address_key
 from ..errors import AuthError
 from ..model import CRACKED_PREFIX, User
-from ..ops import HashPassword, RoturValidate, VerifyPassword
+from ..ops import BUSY, BUSY_TEXT, HashPassword, RoturValidate, VerifyPassword
 from ..registry import command
 from ..request import Request
 from ..state import ServerState
@@ -27,10 +30,6 @@ from ..writes import UserSaved
 
 CRACKED_MODES = ("cracked", "cracked-only")
 NAME_RE = re.compile(r"[a-z0-9_-]+")  # ASCII only (fullmatch): no look-alike letters of other scripts
-#: After this many failed passwords for one account within LOCKOUT_WINDOW, further tries are refused
-#: until the window has passed.
-MAX_FAILED_LOGINS = 10
-LOCKOUT_WINDOW = 900.0
 
 
 def _send_self(ctx: Context, packet: dict) -> Send:
@@ -52,6 +51,8 @@ def login_success(state: ServerState, ctx: Context, user: User, *, new_user: boo
     if user.cracked:  # the validator is a session token for `login` with `token` (core/sessions.py)
         state, issued = sessions.issue(state, user.id, ctx.new_token, ctx.now)
         writes += issued
+        # `logout` revokes the token this socket was given
+        state = state.with_conn(attrs.evolve(state.conns[ctx.conn_id], session=sessions.token_hash(ctx.new_token)))
     then: list = [
         _send_self(ctx, {"cmd": "auth_success", "val": "Authentication successful"}),
         _send_self(ctx, {"cmd": "ready", "user": ready_user(user), "validator": ctx.new_token}),
@@ -77,11 +78,14 @@ def handle_auth(state: ServerState, ctx: Context, req: Request) -> Step:
     validator = req.get("validator")
     if not isinstance(validator, str) or not validator:
         raise AuthError("Invalid authentication")
-    key = state.conns[ctx.conn_id].validator_key
-    return Step(state, (Fetch(RoturValidate(key=key, validator=validator), _auth_checked),))
+    conn = state.conns[ctx.conn_id]
+    op = RoturValidate(key=conn.validator_key, validator=validator, source=address_key(conn.ip))
+    return Step(state, (Fetch(op, _auth_checked),))
 
 
 def _auth_checked(state: ServerState, ctx: Context, req: Request, result: object) -> Step:
+    if result is BUSY:
+        raise AuthError(BUSY_TEXT)
     if result == "error":
         raise AuthError("Authentication service unavailable, please try again")
     if not isinstance(result, dict) or result.get("valid") is not True:
@@ -130,7 +134,18 @@ def handle_register(state: ServerState, ctx: Context, req: Request) -> Step:
     if not NAME_RE.fullmatch(name):
         raise AuthError("Username can only contain letters, numbers, hyphens, and underscores")
     _check_free(state, name)
-    return Step(state, (Fetch(HashPassword(password), partial(_registered, name=name)),))
+    addr = _address(state, ctx)
+    _refuse(authguard.registration_refusal(state.auth, state.settings.auth, addr, ctx.now))
+    return Step(state, (Fetch(HashPassword(password, source=addr), partial(_registered, name=name, addr=addr)),))
+
+
+def _address(state: ServerState, ctx: Context) -> str:
+    return address_key(state.conns[ctx.conn_id].ip)
+
+
+def _refuse(refusal: str | None) -> None:
+    if refusal is not None:
+        raise AuthError(refusal)
 
 
 def _check_free(state: ServerState, name: str) -> None:
@@ -142,8 +157,15 @@ def _check_free(state: ServerState, name: str) -> None:
         raise AuthError("Username already taken")
 
 
-def _registered(state: ServerState, ctx: Context, req: Request, password_hash: str, *, name: str) -> Step:
+def _registered(state: ServerState, ctx: Context, req: Request, password_hash: object, *, name: str,
+                addr: str) -> Step:
+    if password_hash is BUSY:
+        raise AuthError(BUSY_TEXT)
+    assert isinstance(password_hash, str)
     _check_free(state, name)  # someone may have taken it while the hash was computed
+    # again: registrations sent at once from many connections all passed the first check
+    _refuse(authguard.registration_refusal(state.auth, state.settings.auth, addr, ctx.now))
+    state = attrs.evolve(state, auth=authguard.record_registration(state.auth, addr, ctx.now))
     uid = CRACKED_PREFIX + name
     user = User(id=uid, username=uid, nickname=name, password_hash=password_hash,
                 roles=("user",), created_at=ctx.now)
@@ -157,13 +179,19 @@ def handle_login(state: ServerState, ctx: Context, req: Request) -> Step:
     if req.get("token") is not None and req.get("password") is None:
         return _token_login(state, ctx, req)
     name, password = _credentials(req)
+    addr = _address(state, ctx)
+    cfg = state.settings.auth
+    _refuse(authguard.address_refusal(state.auth, cfg, addr, ctx.now))
     user = state.find_user(CRACKED_PREFIX + name)
     if user is None or user.username.casefold() != (CRACKED_PREFIX + name).casefold():
-        raise AuthError("User not found")
+        # counted against the address: probing which names exist is limited like guessing
+        state = attrs.evolve(state, auth=authguard.record_failure(state.auth, cfg, None, addr, ctx.now))
+        return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "User not found"}),))
     if not user.cracked or user.password_hash is None:
         raise AuthError("This account uses Rotur authentication")
-    _check_lockout(state, ctx, user.id)
-    return Step(state, (Fetch(VerifyPassword(user.password_hash, password), partial(_login_checked, uid=user.id)),))
+    _refuse(authguard.account_refusal(state.auth, cfg, user.id, addr, ctx.now))
+    op = VerifyPassword(user.password_hash, password, source=addr)
+    return Step(state, (Fetch(op, partial(_login_checked, uid=user.id, addr=addr)),))
 
 
 def _token_login(state: ServerState, ctx: Context, req: Request) -> Step:
@@ -187,29 +215,28 @@ def _token_login(state: ServerState, ctx: Context, req: Request) -> Step:
     return Step(step.state, (attrs.evolve(persist, writes=revoked + persist.writes),))
 
 
-def _check_lockout(state: ServerState, ctx: Context, uid: str) -> None:
-    fails = state.login_failures.get(uid)
-    if fails is not None and fails[0] >= MAX_FAILED_LOGINS and ctx.now - fails[1] < LOCKOUT_WINDOW:
-        raise AuthError("Too many failed login attempts, try again later")
+def check_password_result(state: ServerState, ctx: Context, ok: object, *, uid: str, addr: str) -> tuple[ServerState, bool]:
+    """After a (slow) password check for `uid` from `addr`: raise the refusal to send, or return
+    the state with the outcome counted and whether the password was right."""
+    if ok is BUSY:
+        raise AuthError(BUSY_TEXT)
+    cfg = state.settings.auth
+    # Again after the check: guesses sent in parallel from many connections all passed the first
+    # check; once the address is locked, none of them may log in, even a right one.
+    _refuse(authguard.address_refusal(state.auth, cfg, addr, ctx.now)
+            or authguard.account_refusal(state.auth, cfg, uid, addr, ctx.now))
+    if not ok:
+        return attrs.evolve(state, auth=authguard.record_failure(state.auth, cfg, uid, addr, ctx.now)), False
+    return attrs.evolve(state, auth=authguard.record_success(state.auth, uid, addr)), True
 
 
-def _login_checked(state: ServerState, ctx: Context, req: Request, ok: bool, *, uid: str) -> Step:
+def _login_checked(state: ServerState, ctx: Context, req: Request, ok: object, *, uid: str, addr: str) -> Step:
     user = state.users.get(uid)
     if user is None or user.deleted:
         raise AuthError("User not found")
-    # Again after the (slow) check: guesses sent in parallel from many connections all passed the
-    # first check; once the account is locked, none of them may log in, even a right one.
-    _check_lockout(state, ctx, uid)
-    if not ok:
-        count, since = state.login_failures.get(uid, (0, ctx.now))
-        if ctx.now - since >= LOCKOUT_WINDOW:
-            count, since = 0, ctx.now
-        state = attrs.evolve(state, login_failures={**state.login_failures, uid: (count + 1, since)})
+    state, right = check_password_result(state, ctx, ok, uid=uid, addr=addr)
+    if not right:
         return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "Invalid password"}),))
     if user.banned:
         raise AuthError("Access denied: You are banned from this server")
-    if uid in state.login_failures:
-        failures = dict(state.login_failures)
-        del failures[uid]
-        state = attrs.evolve(state, login_failures=failures)
     return login_success(state, ctx, user, new_user=False, save=False)

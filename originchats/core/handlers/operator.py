@@ -1,18 +1,22 @@
 """Operator commands: what `originchats admin …` does to a running server (through the admin
 socket, or to the database of a stopped one): grant-owner — the safe way to make the first owner
-(nobody becomes owner by registering first) —, ban, unban and list-users.
+(nobody becomes owner by registering first) —, ban, unban, list-users and reset-password.
 
 The operator is the machine's owner: no permission or hierarchy applies, and audit entries have no
 actor (`details.via = "operator"`). A ban closes the member's sockets at once, as `user_ban` does."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import attrs
 
+from .. import authguard, sessions
 from ..context import Context
-from ..effects import Persist, Reply, Send, Step
+from ..effects import Close, Fetch, Persist, Reply, Send, Step
 from ..errors import ProtocolError
 from ..model import CRACKED_PREFIX, User
+from ..ops import BUSY, BUSY_TEXT, HashPassword
 from ..registry import command
 from ..request import Request
 from ..state import ServerState
@@ -100,3 +104,43 @@ def operator_list_users(state: ServerState, ctx: Context, req: Request) -> Step:
     if deleted:
         message += f" ({deleted} deleted account{'s' if deleted != 1 else ''} kept)"
     return Step(state, (Reply({"ok": True, "message": message, "lines": lines}),))
+
+
+RESET_REASON = "Your password was reset"
+
+
+@command("reset-password", operator=True)
+def operator_reset_password(state: ServerState, ctx: Context, req: Request) -> Step:
+    """`{"cmd":"reset-password","user":NAME,"password":NEW}` (the CLI reads NEW from a prompt or
+    stdin, never from its arguments): a new argon2id hash; every session token of the account is
+    revoked, its open sockets are closed, and its failed-login locks are lifted."""
+    user = operator_target(state, req)
+    password = req.get("password")
+    if not isinstance(password, str) or not password:
+        raise ProtocolError("a new password is required")
+    if not 4 <= len(password) <= 72:
+        raise ProtocolError("the password must be 4-72 characters")
+    if not user.cracked:
+        raise ProtocolError(f"{user.username} signs in with Rotur: it has no password here")
+    return Step(state, (Fetch(HashPassword(password), partial(_password_reset, uid=user.id)),))
+
+
+def _password_reset(state: ServerState, ctx: Context, req: Request, password_hash: object, *, uid: str) -> Step:
+    # a continuation's ProtocolError would become a client `error` packet: answer in the operator shape
+    if password_hash is BUSY:
+        return Step(state, (Reply({"ok": False, "message": BUSY_TEXT}),))
+    assert isinstance(password_hash, str)
+    user = state.users.get(uid)
+    if user is None or user.deleted:
+        return Step(state, (Reply({"ok": False, "message": "the account was deleted meanwhile"}),))
+    user = attrs.evolve(user, password_hash=password_hash)
+    state, revoked = sessions.revoke_user(state.with_user(user), uid)
+    state = attrs.evolve(state, auth=authguard.forget_account(state.auth, uid))
+    conns = tuple(state.conns_of(uid))
+    entry = audit(ctx, None, "user_moderation", "password_reset", target=uid, details={"via": "operator"})
+    message = f"{user.username}: password reset, session tokens revoked"
+    then: tuple = ()
+    if conns:
+        message += f"; closed {len(conns)} open connection{'s' if len(conns) != 1 else ''}"
+        then = (Send(conns, {"cmd": "disconnect", "reason": RESET_REASON}), Close(conns, 1000, RESET_REASON))
+    return Step(state, (Persist((UserSaved(user), *revoked, entry), then + (Reply({"ok": True, "message": message}),)),))
