@@ -125,6 +125,8 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
         "server_update": (w.boss, {"name": "Renamed"}),
         "plugins_reload": (w.boss, {}),
         "rate_limit_reset": (w.boss, {"user": LOCAL + "bob"}),
+        "logout": (w.bob, {}),
+        "password_change": (w.bob, {"old_password": "pass1234", "new_password": "newpass99"}),
     }
 
 

@@ -19,7 +19,7 @@ import pytest
 import trio
 import trio.testing
 
-from originchats.config import AuthSection, RoturSection
+from originchats.config import AuthSection, LimitsSection, NetworkSection, RoturSection
 from originchats.core.ops import RoturValidate
 from originchats.server.ops import OpRunner
 from tests.conftest import Server, make_config
@@ -295,7 +295,8 @@ async def test_a_flood_from_one_address_is_bounded_and_a_valid_user_still_gets_i
     answer: only the address's share of checks reaches Rotur, the rest are refused at once, and a
     user from another address is checked (and let in) while the flood is stuck."""
     srv = await make_server(auth_mode="rotur", rotur=RoturSection(validate_url=rotur.url, timeout_seconds=2),
-                            auth=AuthSection(rotur_concurrency=16, rotur_per_ip=4))
+                            auth=AuthSection(rotur_concurrency=16, rotur_per_ip=4),
+                            network=NetworkSection(new_connections_per_second=0))  # 60 sockets at once
     release = rotur.hold_prefix("junk")
     flood = [await srv.connect(ip="10.6.6.6") for _ in range(60)]
     for i, client in enumerate(flood):
@@ -347,7 +348,8 @@ async def test_identical_checks_in_flight_make_one_call(rotur, nursery):
 
 async def test_answers_are_cached_for_the_configured_time_but_failures_are_not(make_server, rotur, mock_clock):
     srv = await make_server(auth_mode="rotur", rotur=RoturSection(validate_url=rotur.url, timeout_seconds=2),
-                            auth=AuthSection(rotur_cache_seconds=30))
+                            auth=AuthSection(rotur_cache_seconds=30),
+                            limits=LimitsSection(login_timeout_seconds=3600))  # the socket waits out the cache
     client = await srv.connect()
     for _ in range(2):
         await client.send("auth", validator="v-bad")
