@@ -376,3 +376,19 @@ async def test_rotur_accounts_have_no_password_to_change_but_can_log_out(server,
     await rita.send("logout")
     assert await rita.recv() == {"cmd": "logout", "val": "Logged out"}
     assert await rita.wait_closed() == 1000
+
+
+async def test_a_rotur_name_past_the_per_name_budget_is_refused(server, rotur):
+    """Stored messages count each user name at 64 bytes (core/budget.py); a longer Rotur name could
+    push the largest history page past the outgoing cap, so it is refused (as is a huge id)."""
+    rotur.user("v-long", "usr_long", "é" * 33)  # 66 bytes
+    rotur.user("v-fit", "usr_fit", "é" * 32)  # 64 bytes
+    rotur.user("v-id", "u" * 129, "Idris")
+    client = await server.connect()
+    await client.send("auth", validator="v-long")
+    assert await client.recv() == {"cmd": "auth_error",
+                                   "val": "Rotur username is too long for this server (at most 64 bytes)"}
+    await client.send("auth", validator="v-id")
+    assert await client.recv() == INVALID
+    await client.send("auth", validator="v-fit")
+    assert (await client.recv())["cmd"] == "auth_success"

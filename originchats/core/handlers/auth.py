@@ -19,6 +19,7 @@ from ..context import Context
 from ..effects import Fetch, Persist, Send, Step
 from .. import authguard, sessions
 from ..authguard import address_key
+from ..budget import NAME_BYTES
 from ..errors import AuthError
 from ..model import CRACKED_PREFIX, User
 from ..ops import BUSY, BUSY_TEXT, HashPassword, RoturValidate, VerifyPassword
@@ -29,6 +30,8 @@ from ..views import all_authed, ready_user, user_brief
 from ..writes import UserSaved
 
 CRACKED_MODES = ("cracked", "cracked-only")
+MAX_ROTUR_ID = 128  # characters of a Rotur account id
+ROTUR_NAME_TOO_LONG = f"Rotur username is too long for this server (at most {NAME_BYTES} bytes)"
 NAME_RE = re.compile(r"[a-z0-9_-]+")  # ASCII only (fullmatch): no look-alike letters of other scripts
 
 
@@ -96,6 +99,12 @@ def _auth_checked(state: ServerState, ctx: Context, req: Request, result: object
     if uid.casefold().startswith(CRACKED_PREFIX.casefold()) or name.casefold().startswith(CRACKED_PREFIX.casefold()):
         # a Rotur answer must never alias a local account, by id or by the name others see
         raise AuthError("Invalid authentication")
+    if len(uid) > MAX_ROTUR_ID:
+        raise AuthError("Invalid authentication")
+    if len(name.encode("utf-8", "surrogatepass")) > NAME_BYTES:
+        # every stored message counts each user name at NAME_BYTES (core/budget.py), which keeps
+        # the largest history page under the outgoing cap: a longer name could push it past
+        raise AuthError(ROTUR_NAME_TOO_LONG)
     user = state.users.get(uid)
     if user is not None and user.banned:
         raise AuthError("Access denied: You are banned from this server")
