@@ -11,41 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import structlog
-import trio
-
 from ..core.state import ServerState
-
-log = structlog.get_logger("originchats.coalesce")
+from .tick import OncePerTick
 
 
 class ChannelPushes:
     def __init__(self, flush: Callable[[ServerState, ServerState], None]) -> None:
         self._flush = flush  # called with the states before the tick's first and after its last change
         self._pending: tuple[ServerState, ServerState] | None = None
-        self._event: trio.Event | None = None
+        self._tick = OncePerTick(self._run, "originchats.channel_pushes")
 
     def mark(self, before: ServerState, after: ServerState) -> None:
-        if self._pending is not None:
-            self._pending = (self._pending[0], after)  # the earliest `before`, the latest `after`
-            return
-        self._pending = (before, after)
-        if self._event is None:
-            self._event = trio.Event()
-            trio.lowlevel.spawn_system_task(self._run, name="originchats.channel_pushes")
-        self._event.set()
+        # the earliest `before`, the latest `after`
+        self._pending = (before if self._pending is None else self._pending[0], after)
+        self._tick.arm()
 
-    async def _run(self) -> None:
-        while True:
-            assert self._event is not None
-            await self._event.wait()
-            self._event = trio.Event()
-            # one more tick: the changes committed with this one are marked meanwhile
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            pending, self._pending = self._pending, None
-            if pending is None:
-                continue
-            try:
-                self._flush(*pending)
-            except Exception:  # a bug here must not end the server (this is a system task)
-                log.exception("channel_pushes_failed")
+    def _run(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._flush(*pending)

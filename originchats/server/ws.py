@@ -34,6 +34,8 @@ from wsproto.frame_protocol import (LOCAL_ONLY_CLOSE_REASONS, MAX_CLOSE_REASON, 
                                     MIN_CLOSE_REASON, CloseReason, FrameDecoder, FrameProtocol, Opcode,
                                     ParseFailed)
 
+from .tick import OncePerTick
+
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_OUTBOX_BYTES = 16 * 1024 * 1024  # a client this far behind is dropped (close 1008 "too slow")
 log = structlog.get_logger("originchats.ws")
@@ -200,32 +202,19 @@ class Flusher:
 
     def __init__(self) -> None:
         self.dirty: list[WebSocket] = []
-        self._event: trio.Event | None = None
-        self._armed = False
+        self._tick = OncePerTick(self._flush_all, "originchats.flusher")
 
     def add(self, ws: WebSocket) -> None:
         self.dirty.append(ws)
-        if not self._armed:
-            self._armed = True
-            if self._event is None:
-                self._event = trio.Event()
-                trio.lowlevel.spawn_system_task(self._run, name="originchats.flusher")
-            self._event.set()
+        self._tick.arm()
 
-    async def _run(self) -> None:
-        while True:
-            assert self._event is not None
-            await self._event.wait()
-            self._event = trio.Event()
-            # one more tick: what the tasks woken with us push is written in the same go
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            self._armed = False
-            dirty, self.dirty = self.dirty, []
-            for ws in dirty:
-                try:
-                    ws.flush()
-                except Exception:  # never let one socket stop the flushing of the others
-                    log.exception("flush_failed")
+    def _flush_all(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for ws in dirty:
+            try:
+                ws.flush()
+            except Exception:  # never let one socket stop the flushing of the others
+                log.exception("flush_failed")
 
 
 @attrs.define(eq=False)
