@@ -14,6 +14,8 @@ from typing import Any
 
 import attrs
 import pytest
+import trio
+import trio.testing
 
 from originchats.config import RateLimitingSection, RoturSection
 from originchats.core.registry import AUTH_HANDLERS, HANDLERS, OPERATOR_HANDLERS
@@ -269,3 +271,26 @@ def test_revert_takes_back_a_chain_of_failed_steps_newest_first_and_keeps_later_
     t1 = s0.with_conn(Conn(id=1, validator_key="k", user_id="u", username="u"))
     t2 = t1.without_conn(1)
     assert 1 not in revert(t2, s0, t1).conns
+
+
+async def test_a_socket_hears_nothing_before_its_own_auth_success(server):
+    """A login counts only once its session token is stored: while the commit waits, broadcasts to
+    logged-in sockets (here a `typing`) do not reach the socket that is logging in."""
+    bob = await server.user("bob")
+    await server.user("alice")
+    alice = await server.connect()
+    limiter = server.hub.writer._limiter
+    await limiter.acquire()  # the writer cannot commit until released
+    try:
+        await alice.send("login", username="alice", password="pass1234")
+        with trio.fail_after(10):  # the password is checked; the token's commit waits for the writer
+            while not limiter.statistics().tasks_waiting:
+                await trio.testing.wait_all_tasks_blocked(cushion=0.001)
+        await bob.send("typing", channel="general")
+        await trio.testing.wait_all_tasks_blocked()
+        assert alice._recv.statistics().current_buffer_used == 0  # nothing reached alice
+    finally:
+        limiter.release()
+    assert (await alice.recv())["cmd"] == "auth_success"
+    assert (await alice.recv())["cmd"] == "ready"
+    await alice.assert_silent()

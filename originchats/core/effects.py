@@ -2,10 +2,13 @@
 
 * `Reply(packet)`: to the caller; the shell adds the request's `listener`.
 * `Send(conns, packet)`: the same packet to each connection in `conns` (encoded once).
-* `Persist(writes, then, failed)`: hand `writes` to the single writer, wait for the commit, then run
-  `then`. A message becomes visible to others only through effects placed in `then`. If the commit
-  fails, the step's state change is taken back (core/revert.py) and `failed` runs instead (empty:
-  the caller gets `{"cmd":"error","src":<cmd>,"val":"Failed to save changes"}`).
+* `Persist(writes, then, failed, after)`: hand `writes` to the single writer, wait for the commit,
+  then run `then`. A message becomes visible to others only through effects placed in `then`. If
+  the commit fails, the step's state change is taken back (core/revert.py) and `failed` runs
+  instead (empty: the caller gets `{"cmd":"error","src":<cmd>,"val":"Failed to save changes"}`).
+  `after(state, ctx) -> Step`, when given, is a pure continuation run right after a successful
+  commit, on the state of that moment (after `then`); its effects must be synchronous. A login
+  uses it: the socket counts as logged in only once its account or session is stored.
 * `Fetch(op, then)`: run `op` (a read, a password hash, an HTTP check — see `ops.py`) off the
   trio thread, then call `then(state, ctx, result)`, another pure function returning a `Step`.
   The continuation re-checks against the state current at that moment.
@@ -43,6 +46,7 @@ class Persist:
     writes: tuple[Any, ...]
     then: tuple[Effect, ...] = ()
     failed: tuple[Effect, ...] = ()
+    after: Callable[..., Step] | None = None
 
 
 @attrs.frozen

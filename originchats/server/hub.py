@@ -177,6 +177,18 @@ class Hub:
                 earlier()
         return undo
 
+    def _committed(self, effect: Persist, ctx: Context, listener: str | None) -> None:
+        """A pipelined command's commit is done: its sends, then its `after` continuation."""
+        self._run_sync(effect.then, ctx.conn_id, listener)
+        if effect.after is not None:
+            self._after(effect.after, ctx, listener)
+
+    def _after(self, after: Any, ctx: Context, listener: str | None) -> None:
+        """The pure continuation of a committed `Persist`, on the state of now."""
+        step = after(self.state, ctx)
+        self.state = step.state
+        self._run_sync(step.effects, ctx.conn_id, listener)
+
     def _failed(self, effect: Persist, conn_id: int, req: Request, listener: str | None) -> None:
         """The answer to a command whose commit failed (its state change is already undone)."""
         if effect.failed:
@@ -213,8 +225,7 @@ class Hub:
             if failure is not None:
                 self._failed(effect, conn_id, req, listener)
                 return
-            for e in effect.then:
-                self._run_one(e, conn_id, listener)
+            self._committed(effect, ctx, listener)
 
         if self.writer.submit_nowait(effect.writes, committed, undo):
             return True
@@ -245,9 +256,12 @@ class Hub:
                     n += 1
                 announced, rest = then[:n], then[n:]
 
-                def committed(failure: BaseException | None, announced: tuple = announced) -> None:
+                def committed(failure: BaseException | None, announced: tuple = announced,
+                              effect: Persist = effect) -> None:
                     if failure is None:
                         self._run_sync(announced, ctx.conn_id, listener)
+                        if effect.after is not None:
+                            self._after(effect.after, ctx, listener)
 
                 try:
                     # shielded: once queued, a write commits; its broadcast must not be lost

@@ -42,20 +42,39 @@ def _send_self(ctx: Context, packet: dict) -> Send:
 
 def login_success(state: ServerState, ctx: Context, user: User, *, new_user: bool, save: bool,
                   failure: str = "Authentication failed") -> Step:
-    """Mark the connection authenticated and emit auth_success, ready, user_join, user_connect.
+    """Store the account (when new or changed) and, for a cracked account, a new session token;
+    once that is committed, log the socket in (`_announce`). If the commit fails, nothing is kept
+    and the socket gets `auth_error` `failure`.
 
-    The packets go out after the commit (of the account, or of a cracked login's new session
-    token); if it fails, the login is taken back and the socket gets `auth_error` `failure`."""
-    conn = state.conns[ctx.conn_id]
-    first = not any(c.user_id == user.id for c in state.conns.values())
-    state = state.with_user(user).with_conn(
-        attrs.evolve(conn, user_id=user.id, username=user.username, status=user.status))
+    The socket counts as logged in only from the commit on, so nothing addressed to logged-in
+    sockets (a `user_connect`, a message) can reach it before its own `auth_success`."""
+    state = state.with_user(user)
     writes: tuple = (UserSaved(user),) if save else ()
     if user.cracked:  # the validator is a session token for `login` with `token` (core/sessions.py)
         state, issued = sessions.issue(state, user.id, ctx.new_token, ctx.now)
         writes += issued
-        # `logout` revokes the token this socket was given
-        state = state.with_conn(attrs.evolve(state.conns[ctx.conn_id], session=sessions.token_hash(ctx.new_token)))
+    announce = partial(_announce, user_id=user.id, new_user=new_user)
+    if not writes:  # a Rotur login that changed nothing
+        return announce(state, ctx)
+    return Step(state, (Persist(writes, after=announce,
+                                failed=(_send_self(ctx, {"cmd": "auth_error", "val": failure}),)),))
+
+
+def _announce(state: ServerState, ctx: Context, *, user_id: str, new_user: bool) -> Step:
+    """The socket is logged in: auth_success and ready to it, user_join and user_connect to all."""
+    conn = state.conns.get(ctx.conn_id)
+    user = state.users.get(user_id)
+    if conn is None:  # the socket closed while the login was stored
+        return Step(state)
+    if user is None or user.deleted:
+        return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "User not found"}),))
+    if user.banned:  # banned while the login was stored
+        return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "Access denied: You are banned from this server"}),))
+    first = not any(c.user_id == user.id for c in state.conns.values())
+    changes: dict = {"user_id": user.id, "username": user.username, "status": user.status}
+    if user.cracked:  # `logout` revokes the token this socket was given
+        changes["session"] = sessions.token_hash(ctx.new_token)
+    state = state.with_conn(attrs.evolve(conn, **changes))
     then: list = [
         _send_self(ctx, {"cmd": "auth_success", "val": "Authentication successful"}),
         _send_self(ctx, {"cmd": "ready", "user": ready_user(user), "validator": ctx.new_token}),
@@ -66,9 +85,7 @@ def login_success(state: ServerState, ctx: Context, user: User, *, new_user: boo
             then.append(Send(everyone, {"cmd": "user_join", "user": user_brief(state, user)}))
         if first and user.status != "invisible":
             then.append(Send(everyone, {"cmd": "user_connect", "user": user_brief(state, user)}))
-    if not writes:  # a Rotur login that changed nothing
-        return Step(state, tuple(then))
-    return Step(state, (Persist(writes, tuple(then), failed=(_send_self(ctx, {"cmd": "auth_error", "val": failure}),)),))
+    return Step(state, tuple(then))
 
 
 # ---- Rotur ------------------------------------------------------------------------------------
