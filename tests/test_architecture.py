@@ -54,3 +54,13 @@ def test_the_checker_catches_a_forbidden_import(tmp_path):
         assert sorted(violations(fake)) == ["originchats.server", "trio"]
     finally:
         fake.unlink()
+
+
+def test_the_protocol_layer_does_not_reach_into_the_shell():
+    """protocol/ (the codec) may import the core and json, but not trio, the store or the shell."""
+    import originchats.protocol
+
+    forbidden = {"trio", "sqlite3", "originchats.server", "originchats.store", "originchats.cli", "originchats.admin"}
+    for path in sorted(Path(originchats.protocol.__file__).parent.rglob("*.py")):
+        mods = imported_modules(path)
+        assert not {m for m in mods for f in forbidden if m == f or m.startswith(f + ".")}, path

@@ -20,8 +20,12 @@ MISSING: Any = object()
 
 @attrs.frozen
 class Request:
+    """A decoded frame (protocol/codec.py): its `cmd`, the whole object as sent, and its
+    `listener` (a string the caller's replies echo, or None)."""
+
     cmd: str | None
     data: Mapping[str, Any]
+    listener: str | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)

@@ -13,7 +13,6 @@ then the `Persist`'s `failed` effects run (by default the caller gets `Failed to
 from __future__ import annotations
 
 import base64
-import json
 import os
 import time
 from typing import Any
@@ -30,6 +29,7 @@ from ..core.revert import revert
 from ..core.request import Request
 from ..core.state import ServerState
 from ..core.views import error
+from ..protocol import codec
 from ..store.writer import Writer, WriteFailed
 from .guard import Rejections
 from .coalesce import ChannelPushes
@@ -58,10 +58,6 @@ def _fresh_ids() -> tuple[str, str]:
     h = b[:16].hex()
     new_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[b[8] & 3]}{h[17:20]}-{h[20:32]}"
     return new_id, base64.urlsafe_b64encode(b[16:]).rstrip(b"=").decode()
-
-
-def encode(packet: dict[str, Any]) -> str:
-    return json.dumps(packet, separators=(",", ":"), ensure_ascii=False)
 
 
 def _rejection(effect: Any, conn_id: int) -> bool:
@@ -134,26 +130,13 @@ class Hub:
     async def handle_text(self, conn_id: int, text: str) -> None:
         """One incoming text frame: decode, step, run effects. Bad JSON gets a clear error."""
         try:
-            raw = json.loads(text)
-        except (ValueError, RecursionError):
-            await self.settle(conn_id)
-            self._reply(conn_id, error("Invalid JSON", None), None)
-            self.rejected(conn_id, reason="invalid_json", size=len(text))
+            req = codec.decode(text)
+        except codec.Undecodable as exc:
+            await self.settle(conn_id)  # after the replies to earlier requests
+            self._reply(conn_id, error(exc.val, None), exc.listener)
+            self.rejected(conn_id, reason=exc.reason, **exc.fields)
             return
-        if not isinstance(raw, dict):
-            await self.settle(conn_id)
-            self._reply(conn_id, error("Invalid message format: expected a JSON object", None), None)
-            self.rejected(conn_id, reason="not_an_object")
-            return
-        cmd = raw.get("cmd")
-        listener = raw.get("listener")
-        listener = listener if isinstance(listener, str) else None
-        if cmd is not None and not isinstance(cmd, str):
-            await self.settle(conn_id)
-            self._reply(conn_id, error("Invalid field 'cmd': expected string", None), listener)
-            self.rejected(conn_id, reason="cmd_not_a_string")
-            return
-        req = Request(cmd=cmd, data=raw)
+        listener = req.listener
         ctx = self.context(conn_id)
         before = self.state
         step = dispatch.handle(before, ctx, req)
@@ -303,7 +286,7 @@ class Hub:
         elif isinstance(effect, Send):
             if not effect.conns:
                 return
-            text = encode(effect.packet)  # once, whatever the number of receivers
+            text = codec.encode(effect.packet)  # once, whatever the number of receivers
             self._last_sent = (effect.packet, text)  # a global packet's Reply to the sender reuses it
             frame = encode_text(text)
             sockets = self.sockets
@@ -323,7 +306,7 @@ class Hub:
 
     async def operator(self, data: dict[str, Any]) -> dict[str, Any]:
         """Run an operator command (admin socket); returns its result packet."""
-        req = Request(cmd=data.get("cmd") if isinstance(data.get("cmd"), str) else None, data=data)
+        req = codec.operator_request(data)
         ctx = self.context(OPERATOR)
         before = self.state
         step = dispatch.operator(before, ctx, req)
@@ -340,12 +323,9 @@ class Hub:
         if ws is None:
             return
         last = self._last_sent
-        if last is not None and last[0] is packet and "listener" not in packet:
+        if last is not None and last[0] is packet:
             # the packet just broadcast (global_packet: Send to the others, then this Reply): the
             # same JSON text, with `listener` spliced in as the last key, as encode() would put it
-            text = last[1]
-            ws.send_text(text if listener is None else f"{text[:-1]},\"listener\":{encode(listener)}}}")
+            ws.send_text(codec.reply_from(last[1], packet, listener))
             return
-        if listener is not None:
-            packet = {**packet, "listener": listener}
-        ws.send_text(encode(packet))
+        ws.send_text(codec.encode_reply(packet, listener))
