@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from . import texts
 from .errors import ProtocolError
 
 MISSING: Any = object()
@@ -51,7 +52,7 @@ def type_name(value: object) -> str:
 
 
 def wrong_type(key: str, expected: str, value: object) -> ProtocolError:
-    return ProtocolError(f"Invalid field '{key}': expected {expected}, got {type_name(value)}")
+    return ProtocolError(texts.wrong_type(key, expected, type_name(value)))
 
 
 def opt_str(req: Request, key: str) -> str | None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from .. import packets, texts
 from ..audit import audit
 from ..context import Context
 from ..defaults import DEFAULT_CHANNEL_PERMISSIONS
@@ -55,15 +56,15 @@ _BAD_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 def check_channel_name(value: Any) -> str:
     """A usable channel name, or the documented/clear error."""
     if value is None or value == "" or value is False:
-        raise ProtocolError("Channel name is required")
+        raise ProtocolError(texts.CHANNEL_NAME_REQUIRED)
     if not isinstance(value, str):
         raise wrong_type("name", "string", value)
     if not value.strip():
-        raise ProtocolError("Channel name is required")
+        raise ProtocolError(texts.CHANNEL_NAME_REQUIRED)
     if len(value) > MAX_CHANNEL_NAME:
-        raise ProtocolError(f"Channel name too long (max {MAX_CHANNEL_NAME} characters)")
+        raise ProtocolError(texts.channel_name_too_long(MAX_CHANNEL_NAME))
     if any(unicodedata.category(c) in _BAD_CATEGORIES for c in value):
-        raise ProtocolError("Channel name contains invalid characters")
+        raise ProtocolError(texts.CHANNEL_NAME_CHARACTERS)
     return value
 
 
@@ -74,7 +75,7 @@ def channel_permissions(value: Any) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for key, entries in value.items():
         if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-            raise ProtocolError(f"Invalid field 'permissions.{key}': expected array of strings")
+            raise ProtocolError(texts.expected_string_array(f"permissions.{key}"))
         if entries:
             out[key] = tuple(entries)
     return out
@@ -83,7 +84,7 @@ def channel_permissions(value: Any) -> dict[str, tuple[str, ...]]:
 def _name_field(req: Request, key: str) -> str:
     value = req.get(key)
     if not value:
-        raise ProtocolError("Channel name is required")
+        raise ProtocolError(texts.CHANNEL_NAME_REQUIRED)
     if not isinstance(value, str):
         raise wrong_type(key, "string", value)
     return value
@@ -118,7 +119,7 @@ def channel_pushes(before: ServerState, after: ServerState) -> tuple[Send, ...]:
             lists_before[old_roles] = visible_channels(before, old_roles)
         if lists_before[old_roles] != lists_after[roles]:
             groups.setdefault(roles, []).append(conn.id)
-    return tuple(Send(tuple(ids), {"cmd": "channels_get", "val": lists_after[roles]}) for roles, ids in groups.items())
+    return tuple(Send(tuple(ids), packets.channels_get(lists_after[roles])) for roles, ids in groups.items())
 
 
 def _committed(state: ServerState, before: ServerState, writes: tuple, reply: dict[str, Any]) -> Step:
@@ -135,14 +136,14 @@ def handle_channel_create(state: ServerState, ctx: Context, req: Request) -> Ste
     name = check_channel_name(req.get("name"))
     ctype = req.get("type")
     if not ctype:
-        raise ProtocolError("Channel type is required (text, voice, or separator)")
+        raise ProtocolError(texts.CHANNEL_TYPE_REQUIRED)
     if not isinstance(ctype, str) or ctype not in CHANNEL_TYPES:
-        raise ProtocolError("Invalid channel type, must be text, voice, or separator")
+        raise ProtocolError(texts.CHANNEL_TYPE_INVALID)
     if state.channel(name) is not None:
-        raise ProtocolError("Channel already exists")
+        raise ProtocolError(texts.CHANNEL_EXISTS)
     limits = state.settings.content
     if len(state.channels) >= limits.max_channels:
-        raise ProtocolError(f"Channel limit reached (max {limits.max_channels} channels)")
+        raise ProtocolError(texts.channel_limit(limits.max_channels))
     description = opt_str(req, "description") or None
     display_name = opt_str(req, "display_name") or None
     size = opt_int(req, "size")
@@ -154,7 +155,7 @@ def handle_channel_create(state: ServerState, ctx: Context, req: Request) -> Ste
     after = state.with_channel(channel)
     entry = audit(ctx, user.id, "channel_management", "channel_create", target=name, details={"type": ctype})
     return _committed(after, state, (ChannelSaved(channel), entry),
-                      {"cmd": "channel_create", "channel": channel.wire(), "created": True})
+                      packets.channel_create(channel.wire()))
 
 
 @command("channel_update")
@@ -163,24 +164,24 @@ def handle_channel_update(state: ServerState, ctx: Context, req: Request) -> Ste
     require_perm(state, user, "manage_channels")
     current = req.get("current_name")
     if not current:
-        raise ProtocolError("current_name is required")
+        raise ProtocolError(texts.CURRENT_NAME_REQUIRED)
     if not isinstance(current, str):
         raise wrong_type("current_name", "string", current)
     updates = req.get("updates")
     if not isinstance(updates, dict) or not updates:
-        raise ProtocolError("updates object is required")
+        raise ProtocolError(texts.UPDATES_REQUIRED)
     # stored as sent: extra keys in the channel, the whole object in the audit log
     check_json(updates, "updates", state.settings.content, extra_depth=1)
     channel = state.channel(current)
     if channel is None:
-        raise ProtocolError("Channel not found")
+        raise ProtocolError(texts.CHANNEL_NOT_FOUND)
     if "type" in updates and (not isinstance(updates["type"], str) or updates["type"] not in CHANNEL_TYPES):
-        raise ProtocolError("Invalid channel type")
+        raise ProtocolError(texts.INVALID_CHANNEL_TYPE)
     changes: dict[str, Any] = {}
     if "name" in updates:
         changes["name"] = check_channel_name(updates["name"])
         if changes["name"] != channel.name and state.channel(changes["name"]) is not None:
-            raise ProtocolError("Channel with new name already exists")
+            raise ProtocolError(texts.CHANNEL_NAME_TAKEN)
     if "type" in updates:
         changes["type"] = updates["type"]
     for key in ("description", "display_name"):
@@ -209,7 +210,7 @@ def handle_channel_update(state: ServerState, ctx: Context, req: Request) -> Ste
     after = state.with_channel(updated)
     entry = audit(ctx, user.id, "channel_management", "channel_update", target=channel.name, details=updates)
     return _committed(after, state, (ChannelSaved(updated), entry),
-                      {"cmd": "channel_update", "channel": updated.wire(), "updated": True})
+                      packets.channel_update(updated.wire()))
 
 
 @command("channel_move")
@@ -219,19 +220,19 @@ def handle_channel_move(state: ServerState, ctx: Context, req: Request) -> Step:
     name = _name_field(req, "name")
     position = req.get("position")
     if position is None:
-        raise ProtocolError("Position is required")
+        raise ProtocolError(texts.POSITION_REQUIRED)
     if not isinstance(position, int) or position < 0:  # JSON true/false count as 1/0, as in the original
-        raise ProtocolError("Position must be a non-negative integer")
+        raise ProtocolError(texts.POSITION_INVALID)
     channel = state.channel(name)
     if channel is None:
-        return Step(state, (Reply({"cmd": "channel_move", "name": name, "position": position, "moved": False}),))
+        return Step(state, (Reply(packets.channel_move(name, position, False)),))
     order = [ch for ch in state.channels if ch.id != channel.id]
     order.insert(min(int(position), len(order)), channel)
     after = attrs.evolve(state, channels=tuple(order))
     entry = audit(ctx, user.id, "channel_management", "channel_move", target=channel.name,
                   details={"position": position})
     return _committed(after, state, (ChannelsOrdered(tuple(ch.id for ch in order)), entry),
-                      {"cmd": "channel_move", "name": name, "position": position, "moved": True})
+                      packets.channel_move(name, position, True))
 
 
 @command("channel_delete")
@@ -244,8 +245,8 @@ def handle_channel_delete(state: ServerState, ctx: Context, req: Request) -> Ste
         folded = name.casefold()
         channel = next((ch for ch in state.channels if ch.name.casefold() == folded), None)
     if channel is None:
-        raise ProtocolError("Channel not found")
+        raise ProtocolError(texts.CHANNEL_NOT_FOUND)
     after = attrs.evolve(state, channels=tuple(ch for ch in state.channels if ch.id != channel.id))
     entry = audit(ctx, user.id, "channel_management", "channel_delete", target=channel.name, details={})
     return _committed(after, state, (ChannelDeleted(channel.id), entry),
-                      {"cmd": "channel_delete", "name": channel.name, "deleted": True})
+                      packets.channel_delete(channel.name))
