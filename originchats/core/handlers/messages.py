@@ -21,13 +21,13 @@ from ..audit import audit
 from ..context import Context
 from ..effects import Fetch, Persist, Reply, Send, Step
 from ..budget import check_message, message_size
-from ..embeds import normalize_embeds
+from ..commands import MessageEdit, MessageNew, Typing
 from ..errors import ProtocolError
 from ..model import Channel, Message, User
 from ..ops import Around, GetMessage, History, LastMessages
 from ..permissions import channel_allows, channel_allows_literal, channel_lists_viewer, is_owner
 from ..registry import command
-from ..request import Request, opt_bool, opt_int, opt_list, opt_obj, opt_str, wrong_type
+from ..request import Request, opt_int, opt_obj, opt_str, wrong_type
 from ..state import ServerState
 from ..views import channel_viewers, message_wire
 from ..writes import MessageCreated, MessageDeleted, MessageEdited, ReactionAdded, ReactionRemoved
@@ -111,17 +111,6 @@ def not_deleted(state: ServerState, m: Message | None) -> Message | None:
 def visible(state: ServerState, messages: list[Message]) -> list[dict[str, Any]]:
     deleted = state.deleted_messages
     return [message_wire(state, m) for m in messages if m.id not in deleted]
-
-
-def checked_embeds(state: ServerState, req: Request) -> Any:
-    """The request's `embeds` as stored (schema keys only); None/absent and `[]` pass as they are."""
-    embeds = req.get("embeds")
-    if embeds is None or (isinstance(embeds, list) and not embeds):
-        return embeds
-    stored, err = normalize_embeds(embeds, state.settings.content)
-    if err:
-        raise ProtocolError(err)
-    return stored
 
 
 def limited(state: ServerState, ctx: Context, req: Request, user: User,
@@ -259,54 +248,28 @@ def _around_read(state: ServerState, ctx: Context, req: Request, result: Any, *,
 @command("message_new")
 def handle_message_new(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
-    channel_name = opt_str(req, "channel")
-    thread_id = opt_str(req, "thread_id")
-    content = opt_str(req, "content")
-    attachments = opt_list(req, "attachments")
-    missing = []
-    if not channel_name and not thread_id:
-        missing.append("channel or thread_id")
-    if not content and not attachments:
-        missing.append("content or attachments")
-    if missing:
-        raise ProtocolError(texts.missing_fields(missing))
-    content = (content or "").strip()
-    if not content and not attachments:
-        raise ProtocolError(texts.MESSAGE_EMPTY)
-    embeds = checked_embeds(state, req) or None  # `[]` means no embeds: the key stays absent
-    limit = state.settings.post_content
-    if len(content) > limit:
-        raise ProtocolError(texts.message_too_long(limit))
-    # measured as a reply (reply_to counted whether or not there is one)
-    check_message(Message(id=ctx.new_id, channel_id="", user_id="", content=content, timestamp=ctx.now,
-                          embeds=embeds), state.settings.content)
-    ping = opt_bool(req, "ping")
-    reply_to = opt_str(req, "reply_to")
-    return limited(state, ctx, req, user, partial(
-        _new_allowed, ctx=ctx, user=user, channel_name=channel_name, thread_id=thread_id, content=content,
-        attachments=attachments, embeds=embeds, ping=ping, reply_to=reply_to))
+    cmd = MessageNew.parse(req, state.settings, ctx)
+    return limited(state, ctx, req, user, partial(_new_allowed, ctx=ctx, user=user, cmd=cmd))
 
 
-def _new_allowed(state: ServerState, *, ctx: Context, user: User, channel_name: str | None, thread_id: str | None,
-                 content: str, attachments: list | None, embeds: Any, ping: bool | None,
-                 reply_to: str | None) -> Step:
+def _new_allowed(state: ServerState, *, ctx: Context, user: User, cmd: MessageNew) -> Step:
     require_roles(user)
-    users, roles = mentions(state, user, content)
-    if thread_id:
+    users, roles = mentions(state, user, cmd.content)
+    if cmd.thread_id:
         raise ProtocolError(texts.THREAD_NOT_FOUND)
-    ch = state.channel(channel_name)
+    ch = state.channel(cmd.channel)
     if ch is None:
         raise ProtocolError(texts.CHANNEL_NOT_FOUND)
     if not channel_allows(ch, "send", user.roles):
         raise ProtocolError(texts.SEND_DENIED)
     if ch.type != "text":
         raise ProtocolError(texts.CHANNEL_TYPE_CANNOT_SEND)
-    if attachments:
+    if cmd.attachments:
         raise ProtocolError(texts.ATTACHMENTS_DISABLED)
-    message = Message(id=ctx.new_id, channel_id=ch.id, user_id=user.id, content=content,
-                      timestamp=ctx.now, ping=ping, embeds=embeds)
-    if reply_to:
-        return Step(state, (Fetch(GetMessage(ch.id, reply_to),
+    message = Message(id=ctx.new_id, channel_id=ch.id, user_id=user.id, content=cmd.content,
+                      timestamp=ctx.now, ping=cmd.ping, embeds=cmd.embeds)
+    if cmd.reply_to:
+        return Step(state, (Fetch(GetMessage(ch.id, cmd.reply_to),
                                   partial(_reply_target_read, message=message, pings=(users, roles))),))
     return _post(state, ctx, ch, message, users, roles, [])
 
@@ -344,17 +307,11 @@ def handle_message_edit(state: ServerState, ctx: Context, req: Request) -> Step:
 
 
 def _edit_allowed(state: ServerState, *, ctx: Context, req: Request, user: User) -> Step:
-    mid = opt_str(req, "id")
-    content = opt_str(req, "content")
-    if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")) or not content:
-        raise ProtocolError(texts.INVALID_EDIT)
-    embeds = checked_embeds(state, req)  # None keeps the stored embeds, `[]` clears them
-    limit = state.settings.post_content
-    if len(content) > limit:  # the original accepted edits of any length
-        raise ProtocolError(texts.message_too_long(limit))
+    cmd = MessageEdit.parse(req, state.settings)
     require_roles(user)
     ch = ctx_channel(state, req)
-    return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_edit_target_read, content=content, embeds=embeds)),))
+    return Step(state, (Fetch(GetMessage(ch.id, cmd.id), partial(_edit_target_read, content=cmd.content,
+                                                                 embeds=cmd.embeds)),))
 
 
 def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message | None, *,
@@ -520,13 +477,10 @@ def handle_typing(state: ServerState, ctx: Context, req: Request) -> Step:
 
 
 def _typing_allowed(state: ServerState, *, ctx: Context, req: Request, user: User) -> Step:
-    channel_name = opt_str(req, "channel")
-    thread_id = opt_str(req, "thread_id")
-    if not channel_name and not thread_id:
-        raise ProtocolError(texts.TYPING_CHANNEL_REQUIRED)
-    if thread_id:
+    cmd = Typing.parse(req)
+    if cmd.thread_id:
         raise ProtocolError(texts.THREAD_NOT_FOUND)
-    ch = state.channel(channel_name)
+    ch = state.channel(cmd.channel)
     if ch is None:
         raise ProtocolError(texts.CHANNEL_NOT_FOUND)
     if ch.type != "text" or not channel_allows(ch, "view", user.roles):
