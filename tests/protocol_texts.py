@@ -1,6 +1,6 @@
 """The error, refusal and rate-limit texts the protocol documents (shared/protocol/README.md §7 and
 §9), as `extract` reads them there: `<…>` and `{…}` stand for a value. tests/test_texts.py checks
-the catalogue (originchats/core/texts.py) against this list, and this list against the README
+the catalogue (originchats/core/texts/) against this list, and this list against the README
 whenever the protocol docs are reachable; to refresh it, print `extract(<README text>)`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The text catalogue (originchats/core/texts.py) is the one home of every error text.
+"""The text catalogue (originchats/core/texts/) is the one home of every error text.
 
 * No code hands a text written inline to a place that expects one (`ProtocolError`, `AuthError`,
   the error packets and effects, a refusal, a close or disconnect reason): an AST scan.
@@ -21,7 +21,7 @@ from originchats.core import texts
 from tests.protocol_texts import DOCUMENTED, PLACEHOLDER, extract
 
 PACKAGE = Path(originchats.__file__).parent
-CATALOGUE = PACKAGE / "core" / "texts.py"
+CATALOGUE = PACKAGE / "core" / "texts"
 
 #: callee -> (position, keyword) of its text argument. Bare names are the exceptions, effects and
 #: helpers that take a text; `packets.X` are the packet builders with a text field.
@@ -29,7 +29,7 @@ SINKS: dict[str, tuple[int, str]] = {
     "ProtocolError": (0, "val"), "AuthError": (0, "val"), "Undecodable": (0, "val"),
     "error_reply": (0, "val"), "auth_error_send": (1, "val"), "Refusal": (0, "reason"),
     "_Invalid": (1, "msg"), "Close": (2, "reason"), "disconnect": (2, "reason"),
-    "login_success": (99, "failure"),
+    "login_success": (99, "failure"), "required_str": (2, "missing"),
     "packets.error": (0, "val"), "packets.auth_error": (0, "val"), "packets.disconnect": (0, "reason"),
     "packets.rate_limit": (1, "reason"), "packets.logout": (0, "val"), "packets.operator_error": (0, "message"),
 }
@@ -105,7 +105,7 @@ def inline_texts(source: str, filename: str = "<source>") -> list[str]:
 
 
 def sources() -> list[Path]:
-    return sorted(p for p in PACKAGE.rglob("*.py") if p != CATALOGUE)
+    return sorted(p for p in PACKAGE.rglob("*.py") if CATALOGUE not in p.parents)
 
 
 def test_no_text_is_written_inline_where_a_text_is_expected():
@@ -141,7 +141,7 @@ def entries() -> dict[str, object]:
     """Public constants (texts) and functions (text makers) of the catalogue."""
     return {name: value for name, value in vars(texts).items()
             if not name.startswith("_") and name != "UNDOCUMENTED" and name != "annotations"
-            and (isinstance(value, str) or inspect.isfunction(value) and value.__module__ == texts.__name__)}
+            and (isinstance(value, str) or inspect.isfunction(value) and value.__module__.startswith(texts.__name__ + "."))}
 
 
 def test_every_catalogue_entry_is_used():

@@ -6,7 +6,7 @@ which error comes first when a request is wrong in two ways, and the original ch
 only after a rate-limit slot, a role or the server's settings. So a command class is built by its
 handler, at the point where the handler's field checks begin, by `parse`, which runs exactly those
 checks, in the documented order, through the accessors of request.py (the one place a field's JSON
-type is checked) and the texts of texts.py. What `parse` may look at: the request, the settings
+type is checked) and the texts of texts/. What `parse` may look at: the request, the settings
 and the context, never the rest of the state; the handler then does the state checks (channel,
 permissions, roles) on the typed command. The target of a message command (`channel` /
 `thread_id`) is resolved from the request by the handler, except where the command needs its

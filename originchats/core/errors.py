@@ -1,7 +1,7 @@
 """Exceptions a handler raises to answer the caller with a documented error packet, and the effects
 that carry such an answer (a refusal the shell can count without reading the packet).
 
-Texts come from the catalogue (texts.py); tests/test_texts.py rejects an inline one.
+Texts come from the catalogue (texts/); tests/test_texts.py rejects an inline one.
 """
 
 from __future__ import annotations

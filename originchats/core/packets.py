@@ -6,7 +6,7 @@ see on the wire (so keep it when you edit one). Values are already in wire form:
 shapes has two builders (`user_leave` to everyone, `user_leave_reply` to the caller) or one
 argument that picks the shape, as documented on it. Nothing else in the core writes a packet dict.
 
-Error packets take their text from the catalogue (texts.py); errors.py turns them into effects.
+Error packets take their text from the catalogue (texts/); errors.py turns them into effects.
 """
 
 from __future__ import annotations

@@ -63,6 +63,17 @@ def opt_str(req: Request, key: str) -> str | None:
     raise wrong_type(key, "string", value)
 
 
+def required_str(req: Request, key: str, missing: str) -> str:
+    """A string field that must be there: falsy (absent, null, "", 0, false, [], {}) is the
+    documented `missing` text, any other non-string a clear type error."""
+    value = req.data.get(key)
+    if not value:
+        raise ProtocolError(missing)
+    if not isinstance(value, str):
+        raise wrong_type(key, "string", value)
+    return value
+
+
 def opt_int(req: Request, key: str) -> int | None:
     value = req.data.get(key)
     if value is None:

@@ -3,7 +3,7 @@
 Decoding stops at "a JSON object with a string (or no) `cmd`": the handlers check their own fields
 through the typed accessors of core/request.py, in the order the original server checked them. A
 frame that is not even that raises `Undecodable`, which carries the error text the caller gets
-(from the catalogue, core/texts.py) and the reason the shell logs.
+(from the catalogue, core/texts/) and the reason the shell logs.
 
 Encoding is compact (`,` and `:` without spaces), keeps non-ASCII characters as they are, and keeps
 the packet's key order, since clients see all three. `listener`, when the request had one, is the

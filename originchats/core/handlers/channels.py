@@ -36,7 +36,7 @@ from ..errors import ProtocolError
 from ..model import CHANNEL_TYPES, Channel
 from ..permissions import channel_lists_viewer
 from ..registry import command
-from ..request import Request, opt_int, opt_str, wrong_type
+from ..request import Request, opt_int, opt_str, required_str, wrong_type
 from ..state import ServerState
 from ..writes import ChannelDeleted, ChannelSaved, ChannelsOrdered
 from .common import me, require_perm
@@ -79,15 +79,6 @@ def channel_permissions(value: Any) -> dict[str, tuple[str, ...]]:
         if entries:
             out[key] = tuple(entries)
     return out
-
-
-def _name_field(req: Request, key: str) -> str:
-    value = req.get(key)
-    if not value:
-        raise ProtocolError(texts.CHANNEL_NAME_REQUIRED)
-    if not isinstance(value, str):
-        raise wrong_type(key, "string", value)
-    return value
 
 
 # ---- pushes -----------------------------------------------------------------------------------
@@ -162,11 +153,7 @@ def handle_channel_create(state: ServerState, ctx: Context, req: Request) -> Ste
 def handle_channel_update(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
     require_perm(state, user, "manage_channels")
-    current = req.get("current_name")
-    if not current:
-        raise ProtocolError(texts.CURRENT_NAME_REQUIRED)
-    if not isinstance(current, str):
-        raise wrong_type("current_name", "string", current)
+    current = required_str(req, "current_name", texts.CURRENT_NAME_REQUIRED)
     updates = req.get("updates")
     if not isinstance(updates, dict) or not updates:
         raise ProtocolError(texts.UPDATES_REQUIRED)
@@ -217,7 +204,7 @@ def handle_channel_update(state: ServerState, ctx: Context, req: Request) -> Ste
 def handle_channel_move(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
     require_perm(state, user, "manage_channels")
-    name = _name_field(req, "name")
+    name = required_str(req, "name", texts.CHANNEL_NAME_REQUIRED)
     position = req.get("position")
     if position is None:
         raise ProtocolError(texts.POSITION_REQUIRED)
@@ -239,7 +226,7 @@ def handle_channel_move(state: ServerState, ctx: Context, req: Request) -> Step:
 def handle_channel_delete(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
     require_perm(state, user, "manage_channels")
-    name = _name_field(req, "name")
+    name = required_str(req, "name", texts.CHANNEL_NAME_REQUIRED)
     channel = state.channel(name)
     if channel is None:  # the original falls back to a case-insensitive match
         folded = name.casefold()

@@ -39,7 +39,7 @@ from ..errors import ProtocolError
 from ..model import SYSTEM_ROLES, Role, User
 from ..permissions import has_perm, is_owner
 from ..registry import command
-from ..request import Request, opt_bool, opt_str, wrong_type
+from ..request import Request, opt_bool, opt_str, required_str, wrong_type
 from ..state import ServerState
 from ..views import all_authed, color_of, others
 from ..writes import ChannelSaved, RoleDeleted, RoleSaved, UserSaved
@@ -508,11 +508,7 @@ def handle_user_roles_set(state: ServerState, ctx: Context, req: Request) -> Ste
 
 
 def _self_role(state: ServerState, req: Request) -> tuple[Role, str]:
-    key = req.get("role")
-    if not key:
-        raise ProtocolError(texts.ROLE_NAME_REQUIRED)
-    if not isinstance(key, str):
-        raise wrong_type("role", "string", key)
+    key = required_str(req, "role", texts.ROLE_NAME_REQUIRED)
     role = state.role_by_name_or_id(key)
     if role is None:
         raise ProtocolError(texts.ROLE_NOT_FOUND)
