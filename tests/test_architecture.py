@@ -78,8 +78,8 @@ def packet_reads(path: Path) -> list[int]:
             found.append(node.lineno)
         elif isinstance(node, ast.Attribute) and node.attr == "get" and is_packet(node.value):
             found.append(node.lineno)
-        elif isinstance(node, ast.Compare) and any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops) \
-                and any(is_packet(n) for n in [node.left, *node.comparators]):
+        elif isinstance(node, ast.Compare) and any(is_packet(n) for n in [node.left, *node.comparators]) \
+                and any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
             found.append(node.lineno)
     return sorted(found)
 

@@ -84,4 +84,5 @@ def test_the_callers_copy_of_a_broadcast_is_byte_for_byte_its_reply(packet, list
     text = codec.encode(packet)
     assert text == dumps(packet)
     assert codec.reply_from(text, packet, listener) == codec.encode_reply(packet, listener)
-    assert codec.encode_reply(packet, listener) == dumps(packet if listener is None else {**packet, "listener": listener})
+    expected = packet if listener is None else {**packet, "listener": listener}
+    assert codec.encode_reply(packet, listener) == dumps(expected)

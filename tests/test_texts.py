@@ -141,7 +141,11 @@ def entries() -> dict[str, object]:
     """Public constants (texts) and functions (text makers) of the catalogue."""
     return {name: value for name, value in vars(texts).items()
             if not name.startswith("_") and name != "UNDOCUMENTED" and name != "annotations"
-            and (isinstance(value, str) or inspect.isfunction(value) and value.__module__.startswith(texts.__name__ + "."))}
+            and (isinstance(value, str) or _maker(value))}
+
+
+def _maker(value: object) -> bool:
+    return inspect.isfunction(value) and value.__module__.startswith(texts.__name__ + ".")
 
 
 def test_every_catalogue_entry_is_used():
@@ -227,7 +231,8 @@ def test_the_undocumented_list_is_honest():
 def test_a_misspelt_documented_text_would_be_caught():
     assert documented("Channel not found") and documented("Role 'fans' does not exist")
     assert not documented("Channel not found.") and not documented("Role fans does not exist")
-    assert documented("Rate limit exceeded. Wait 3.2 seconds") and not documented("Rate limit exceeded, wait 3.2 seconds")
+    assert documented("Rate limit exceeded. Wait 3.2 seconds")
+    assert not documented("Rate limit exceeded, wait 3.2 seconds")
 
 
 def _protocol_readme() -> Path | None:
@@ -241,3 +246,18 @@ def _protocol_readme() -> Path | None:
 @pytest.mark.skipif(_protocol_readme() is None, reason="the protocol docs (shared/protocol) are not next to the repository")
 def test_the_list_of_documented_texts_is_the_protocols():
     assert list(DOCUMENTED) == extract(_protocol_readme().read_text())  # type: ignore[union-attr]
+
+
+def test_error_packets_in_the_core_are_built_only_as_refusals():
+    """An `error`/`auth_error` packet reaches the shell only inside the effect errors.py builds,
+    which carries `rejected`: the shell counts refusals by that flag, never by reading the packet."""
+    core = PACKAGE / "core"
+    found = []
+    for path in sorted(core.rglob("*.py")):
+        if path.name in ("errors.py", "packets.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and _callee(node) in ("packets.error", "packets.auth_error", "error",
+                                                                "auth_error"):
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert found == []
