@@ -127,7 +127,7 @@ def run_offline(data_dir: Path, request: dict[str, Any], argon2_params: tuple[in
 
     import argon2
 
-    from .core import dispatch
+    from .core import dispatch, packets, texts
     from .core.context import Context
     from .core.effects import Fetch, Persist, Reply
     from .core.ops import HashPassword
@@ -145,7 +145,7 @@ def run_offline(data_dir: Path, request: dict[str, Any], argon2_params: tuple[in
         ctx = Context(conn_id=0, now=time.time(), new_id=str(uuid.uuid4()), new_token=secrets.token_urlsafe(32))
         req = Request(cmd=request.get("cmd"), data=request)
         step = dispatch.operator(state, ctx, req)
-        result: dict[str, Any] = {"ok": False, "message": "no result"}
+        result: dict[str, Any] = packets.operator_error(texts.NO_RESULT)
         writes: list[Any] = []
 
         def collect(state: Any, effects: tuple) -> None:

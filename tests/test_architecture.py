@@ -54,3 +54,46 @@ def test_the_checker_catches_a_forbidden_import(tmp_path):
         assert sorted(violations(fake)) == ["originchats.server", "trio"]
     finally:
         fake.unlink()
+
+
+def test_the_protocol_layer_does_not_reach_into_the_shell():
+    """protocol/ (the codec) may import the core and json, but not trio, the store or the shell."""
+    import originchats.protocol
+
+    forbidden = {"trio", "sqlite3", "originchats.server", "originchats.store", "originchats.cli", "originchats.admin"}
+    for path in sorted(Path(originchats.protocol.__file__).parent.rglob("*.py")):
+        mods = imported_modules(path)
+        assert not {m for m in mods for f in forbidden if m == f or m.startswith(f + ".")}, path
+
+
+def packet_reads(path: Path) -> list[int]:
+    """Lines where shell code reads a packet: `packet[...]`, `packet.get(...)`, `... is packet`."""
+    def is_packet(node: ast.AST) -> bool:
+        return (isinstance(node, ast.Name) and node.id == "packet") or (
+            isinstance(node, ast.Attribute) and node.attr == "packet")
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Subscript) and is_packet(node.value):
+            found.append(node.lineno)
+        elif isinstance(node, ast.Attribute) and node.attr == "get" and is_packet(node.value):
+            found.append(node.lineno)
+        elif isinstance(node, ast.Compare) and any(is_packet(n) for n in [node.left, *node.comparators]) \
+                and any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
+            found.append(node.lineno)
+    return sorted(found)
+
+
+def test_the_shell_never_looks_inside_a_packet():
+    """The shell passes packets to the codec; what it needs to know (a refusal, a broadcast that is
+    also the caller's reply) is on the effect (core/effects.py)."""
+    import originchats.server
+
+    files = sorted(Path(originchats.server.__file__).parent.rglob("*.py"))
+    assert {str(p.name): packet_reads(p) for p in files if packet_reads(p)} == {}
+
+
+def test_the_packet_check_can_fail(tmp_path):
+    fake = tmp_path / "fake.py"
+    fake.write_text("a = effect.packet.get('cmd')\nb = packet['val']\nc = last is packet\nd = 'x' in effect.packet\n")
+    assert packet_reads(fake) == [1, 2, 3, 4]

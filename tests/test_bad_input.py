@@ -252,7 +252,7 @@ async def test_a_flood_of_bad_frames_leaves_everything_as_it_was(pair):
     ('[' * 50_000 + '"\\ud800"' + ']' * 50_000, False),  # too deep to parse: "Invalid JSON" too
 ])
 def test_lone_surrogate_detection(text, lone):
-    from originchats.server.connection import has_lone_surrogate
+    from originchats.protocol.codec import has_lone_surrogate
 
     assert has_lone_surrogate(text) is lone
 

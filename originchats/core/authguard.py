@@ -31,10 +31,9 @@ from collections.abc import Mapping
 
 import attrs
 
+from . import texts
 from .settings import AuthSettings
 
-LOCKED = "Too many failed login attempts, try again later"
-REGISTRATIONS = "Too many registrations from your address, try again later"
 HOUR = 3600.0
 
 
@@ -85,7 +84,7 @@ def address_refusal(records: AuthRecords, cfg: AuthSettings, addr: str, now: flo
     if cfg.ip_failures:
         w = _live(records.by_ip, addr, now, cfg.ip_failure_window_seconds)
         if w is not None and w.count >= cfg.ip_failures:
-            return LOCKED
+            return texts.LOGIN_LOCKED
     return None
 
 
@@ -95,14 +94,14 @@ def account_refusal(records: AuthRecords, cfg: AuthSettings, uid: str, addr: str
     if mine is None:
         return None
     if cfg.lockout_failures and mine.count >= cfg.lockout_failures:
-        return LOCKED
+        return texts.LOGIN_LOCKED
     if cfg.backoff_after:
         acct = _live(records.by_account, uid, now, cfg.lockout_window_seconds)
         if acct is not None and acct.count >= cfg.backoff_after:
             doublings = min(acct.count - cfg.backoff_after, 40)
             wait = min(cfg.backoff_max_seconds, cfg.backoff_base_seconds * 2.0 ** doublings)
             if now - mine.last < wait:
-                return LOCKED
+                return texts.LOGIN_LOCKED
     return None
 
 
@@ -147,7 +146,7 @@ def registration_refusal(records: AuthRecords, cfg: AuthSettings, addr: str, now
     if cfg.registrations_per_ip_per_hour:
         w = _live(records.registrations, addr, now, HOUR)
         if w is not None and w.count >= cfg.registrations_per_ip_per_hour:
-            return REGISTRATIONS
+            return texts.REGISTRATIONS_LIMITED
     return None
 
 

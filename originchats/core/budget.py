@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from . import texts
 from .errors import ProtocolError
 from .jsonsize import Unstorable, json_size, str_size
 from .model import Message
@@ -71,8 +72,7 @@ def check_message(m: Message, limits: ContentLimits) -> None:
     except Unstorable:  # not reachable after the embed schema check; refused all the same
         size = limits.message_bytes + 1
     if size > limits.message_bytes:
-        raise ProtocolError(f"Message too large. Maximum size is {limits.message_bytes} bytes "
-                            "(content, embeds and reactions together)")
+        raise ProtocolError(texts.message_too_large(limits.message_bytes))
 
 
 def check_json(value: Any, field: str, limits: ContentLimits, *, extra_depth: int = 0) -> int:
@@ -82,12 +82,10 @@ def check_json(value: Any, field: str, limits: ContentLimits, *, extra_depth: in
         return json_size(value, max_depth=limits.json_depth + extra_depth, limit=limits.record_bytes)
     except Unstorable as exc:
         if exc.why == "depth":
-            raise ProtocolError(f"Invalid field '{field}': nested too deeply "
-                                f"(at most {limits.json_depth} levels)") from None
+            raise ProtocolError(texts.nested_too_deeply(field, limits.json_depth)) from None
         if exc.why == "size":
-            raise ProtocolError(f"Invalid field '{field}': too large (at most {limits.record_bytes} bytes)") from None
-        raise ProtocolError(f"Invalid field '{field}': only JSON strings, finite numbers, booleans, "
-                            "null, arrays and objects can be stored") from None
+            raise ProtocolError(texts.field_too_large(field, limits.record_bytes)) from None
+        raise ProtocolError(texts.not_storable(field)) from None
 
 
 def check_record(wire: dict[str, Any], what: str, limits: ContentLimits) -> None:
@@ -95,4 +93,4 @@ def check_record(wire: dict[str, Any], what: str, limits: ContentLimits) -> None
     try:
         json_size(wire, max_depth=limits.json_depth + 2, limit=limits.record_bytes)
     except Unstorable:
-        raise ProtocolError(f"{what} too large (at most {limits.record_bytes} bytes stored)") from None
+        raise ProtocolError(texts.record_too_large(what, limits.record_bytes)) from None

@@ -16,13 +16,14 @@ from __future__ import annotations
 import attrs
 
 from . import handlers  # noqa: F401  (registers the command modules)
+from . import packets, texts
 from .context import Context
 from .effects import Close, Persist, Reply, Send, Step
-from .errors import AuthError, ProtocolError
+from .errors import AuthError, ProtocolError, auth_error_send, error_reply
 from .registry import AUTH_HANDLERS, HANDLERS, OPERATOR_HANDLERS
 from .request import Request
 from .state import Conn, ServerState
-from .views import all_authed, error
+from .views import all_authed
 
 HANDSHAKE_VERSION = "1.1.0"
 
@@ -41,16 +42,9 @@ def handshake_packet(state: ServerState, validator_key: str) -> dict:
     from .model import PERMISSIONS
 
     s = state.settings
-    return {"cmd": "handshake", "val": {
-        "server": dict(s.server),
-        "limits": dict(s.limits),
-        "attachments": dict(s.attachments),
-        "version": HANDSHAKE_VERSION,
-        "validator_key": validator_key,
-        "capabilities": capabilities(state),
-        "permissions": list(PERMISSIONS),
-        "auth_mode": s.auth_mode,
-    }}
+    return packets.handshake(server=dict(s.server), limits=dict(s.limits), attachments=dict(s.attachments),
+                             version=HANDSHAKE_VERSION, validator_key=validator_key,
+                             capabilities=capabilities(state), permissions=list(PERMISSIONS), auth_mode=s.auth_mode)
 
 
 def connect(state: ServerState, ctx: Context, ip: str = "") -> Step:
@@ -73,7 +67,7 @@ def disconnect(state: ServerState, ctx: Context) -> Step:
     user = state.users.get(conn.user_id)
     if conn.status == "invisible" or (user is not None and user.status == "invisible"):
         return Step(state)  # invisible users never appeared online, so they do not disappear
-    return Step(state, (Send(all_authed(state), {"cmd": "user_disconnect", "username": conn.username}),))
+    return Step(state, (Send(all_authed(state), packets.user_disconnect(conn.username)),))
 
 
 def handle(state: ServerState, ctx: Context, req: Request) -> Step:
@@ -84,21 +78,21 @@ def handle(state: ServerState, ctx: Context, req: Request) -> Step:
         fn = AUTH_HANDLERS.get(req.cmd) if isinstance(req.cmd, str) else None
         if fn is None:
             # no `listener` echo before auth
-            return Step(state, (Send((ctx.conn_id,), {"cmd": "auth_error", "val": "Authentication required"}),))
+            return Step(state, (auth_error_send(ctx.conn_id, texts.AUTHENTICATION_REQUIRED),))
         try:
             return fn(state, ctx, req)
         except AuthError as exc:
-            return Step(state, (Send((ctx.conn_id,), {"cmd": "auth_error", "val": exc.val}),))
+            return Step(state, (exc.answer(ctx.conn_id),))
     user = state.users.get(conn.user_id or "")
     if user is None or user.deleted or user.banned:
-        reason = "You are banned from this server" if user is not None and user.banned else "Account removed"
-        return Step(state, (Send((ctx.conn_id,), {"cmd": "disconnect", "reason": reason}),
+        reason = texts.BANNED_REASON if user is not None and user.banned else texts.ACCOUNT_REMOVED
+        return Step(state, (Send((ctx.conn_id,), packets.disconnect(reason)),
                             Close((ctx.conn_id,), 1008, reason)))
     if req.cmd is None:
-        return Step(state, (Reply(error("Unknown command: None", None)),))
+        return Step(state, (error_reply(texts.unknown_command(None), None),))
     fn = HANDLERS.get(req.cmd)
     if fn is None:
-        return Step(state, (Reply(error(f"Unknown command: {req.cmd}", req.cmd)),))
+        return Step(state, (error_reply(texts.unknown_command(req.cmd), req.cmd),))
     return run_guarded(fn, state, ctx, req)
 
 
@@ -107,9 +101,9 @@ def run_guarded(fn, state: ServerState, ctx: Context, req: Request, *args) -> St
     try:
         return fn(state, ctx, req, *args)
     except ProtocolError as exc:
-        return Step(state, (Reply(error(exc.val, None if exc.nosrc else req.cmd)),))
+        return Step(state, (exc.answer(req.cmd),))
     except AuthError as exc:
-        return Step(state, (Send((ctx.conn_id,), {"cmd": "auth_error", "val": exc.val}),))
+        return Step(state, (exc.answer(ctx.conn_id),))
 
 
 def evolve_conn(state: ServerState, conn_id: int, **changes: object) -> ServerState:
@@ -120,12 +114,12 @@ def operator(state: ServerState, ctx: Context, req: Request) -> Step:
     """An operator command from the admin socket (no connection, no user: the machine's owner)."""
     fn = OPERATOR_HANDLERS.get(req.cmd) if isinstance(req.cmd, str) else None
     if fn is None:
-        return Step(state, (Reply({"ok": False, "message": f"unknown admin command: {req.cmd}"}),))
+        return Step(state, (Reply(packets.operator_error(texts.unknown_admin_command(req.cmd))),))
     try:
         step = fn(state, ctx, req)
     except ProtocolError as exc:
-        return Step(state, (Reply({"ok": False, "message": exc.val}),))
+        return Step(state, (Reply(packets.operator_error(exc.val)),))
     # a failed commit answers in the operator's shape too
-    failed = (Reply({"ok": False, "message": "Failed to save changes"}),)
+    failed = (Reply(packets.operator_error(texts.FAILED_TO_SAVE)),)
     return attrs.evolve(step, effects=tuple(
         attrs.evolve(e, failed=failed) if isinstance(e, Persist) and not e.failed else e for e in step.effects))

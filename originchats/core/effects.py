@@ -1,7 +1,11 @@
 """What a handler asks the shell to do. The shell runs a step's effects in order.
 
 * `Reply(packet)`: to the caller; the shell adds the request's `listener`.
-* `Send(conns, packet)`: the same packet to each connection in `conns` (encoded once).
+* `Send(conns, packet)`: the same packet to each connection in `conns` (encoded once). With
+  `reply=True` the caller then gets it too, as its `Reply` (the shell reuses the text).
+* `rejected` on a `Reply` (or a `Send` to the caller alone, for `auth_error`): this answer refuses
+  the request, with that text. The shell counts and logs refusals (server/guard.py `Rejections`)
+  without reading the packet; errors.py builds these effects, so a packet and its flag agree.
 * `Persist(writes, then, failed, after)`: hand `writes` to the single writer, wait for the commit,
   then run `then`. A message becomes visible to others only through effects placed in `then`. If
   the commit fails, the step's state change is taken back (core/revert.py) and `failed` runs
@@ -33,12 +37,15 @@ from .state import ServerState
 @attrs.frozen
 class Reply:
     packet: dict[str, Any]
+    rejected: str | None = None
 
 
 @attrs.frozen
 class Send:
     conns: tuple[int, ...]
     packet: dict[str, Any]
+    reply: bool = False
+    rejected: str | None = None
 
 
 @attrs.frozen

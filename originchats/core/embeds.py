@@ -21,6 +21,7 @@ import math
 import re
 from typing import Any
 
+from . import texts
 from .settings import ContentLimits
 
 TYPES = ("rich", "poll", "link", "image", "video", "article")
@@ -81,15 +82,15 @@ def _opt_str(obj: dict, key: str, loc: str, limit: int) -> int:
     if value is None:
         return 0
     if not isinstance(value, str):
-        raise _Invalid(loc, "Input should be a valid string")
+        raise _Invalid(loc, texts.EMBED_NOT_A_STRING)
     if len(value) > limit:
-        raise _Invalid(loc, f"String should have at most {limit} characters")
+        raise _Invalid(loc, texts.embed_string_too_long(limit))
     return len(value)
 
 
 def _req_str(obj: dict, key: str, loc: str, limit: int) -> int:
     if obj.get(key) is None:
-        raise _Invalid(loc, "Field required")
+        raise _Invalid(loc, texts.EMBED_FIELD_REQUIRED)
     return _opt_str(obj, key, loc, limit)
 
 
@@ -99,14 +100,14 @@ def _opt_int(obj: dict, key: str, loc: str) -> None:
         return
     number = _lax_int(value)
     if number is None:
-        raise _Invalid(loc, "Input should be a valid integer")
+        raise _Invalid(loc, texts.EMBED_NOT_AN_INTEGER)
     if abs(number) > INT_MAX:
-        raise _Invalid(loc, f"Input should be between -{INT_MAX} and {INT_MAX}")
+        raise _Invalid(loc, texts.embed_integer_range(INT_MAX))
 
 
 def _obj(value: Any, loc: str) -> dict:
     if not isinstance(value, dict):
-        raise _Invalid(loc, "Input should be a valid dictionary or object")
+        raise _Invalid(loc, texts.EMBED_NOT_AN_OBJECT)
     return value
 
 
@@ -125,30 +126,30 @@ def _poll(embed: dict, limits: ContentLimits) -> int:
     total = _req_str(poll, "question", "poll.question", 300)
     options = poll.get("options")
     if not isinstance(options, list):
-        raise _Invalid("poll.options", "Input should be a valid list")
+        raise _Invalid("poll.options", texts.EMBED_NOT_A_LIST)
     if not 2 <= len(options) <= 10:
-        raise _Invalid("poll.options", "List should have between 2 and 10 items")
+        raise _Invalid("poll.options", texts.EMBED_POLL_OPTIONS)
     kept = []
     for i, option in enumerate(options):
         where = f"poll.options.{i}"
         option = _obj(option, where)
         oid = option.get("id")
         if not isinstance(oid, str) or not 1 <= len(oid) <= 50:
-            raise _Invalid(f"{where}.id", "String should have between 1 and 50 characters")
+            raise _Invalid(f"{where}.id", texts.EMBED_OPTION_ID)
         total += _req_str(option, "text", f"{where}.text", 100)
         _opt_str(option, "emoji", f"{where}.emoji", limits.emoji_length)
         kept.append(_known(option, OPTION_KEYS))
     multi = poll.get("allow_multiselect")
     if multi is not None and not _lax_bool(multi):
-        raise _Invalid("poll.allow_multiselect", "Input should be a valid boolean")
+        raise _Invalid("poll.allow_multiselect", texts.EMBED_NOT_A_BOOLEAN)
     expires = poll.get("expires_at")
     if expires is not None:
         if isinstance(expires, str) and _lax_int(expires) is not None:
             pass
         elif isinstance(expires, bool) or not isinstance(expires, (int, float)):
-            raise _Invalid("poll.expires_at", "Input should be a valid number")
+            raise _Invalid("poll.expires_at", texts.EMBED_NOT_A_NUMBER)
         elif not math.isfinite(expires) or abs(expires) > INT_MAX:
-            raise _Invalid("poll.expires_at", "Input should be a finite number")
+            raise _Invalid("poll.expires_at", texts.EMBED_NOT_FINITE)
     embed["poll"] = {**_known(poll, POLL_KEYS), "options": kept}
     return total
 
@@ -160,7 +161,7 @@ def _check(embed: Any, limits: ContentLimits) -> dict:
     if etype is None:
         etype = "rich"
     if not isinstance(etype, str) or etype not in TYPES:
-        raise _Invalid("type", "Input should be " + ", ".join(f"'{t}'" for t in TYPES))
+        raise _Invalid("type", texts.embed_type(TYPES))
     total = _opt_str(embed, "title", "title", 256)
     total += _opt_str(embed, "description", "description", 4096)
     _opt_str(embed, "url", "url", limits.url_length)
@@ -169,9 +170,9 @@ def _check(embed: Any, limits: ContentLimits) -> dict:
     if color is not None:
         value = _lax_int(color)
         if value is None or isinstance(color, bool):
-            raise _Invalid("color", "Input should be a valid integer")
+            raise _Invalid("color", texts.EMBED_NOT_AN_INTEGER)
         if not 0 <= value <= 0xFFFFFF:
-            raise _Invalid("color", "Input should be between 0 and 16777215")
+            raise _Invalid("color", texts.EMBED_COLOR_RANGE)
     if embed.get("author") is not None:
         author = _obj(embed["author"], "author")
         total += _req_str(author, "name", "author.name", 256)
@@ -188,28 +189,28 @@ def _check(embed: Any, limits: ContentLimits) -> dict:
     fields = embed.get("fields")
     if fields is not None:
         if not isinstance(fields, list):
-            raise _Invalid("fields", "Input should be a valid list")
+            raise _Invalid("fields", texts.EMBED_NOT_A_LIST)
         if len(fields) > 25:
-            raise _Invalid("fields", "List should have at most 25 items")
+            raise _Invalid("fields", texts.EMBED_TOO_MANY_FIELDS)
         kept = []
         for i, f in enumerate(fields):
             f = _obj(f, f"fields.{i}")
             total += _req_str(f, "name", f"fields.{i}.name", 256)
             total += _req_str(f, "value", f"fields.{i}.value", 1024)
             if f.get("inline") is not None and not _lax_bool(f["inline"]):
-                raise _Invalid(f"fields.{i}.inline", "Input should be a valid boolean")
+                raise _Invalid(f"fields.{i}.inline", texts.EMBED_NOT_A_BOOLEAN)
             kept.append(_known(f, FIELD_KEYS))
         embed["fields"] = kept
     if embed.get("poll") is not None:
         total += _poll(embed, limits)
     if etype == "poll" and embed.get("poll") is None:
-        raise _Invalid("embed", "Value error, Poll embeds must have 'poll' data")
+        raise _Invalid("embed", texts.EMBED_POLL_DATA)
     if etype == "link" and not embed.get("url"):
-        raise _Invalid("embed", "Value error, Link embeds must have 'url'")
+        raise _Invalid("embed", texts.EMBED_LINK_URL)
     if etype == "image" and embed.get("image") is None:
-        raise _Invalid("embed", "Value error, Image embeds must have 'image'")
+        raise _Invalid("embed", texts.EMBED_IMAGE)
     if total > MAX_TOTAL:
-        raise _Invalid("embed", "Value error, Embed total characters cannot exceed 6000")
+        raise _Invalid("embed", texts.EMBED_TOTAL)
     return embed
 
 
@@ -217,13 +218,13 @@ def normalize_embeds(embeds: Any, limits: ContentLimits) -> tuple[list[dict] | N
     """The `message_new` / `message_edit` embed check: `(stored embeds, None)` when valid, else
     `(None, error text)`."""
     if not isinstance(embeds, list):
-        return None, "Embeds must be an array"
+        return None, texts.EMBEDS_NOT_A_LIST
     if len(embeds) > MAX_EMBEDS:
-        return None, "Cannot have more than 10 embeds"
+        return None, texts.TOO_MANY_EMBEDS
     out = []
     for i, embed in enumerate(embeds):
         try:
             out.append(_check(embed, limits))
         except _Invalid as exc:
-            return None, f"Embed {i}: 1 validation error for Embed\n{exc.loc}\n  {exc.msg}"
+            return None, texts.embed_invalid(i, exc.loc, exc.msg)
     return out, None

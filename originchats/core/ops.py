@@ -51,11 +51,10 @@ class LastMessages:
 @attrs.frozen
 class Busy:
     """The result of a password or Rotur operation the shell refused to start: its queue, or the
-    share of the asking address (`source`), is full. The handler answers at once (`BUSY_TEXT`)."""
+    share of the asking address (`source`), is full. The handler answers at once (`texts.AUTH_BUSY`)."""
 
 
 BUSY = Busy()
-BUSY_TEXT = "Too many authentication requests in progress, please try again shortly"
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from . import texts
 from .settings import RateLimitSettings
 
 WINDOW = 60.0
@@ -37,23 +38,23 @@ def check(bucket: Bucket, now: float, cfg: RateLimitSettings) -> tuple[Bucket, R
     """One rate-limit check at `now`; returns the new bucket and the refusal, if any."""
     if bucket.timeout_until > now:
         t = bucket.timeout_until - now
-        return bucket, Refusal(f"You are in timeout for {_fmt(t)} more seconds", int(t * 1000))
+        return bucket, Refusal(texts.in_timeout(_fmt(t)), int(t * 1000))
     stamps = tuple(ts for ts in bucket.stamps if now - ts <= WINDOW)
     cooldown = bucket.cooldown_start
     if cooldown is not None and now - cooldown < cfg.cooldown_seconds:
         t = cfg.cooldown_seconds - (now - cooldown)
         return (attrs.evolve(bucket, stamps=stamps),
-                Refusal(f"You are in cooldown for {_fmt(t)} more seconds", int(t * 1000)))
+                Refusal(texts.in_cooldown(_fmt(t)), int(t * 1000)))
     if len(stamps) >= cfg.messages_per_minute:
         t = WINDOW - (now - stamps[0])
         return (attrs.evolve(bucket, stamps=stamps),
-                Refusal(f"Rate limit exceeded. Wait {_fmt(t)} seconds", int(t * 1000)))
+                Refusal(texts.rate_limit_exceeded(_fmt(t)), int(t * 1000)))
     recent = sum(1 for ts in stamps if now - ts <= BURST_WINDOW)
     if recent >= cfg.burst_limit:
         c = cfg.cooldown_seconds
         shown = int(c) if float(c).is_integer() else c
         return (attrs.evolve(bucket, stamps=stamps, cooldown_start=now),
-                Refusal(f"Burst limit exceeded. You're in cooldown for {shown} seconds", int(c * 1000)))
+                Refusal(texts.burst_limit_exceeded(shown), int(c * 1000)))
     return attrs.evolve(bucket, stamps=stamps + (now,)), None
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from . import texts
 from .errors import ProtocolError
 
 MISSING: Any = object()
@@ -20,8 +21,12 @@ MISSING: Any = object()
 
 @attrs.frozen
 class Request:
+    """A decoded frame (protocol/codec.py): its `cmd`, the whole object as sent, and its
+    `listener` (a string the caller's replies echo, or None)."""
+
     cmd: str | None
     data: Mapping[str, Any]
+    listener: str | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
@@ -47,7 +52,7 @@ def type_name(value: object) -> str:
 
 
 def wrong_type(key: str, expected: str, value: object) -> ProtocolError:
-    return ProtocolError(f"Invalid field '{key}': expected {expected}, got {type_name(value)}")
+    return ProtocolError(texts.wrong_type(key, expected, type_name(value)))
 
 
 def opt_str(req: Request, key: str) -> str | None:
@@ -56,6 +61,17 @@ def opt_str(req: Request, key: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise wrong_type(key, "string", value)
+
+
+def required_str(req: Request, key: str, missing: str) -> str:
+    """A string field that must be there: falsy (absent, null, "", 0, false, [], {}) is the
+    documented `missing` text, any other non-string a clear type error."""
+    value = req.data.get(key)
+    if not value:
+        raise ProtocolError(missing)
+    if not isinstance(value, str):
+        raise wrong_type(key, "string", value)
+    return value
 
 
 def opt_int(req: Request, key: str) -> int | None:

@@ -96,8 +96,3 @@ def channel_viewers(state: ServerState, channel: Channel | None, exclude: int | 
             out.append(c.id)
     return tuple(out)
 
-
-def error(val: str, src: str | None) -> dict[str, Any]:
-    if src is None:
-        return {"cmd": "error", "val": val}
-    return {"cmd": "error", "src": src, "val": val}

@@ -23,8 +23,6 @@ traceback and a WebSocket is closed with 1011; the server and every other connec
 from __future__ import annotations
 
 import itertools
-import json
-import re
 from http import HTTPStatus
 
 import attrs
@@ -44,34 +42,6 @@ REQUEST_TIMEOUT = 30.0
 CLOSE_GRACE = 5.0
 REFUSE_READ_TIMEOUT = 1.0  # a refused peer's request head is read this long before the 429
 MAX_LINGERING = 256  # refused connections read at once; beyond, the 429 goes out at once
-INVALID_JSON = '{"cmd":"error","val":"Invalid JSON"}'
-
-# JSON may spell a lone UTF-16 surrogate (`"\ud800"`): Python decodes it into a str that cannot be
-# encoded as UTF-8, stored in SQLite or sent to anyone. Only texts with such an escape are checked.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def has_lone_surrogate(text: str) -> bool:
-    """True when the JSON `text` decodes to a string (key or value) with an unpaired surrogate."""
-    if _SURROGATE_ESCAPE.search(text) is None:
-        return False
-    try:
-        stack = [json.loads(text)]
-    except (ValueError, RecursionError):
-        return False  # the hub answers "Invalid JSON"
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                return True
-        elif isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return False
 
 
 async def _read_request(stream: trio.abc.Stream, conn: h11.Connection) -> h11.Request | None:
@@ -237,11 +207,6 @@ async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, ip:
                         break
                     if text is None:
                         break
-                    if has_lone_surrogate(text):
-                        await hub.settle(conn_id)  # after the replies to earlier requests
-                        ws.send_text(INVALID_JSON)
-                        hub.rejected(conn_id, reason="lone_surrogate", size=len(text))
-                        continue
                     await hub.handle_text(conn_id, text)
                     conn = hub.state.conns.get(conn_id)
                     ws.set_logged_in(conn is not None and conn.authed)

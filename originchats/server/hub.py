@@ -13,7 +13,6 @@ then the `Persist`'s `failed` effects run (by default the caller gets `Failed to
 from __future__ import annotations
 
 import base64
-import json
 import os
 import time
 from typing import Any
@@ -22,14 +21,14 @@ import attrs
 import structlog
 import trio
 
-from ..core import dispatch
+from ..core import dispatch, packets, texts
 from ..core.context import Context
 from ..core.effects import ChannelsChanged, Close, Fetch, Persist, Reply, Send
 from ..core.handlers.channels import channel_pushes
 from ..core.revert import revert
 from ..core.request import Request
 from ..core.state import ServerState
-from ..core.views import error
+from ..protocol import codec
 from ..store.writer import Writer, WriteFailed
 from .guard import Rejections
 from .coalesce import ChannelPushes
@@ -60,18 +59,6 @@ def _fresh_ids() -> tuple[str, str]:
     return new_id, base64.urlsafe_b64encode(b[16:]).rstrip(b"=").decode()
 
 
-def encode(packet: dict[str, Any]) -> str:
-    return json.dumps(packet, separators=(",", ":"), ensure_ascii=False)
-
-
-def _rejection(effect: Any, conn_id: int) -> bool:
-    """An error answer to the caller: an `error`/`auth_error` reply, or the pre-auth gate's and the
-    auth commands' `auth_error` (sent to the caller without a listener)."""
-    if isinstance(effect, Reply):
-        return effect.packet.get("cmd") in ("error", "auth_error")
-    return isinstance(effect, Send) and effect.conns == (conn_id,) and effect.packet.get("cmd") == "auth_error"
-
-
 @attrs.define(eq=False)
 class Hub:
     state: ServerState
@@ -81,7 +68,6 @@ class Hub:
     flusher: Flusher = attrs.Factory(Flusher)  # writes the broadcasts of one tick together
     _pipelined: dict[int, int] = attrs.Factory(dict)  # conn id -> writes committing (see _pipeline)
     _settled: dict[int, trio.Event] = attrs.Factory(dict)
-    _last_sent: tuple[dict[str, Any], str] | None = None
     _next_id: int = 1
     # Unix time = trio clock + offset, so the core's `now` follows trio's (mock) clock in tests.
     clock_offset: float = attrs.field(factory=lambda: time.time() - trio.current_time())
@@ -134,26 +120,13 @@ class Hub:
     async def handle_text(self, conn_id: int, text: str) -> None:
         """One incoming text frame: decode, step, run effects. Bad JSON gets a clear error."""
         try:
-            raw = json.loads(text)
-        except (ValueError, RecursionError):
-            await self.settle(conn_id)
-            self._reply(conn_id, error("Invalid JSON", None), None)
-            self.rejected(conn_id, reason="invalid_json", size=len(text))
+            req = codec.decode(text)
+        except codec.Undecodable as exc:
+            await self.settle(conn_id)  # after the replies to earlier requests
+            self._reply(conn_id, packets.error(exc.val, None), exc.listener)
+            self.rejected(conn_id, reason=exc.reason, **exc.fields)
             return
-        if not isinstance(raw, dict):
-            await self.settle(conn_id)
-            self._reply(conn_id, error("Invalid message format: expected a JSON object", None), None)
-            self.rejected(conn_id, reason="not_an_object")
-            return
-        cmd = raw.get("cmd")
-        listener = raw.get("listener")
-        listener = listener if isinstance(listener, str) else None
-        if cmd is not None and not isinstance(cmd, str):
-            await self.settle(conn_id)
-            self._reply(conn_id, error("Invalid field 'cmd': expected string", None), listener)
-            self.rejected(conn_id, reason="cmd_not_a_string")
-            return
-        req = Request(cmd=cmd, data=raw)
+        listener = req.listener
         ctx = self.context(conn_id)
         before = self.state
         step = dispatch.handle(before, ctx, req)
@@ -194,8 +167,8 @@ class Hub:
         if effect.failed:
             self._run_sync(effect.failed, conn_id, listener)
         else:
-            self._reply(conn_id, error("Failed to save changes", req.cmd), listener)
-        self.rejected(conn_id, count=False, cmd=req.cmd, reason="Failed to save changes")
+            self._reply(conn_id, packets.error(texts.FAILED_TO_SAVE, req.cmd), listener)
+        self.rejected(conn_id, count=False, cmd=req.cmd, reason=texts.FAILED_TO_SAVE)
 
     # ---- pipelined writes ---------------------------------------------------------------------
     # A command whose only effect is a Persist followed by plain sends (message_new) does not wait
@@ -280,8 +253,8 @@ class Hub:
                 await self.run_effects(step.effects, ctx, req, listener, self._undo(before, step.state, undo))
             else:
                 self._run_one(effect, ctx.conn_id, listener)
-            if _rejection(effect, ctx.conn_id):
-                self.rejected(ctx.conn_id, cmd=req.cmd, reason=effect.packet.get("val"))
+            if isinstance(effect, (Reply, Send)) and effect.rejected is not None:  # an error answer
+                self.rejected(ctx.conn_id, cmd=req.cmd, reason=effect.rejected)
 
     def rejected(self, conn_id: int, count: bool = True, **fields: Any) -> None:
         """Log a rejected command (sampled per address, client text clipped: see guard.Rejections);
@@ -302,15 +275,18 @@ class Hub:
             self._reply(conn_id, effect.packet, listener)
         elif isinstance(effect, Send):
             if not effect.conns:
+                if effect.reply:
+                    self._reply(conn_id, effect.packet, listener)
                 return
-            text = encode(effect.packet)  # once, whatever the number of receivers
-            self._last_sent = (effect.packet, text)  # a global packet's Reply to the sender reuses it
+            text = codec.encode(effect.packet)  # once, whatever the number of receivers
             frame = encode_text(text)
             sockets = self.sockets
             for cid in effect.conns:
                 ws = sockets.get(cid)
                 if ws is not None:
                     ws.push(frame)
+            if effect.reply:  # the caller's copy: the same text, with its listener
+                self._reply(conn_id, effect.packet, listener, text)
         elif isinstance(effect, Close):
             for cid in effect.conns:
                 ws = self.sockets.get(cid)
@@ -323,29 +299,22 @@ class Hub:
 
     async def operator(self, data: dict[str, Any]) -> dict[str, Any]:
         """Run an operator command (admin socket); returns its result packet."""
-        req = Request(cmd=data.get("cmd") if isinstance(data.get("cmd"), str) else None, data=data)
+        req = codec.operator_request(data)
         ctx = self.context(OPERATOR)
         before = self.state
         step = dispatch.operator(before, ctx, req)
         self.state = step.state
         self._operator_result = None
         await self.run_effects(step.effects, ctx, req, None, self._undo(before, step.state))
-        return self._operator_result or {"ok": False, "message": "no result"}
+        return self._operator_result or packets.operator_error(texts.NO_RESULT)
 
-    def _reply(self, conn_id: int, packet: dict[str, Any], listener: str | None) -> None:
+    def _reply(self, conn_id: int, packet: dict[str, Any], listener: str | None, text: str | None = None) -> None:
+        """To the caller, with its listener; `text` is the packet's encoding when it was just sent
+        to others (a `Send` with `reply`)."""
         if conn_id == OPERATOR:
             self._operator_result = packet
             return
         ws = self.sockets.get(conn_id)
         if ws is None:
             return
-        last = self._last_sent
-        if last is not None and last[0] is packet and "listener" not in packet:
-            # the packet just broadcast (global_packet: Send to the others, then this Reply): the
-            # same JSON text, with `listener` spliced in as the last key, as encode() would put it
-            text = last[1]
-            ws.send_text(text if listener is None else f"{text[:-1]},\"listener\":{encode(listener)}}}")
-            return
-        if listener is not None:
-            packet = {**packet, "listener": listener}
-        ws.send_text(encode(packet))
+        ws.send_text(codec.encode_reply(packet, listener) if text is None else codec.reply_from(text, packet, listener))

@@ -6,13 +6,14 @@ import attrs
 import structlog
 import trio
 
-from ..core import authguard, ratelimit
+from ..core import authguard, packets, ratelimit
+from ..protocol import codec
 from .guard import WINDOW, LogSampler
 from .hub import Hub
 from .ws import encode_text
 
 log = structlog.get_logger("originchats.timers")
-HEARTBEAT_FRAME = encode_text('{"cmd":"ping"}')
+HEARTBEAT_FRAME = encode_text(codec.encode(packets.ping()))
 #: A socket that has sent nothing for this many intervals is a dead peer.
 DEAD_AFTER = 3
 

@@ -14,24 +14,17 @@ from functools import partial
 
 import attrs
 
-from .. import authguard, sessions
+from .. import authguard, packets, sessions, texts
 from ..context import Context
 from ..effects import Close, Fetch, Persist, Reply, Send, Step
-from ..errors import AuthError, ProtocolError
-from ..ops import BUSY, BUSY_TEXT, HashPassword, VerifyPassword
+from ..errors import AuthError, ProtocolError, error_reply
+from ..ops import BUSY, HashPassword, VerifyPassword
 from ..registry import command
 from ..request import Request
 from ..state import ServerState
-from ..views import error
 from ..writes import UserSaved
 from .auth import check_password_result
 from .common import me
-
-LOGGED_OUT = "Logged out"
-CHANGED_ELSEWHERE = "Password changed"
-PASSWORDS_REQUIRED = "Old and new password required"
-CHANGED_MEANWHILE = "The password was changed meanwhile, please try again"
-
 
 @command("logout")
 def handle_logout(state: ServerState, ctx: Context, req: Request) -> Step:
@@ -39,7 +32,7 @@ def handle_logout(state: ServerState, ctx: Context, req: Request) -> Step:
     writes: tuple = ()
     if conn.session is not None:
         state, writes = sessions.revoke_hash(state, conn.session)
-    then = (Reply({"cmd": "logout", "val": LOGGED_OUT}), Close((ctx.conn_id,), 1000, LOGGED_OUT))
+    then = (Reply(packets.logout(texts.LOGGED_OUT)), Close((ctx.conn_id,), 1000, texts.LOGGED_OUT))
     return Step(state, (Persist(writes, then),) if writes else then)
 
 
@@ -48,11 +41,11 @@ def handle_password_change(state: ServerState, ctx: Context, req: Request) -> St
     user = me(state, ctx)
     old, new = req.get("old_password"), req.get("new_password")
     if not isinstance(old, str) or not old or not isinstance(new, str) or not new:
-        raise ProtocolError(PASSWORDS_REQUIRED)
+        raise ProtocolError(texts.PASSWORDS_REQUIRED)
     if not user.cracked or user.password_hash is None:
-        raise ProtocolError("This account uses Rotur authentication")
+        raise ProtocolError(texts.ROTUR_ACCOUNT)
     if not 4 <= len(new) <= 72:
-        raise ProtocolError("Password must be 4-72 characters")
+        raise ProtocolError(texts.PASSWORD_LENGTH)
     addr = authguard.address_key(state.conns[ctx.conn_id].ip)
     cfg = state.settings.auth
     refusal = (authguard.address_refusal(state.auth, cfg, addr, ctx.now)
@@ -67,7 +60,7 @@ def handle_password_change(state: ServerState, ctx: Context, req: Request) -> St
 def _current(state: ServerState, uid: str, verified: str) -> None:
     user = state.users.get(uid)
     if user is None or user.deleted or user.password_hash != verified:
-        raise ProtocolError(CHANGED_MEANWHILE)
+        raise ProtocolError(texts.PASSWORD_CHANGED_MEANWHILE)
 
 
 def _old_checked(state: ServerState, ctx: Context, req: Request, ok: object, *, uid: str, addr: str,
@@ -78,14 +71,14 @@ def _old_checked(state: ServerState, ctx: Context, req: Request, ok: object, *, 
     except AuthError as exc:  # an authenticated socket gets `error` packets, not `auth_error`
         raise ProtocolError(exc.val) from None
     if not right:
-        return Step(state, (Reply(error("Invalid password", req.cmd)),))
+        return Step(state, (error_reply(texts.INVALID_PASSWORD, req.cmd),))
     return Step(state, (Fetch(HashPassword(new, source=addr), partial(_new_hashed, uid=uid, verified=verified)),))
 
 
 def _new_hashed(state: ServerState, ctx: Context, req: Request, password_hash: object, *, uid: str,
                 verified: str) -> Step:
     if password_hash is BUSY:
-        raise ProtocolError(BUSY_TEXT)
+        raise ProtocolError(texts.AUTH_BUSY)
     assert isinstance(password_hash, str)
     _current(state, uid, verified)
     user = attrs.evolve(state.users[uid], password_hash=password_hash)
@@ -93,8 +86,8 @@ def _new_hashed(state: ServerState, ctx: Context, req: Request, password_hash: o
     conn = state.conns.get(ctx.conn_id)
     state, revoked = sessions.revoke_others(state, uid, conn.session if conn is not None else None)
     others = tuple(c for c in state.conns_of(uid) if c != ctx.conn_id)
-    then: tuple = (Reply({"cmd": "password_change", "val": "Password changed"}),)
+    then: tuple = (Reply(packets.password_change()),)
     if others:
-        then = (Send(others, {"cmd": "disconnect", "reason": CHANGED_ELSEWHERE}),
-                Close(others, 1000, CHANGED_ELSEWHERE)) + then
+        then = (Send(others, packets.disconnect(texts.PASSWORD_CHANGED)),
+                Close(others, 1000, texts.PASSWORD_CHANGED)) + then
     return Step(state, (Persist((UserSaved(user), *revoked), then),))

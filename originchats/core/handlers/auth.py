@@ -17,12 +17,12 @@ import attrs
 
 from ..context import Context
 from ..effects import Fetch, Persist, Send, Step
-from .. import authguard, sessions
+from .. import authguard, packets, sessions, texts
 from ..authguard import address_key
 from ..budget import NAME_BYTES
-from ..errors import AuthError
+from ..errors import AuthError, auth_error_send
 from ..model import CRACKED_PREFIX, User
-from ..ops import BUSY, BUSY_TEXT, HashPassword, RoturValidate, VerifyPassword
+from ..ops import BUSY, HashPassword, RoturValidate, VerifyPassword
 from ..registry import command
 from ..request import Request
 from ..state import ServerState
@@ -31,7 +31,6 @@ from ..writes import UserSaved
 
 CRACKED_MODES = ("cracked", "cracked-only")
 MAX_ROTUR_ID = 128  # characters of a Rotur account id
-ROTUR_NAME_TOO_LONG = f"Rotur username is too long for this server (at most {NAME_BYTES} bytes)"
 NAME_RE = re.compile(r"[a-z0-9_-]+")  # ASCII only (fullmatch): no look-alike letters of other scripts
 
 
@@ -40,8 +39,12 @@ def _send_self(ctx: Context, packet: dict) -> Send:
     return Send((ctx.conn_id,), packet)
 
 
+def _refused(ctx: Context, val: str) -> Send:
+    return auth_error_send(ctx.conn_id, val)
+
+
 def login_success(state: ServerState, ctx: Context, user: User, *, new_user: bool, save: bool,
-                  failure: str = "Authentication failed") -> Step:
+                  failure: str = texts.AUTHENTICATION_FAILED) -> Step:
     """Store the account (when new or changed) and, for a cracked account, a new session token;
     once that is committed, log the socket in (`_announce`). If the commit fails, nothing is kept
     and the socket gets `auth_error` `failure`.
@@ -57,7 +60,7 @@ def login_success(state: ServerState, ctx: Context, user: User, *, new_user: boo
     if not writes:  # a Rotur login that changed nothing
         return announce(state, ctx)
     return Step(state, (Persist(writes, after=announce,
-                                failed=(_send_self(ctx, {"cmd": "auth_error", "val": failure}),)),))
+                                failed=(_refused(ctx, failure),)),))
 
 
 def _announce(state: ServerState, ctx: Context, *, user_id: str, new_user: bool) -> Step:
@@ -67,24 +70,24 @@ def _announce(state: ServerState, ctx: Context, *, user_id: str, new_user: bool)
     if conn is None:  # the socket closed while the login was stored
         return Step(state)
     if user is None or user.deleted:
-        return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "User not found"}),))
+        return Step(state, (_refused(ctx, texts.USER_NOT_FOUND),))
     if user.banned:  # banned while the login was stored
-        return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "Access denied: You are banned from this server"}),))
+        return Step(state, (_refused(ctx, texts.BANNED_AUTH),))
     first = not any(c.user_id == user.id for c in state.conns.values())
     changes: dict = {"user_id": user.id, "username": user.username, "status": user.status}
     if user.cracked:  # `logout` revokes the token this socket was given
         changes["session"] = sessions.token_hash(ctx.new_token)
     state = state.with_conn(attrs.evolve(conn, **changes))
     then: list = [
-        _send_self(ctx, {"cmd": "auth_success", "val": "Authentication successful"}),
-        _send_self(ctx, {"cmd": "ready", "user": ready_user(user), "validator": ctx.new_token}),
+        _send_self(ctx, packets.auth_success()),
+        _send_self(ctx, packets.ready(ready_user(user), ctx.new_token)),
     ]
     if new_user or first:
         everyone = all_authed(state)
         if new_user:
-            then.append(Send(everyone, {"cmd": "user_join", "user": user_brief(state, user)}))
+            then.append(Send(everyone, packets.user_join(user_brief(state, user))))
         if first and user.status != "invisible":
-            then.append(Send(everyone, {"cmd": "user_connect", "user": user_brief(state, user)}))
+            then.append(Send(everyone, packets.user_connect(user_brief(state, user))))
     return Step(state, tuple(then))
 
 
@@ -94,10 +97,10 @@ def _announce(state: ServerState, ctx: Context, *, user_id: str, new_user: bool)
 @command("auth", auth=True)
 def handle_auth(state: ServerState, ctx: Context, req: Request) -> Step:
     if state.settings.auth_mode == "cracked-only":
-        raise AuthError("Rotur authentication is disabled. Use login or register commands.")
+        raise AuthError(texts.ROTUR_DISABLED)
     validator = req.get("validator")
     if not isinstance(validator, str) or not validator:
-        raise AuthError("Invalid authentication")
+        raise AuthError(texts.INVALID_AUTHENTICATION)
     conn = state.conns[ctx.conn_id]
     op = RoturValidate(key=conn.validator_key, validator=validator, source=address_key(conn.ip))
     return Step(state, (Fetch(op, _auth_checked),))
@@ -105,26 +108,26 @@ def handle_auth(state: ServerState, ctx: Context, req: Request) -> Step:
 
 def _auth_checked(state: ServerState, ctx: Context, req: Request, result: object) -> Step:
     if result is BUSY:
-        raise AuthError(BUSY_TEXT)
+        raise AuthError(texts.AUTH_BUSY)
     if result == "error":
-        raise AuthError("Authentication service unavailable, please try again")
+        raise AuthError(texts.ROTUR_UNAVAILABLE)
     if not isinstance(result, dict) or result.get("valid") is not True:
-        raise AuthError("Invalid authentication")
+        raise AuthError(texts.INVALID_AUTHENTICATION)
     uid, name = result.get("id"), result.get("username")
     if not isinstance(uid, str) or not uid.strip() or not isinstance(name, str) or not name.strip():
-        raise AuthError("Invalid authentication")
+        raise AuthError(texts.INVALID_AUTHENTICATION)
     if uid.casefold().startswith(CRACKED_PREFIX.casefold()) or name.casefold().startswith(CRACKED_PREFIX.casefold()):
         # a Rotur answer must never alias a local account, by id or by the name others see
-        raise AuthError("Invalid authentication")
+        raise AuthError(texts.INVALID_AUTHENTICATION)
     if len(uid) > MAX_ROTUR_ID:
-        raise AuthError("Invalid authentication")
+        raise AuthError(texts.INVALID_AUTHENTICATION)
     if len(name.encode("utf-8", "surrogatepass")) > NAME_BYTES:
         # every stored message counts each user name at NAME_BYTES (core/budget.py), which keeps
         # the largest history page under the outgoing cap: a longer name could push it past
-        raise AuthError(ROTUR_NAME_TOO_LONG)
+        raise AuthError(texts.rotur_name_too_long(NAME_BYTES))
     user = state.users.get(uid)
     if user is not None and user.banned:
-        raise AuthError("Access denied: You are banned from this server")
+        raise AuthError(texts.BANNED_AUTH)
     new_user = user is None or user.deleted
     if new_user:
         # The original creates a fresh record when none exists (also after `user_leave`). A Rotur
@@ -142,23 +145,23 @@ def _auth_checked(state: ServerState, ctx: Context, req: Request, result: object
 def _credentials(req: Request) -> tuple[str, str]:
     username, password = req.get("username"), req.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username.strip() or not password:
-        raise AuthError("Username and password required")
+        raise AuthError(texts.CREDENTIALS_REQUIRED)
     return username.strip().lower(), password
 
 
 @command("register", auth=True)
 def handle_register(state: ServerState, ctx: Context, req: Request) -> Step:
     if state.settings.auth_mode not in CRACKED_MODES:
-        raise AuthError("Authentication required")
+        raise AuthError(texts.AUTHENTICATION_REQUIRED)
     if not state.settings.allow_registration:
-        raise AuthError("Registration is disabled")
+        raise AuthError(texts.REGISTRATION_DISABLED)
     name, password = _credentials(req)
     if not 2 <= len(name) <= 32:
-        raise AuthError("Username must be 2-32 characters")
+        raise AuthError(texts.USERNAME_LENGTH)
     if not 4 <= len(password) <= 72:
-        raise AuthError("Password must be 4-72 characters")
+        raise AuthError(texts.PASSWORD_LENGTH)
     if not NAME_RE.fullmatch(name):
-        raise AuthError("Username can only contain letters, numbers, hyphens, and underscores")
+        raise AuthError(texts.USERNAME_CHARACTERS)
     _check_free(state, name)
     addr = _address(state, ctx)
     _refuse(authguard.registration_refusal(state.auth, state.settings.auth, addr, ctx.now))
@@ -178,15 +181,15 @@ def _check_free(state: ServerState, name: str) -> None:
     uid = CRACKED_PREFIX + name
     existing = state.users.get(uid)
     if existing is not None and not (existing.deleted and state.settings.allow_name_reuse):
-        raise AuthError("Username already taken")
+        raise AuthError(texts.USERNAME_TAKEN)
     if uid.casefold() in state.names:
-        raise AuthError("Username already taken")
+        raise AuthError(texts.USERNAME_TAKEN)
 
 
 def _registered(state: ServerState, ctx: Context, req: Request, password_hash: object, *, name: str,
                 addr: str) -> Step:
     if password_hash is BUSY:
-        raise AuthError(BUSY_TEXT)
+        raise AuthError(texts.AUTH_BUSY)
     assert isinstance(password_hash, str)
     _check_free(state, name)  # someone may have taken it while the hash was computed
     # again: registrations sent at once from many connections all passed the first check
@@ -195,13 +198,13 @@ def _registered(state: ServerState, ctx: Context, req: Request, password_hash: o
     uid = CRACKED_PREFIX + name
     user = User(id=uid, username=uid, nickname=name, password_hash=password_hash,
                 roles=("user",), created_at=ctx.now)
-    return login_success(state, ctx, user, new_user=True, save=True, failure="Registration failed")
+    return login_success(state, ctx, user, new_user=True, save=True, failure=texts.REGISTRATION_FAILED)
 
 
 @command("login", auth=True)
 def handle_login(state: ServerState, ctx: Context, req: Request) -> Step:
     if state.settings.auth_mode not in CRACKED_MODES:
-        raise AuthError("Authentication required")
+        raise AuthError(texts.AUTHENTICATION_REQUIRED)
     if req.get("token") is not None and req.get("password") is None:
         return _token_login(state, ctx, req)
     name, password = _credentials(req)
@@ -212,9 +215,9 @@ def handle_login(state: ServerState, ctx: Context, req: Request) -> Step:
     if user is None or user.username.casefold() != (CRACKED_PREFIX + name).casefold():
         # counted against the address: probing which names exist is limited like guessing
         state = attrs.evolve(state, auth=authguard.record_failure(state.auth, cfg, None, addr, ctx.now))
-        return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "User not found"}),))
+        return Step(state, (_refused(ctx, texts.USER_NOT_FOUND),))
     if not user.cracked or user.password_hash is None:
-        raise AuthError("This account uses Rotur authentication")
+        raise AuthError(texts.ROTUR_ACCOUNT)
     _refuse(authguard.account_refusal(state.auth, cfg, user.id, addr, ctx.now))
     op = VerifyPassword(user.password_hash, password, source=addr)
     return Step(state, (Fetch(op, partial(_login_checked, uid=user.id, addr=addr)),))
@@ -225,15 +228,15 @@ def _token_login(state: ServerState, ctx: Context, req: Request) -> Step:
     single-use (revoked here, the new `ready` carries the next one)."""
     username, token = req.get("username"), req.get("token")
     if not isinstance(username, str) or not username.strip() or not isinstance(token, str) or not token:
-        raise AuthError("Username and token required")
+        raise AuthError(texts.TOKEN_REQUIRED)
     name = username.strip().lower()
     user = state.find_user(CRACKED_PREFIX + name)
     if user is None or user.username.casefold() != (CRACKED_PREFIX + name).casefold():
-        raise AuthError("User not found")
+        raise AuthError(texts.USER_NOT_FOUND)
     if sessions.find(state, token, ctx.now) != user.id:
-        raise AuthError("Invalid or expired session token")
+        raise AuthError(texts.INVALID_TOKEN)
     if user.banned:
-        raise AuthError("Access denied: You are banned from this server")
+        raise AuthError(texts.BANNED_AUTH)
     state, revoked = sessions.revoke(state, token)
     step = login_success(state, ctx, user, new_user=False, save=False)
     (persist,) = step.effects  # a cracked login always records its new token
@@ -245,7 +248,7 @@ def check_password_result(state: ServerState, ctx: Context, ok: object, *, uid: 
     """After a (slow) password check for `uid` from `addr`: raise the refusal to send, or return
     the state with the outcome counted and whether the password was right."""
     if ok is BUSY:
-        raise AuthError(BUSY_TEXT)
+        raise AuthError(texts.AUTH_BUSY)
     cfg = state.settings.auth
     # Again after the check: guesses sent in parallel from many connections all passed the first
     # check; once the address is locked, none of them may log in, even a right one.
@@ -259,10 +262,10 @@ def check_password_result(state: ServerState, ctx: Context, ok: object, *, uid: 
 def _login_checked(state: ServerState, ctx: Context, req: Request, ok: object, *, uid: str, addr: str) -> Step:
     user = state.users.get(uid)
     if user is None or user.deleted:
-        raise AuthError("User not found")
+        raise AuthError(texts.USER_NOT_FOUND)
     state, right = check_password_result(state, ctx, ok, uid=uid, addr=addr)
     if not right:
-        return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "Invalid password"}),))
+        return Step(state, (_refused(ctx, texts.INVALID_PASSWORD),))
     if user.banned:
-        raise AuthError("Access denied: You are banned from this server")
+        raise AuthError(texts.BANNED_AUTH)
     return login_success(state, ctx, user, new_user=False, save=False)

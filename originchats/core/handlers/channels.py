@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from .. import packets, texts
 from ..audit import audit
 from ..context import Context
 from ..defaults import DEFAULT_CHANNEL_PERMISSIONS
@@ -35,7 +36,7 @@ from ..errors import ProtocolError
 from ..model import CHANNEL_TYPES, Channel
 from ..permissions import channel_lists_viewer
 from ..registry import command
-from ..request import Request, opt_int, opt_str, wrong_type
+from ..request import Request, opt_int, opt_str, required_str, wrong_type
 from ..state import ServerState
 from ..writes import ChannelDeleted, ChannelSaved, ChannelsOrdered
 from .common import me, require_perm
@@ -55,15 +56,15 @@ _BAD_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 def check_channel_name(value: Any) -> str:
     """A usable channel name, or the documented/clear error."""
     if value is None or value == "" or value is False:
-        raise ProtocolError("Channel name is required")
+        raise ProtocolError(texts.CHANNEL_NAME_REQUIRED)
     if not isinstance(value, str):
         raise wrong_type("name", "string", value)
     if not value.strip():
-        raise ProtocolError("Channel name is required")
+        raise ProtocolError(texts.CHANNEL_NAME_REQUIRED)
     if len(value) > MAX_CHANNEL_NAME:
-        raise ProtocolError(f"Channel name too long (max {MAX_CHANNEL_NAME} characters)")
+        raise ProtocolError(texts.channel_name_too_long(MAX_CHANNEL_NAME))
     if any(unicodedata.category(c) in _BAD_CATEGORIES for c in value):
-        raise ProtocolError("Channel name contains invalid characters")
+        raise ProtocolError(texts.CHANNEL_NAME_CHARACTERS)
     return value
 
 
@@ -74,19 +75,10 @@ def channel_permissions(value: Any) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for key, entries in value.items():
         if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-            raise ProtocolError(f"Invalid field 'permissions.{key}': expected array of strings")
+            raise ProtocolError(texts.expected_string_array(f"permissions.{key}"))
         if entries:
             out[key] = tuple(entries)
     return out
-
-
-def _name_field(req: Request, key: str) -> str:
-    value = req.get(key)
-    if not value:
-        raise ProtocolError("Channel name is required")
-    if not isinstance(value, str):
-        raise wrong_type(key, "string", value)
-    return value
 
 
 # ---- pushes -----------------------------------------------------------------------------------
@@ -118,7 +110,7 @@ def channel_pushes(before: ServerState, after: ServerState) -> tuple[Send, ...]:
             lists_before[old_roles] = visible_channels(before, old_roles)
         if lists_before[old_roles] != lists_after[roles]:
             groups.setdefault(roles, []).append(conn.id)
-    return tuple(Send(tuple(ids), {"cmd": "channels_get", "val": lists_after[roles]}) for roles, ids in groups.items())
+    return tuple(Send(tuple(ids), packets.channels_get(lists_after[roles])) for roles, ids in groups.items())
 
 
 def _committed(state: ServerState, before: ServerState, writes: tuple, reply: dict[str, Any]) -> Step:
@@ -135,14 +127,14 @@ def handle_channel_create(state: ServerState, ctx: Context, req: Request) -> Ste
     name = check_channel_name(req.get("name"))
     ctype = req.get("type")
     if not ctype:
-        raise ProtocolError("Channel type is required (text, voice, or separator)")
+        raise ProtocolError(texts.CHANNEL_TYPE_REQUIRED)
     if not isinstance(ctype, str) or ctype not in CHANNEL_TYPES:
-        raise ProtocolError("Invalid channel type, must be text, voice, or separator")
+        raise ProtocolError(texts.CHANNEL_TYPE_INVALID)
     if state.channel(name) is not None:
-        raise ProtocolError("Channel already exists")
+        raise ProtocolError(texts.CHANNEL_EXISTS)
     limits = state.settings.content
     if len(state.channels) >= limits.max_channels:
-        raise ProtocolError(f"Channel limit reached (max {limits.max_channels} channels)")
+        raise ProtocolError(texts.channel_limit(limits.max_channels))
     description = opt_str(req, "description") or None
     display_name = opt_str(req, "display_name") or None
     size = opt_int(req, "size")
@@ -154,33 +146,29 @@ def handle_channel_create(state: ServerState, ctx: Context, req: Request) -> Ste
     after = state.with_channel(channel)
     entry = audit(ctx, user.id, "channel_management", "channel_create", target=name, details={"type": ctype})
     return _committed(after, state, (ChannelSaved(channel), entry),
-                      {"cmd": "channel_create", "channel": channel.wire(), "created": True})
+                      packets.channel_create(channel.wire()))
 
 
 @command("channel_update")
 def handle_channel_update(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
     require_perm(state, user, "manage_channels")
-    current = req.get("current_name")
-    if not current:
-        raise ProtocolError("current_name is required")
-    if not isinstance(current, str):
-        raise wrong_type("current_name", "string", current)
+    current = required_str(req, "current_name", texts.CURRENT_NAME_REQUIRED)
     updates = req.get("updates")
     if not isinstance(updates, dict) or not updates:
-        raise ProtocolError("updates object is required")
+        raise ProtocolError(texts.UPDATES_REQUIRED)
     # stored as sent: extra keys in the channel, the whole object in the audit log
     check_json(updates, "updates", state.settings.content, extra_depth=1)
     channel = state.channel(current)
     if channel is None:
-        raise ProtocolError("Channel not found")
+        raise ProtocolError(texts.CHANNEL_NOT_FOUND)
     if "type" in updates and (not isinstance(updates["type"], str) or updates["type"] not in CHANNEL_TYPES):
-        raise ProtocolError("Invalid channel type")
+        raise ProtocolError(texts.INVALID_CHANNEL_TYPE)
     changes: dict[str, Any] = {}
     if "name" in updates:
         changes["name"] = check_channel_name(updates["name"])
         if changes["name"] != channel.name and state.channel(changes["name"]) is not None:
-            raise ProtocolError("Channel with new name already exists")
+            raise ProtocolError(texts.CHANNEL_NAME_TAKEN)
     if "type" in updates:
         changes["type"] = updates["type"]
     for key in ("description", "display_name"):
@@ -209,43 +197,43 @@ def handle_channel_update(state: ServerState, ctx: Context, req: Request) -> Ste
     after = state.with_channel(updated)
     entry = audit(ctx, user.id, "channel_management", "channel_update", target=channel.name, details=updates)
     return _committed(after, state, (ChannelSaved(updated), entry),
-                      {"cmd": "channel_update", "channel": updated.wire(), "updated": True})
+                      packets.channel_update(updated.wire()))
 
 
 @command("channel_move")
 def handle_channel_move(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
     require_perm(state, user, "manage_channels")
-    name = _name_field(req, "name")
+    name = required_str(req, "name", texts.CHANNEL_NAME_REQUIRED)
     position = req.get("position")
     if position is None:
-        raise ProtocolError("Position is required")
+        raise ProtocolError(texts.POSITION_REQUIRED)
     if not isinstance(position, int) or position < 0:  # JSON true/false count as 1/0, as in the original
-        raise ProtocolError("Position must be a non-negative integer")
+        raise ProtocolError(texts.POSITION_INVALID)
     channel = state.channel(name)
     if channel is None:
-        return Step(state, (Reply({"cmd": "channel_move", "name": name, "position": position, "moved": False}),))
+        return Step(state, (Reply(packets.channel_move(name, position, False)),))
     order = [ch for ch in state.channels if ch.id != channel.id]
     order.insert(min(int(position), len(order)), channel)
     after = attrs.evolve(state, channels=tuple(order))
     entry = audit(ctx, user.id, "channel_management", "channel_move", target=channel.name,
                   details={"position": position})
     return _committed(after, state, (ChannelsOrdered(tuple(ch.id for ch in order)), entry),
-                      {"cmd": "channel_move", "name": name, "position": position, "moved": True})
+                      packets.channel_move(name, position, True))
 
 
 @command("channel_delete")
 def handle_channel_delete(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
     require_perm(state, user, "manage_channels")
-    name = _name_field(req, "name")
+    name = required_str(req, "name", texts.CHANNEL_NAME_REQUIRED)
     channel = state.channel(name)
     if channel is None:  # the original falls back to a case-insensitive match
         folded = name.casefold()
         channel = next((ch for ch in state.channels if ch.name.casefold() == folded), None)
     if channel is None:
-        raise ProtocolError("Channel not found")
+        raise ProtocolError(texts.CHANNEL_NOT_FOUND)
     after = attrs.evolve(state, channels=tuple(ch for ch in state.channels if ch.id != channel.id))
     entry = audit(ctx, user.id, "channel_management", "channel_delete", target=channel.name, details={})
     return _committed(after, state, (ChannelDeleted(channel.id), entry),
-                      {"cmd": "channel_delete", "name": channel.name, "deleted": True})
+                      packets.channel_delete(channel.name))

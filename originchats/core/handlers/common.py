@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from .. import ratelimit
+from .. import packets, ratelimit, texts
 from ..context import Context
 from ..effects import Reply
 from ..errors import ProtocolError
@@ -32,28 +32,24 @@ def rate_check(state: ServerState, ctx: Context, user: User, *, with_reason: boo
     state = attrs.evolve(state, **{"broadcast_limits" if broadcast else "rate_limits": buckets})
     if refusal is None:
         return state, None
-    packet: dict = {"cmd": "rate_limit"}
-    if with_reason:
-        packet["reason"] = refusal.reason
-    packet["length"] = refusal.length_ms
-    return state, Reply(packet)
+    return state, Reply(packets.rate_limit(refusal.length_ms, refusal.reason if with_reason else None))
 
 
 def require_roles(user: User, *, nosrc: bool = False) -> None:
     if not user.roles:
-        raise ProtocolError("User roles not found", nosrc=nosrc)
+        raise ProtocolError(texts.USER_ROLES_NOT_FOUND, nosrc=nosrc)
 
 
 def require_owner(user: User) -> None:
     """OWNER check: the literal role, errors without `src`."""
     if not user.roles:
-        raise ProtocolError("User roles not found", nosrc=True)
+        raise ProtocolError(texts.USER_ROLES_NOT_FOUND, nosrc=True)
     if "owner" not in user.roles:
-        raise ProtocolError("Access denied: 'owner' role required", nosrc=True)
+        raise ProtocolError(texts.OWNER_REQUIRED, nosrc=True)
 
 
 def require_perm(state: ServerState, user: User, perm: str) -> None:
     from ..permissions import has_perm
 
     if not has_perm(state.roles, user, perm):
-        raise ProtocolError(f"Access denied: '{perm}' permission required")
+        raise ProtocolError(texts.permission_required(perm))

@@ -16,19 +16,20 @@ from typing import Any
 
 import attrs
 
+from .. import packets, texts
 from ..audit import audit
 from ..context import Context
 from ..effects import Fetch, Persist, Reply, Send, Step
 from ..budget import check_message, message_size
-from ..embeds import normalize_embeds
+from ..commands import MessageEdit, MessageNew, Typing
 from ..errors import ProtocolError
 from ..model import Channel, Message, User
 from ..ops import Around, GetMessage, History, LastMessages
 from ..permissions import channel_allows, channel_allows_literal, channel_lists_viewer, is_owner
 from ..registry import command
-from ..request import Request, opt_bool, opt_int, opt_list, opt_obj, opt_str, wrong_type
+from ..request import Request, opt_int, opt_obj, opt_str, wrong_type
 from ..state import ServerState
-from ..views import channel_viewers, error, message_wire
+from ..views import channel_viewers, message_wire
 from ..writes import MessageCreated, MessageDeleted, MessageEdited, ReactionAdded, ReactionRemoved
 from .common import me, rate_check, require_roles
 
@@ -48,19 +49,19 @@ def ctx_channel(state: ServerState, req: Request) -> Channel:
     thread_id = opt_str(req, "thread_id")
     channel = opt_str(req, "channel")
     if thread_id:
-        raise ProtocolError("Thread not found")
+        raise ProtocolError(texts.THREAD_NOT_FOUND)
     if channel:
         ch = state.channel(channel)
         if ch is None:
-            raise ProtocolError("Channel not found")
+            raise ProtocolError(texts.CHANNEL_NOT_FOUND)
         return ch
-    raise ProtocolError("Channel or thread_id required")
+    raise ProtocolError(texts.CHANNEL_OR_THREAD_REQUIRED)
 
 
 def text_access(user: User, ch: Channel) -> None:
     """TEXT: viewable by the user and of type text; errors without `src`."""
     if ch.type != "text" or not channel_allows(ch, "view", user.roles):
-        raise ProtocolError("Access denied to this channel", nosrc=True)
+        raise ProtocolError(texts.CHANNEL_ACCESS_DENIED, nosrc=True)
 
 
 def may_mention_role(state: ServerState, user: User, role_name: str) -> bool:
@@ -89,7 +90,7 @@ def mentions(state: ServerState, user: User, content: str) -> tuple[list[str], l
     roles: list[str] = []
     for name in ROLE_MENTION.findall(content):
         if not may_mention_role(state, user, name):
-            raise ProtocolError(f"You do not have permission to mention the '@&{name}' role")
+            raise ProtocolError(texts.mention_denied(name))
         if name not in roles:
             roles.append(name)
     return users, roles
@@ -112,17 +113,6 @@ def visible(state: ServerState, messages: list[Message]) -> list[dict[str, Any]]
     return [message_wire(state, m) for m in messages if m.id not in deleted]
 
 
-def checked_embeds(state: ServerState, req: Request) -> Any:
-    """The request's `embeds` as stored (schema keys only); None/absent and `[]` pass as they are."""
-    embeds = req.get("embeds")
-    if embeds is None or (isinstance(embeds, list) and not embeds):
-        return embeds
-    stored, err = normalize_embeds(embeds, state.settings.content)
-    if err:
-        raise ProtocolError(err)
-    return stored
-
-
 def limited(state: ServerState, ctx: Context, req: Request, user: User,
             then: Callable[[ServerState], Step], *, with_reason: bool = True) -> Step:
     """Consume one rate-limit slot, then run `then(state)`. The slot stays used when `then`
@@ -133,12 +123,12 @@ def limited(state: ServerState, ctx: Context, req: Request, user: User,
     try:
         return then(state)
     except ProtocolError as exc:
-        return Step(state, (Reply(error(exc.val, None if exc.nosrc else req.cmd)),))
+        return Step(state, (exc.answer(req.cmd),))
 
 
 def global_packet(state: ServerState, ctx: Context, ch: Channel, packet: dict[str, Any]) -> tuple:
     """Viewers of the channel other than the caller, then the caller (with its `listener`)."""
-    return (Send(channel_viewers(state, ch, exclude=ctx.conn_id), packet), Reply(packet))
+    return (Send(channel_viewers(state, ch, exclude=ctx.conn_id), packet, reply=True),)
 
 
 # ---- channels_get -----------------------------------------------------------------------------
@@ -150,13 +140,13 @@ def handle_channels_get(state: ServerState, ctx: Context, req: Request) -> Step:
     shown = [ch for ch in state.channels if channel_lists_viewer(ch, user.roles)]
     text_ids = tuple(ch.id for ch in shown if ch.type == "text")
     if not text_ids:
-        return Step(state, (Reply({"cmd": "channels_get", "val": _channel_list(shown, {})}),))
+        return Step(state, (Reply(packets.channels_get(_channel_list(shown, {}))),))
     return Step(state, (Fetch(LastMessages(text_ids), partial(_channels_listed, ids=tuple(c.id for c in shown))),))
 
 
 def _channels_listed(state: ServerState, ctx: Context, req: Request, last: dict, *, ids: tuple[str, ...]) -> Step:
     shown = [ch for ch in (state.channel_by_id(i) for i in ids) if ch is not None]
-    return Step(state, (Reply({"cmd": "channels_get", "val": _channel_list(shown, last)}),))
+    return Step(state, (Reply(packets.channels_get(_channel_list(shown, last))),))
 
 
 def _channel_list(channels: list[Channel], last: dict) -> list[dict[str, Any]]:
@@ -200,21 +190,20 @@ def handle_messages_get(state: ServerState, ctx: Context, req: Request) -> Step:
         sent = limit = opt_int(req, "limit") or 0
     rng = {"start": start, "end": start + sent}
     if limit < 0 or start < 0 or start > MAX_OFFSET:  # a huge start crashed the SQLite read
-        return Step(state, (Reply({"cmd": "messages_get", "channel": ch.name, "messages": [], "range": rng}),))
+        return Step(state, (Reply(packets.messages_get(ch.name, [], rng)),))
     op = History(ch.id, start, min(limit, HISTORY_CAP))
     return Step(state, (Fetch(op, partial(_history_read, channel=ch.name, rng=rng)),))
 
 
 def _history_read(state: ServerState, ctx: Context, req: Request, messages: list[Message], *, channel: str, rng: dict) -> Step:
-    return Step(state, (Reply({"cmd": "messages_get", "channel": channel,
-                               "messages": visible(state, messages), "range": rng}),))
+    return Step(state, (Reply(packets.messages_get(channel, visible(state, messages), rng)),))
 
 
 @command("message_get")
 def handle_message_get(state: ServerState, ctx: Context, req: Request) -> Step:
     mid = opt_str(req, "id")
     if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")):
-        raise ProtocolError("Channel/thread and message ID are required")
+        raise ProtocolError(texts.MESSAGE_GET_FIELDS)
     _, ch = _read_access(state, ctx, req)
     return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_message_read, channel=ch.name)),))
 
@@ -222,8 +211,8 @@ def handle_message_get(state: ServerState, ctx: Context, req: Request) -> Step:
 def _message_read(state: ServerState, ctx: Context, req: Request, m: Message | None, *, channel: str) -> Step:
     m = not_deleted(state, m)
     if m is None:
-        raise ProtocolError("Message not found")
-    return Step(state, (Reply({"cmd": "message_get", "channel": channel, "message": message_wire(state, m)}),))
+        raise ProtocolError(texts.MESSAGE_NOT_FOUND)
+    return Step(state, (Reply(packets.message_get(channel, message_wire(state, m))),))
 
 
 def _bound(value: Any, key: str) -> int:
@@ -238,7 +227,7 @@ def _bound(value: Any, key: str) -> int:
 def handle_messages_around(state: ServerState, ctx: Context, req: Request) -> Step:
     around = opt_str(req, "around")
     if not around:
-        raise ProtocolError("around (message ID) is required")
+        raise ProtocolError(texts.AROUND_REQUIRED)
     _, ch = _read_access(state, ctx, req)
     bounds = opt_obj(req, "bounds") or {}
     op = Around(ch.id, around, above=_bound(bounds.get("above"), "above"), below=_bound(bounds.get("below"), "below"))
@@ -247,10 +236,10 @@ def handle_messages_around(state: ServerState, ctx: Context, req: Request) -> St
 
 def _around_read(state: ServerState, ctx: Context, req: Request, result: Any, *, channel: str) -> Step:
     if result is None or req.get("around") in state.deleted_messages:
-        raise ProtocolError("Message not found")
+        raise ProtocolError(texts.MESSAGE_NOT_FOUND)
     messages, start, end = result
-    return Step(state, (Reply({"cmd": "messages_around", "channel": channel, "thread_id": None,
-                               "messages": visible(state, messages), "range": {"start": start, "end": end}}),))
+    return Step(state, (Reply(packets.messages_around(channel, visible(state, messages),
+                                                      {"start": start, "end": end})),))
 
 
 # ---- message_new ------------------------------------------------------------------------------
@@ -259,54 +248,28 @@ def _around_read(state: ServerState, ctx: Context, req: Request, result: Any, *,
 @command("message_new")
 def handle_message_new(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
-    channel_name = opt_str(req, "channel")
-    thread_id = opt_str(req, "thread_id")
-    content = opt_str(req, "content")
-    attachments = opt_list(req, "attachments")
-    missing = []
-    if not channel_name and not thread_id:
-        missing.append("channel or thread_id")
-    if not content and not attachments:
-        missing.append("content or attachments")
-    if missing:
-        raise ProtocolError("Missing fields: " + ", ".join(missing))
-    content = (content or "").strip()
-    if not content and not attachments:
-        raise ProtocolError("Message content or attachments cannot be empty")
-    embeds = checked_embeds(state, req) or None  # `[]` means no embeds: the key stays absent
-    limit = state.settings.post_content
-    if len(content) > limit:
-        raise ProtocolError(f"Message too long. Maximum length is {limit} characters")
-    # measured as a reply (reply_to counted whether or not there is one)
-    check_message(Message(id=ctx.new_id, channel_id="", user_id="", content=content, timestamp=ctx.now,
-                          embeds=embeds), state.settings.content)
-    ping = opt_bool(req, "ping")
-    reply_to = opt_str(req, "reply_to")
-    return limited(state, ctx, req, user, partial(
-        _new_allowed, ctx=ctx, user=user, channel_name=channel_name, thread_id=thread_id, content=content,
-        attachments=attachments, embeds=embeds, ping=ping, reply_to=reply_to))
+    cmd = MessageNew.parse(req, state.settings, ctx)
+    return limited(state, ctx, req, user, partial(_new_allowed, ctx=ctx, user=user, cmd=cmd))
 
 
-def _new_allowed(state: ServerState, *, ctx: Context, user: User, channel_name: str | None, thread_id: str | None,
-                 content: str, attachments: list | None, embeds: Any, ping: bool | None,
-                 reply_to: str | None) -> Step:
+def _new_allowed(state: ServerState, *, ctx: Context, user: User, cmd: MessageNew) -> Step:
     require_roles(user)
-    users, roles = mentions(state, user, content)
-    if thread_id:
-        raise ProtocolError("Thread not found")
-    ch = state.channel(channel_name)
+    users, roles = mentions(state, user, cmd.content)
+    if cmd.thread_id:
+        raise ProtocolError(texts.THREAD_NOT_FOUND)
+    ch = state.channel(cmd.channel)
     if ch is None:
-        raise ProtocolError("Channel not found")
+        raise ProtocolError(texts.CHANNEL_NOT_FOUND)
     if not channel_allows(ch, "send", user.roles):
-        raise ProtocolError("You do not have permission to send messages in this channel")
+        raise ProtocolError(texts.SEND_DENIED)
     if ch.type != "text":
-        raise ProtocolError("Cannot send messages in this channel type")
-    if attachments:
-        raise ProtocolError("Attachments are disabled")
-    message = Message(id=ctx.new_id, channel_id=ch.id, user_id=user.id, content=content,
-                      timestamp=ctx.now, ping=ping, embeds=embeds)
-    if reply_to:
-        return Step(state, (Fetch(GetMessage(ch.id, reply_to),
+        raise ProtocolError(texts.CHANNEL_TYPE_CANNOT_SEND)
+    if cmd.attachments:
+        raise ProtocolError(texts.ATTACHMENTS_DISABLED)
+    message = Message(id=ctx.new_id, channel_id=ch.id, user_id=user.id, content=cmd.content,
+                      timestamp=ctx.now, ping=cmd.ping, embeds=cmd.embeds)
+    if cmd.reply_to:
+        return Step(state, (Fetch(GetMessage(ch.id, cmd.reply_to),
                                   partial(_reply_target_read, message=message, pings=(users, roles))),))
     return _post(state, ctx, ch, message, users, roles, [])
 
@@ -315,12 +278,12 @@ def _reply_target_read(state: ServerState, ctx: Context, req: Request, target: M
                        message: Message, pings: tuple[list[str], list[str]]) -> Step:
     target = not_deleted(state, target)
     if target is None:
-        raise ProtocolError("The message you're trying to reply to was not found")
+        raise ProtocolError(texts.REPLY_TARGET_NOT_FOUND)
     ch = state.channel_by_id(message.channel_id)
     if ch is None:  # deleted while the target was read
-        raise ProtocolError("Channel not found")
+        raise ProtocolError(texts.CHANNEL_NOT_FOUND)
     if not channel_allows(ch, "send", me(state, ctx).roles):  # changed meanwhile
-        raise ProtocolError("You do not have permission to send messages in this channel")
+        raise ProtocolError(texts.SEND_DENIED)
     message = attrs.evolve(message, reply_to_id=target.id, reply_to_user=target.user_id)
     replies = [state.username_of(target.user_id)] if message.ping is not False else []
     return _post(state, ctx, ch, message, pings[0], pings[1], replies)
@@ -330,7 +293,7 @@ def _post(state: ServerState, ctx: Context, ch: Channel, message: Message,
           users: list[str], roles: list[str], replies: list[str]) -> Step:
     wire = message_wire(state, message)
     wire["pings"] = {"users": users, "roles": roles, "replies": replies}
-    packet = {"cmd": "message_new", "message": wire, "channel": ch.name, "thread_id": None, "global": True}
+    packet = packets.message_new(wire, ch.name)
     return Step(state, (Persist((MessageCreated(message),), global_packet(state, ctx, ch, packet)),))
 
 
@@ -344,17 +307,11 @@ def handle_message_edit(state: ServerState, ctx: Context, req: Request) -> Step:
 
 
 def _edit_allowed(state: ServerState, *, ctx: Context, req: Request, user: User) -> Step:
-    mid = opt_str(req, "id")
-    content = opt_str(req, "content")
-    if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")) or not content:
-        raise ProtocolError("Invalid message edit format")
-    embeds = checked_embeds(state, req)  # None keeps the stored embeds, `[]` clears them
-    limit = state.settings.post_content
-    if len(content) > limit:  # the original accepted edits of any length
-        raise ProtocolError(f"Message too long. Maximum length is {limit} characters")
+    cmd = MessageEdit.parse(req, state.settings)
     require_roles(user)
     ch = ctx_channel(state, req)
-    return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_edit_target_read, content=content, embeds=embeds)),))
+    return Step(state, (Fetch(GetMessage(ch.id, cmd.id), partial(_edit_target_read, content=cmd.content,
+                                                                 embeds=cmd.embeds)),))
 
 
 def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message | None, *,
@@ -362,13 +319,13 @@ def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message
     m = not_deleted(state, m)
     ch = state.channel_by_id(m.channel_id) if m is not None else None
     if m is None or ch is None:
-        raise ProtocolError("Message not found or cannot be edited")
+        raise ProtocolError(texts.EDIT_NOT_FOUND)
     user = me(state, ctx)
     # the documented order: the channel's edit_own list first, then authorship (no owner bypass)
     if not channel_allows_literal(ch, "edit_own", user.roles):
-        raise ProtocolError("You do not have permission to edit your own message in this channel")
+        raise ProtocolError(texts.EDIT_OWN_DENIED)
     if m.user_id != user.id:
-        raise ProtocolError("You do not have permission to edit this message")
+        raise ProtocolError(texts.EDIT_DENIED)
     users, roles = mentions(state, user, content)
     edited = attrs.evolve(m, content=content, edited=True, embeds=m.embeds if embeds is None else embeds or None)
     reactions = tuple((e, tuple(u)) for e, u in current_reactions(state, m).items())
@@ -376,8 +333,7 @@ def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message
     wire = message_wire(state, edited)
     if users or roles:
         wire["pings"] = {"users": users, "roles": roles, "replies": []}
-    packet = {"cmd": "message_edit", "id": m.id, "content": content, "message": wire,
-              "channel": ch.name, "global": True}
+    packet = packets.message_edit(id=m.id, content=content, message=wire, channel=ch.name)
     return Step(state, (Persist((MessageEdited(m.id, content, embeds),), global_packet(state, ctx, ch, packet)),))
 
 
@@ -389,7 +345,7 @@ def handle_message_delete(state: ServerState, ctx: Context, req: Request) -> Ste
     user = me(state, ctx)
     mid = opt_str(req, "id")
     if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")):
-        raise ProtocolError("Invalid message delete format")
+        raise ProtocolError(texts.INVALID_DELETE)
     require_roles(user)
     ch = ctx_channel(state, req)
     return Step(state, (Fetch(GetMessage(ch.id, mid), _delete_target_read),))
@@ -399,16 +355,16 @@ def _delete_target_read(state: ServerState, ctx: Context, req: Request, m: Messa
     m = not_deleted(state, m)
     ch = state.channel_by_id(m.channel_id) if m is not None else None
     if m is None or ch is None:
-        raise ProtocolError("Message not found or cannot be deleted")
+        raise ProtocolError(texts.DELETE_NOT_FOUND)
     user = me(state, ctx)
     if m.user_id == user.id:
         if not channel_allows_literal(ch, "delete_own", user.roles):
-            raise ProtocolError("You do not have permission to delete your own message in this channel")
+            raise ProtocolError(texts.DELETE_OWN_DENIED)
     elif not channel_allows(ch, "delete", user.roles):
-        raise ProtocolError("You do not have permission to delete this message")
+        raise ProtocolError(texts.DELETE_DENIED)
     state = attrs.evolve(state, deleted_messages={**recent(state.deleted_messages, ctx.now, lambda when: when),
                                                   m.id: ctx.now})
-    packet = {"cmd": "message_delete", "id": m.id, "channel": ch.name, "global": True}
+    packet = packets.message_delete(m.id, ch.name)
     # every successful delete is audit-logged, own messages included (no author, no content)
     entry = audit(ctx, user.id, "message_moderation", "message_delete", target=m.id, details={"channel": ch.name})
     return Step(state, (Persist((MessageDeleted(m.id), entry), global_packet(state, ctx, ch, packet)),))
@@ -420,11 +376,11 @@ def _delete_target_read(state: ServerState, ctx: Context, req: Request, m: Messa
 def _reaction_fields(state: ServerState, req: Request) -> tuple[str, str]:
     mid, emoji = req.get("id"), req.get("emoji")
     if not mid or not emoji:
-        raise ProtocolError("Message ID and emoji are required")
+        raise ProtocolError(texts.REACTION_FIELDS)
     if not isinstance(mid, str):
         raise wrong_type("id", "string", mid)
     if not isinstance(emoji, str) or len(emoji) > state.settings.content.emoji_length:
-        raise ProtocolError("Invalid emoji")
+        raise ProtocolError(texts.INVALID_EMOJI)
     return mid, emoji
 
 
@@ -450,11 +406,11 @@ def _check_reaction_room(state: ServerState, m: Message, emoji: str, user_id: st
     limits = state.settings.content
     reactions = current_reactions(state, m)
     if emoji not in reactions and len(reactions) >= limits.reactions_per_message:
-        raise ProtocolError(f"Too many different reactions on this message (max {limits.reactions_per_message})")
+        raise ProtocolError(texts.too_many_reaction_kinds(limits.reactions_per_message))
     counts = [(e, len(users)) for e, users in reactions.items() if e != emoji]
     counts.append((emoji, len(reactions.get(emoji, ())) + (user_id not in reactions.get(emoji, ()))))
     if message_size(m, counts) > limits.message_bytes:
-        raise ProtocolError("Too many reactions on this message")
+        raise ProtocolError(texts.TOO_MANY_REACTIONS)
 
 
 @command("message_react_add")
@@ -465,7 +421,7 @@ def handle_message_react_add(state: ServerState, ctx: Context, req: Request) -> 
     ch = ctx_channel(state, req)
     # the original skipped the view check here; reacting needs both `view` and `react`
     if not channel_allows(ch, "view", user.roles) or not channel_allows_literal(ch, "react", user.roles):
-        raise ProtocolError("You do not have permission to add reactions to this message")
+        raise ProtocolError(texts.REACT_ADD_DENIED)
     state, refusal = rate_check(state, ctx, user, broadcast=True)
     if refusal is not None:
         return Step(state, (refusal,))
@@ -479,7 +435,7 @@ def handle_message_react_remove(state: ServerState, ctx: Context, req: Request) 
     require_roles(user, nosrc=True)
     ch = ctx_channel(state, req)
     if not channel_allows(ch, "view", user.roles) or not channel_allows_literal(ch, "react", user.roles):
-        raise ProtocolError("You do not have permission to remove reactions from this message")
+        raise ProtocolError(texts.REACT_REMOVE_DENIED)
     state, refusal = rate_check(state, ctx, user, broadcast=True)
     if refusal is not None:
         return Step(state, (refusal,))
@@ -490,7 +446,7 @@ def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Messag
                        emoji: str, add: bool) -> Step:
     m = not_deleted(state, m)
     ch = state.channel_by_id(m.channel_id) if m is not None else None
-    failure = "Failed to add reaction" if add else "Failed to remove reaction"
+    failure = texts.REACTION_ADD_FAILED if add else texts.REACTION_REMOVE_FAILED
     if m is None or ch is None:
         raise ProtocolError(failure)
     user = me(state, ctx)
@@ -506,8 +462,8 @@ def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Messag
     state = attrs.evolve(state, recent_reactions={**recent(state.recent_reactions, ctx.now, lambda v: v[1]),
                                                   key: (add, ctx.now)})
     write = ReactionAdded(m.id, emoji, user.id) if add else ReactionRemoved(m.id, emoji, user.id)
-    packet = {"cmd": req.cmd, "id": m.id, "emoji": emoji, "channel": ch.name,
-              "from": user.username, "global": True}
+    reacted_packet = packets.message_react_add if add else packets.message_react_remove
+    packet = reacted_packet(id=m.id, emoji=emoji, channel=ch.name, from_=user.username)
     return Step(state, (Persist((write,), global_packet(state, ctx, ch, packet)),))
 
 
@@ -521,16 +477,13 @@ def handle_typing(state: ServerState, ctx: Context, req: Request) -> Step:
 
 
 def _typing_allowed(state: ServerState, *, ctx: Context, req: Request, user: User) -> Step:
-    channel_name = opt_str(req, "channel")
-    thread_id = opt_str(req, "thread_id")
-    if not channel_name and not thread_id:
-        raise ProtocolError("Channel name or thread_id not provided")
-    if thread_id:
-        raise ProtocolError("Thread not found")
-    ch = state.channel(channel_name)
+    cmd = Typing.parse(req)
+    if cmd.thread_id:
+        raise ProtocolError(texts.THREAD_NOT_FOUND)
+    ch = state.channel(cmd.channel)
     if ch is None:
-        raise ProtocolError("Channel not found")
+        raise ProtocolError(texts.CHANNEL_NOT_FOUND)
     if ch.type != "text" or not channel_allows(ch, "view", user.roles):
-        raise ProtocolError("Access denied to this channel")
-    packet = {"cmd": "typing", "channel": ch.name, "user": user.username, "thread_id": None, "global": True}
+        raise ProtocolError(texts.CHANNEL_ACCESS_DENIED)
+    packet = packets.typing(ch.name, user.username)
     return Step(state, global_packet(state, ctx, ch, packet))

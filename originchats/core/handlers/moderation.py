@@ -7,7 +7,7 @@ Permission model (docs/compatibility.md "Moderation"): the member commands follo
 permission `manage_users` (the original demanded the literal role `owner` for ban, unban, timeout
 and the ban list), plugins follow `manage_server`, and `user_delete` stays owner-only as
 documented. On top of that nobody acts on a member whose rank is at or above their own
-(`HIER_USERS`, ranks as in roles.py); owners pass, as in the role hierarchy of objects.md §5.1.
+(`texts.USERS_AT_OR_ABOVE`, ranks as in roles.py); owners pass, as in the role hierarchy of objects.md §5.1.
 
 Fixed relative to the original: a banned, kicked or deleted member's sockets get
 `{"cmd":"disconnect","reason":…}` and are closed at once; a deleted account keeps its row (its name
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .. import ratelimit, sessions
+from .. import packets, ratelimit, sessions, texts
 from ..audit import audit
 from ..context import Context
 from ..effects import Close, Effect, Persist, Reply, Send, Step
@@ -36,7 +36,7 @@ from ..state import ServerState
 from ..views import all_authed, others
 from ..writes import AuditRecorded, SettingSaved, TimeoutSaved, UserSaved
 from .common import me, rate_check, require_owner, require_perm
-from .roles import USER_AT_OR_ABOVE, user_rank
+from .roles import user_rank
 
 #: longest user name or id looked up; anything longer names nobody
 MAX_NAME = 128
@@ -47,11 +47,6 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]{2,32}$")
 SERVER_NAME_MAX = 100
 URL_MAX = 2048
 
-HIER_USERS = USER_AT_OR_ABOVE  # "Cannot manage users at or above your position"
-BANNED_REASON = "You have been banned"
-KICKED_REASON = "You have been kicked"
-DELETED_REASON = "Account removed"
-
 
 # ---- shared checks and effects ----------------------------------------------------------------
 
@@ -60,11 +55,11 @@ def target_user(state: ServerState, req: Request, key: str = "user") -> User:
     """The member named by `req[key]` (username, case-insensitive, or id); deleted ones are unknown."""
     name = opt_str(req, key)
     if name is None or not name.strip():
-        raise ProtocolError("User parameter is required")
+        raise ProtocolError(texts.USER_REQUIRED)
     name = name.strip()
     user = state.find_user(name) if len(name) <= MAX_NAME else None
     if user is None:
-        raise ProtocolError("User not found")
+        raise ProtocolError(texts.USER_NOT_FOUND)
     return user
 
 
@@ -73,7 +68,7 @@ def opt_reason(req: Request) -> str | None:
     if reason is None or not reason.strip():
         return None
     if len(reason) > MAX_REASON:
-        raise ProtocolError(f"Reason must be at most {MAX_REASON} characters")
+        raise ProtocolError(texts.reason_too_long(MAX_REASON))
     return reason.strip()
 
 
@@ -89,7 +84,7 @@ def outranks(state: ServerState, actor: User, target: User) -> bool:
 
 def require_outranks(state: ServerState, actor: User, target: User) -> None:
     if not outranks(state, actor, target):
-        raise ProtocolError(HIER_USERS)
+        raise ProtocolError(texts.USERS_AT_OR_ABOVE)
 
 
 def last_owner(state: ServerState, user: User) -> bool:
@@ -104,7 +99,7 @@ def disconnect(state: ServerState, user_id: str, reason: str, code: int = 1008) 
     conns = tuple(state.conns_of(user_id))
     if not conns:
         return ()
-    return (Send(conns, {"cmd": "disconnect", "reason": reason}), Close(conns, code, reason))
+    return (Send(conns, packets.disconnect(reason)), Close(conns, code, reason))
 
 
 def ban(state: ServerState, ctx: Context, actor_id: str | None, target: User, reason: str | None,
@@ -113,7 +108,7 @@ def ban(state: ServerState, ctx: Context, actor_id: str | None, target: User, re
     user = attrs.evolve(target, roles=("banned",) + tuple(r for r in target.roles if r != "banned"))
     state, revoked = sessions.revoke_user(state.with_user(user), user.id)  # no reconnect after an unban either
     entry = audit(ctx, actor_id, "user_moderation", "user_ban", target=user.id, reason=reason, details=details or {})
-    return state, (UserSaved(user), *revoked, entry), disconnect(state, user.id, BANNED_REASON)
+    return state, (UserSaved(user), *revoked, entry), disconnect(state, user.id, texts.BANNED_NOW_REASON)
 
 
 def unban(state: ServerState, ctx: Context, actor_id: str | None, target: User,
@@ -142,12 +137,12 @@ def handle_user_ban(state: ServerState, ctx: Context, req: Request) -> Step:
     target = target_user(state, req)
     reason = opt_reason(req)
     if target.id == actor.id:
-        raise ProtocolError("You cannot ban yourself")
+        raise ProtocolError(texts.CANNOT_BAN_SELF)
     require_outranks(state, actor, target)
     if target.banned:
-        return Step(state, (Reply({"cmd": "user_ban", "user": target.username, "banned": False}),))
+        return Step(state, (Reply(packets.user_ban(target.username, False)),))
     state, writes, closing = ban(state, ctx, actor.id, target, reason)
-    reply = Reply({"cmd": "user_ban", "user": target.username, "banned": True})
+    reply = Reply(packets.user_ban(target.username, True))
     return Step(state, (Persist(writes, (reply,) + closing),))
 
 
@@ -158,16 +153,16 @@ def handle_user_unban(state: ServerState, ctx: Context, req: Request) -> Step:
     target = target_user(state, req)
     require_outranks(state, actor, target)
     if not target.banned:
-        return Step(state, (Reply({"cmd": "user_unban", "user": target.username, "unbanned": False}),))
+        return Step(state, (Reply(packets.user_unban(target.username, False)),))
     state, writes = unban(state, ctx, actor.id, target)
-    return Step(state, (Persist(writes, (Reply({"cmd": "user_unban", "user": target.username, "unbanned": True}),)),))
+    return Step(state, (Persist(writes, (Reply(packets.user_unban(target.username, True)),)),))
 
 
 @command("users_banned_list")
 def handle_users_banned_list(state: ServerState, ctx: Context, req: Request) -> Step:
     require_perm(state, me(state, ctx), "manage_users")
     names = [u.username for u in state.users.values() if u.banned and not u.deleted]
-    return Step(state, (Reply({"cmd": "users_banned_list", "users": names}),))
+    return Step(state, (Reply(packets.users_banned_list(names)),))
 
 
 # ---- timeouts and the limiter -----------------------------------------------------------------
@@ -179,16 +174,16 @@ def handle_user_timeout(state: ServerState, ctx: Context, req: Request) -> Step:
     require_perm(state, actor, "manage_users")
     seconds = req.get("timeout")
     if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
-        raise ProtocolError("Timeout must be a positive integer")
+        raise ProtocolError(texts.TIMEOUT_INVALID)
     if seconds > MAX_TIMEOUT:
-        raise ProtocolError(f"Timeout must be at most {MAX_TIMEOUT} seconds")
+        raise ProtocolError(texts.timeout_too_long(MAX_TIMEOUT))
     target = target_user(state, req)
     if not state.settings.rate_limit.enabled:
-        raise ProtocolError("Rate limiter not available or disabled")
+        raise ProtocolError(texts.RATE_LIMITER_DISABLED)
     if target.id == actor.id:
-        raise ProtocolError("You cannot time out yourself")
+        raise ProtocolError(texts.CANNOT_TIME_OUT_SELF)
     require_outranks(state, actor, target)
-    reply = Reply({"cmd": "user_timeout", "user": req.get("user"), "timeout": seconds})
+    reply = Reply(packets.user_timeout(req.get("user"), seconds))
     bucket = state.rate_limits.get(target.id) or ratelimit.Bucket()
     if seconds == 0:
         if bucket.timeout_until <= ctx.now:
@@ -199,8 +194,7 @@ def handle_user_timeout(state: ServerState, ctx: Context, req: Request) -> Step:
     else:
         until = ctx.now + seconds
         bucket = ratelimit.set_timeout(bucket, until)
-        push = {"cmd": "rate_limit", "reason": "User timeout set", "length": seconds * 1000}
-        pushed = (Send(tuple(state.conns_of(target.id)), push),)
+        pushed = (Send(tuple(state.conns_of(target.id)), packets.rate_limit(seconds * 1000, texts.TIMEOUT_SET)),)
     state = attrs.evolve(state, rate_limits={**state.rate_limits, target.id: bucket})
     entry = audit(ctx, actor.id, "user_moderation", "user_timeout", target=target.id, details={"timeout": seconds})
     return Step(state, (Persist((TimeoutSaved(target.id, until), entry), pushed + (reply,)),))
@@ -212,12 +206,11 @@ def handle_rate_limit_reset(state: ServerState, ctx: Context, req: Request) -> S
     require_perm(state, actor, "manage_server")
     name = opt_str(req, "user")
     if name is None or not name.strip():
-        raise ProtocolError("User parameter is required")
+        raise ProtocolError(texts.USER_REQUIRED)
     if not state.settings.rate_limit.enabled:
-        raise ProtocolError("Rate limiter not available or disabled")
+        raise ProtocolError(texts.RATE_LIMITER_DISABLED)
     target = target_user(state, req)
-    reply = Reply({"cmd": "rate_limit_reset", "user": target.username,
-                   "val": f"Rate limit reset for user {target.username}"})
+    reply = Reply(packets.rate_limit_reset(target.username))
     bucket = state.rate_limits.get(target.id)
     if bucket is None or bucket == ratelimit.reset(bucket):
         return Step(state, (reply,))  # nothing to clear
@@ -239,12 +232,12 @@ def handle_user_leave(state: ServerState, ctx: Context, req: Request) -> Step:
         if target.id != actor.id:
             return _kick(state, ctx, req, actor, target)
     if last_owner(state, actor):
-        raise ProtocolError("Cannot delete the last owner")
+        raise ProtocolError(texts.LAST_OWNER)
     state, writes = delete_account(state, actor)
     # the original logs no self-deletions (moderation_log.md): they drowned out moderation
-    then = (Send(all_authed(state), {"cmd": "user_leave", "username": actor.username}),
-            Reply({"cmd": "user_leave", "user": actor.username, "val": "User left server"}),
-            *disconnect(state, actor.id, DELETED_REASON, code=1000))
+    then = (Send(all_authed(state), packets.user_leave(actor.username)),
+            Reply(packets.user_leave_reply(actor.username, kicked=False)),
+            *disconnect(state, actor.id, texts.ACCOUNT_REMOVED, code=1000))
     return Step(state, (Persist(writes, then),))
 
 
@@ -252,11 +245,11 @@ def _kick(state: ServerState, ctx: Context, req: Request, actor: User, target: U
     require_perm(state, actor, "manage_users")
     reason = opt_reason(req)
     require_outranks(state, actor, target)
-    closing = disconnect(state, target.id, KICKED_REASON)
+    closing = disconnect(state, target.id, texts.KICKED_REASON)
     if not closing:
-        raise ProtocolError("User is not connected")
+        raise ProtocolError(texts.NOT_CONNECTED)
     entry = audit(ctx, actor.id, "user_moderation", "user_kick", target=target.id, reason=reason, details={})
-    reply = Reply({"cmd": "user_leave", "user": target.username, "val": "User kicked"})
+    reply = Reply(packets.user_leave_reply(target.username, kicked=True))
     return Step(state, (Persist((entry,), (reply,) + closing),))
 
 
@@ -266,13 +259,13 @@ def handle_user_delete(state: ServerState, ctx: Context, req: Request) -> Step:
     require_owner(actor)
     target = target_user(state, req)
     if last_owner(state, target):
-        raise ProtocolError("Cannot delete the last owner")
+        raise ProtocolError(texts.LAST_OWNER)
     state, writes = delete_account(state, target)
     entry = audit(ctx, actor.id, "user_moderation", "user_delete", target=target.id, reason=opt_reason(req),
                   details={})
-    then = (Send(all_authed(state), {"cmd": "user_leave", "username": target.username}),
-            Reply({"cmd": "user_delete", "user": target.username, "deleted": True}),
-            *disconnect(state, target.id, DELETED_REASON))
+    then = (Send(all_authed(state), packets.user_leave(target.username)),
+            Reply(packets.user_delete(target.username)),
+            *disconnect(state, target.id, texts.ACCOUNT_REMOVED))
     return Step(state, (Persist((*writes, entry), then),))
 
 
@@ -286,17 +279,17 @@ def _new_username(state: ServerState, target: User, value: str) -> str:
     name = value.strip()
     if name.casefold().startswith(CRACKED_PREFIX.casefold()):
         if not target.cracked:
-            raise ProtocolError("Username can only contain letters, numbers, hyphens, and underscores")
+            raise ProtocolError(texts.USERNAME_CHARACTERS)
         name = name[len(CRACKED_PREFIX):]
     if not 2 <= len(name) <= 32:
-        raise ProtocolError("Username must be 2-32 characters")
+        raise ProtocolError(texts.USERNAME_LENGTH)
     if not NAME_RE.match(name):
-        raise ProtocolError("Username can only contain letters, numbers, hyphens, and underscores")
+        raise ProtocolError(texts.USERNAME_CHARACTERS)
     stored = CRACKED_PREFIX + name.lower() if target.cracked else name
     key = stored.casefold()
     for u in state.users.values():
         if u.id != target.id and (u.username.casefold() == key or u.id.casefold() == key):
-            raise ProtocolError("Username already taken")
+            raise ProtocolError(texts.USERNAME_TAKEN)
     return stored
 
 
@@ -305,14 +298,14 @@ def _clean_nickname(value: str | None) -> str | None:
         return None
     value = value.strip()
     if len(value) > NICK_MAX:
-        raise ProtocolError(f"Nickname too long (max {NICK_MAX} characters)")
+        raise ProtocolError(texts.nickname_too_long(NICK_MAX))
     return value
 
 
 def nickname_event(user: User) -> dict:
     if user.nickname is None:
-        return {"cmd": "nickname_remove", "user": user.id, "username": user.username}
-    return {"cmd": "nickname_update", "user": user.id, "username": user.username, "nickname": user.nickname}
+        return packets.nickname_remove(user.id, user.username)
+    return packets.nickname_update(user.id, user.username, user.nickname)
 
 
 def _renamed(state: ServerState, user: User) -> ServerState:
@@ -331,22 +324,22 @@ def handle_user_update(state: ServerState, ctx: Context, req: Request) -> Step:
         require_outranks(state, actor, target)
     updates = req.get("updates")
     if not isinstance(updates, dict) or not updates:
-        raise ProtocolError("Updates must be an object")
+        raise ProtocolError(texts.UPDATES_NOT_AN_OBJECT)
     for field in updates:
         if field not in ("username", "nickname"):
-            raise ProtocolError(f"Cannot update field: {field}")
+            raise ProtocolError(texts.cannot_update_field(field))
     username, nickname = target.username, target.nickname
     if "username" in updates:
         value = updates["username"]
         if not isinstance(value, str) or not value.strip():
-            raise ProtocolError("Username must be a non-empty string")
+            raise ProtocolError(texts.USERNAME_NOT_A_STRING)
         username = _new_username(state, target, value)
     if "nickname" in updates:
         value = updates["nickname"]
         if value is not None and not isinstance(value, str):
-            raise ProtocolError("Nickname must be a string or null")
+            raise ProtocolError(texts.string_or_null("Nickname"))
         nickname = _clean_nickname(value)
-    reply = Reply({"cmd": "user_update", "user": username, "nickname": nickname})
+    reply = Reply(packets.user_update(username, nickname))
     if (username, nickname) == (target.username, target.nickname):
         return Step(state, (reply,))
     user = attrs.evolve(target, username=username, nickname=nickname)
@@ -354,8 +347,7 @@ def handle_user_update(state: ServerState, ctx: Context, req: Request) -> Step:
     applied = {k: v for k, v in (("username", username), ("nickname", nickname)) if k in updates}
     entry = audit(ctx, actor.id, "user_moderation", "user_update", target=user.id, details=applied)
     everyone = all_authed(state)
-    then: list[Effect] = [Send(everyone, {"cmd": "user_updated", "user_id": user.id, "username": username,
-                                          "nickname": nickname})]
+    then: list[Effect] = [Send(everyone, packets.user_updated(user.id, username, nickname))]
     if nickname != target.nickname:
         then.append(Send(everyone, nickname_event(user)))
     then.append(reply)
@@ -368,7 +360,7 @@ def _set_own_nickname(state: ServerState, ctx: Context, nickname: str | None) ->
     if refusal is not None:
         return Step(state, (refusal,))
     event = nickname_event(attrs.evolve(user, nickname=nickname))
-    effects = (Send(others(state, ctx.conn_id), event), Reply(event))
+    effects = (Send(others(state, ctx.conn_id), event, reply=True),)
     if nickname == user.nickname:
         return Step(state, (Reply(event),))
     user = attrs.evolve(user, nickname=nickname)
@@ -381,10 +373,10 @@ def handle_nickname_update(state: ServerState, ctx: Context, req: Request) -> St
     """Set the caller's own nickname (what `/nick <name>` does); everyone gets the event."""
     value = req.get("nickname")
     if value is not None and not isinstance(value, str):
-        raise ProtocolError("Nickname must be a string or null")
+        raise ProtocolError(texts.string_or_null("Nickname"))
     nickname = _clean_nickname(value)
     if nickname is None:
-        raise ProtocolError("Nickname is required")
+        raise ProtocolError(texts.NICKNAME_REQUIRED)
     return _set_own_nickname(state, ctx, nickname)
 
 
@@ -392,7 +384,7 @@ def handle_nickname_update(state: ServerState, ctx: Context, req: Request) -> St
 def handle_nickname_remove(state: ServerState, ctx: Context, req: Request) -> Step:
     """Clear the caller's own nickname (what `/nick` with no name does)."""
     if me(state, ctx).nickname is None:
-        raise ProtocolError("You don't have a nickname set")
+        raise ProtocolError(texts.NO_NICKNAME)
     return _set_own_nickname(state, ctx, None)
 
 
@@ -403,7 +395,7 @@ def _check_server_field(key: str, label: str, value: str) -> str:
     if key == "name":
         value = value.strip()
         if not 1 <= len(value) <= SERVER_NAME_MAX:
-            raise ProtocolError(f"Name must be 1-{SERVER_NAME_MAX} characters")
+            raise ProtocolError(texts.server_name_length(SERVER_NAME_MAX))
         return value
     value = value.strip()
     if not value:
@@ -413,7 +405,7 @@ def _check_server_field(key: str, label: str, value: str) -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > URL_MAX:
-        raise ProtocolError(f"{label} must be an http(s) URL of at most {URL_MAX} characters")
+        raise ProtocolError(texts.not_a_url(label, URL_MAX))
     return value
 
 
@@ -426,9 +418,9 @@ def handle_server_update(state: ServerState, ctx: Context, req: Request) -> Step
     for key, label in fields:
         value = req.get(key)
         if value is not None and not isinstance(value, str):
-            raise ProtocolError(f"{label} must be a string or null")
+            raise ProtocolError(texts.string_or_null(label))
     if not any(req.has(key) for key, _ in fields):
-        raise ProtocolError("No updates provided")
+        raise ProtocolError(texts.NO_UPDATES)
     for key, label in fields:
         value = req.get(key)
         if isinstance(value, str):  # null leaves the value unchanged (as the original does)
@@ -436,9 +428,9 @@ def handle_server_update(state: ServerState, ctx: Context, req: Request) -> Step
     info = dict(state.server_info)
     applied = {k: v for k, v in sent.items() if (info.get(k) or "") != v}
     info.update(applied)
-    packet = {"cmd": "server_update", "name": info.get("name") or "", "icon": info.get("icon") or "",
-              "banner": info.get("banner") or ""}
-    effects: tuple[Effect, ...] = (Send(all_authed(state), packet), Reply(packet))
+    packet = packets.server_update(name=info.get("name") or "", icon=info.get("icon") or "",
+                                   banner=info.get("banner") or "")
+    effects: tuple[Effect, ...] = (Send(all_authed(state), packet, reply=True),)
     if not applied:
         return Step(state, effects)
     server = dict(state.settings.server)
@@ -459,7 +451,7 @@ def handle_server_update(state: ServerState, ctx: Context, req: Request) -> Step
 @command("plugins_list")
 def handle_plugins_list(state: ServerState, ctx: Context, req: Request) -> Step:
     require_perm(state, me(state, ctx), "manage_server")
-    return Step(state, (Reply({"cmd": "plugins_list", "plugins": {}}),))
+    return Step(state, (Reply(packets.plugins_list()),))
 
 
 @command("plugins_reload")
@@ -469,6 +461,6 @@ def handle_plugins_reload(state: ServerState, ctx: Context, req: Request) -> Ste
     plugin = opt_str(req, "plugin")
     if plugin:
         shown = plugin if len(plugin) <= MAX_NAME else plugin[:MAX_NAME] + "…"
-        raise ProtocolError(f"Failed to reload plugin '{shown}'")
+        raise ProtocolError(texts.plugin_reload_failed(shown))
     entry = audit(ctx, actor.id, "server_management", "plugins_reload", details={"plugin": "all"})
-    return Step(state, (Persist((entry,), (Reply({"cmd": "plugins_reload", "val": "All plugins reloaded successfully"}),)),))
+    return Step(state, (Persist((entry,), (Reply(packets.plugins_reload()),)),))

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
+from .. import packets, texts
 from ..audit import CATEGORIES
 from ..context import Context
 from ..effects import Fetch, Reply, Step
@@ -29,7 +30,6 @@ from ..state import ServerState
 from .common import me
 
 DAY = 86400.0
-ACCESS_DENIED = "Access denied: 'view_audit_log' or 'manage_users' permission required"
 FILTERS = (("category", "category"), ("actor", "actor"), ("target", "target"), ("action", "action"))
 
 
@@ -48,7 +48,7 @@ def may_read(state: ServerState, user: User) -> bool:
 
 def _require_access(state: ServerState, ctx: Context) -> None:
     if not may_read(state, me(state, ctx)):
-        raise ProtocolError(ACCESS_DENIED)
+        raise ProtocolError(texts.MODLOG_ACCESS_DENIED)
 
 
 def _int_field(req: Request, key: str, default: int) -> int | None:
@@ -65,18 +65,18 @@ def _after(value: Any) -> float | None:
     if not value:
         return None
     if isinstance(value, bool):
-        raise ProtocolError("After must be a valid Unix timestamp")
+        raise ProtocolError(texts.MODLOG_AFTER)
     if isinstance(value, (int, float)):
         after = float(value)
     elif isinstance(value, str) and len(value) <= 64:
         try:
             after = float(value.strip())
         except ValueError:
-            raise ProtocolError("After must be a valid Unix timestamp") from None
+            raise ProtocolError(texts.MODLOG_AFTER) from None
     else:
-        raise ProtocolError("After must be a valid Unix timestamp")
+        raise ProtocolError(texts.MODLOG_AFTER)
     if not math.isfinite(after):
-        raise ProtocolError("After must be a valid Unix timestamp")
+        raise ProtocolError(texts.MODLOG_AFTER)
     return after
 
 
@@ -85,10 +85,10 @@ def handle_modlog_get(state: ServerState, ctx: Context, req: Request) -> Step:
     _require_access(state, ctx)
     limit = _int_field(req, "limit", 100)
     if limit is None or not 1 <= limit <= 200:
-        raise ProtocolError("Limit must be between 1 and 200")
+        raise ProtocolError(texts.MODLOG_LIMIT)
     offset = _int_field(req, "offset", 0)
     if offset is None or offset < 0:
-        raise ProtocolError("Offset must be a non-negative integer")
+        raise ProtocolError(texts.MODLOG_OFFSET)
     filters: list[tuple[str, object]] = []
     after = _after(req.get("after"))
     for key, name in FILTERS:
@@ -110,8 +110,7 @@ def _listed(state: ServerState, ctx: Context, req: Request, result: tuple[list[d
     _require_access(state, ctx)  # the read took a moment: judge on the current roles
     rows, total = result
     entries = [entry_wire(state, row) for row in rows]
-    return Step(state, (Reply({"cmd": "modlog_get", "entries": entries, "total": total, "offset": offset,
-                               "limit": limit}),))
+    return Step(state, (Reply(packets.modlog_get(entries=entries, total=total, offset=offset, limit=limit)),))
 
 
 @command("modlog_summary")
@@ -129,8 +128,8 @@ def _summarised(state: ServerState, ctx: Context, req: Request, counts: list[tup
     for cat, _, n in ordered:
         totals[cat] = totals.get(cat, 0) + n
     category_totals = dict(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
-    return Step(state, (Reply({"cmd": "modlog_summary", "action_counts": action_counts,
-                               "category_totals": category_totals, "total": sum(totals.values())}),))
+    return Step(state, (Reply(packets.modlog_summary(action_counts=action_counts, category_totals=category_totals,
+                                                     total=sum(totals.values()))),))
 
 
 # ---- entry shape ------------------------------------------------------------------------------

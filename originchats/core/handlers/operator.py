@@ -11,12 +11,12 @@ from functools import partial
 
 import attrs
 
-from .. import authguard, sessions
+from .. import authguard, packets, sessions, texts
 from ..context import Context
 from ..effects import Close, Fetch, Persist, Reply, Send, Step
 from ..errors import ProtocolError
 from ..model import CRACKED_PREFIX, User
-from ..ops import BUSY, BUSY_TEXT, HashPassword
+from ..ops import BUSY, HashPassword
 from ..registry import command
 from ..request import Request
 from ..state import ServerState
@@ -30,34 +30,34 @@ def operator_target(state: ServerState, req: Request) -> User:
     """`NAME` may be the stored username (`USR:local_bob`), a Rotur name, an id, or a bare local name."""
     name = req.get("user")
     if not isinstance(name, str) or not name.strip():
-        raise ProtocolError("a user name is required")
+        raise ProtocolError(texts.OPERATOR_USER_REQUIRED)
     name = name.strip()
     user = None
     if len(name) <= MAX_NAME:
         user = state.find_user(name) or state.find_user(CRACKED_PREFIX + name.lower())
     if user is None:
         shown = name if len(name) <= MAX_NAME else name[:MAX_NAME] + "…"
-        raise ProtocolError(f"no such user: {shown}")
+        raise ProtocolError(texts.no_such_user(shown))
     return user
 
 
 def roles_changed(state: ServerState, user: User) -> Send:
     """Tell everyone about a user's new role list (the shape `user_roles_set` broadcasts)."""
-    return Send(all_authed(state), {"cmd": "user_roles_get", "user": user.username, "roles": list(user.roles),
-                                    "color": color_of(state, user), "global": True})
+    return Send(all_authed(state), packets.user_roles_get(user.username, list(user.roles), color_of(state, user),
+                                                          broadcast=True))
 
 
 @command("grant-owner", operator=True)
 def operator_grant_owner(state: ServerState, ctx: Context, req: Request) -> Step:
     user = operator_target(state, req)
     if "owner" in user.roles:
-        return Step(state, (Reply({"ok": True, "message": f"{user.username} is already an owner"}),))
+        return Step(state, (Reply(packets.operator_ok(f"{user.username} is already an owner")),))
     user = attrs.evolve(user, roles=("owner",) + tuple(r for r in user.roles if r != "owner"))
     state = state.with_user(user)
     entry = audit(ctx, None, "role_management", "owner_granted", target=user.id, details={"via": "operator"})
     return Step(state, (Persist((UserSaved(user), entry),
                                 (roles_changed(state, user),
-                                 Reply({"ok": True, "message": f"{user.username} is now an owner"}))),))
+                                 Reply(packets.operator_ok(f"{user.username} is now an owner")))),))
 
 
 @command("ban", operator=True)
@@ -65,27 +65,27 @@ def operator_ban(state: ServerState, ctx: Context, req: Request) -> Step:
     user = operator_target(state, req)
     reason = req.get("reason")
     if reason is not None and not isinstance(reason, str):
-        raise ProtocolError("the reason must be a string")
+        raise ProtocolError(texts.OPERATOR_REASON_NOT_A_STRING)
     reason = reason.strip() if reason and reason.strip() else None
     if reason is not None and len(reason) > MAX_REASON:
-        raise ProtocolError(f"the reason must be at most {MAX_REASON} characters")
+        raise ProtocolError(texts.operator_reason_too_long(MAX_REASON))
     if user.banned:
-        return Step(state, (Reply({"ok": True, "message": f"{user.username} is already banned"}),))
+        return Step(state, (Reply(packets.operator_ok(f"{user.username} is already banned")),))
     closed = len(state.conns_of(user.id))
     state, writes, closing = ban(state, ctx, None, user, reason, details={"via": "operator"})
     message = f"{user.username} is now banned"
     if closed:
         message += f"; closed {closed} open connection{'s' if closed != 1 else ''}"
-    return Step(state, (Persist(writes, closing + (Reply({"ok": True, "message": message}),)),))
+    return Step(state, (Persist(writes, closing + (Reply(packets.operator_ok(message)),)),))
 
 
 @command("unban", operator=True)
 def operator_unban(state: ServerState, ctx: Context, req: Request) -> Step:
     user = operator_target(state, req)
     if not user.banned:
-        return Step(state, (Reply({"ok": True, "message": f"{user.username} is not banned"}),))
+        return Step(state, (Reply(packets.operator_ok(f"{user.username} is not banned")),))
     state, writes = unban(state, ctx, None, user, details={"via": "operator"})
-    return Step(state, (Persist(writes, (Reply({"ok": True, "message": f"{user.username} is no longer banned"}),)),))
+    return Step(state, (Persist(writes, (Reply(packets.operator_ok(f"{user.username} is no longer banned")),)),))
 
 
 @command("list-users", operator=True)
@@ -103,10 +103,7 @@ def operator_list_users(state: ServerState, ctx: Context, req: Request) -> Step:
     deleted = len(state.users) - live
     if deleted:
         message += f" ({deleted} deleted account{'s' if deleted != 1 else ''} kept)"
-    return Step(state, (Reply({"ok": True, "message": message, "lines": lines}),))
-
-
-RESET_REASON = "Your password was reset"
+    return Step(state, (Reply(packets.operator_ok(message, lines)),))
 
 
 @command("reset-password", operator=True)
@@ -117,22 +114,22 @@ def operator_reset_password(state: ServerState, ctx: Context, req: Request) -> S
     user = operator_target(state, req)
     password = req.get("password")
     if not isinstance(password, str) or not password:
-        raise ProtocolError("a new password is required")
+        raise ProtocolError(texts.OPERATOR_PASSWORD_REQUIRED)
     if not 4 <= len(password) <= 72:
-        raise ProtocolError("the password must be 4-72 characters")
+        raise ProtocolError(texts.OPERATOR_PASSWORD_LENGTH)
     if not user.cracked:
-        raise ProtocolError(f"{user.username} signs in with Rotur: it has no password here")
+        raise ProtocolError(texts.rotur_has_no_password(user.username))
     return Step(state, (Fetch(HashPassword(password), partial(_password_reset, uid=user.id)),))
 
 
 def _password_reset(state: ServerState, ctx: Context, req: Request, password_hash: object, *, uid: str) -> Step:
     # a continuation's ProtocolError would become a client `error` packet: answer in the operator shape
     if password_hash is BUSY:
-        return Step(state, (Reply({"ok": False, "message": BUSY_TEXT}),))
+        return Step(state, (Reply(packets.operator_error(texts.AUTH_BUSY)),))
     assert isinstance(password_hash, str)
     user = state.users.get(uid)
     if user is None or user.deleted:
-        return Step(state, (Reply({"ok": False, "message": "the account was deleted meanwhile"}),))
+        return Step(state, (Reply(packets.operator_error(texts.OPERATOR_ACCOUNT_DELETED)),))
     user = attrs.evolve(user, password_hash=password_hash)
     state, revoked = sessions.revoke_user(state.with_user(user), uid)
     state = attrs.evolve(state, auth=authguard.forget_account(state.auth, uid))
@@ -142,5 +139,5 @@ def _password_reset(state: ServerState, ctx: Context, req: Request, password_has
     then: tuple = ()
     if conns:
         message += f"; closed {len(conns)} open connection{'s' if len(conns) != 1 else ''}"
-        then = (Send(conns, {"cmd": "disconnect", "reason": RESET_REASON}), Close(conns, 1000, RESET_REASON))
-    return Step(state, (Persist((UserSaved(user), *revoked, entry), then + (Reply({"ok": True, "message": message}),)),))
+        then = (Send(conns, packets.disconnect(texts.PASSWORD_RESET)), Close(conns, 1000, texts.PASSWORD_RESET))
+    return Step(state, (Persist((UserSaved(user), *revoked, entry), then + (Reply(packets.operator_ok(message)),)),))

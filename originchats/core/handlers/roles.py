@@ -25,11 +25,12 @@ channel's permission lists mention it. Replies carry the role's real name where 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 
+from .. import packets, texts
 from ..audit import audit
 from ..context import Context
 from ..budget import check_json, check_record
@@ -38,7 +39,7 @@ from ..errors import ProtocolError
 from ..model import SYSTEM_ROLES, Role, User
 from ..permissions import has_perm, is_owner
 from ..registry import command
-from ..request import Request, opt_bool, opt_str, wrong_type
+from ..request import Request, opt_bool, opt_str, required_str, wrong_type
 from ..state import ServerState
 from ..views import all_authed, color_of, others
 from ..writes import ChannelSaved, RoleDeleted, RoleSaved, UserSaved
@@ -52,9 +53,6 @@ NOT_SELF_ASSIGNABLE = frozenset({"owner", "admin", "moderator", "user", "banned"
 TOP_NAMES = frozenset({"owner", "banned"})
 UNKNOWN_RANK = 9999
 _BAD_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
-
-AT_OR_ABOVE = "Cannot manage roles at or above your position"
-USER_AT_OR_ABOVE = "Cannot manage users at or above your position"
 
 
 # ---- ranks and checks -------------------------------------------------------------------------
@@ -77,7 +75,7 @@ def check_role_rank(state: ServerState, actor: User, name: str, *, position: int
         return
     mine = user_rank(state, actor)
     if role_rank(state, name) <= mine or (position is not None and position <= mine):
-        raise ProtocolError(AT_OR_ABOVE)
+        raise ProtocolError(texts.ROLES_AT_OR_ABOVE)
 
 
 def check_grants(state: ServerState, actor: User, permissions: Any, *, already: Any = ()) -> None:
@@ -87,18 +85,18 @@ def check_grants(state: ServerState, actor: User, permissions: Any, *, already: 
     held_before = set(already) if isinstance(already, (list, tuple)) else set()
     for perm in permissions:
         if perm not in held_before and not has_perm(state.roles, actor, perm):
-            raise ProtocolError(f"Cannot grant permission '{perm}' you do not have")
+            raise ProtocolError(texts.cannot_grant(perm))
 
 
 def check_role_name(value: Any) -> str:
     if not isinstance(value, str):
         raise wrong_type("name", "string", value)
     if not value.strip():
-        raise ProtocolError("Role name is required")
+        raise ProtocolError(texts.ROLE_NAME_REQUIRED)
     if len(value) > MAX_ROLE_NAME:
-        raise ProtocolError(f"Role name too long (max {MAX_ROLE_NAME} characters)")
+        raise ProtocolError(texts.role_name_too_long(MAX_ROLE_NAME))
     if value.startswith("!") or any(unicodedata.category(c) in _BAD_CATEGORIES for c in value):
-        raise ProtocolError("Role name contains invalid characters")  # `!x` is a channel deny entry
+        raise ProtocolError(texts.ROLE_NAME_CHARACTERS)  # `!x` is a channel deny entry
     return value
 
 
@@ -108,7 +106,7 @@ def parse_permissions(state: ServerState, value: Any, key: str = "permissions") 
     check_json(value, key, state.settings.content)
     if isinstance(value, list):
         if not all(isinstance(p, str) for p in value):
-            raise ProtocolError(f"Invalid field '{key}': expected array of strings")
+            raise ProtocolError(texts.expected_string_array(key))
         return tuple(dict.fromkeys(value))
     if isinstance(value, dict):
         return dict(value)
@@ -118,7 +116,7 @@ def parse_permissions(state: ServerState, value: Any, key: str = "permissions") 
 def _key(req: Request) -> tuple[str | None, str | None]:
     rid, name = opt_str(req, "id"), opt_str(req, "name")
     if not rid and not name:
-        raise ProtocolError("Role id or name is required")
+        raise ProtocolError(texts.ROLE_KEY_REQUIRED)
     return rid or None, name or None
 
 
@@ -134,9 +132,9 @@ def _hierarchy(state: ServerState, actor: User, role: Role | None, shown: str | 
     if is_owner(actor):
         return
     if not actor.roles:
-        raise ProtocolError("No roles found")
+        raise ProtocolError(texts.NO_ROLES)
     if role is None:
-        raise ProtocolError(f"Role '{shown}' not found")
+        raise ProtocolError(texts.role_named_not_found(shown))
     check_role_rank(state, actor, role.name)
 
 
@@ -146,7 +144,7 @@ def _managed_target(state: ServerState, actor: User, req: Request) -> Role:
     role = _find(state, rid, name)
     _hierarchy(state, actor, role, rid or name)
     if role is None:
-        raise ProtocolError("Role not found")
+        raise ProtocolError(texts.ROLE_NOT_FOUND)
     return role
 
 
@@ -154,11 +152,11 @@ def _managed_target(state: ServerState, actor: User, req: Request) -> Role:
 
 
 def roles_packet(state: ServerState) -> dict[str, Any]:
-    return {"cmd": "roles_list", "roles": {name: role.wire() for name, role in state.roles.items()}}
+    return packets.roles_list({name: role.wire() for name, role in state.roles.items()})
 
 
-def user_roles_packet(state: ServerState, user: User) -> dict[str, Any]:
-    return {"cmd": "user_roles_get", "user": user.username, "roles": list(user.roles), "color": color_of(state, user)}
+def user_roles_packet(state: ServerState, user: User, *, broadcast: bool = False) -> dict[str, Any]:
+    return packets.user_roles_get(user.username, list(user.roles), color_of(state, user), broadcast=broadcast)
 
 
 def _role_changes_then(before: ServerState, after: ServerState, users: Iterable[User], reply: dict) -> tuple:
@@ -169,7 +167,7 @@ def _role_changes_then(before: ServerState, after: ServerState, users: Iterable[
     out: list = [Send(everyone, roles_packet(after))]
     for user in users:
         if not user.deleted:
-            out.append(Send(everyone, {**user_roles_packet(after, user), "global": True}))
+            out.append(Send(everyone, user_roles_packet(after, user, broadcast=True)))
     out.append(Reply(reply))
     out.append(ChannelsChanged(before, after))  # the channel lists that changed, once per tick
     return tuple(out)
@@ -234,16 +232,16 @@ def _check_rename(state: ServerState, actor: User, role: Role, new_name: Any) ->
     if name == role.name:
         return name
     if role.name in SYSTEM_ROLES:
-        raise ProtocolError("Cannot rename system roles")
+        raise ProtocolError(texts.CANNOT_RENAME_SYSTEM_ROLE)
     if name in state.roles:
-        raise ProtocolError("Role already exists")
+        raise ProtocolError(texts.ROLE_EXISTS)
     check_role_rank(state, actor, name)  # only owners may create `owner`/`banned`
     return name
 
 
 def _check_self_assignable(role: Role) -> None:
     if role.self_assignable and role.name in NOT_SELF_ASSIGNABLE:
-        raise ProtocolError(f"Role '{role.name}' cannot be made self-assignable")
+        raise ProtocolError(texts.role_not_self_assignable(role.name))
 
 
 def check_role_record(state: ServerState, role: Role) -> None:
@@ -271,19 +269,18 @@ def handle_roles_list(state: ServerState, ctx: Context, req: Request) -> Step:
 def handle_role_permissions_get(state: ServerState, ctx: Context, req: Request) -> Step:
     role = _find(state, *_key(req))
     if role is None:
-        raise ProtocolError("Role not found")
-    return Step(state, (Reply({"cmd": "role_permissions_get", "id": role.id, "name": role.name,
-                               "permissions": role.wire()["permissions"]}),))
+        raise ProtocolError(texts.ROLE_NOT_FOUND)
+    return Step(state, (Reply(packets.role_permissions_get(role.id, role.name, role.wire()["permissions"])),))
 
 
 @command("user_roles_get")
 def handle_user_roles_get(state: ServerState, ctx: Context, req: Request) -> Step:
     name = req.get("user")
     if not name:
-        raise ProtocolError("User parameter is required")
+        raise ProtocolError(texts.USER_REQUIRED)
     target = state.find_user(name)
     if target is None:
-        raise ProtocolError("User not found")
+        raise ProtocolError(texts.USER_NOT_FOUND)
     return Step(state, (Reply(user_roles_packet(state, target)),))
 
 
@@ -292,7 +289,7 @@ def handle_self_roles_list(state: ServerState, ctx: Context, req: Request) -> St
     user = me(state, ctx)
     roles = [{"name": r.name, **r.wire(), "assigned": r.name in user.roles}
              for r in state.roles.values() if r.self_assignable and r.name not in NOT_SELF_ASSIGNABLE]
-    return Step(state, (Reply({"cmd": "self_roles_list", "roles": roles}),))
+    return Step(state, (Reply(packets.self_roles_list(roles)),))
 
 
 # ---- creating and editing ---------------------------------------------------------------------
@@ -303,16 +300,16 @@ def handle_role_create(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
     require_perm(state, actor, "manage_roles")
     if not req.get("name"):
-        raise ProtocolError("Role name is required")
+        raise ProtocolError(texts.ROLE_NAME_REQUIRED)
     name = check_role_name(req.get("name"))
     self_assignable = opt_bool(req, "self_assignable")
     if self_assignable and name in NOT_SELF_ASSIGNABLE:
-        raise ProtocolError(f"Role '{name}' cannot be made self-assignable")
+        raise ProtocolError(texts.role_not_self_assignable(name))
     if name in state.roles:
-        raise ProtocolError("Role already exists")
+        raise ProtocolError(texts.ROLE_EXISTS)
     limits = state.settings.content
     if len(state.roles) >= limits.max_roles:
-        raise ProtocolError(f"Role limit reached (max {limits.max_roles} roles)")
+        raise ProtocolError(texts.role_limit(limits.max_roles))
     check_role_rank(state, actor, name)
     raw_permissions = req.get("permissions")
     permissions = parse_permissions(state, raw_permissions) if raw_permissions else ()
@@ -328,7 +325,7 @@ def handle_role_create(state: ServerState, ctx: Context, req: Request) -> Step:
     after = state.with_role(role)
     entry = audit(ctx, actor.id, "role_management", "role_create", target=role.id,
                   details={"color": req.get("color"), "permissions": raw_permissions})
-    reply = {"cmd": "role_create", "id": role.id, "name": role.name}
+    reply = packets.role_create(role.id, role.name)
     return Step(after, (Persist((RoleSaved(role), entry), _role_changes_then(state, after, (), reply)),))
 
 
@@ -357,7 +354,7 @@ def handle_role_update(state: ServerState, ctx: Context, req: Request) -> Step:
     _check_self_assignable(new)
     return _commit_role(state, ctx, actor, role, new, action="role_update",
                         details={"color": req.get("color"), "permissions": req.get("permissions")},
-                        reply={"cmd": "role_update", "id": new.id, "name": new.name, "updated": True})
+                        reply=packets.role_update(new.id, new.name))
 
 
 @command("role_set")
@@ -369,10 +366,10 @@ def handle_role_set(state: ServerState, ctx: Context, req: Request) -> Step:
     _hierarchy(state, actor, role, rid or name)
     data = req.get("data")
     if not isinstance(data, dict) or not data:
-        raise ProtocolError("Role data is required")
+        raise ProtocolError(texts.ROLE_DATA_REQUIRED)
     check_json(data, "data", state.settings.content, extra_depth=1)  # audit-logged as sent
     if role is None:
-        raise ProtocolError("Role not found")
+        raise ProtocolError(texts.ROLE_NOT_FOUND)
     sub = Request(req.cmd, data)
     changes: dict[str, Any] = {}
     if "name" in data:
@@ -395,7 +392,7 @@ def handle_role_set(state: ServerState, ctx: Context, req: Request) -> Step:
     new = attrs.evolve(role, **changes)
     _check_self_assignable(new)
     return _commit_role(state, ctx, actor, role, new, action="role_update", details=data,
-                        reply={"cmd": "role_set", "id": new.id, "name": new.name, "updated": True})
+                        reply=packets.role_set(new.id, new.name))
 
 
 @command("role_permissions_set")
@@ -405,14 +402,13 @@ def handle_role_permissions_set(state: ServerState, ctx: Context, req: Request) 
     role = _managed_target(state, actor, req)
     permissions = req.get("permissions")
     if not isinstance(permissions, list):
-        raise ProtocolError("Permissions must be an array")
+        raise ProtocolError(texts.PERMISSIONS_NOT_A_LIST)
     parsed = parse_permissions(state, permissions)
     check_grants(state, actor, parsed, already=role.permissions)
     new = attrs.evolve(role, permissions=parsed)
     return _commit_role(state, ctx, actor, role, new, action="role_permissions_set",
                         details={"permissions": list(parsed)},
-                        reply={"cmd": "role_permissions_set", "id": new.id, "name": new.name,
-                               "permissions": list(parsed), "updated": True})
+                        reply=packets.role_permissions_set(new.id, new.name, list(parsed)))
 
 
 @command("role_reorder")
@@ -421,12 +417,12 @@ def handle_role_reorder(state: ServerState, ctx: Context, req: Request) -> Step:
     require_perm(state, actor, "manage_roles")
     wanted = req.get("roles")
     if not isinstance(wanted, list) or not wanted:
-        raise ProtocolError("Roles array is required")
+        raise ProtocolError(texts.ROLES_ARRAY_REQUIRED)
     order: list[Role] = []
     for key in wanted:
         role = state.role_by_name_or_id(key)
         if role is None or any(r.id == role.id for r in order):
-            raise ProtocolError("Failed to reorder roles")  # checked before anything changes
+            raise ProtocolError(texts.REORDER_FAILED)  # checked before anything changes
         order.append(role)
     moved = [(role, index) for index, role in enumerate(order) if role.position != index]
     for role, index in moved:
@@ -438,7 +434,7 @@ def handle_role_reorder(state: ServerState, ctx: Context, req: Request) -> Step:
         after = after.with_role(new)
         writes.append(RoleSaved(new))
     writes.append(audit(ctx, actor.id, "role_management", "role_reorder", details={"roles": wanted}))
-    reply = {"cmd": "role_reorder", "roles": wanted}
+    reply = packets.role_reorder(wanted)
     return Step(after, (Persist(tuple(writes), _role_changes_then(state, after, (), reply)),))
 
 
@@ -449,13 +445,13 @@ def handle_role_delete(state: ServerState, ctx: Context, req: Request) -> Step:
     rid, name = _key(req)
     role = _find(state, rid, name)
     if role is None:
-        raise ProtocolError("Role not found")
+        raise ProtocolError(texts.ROLE_NOT_FOUND)
     _hierarchy(state, actor, role, role.name)
     if role.name in SYSTEM_ROLES:
-        raise ProtocolError("Cannot delete system roles")
+        raise ProtocolError(texts.CANNOT_DELETE_SYSTEM_ROLE)
     for ch in state.channels:
         if any(e in (role.name, "!" + role.name) for entries in ch.permissions.values() for e in entries):
-            raise ProtocolError(f"Role is used in channel '{ch.name}' permissions")
+            raise ProtocolError(texts.role_used_in_channel(ch.name))
     after = attrs.evolve(state, roles={n: r for n, r in state.roles.items() if r.id != role.id})
     writes: list = [RoleDeleted(role.id)]
     users: list[User] = []
@@ -466,7 +462,7 @@ def handle_role_delete(state: ServerState, ctx: Context, req: Request) -> Step:
             writes.append(UserSaved(user))
             users.append(user)
     writes.append(audit(ctx, actor.id, "role_management", "role_delete", target=role.id, details={}))
-    reply = {"cmd": "role_delete", "id": role.id, "name": role.name, "deleted": True}
+    reply = packets.role_delete(role.id, role.name)
     return Step(after, (Persist(tuple(writes), _role_changes_then(state, after, users, reply)),))
 
 
@@ -479,23 +475,23 @@ def handle_user_roles_set(state: ServerState, ctx: Context, req: Request) -> Ste
     require_perm(state, actor, "manage_users")
     name = req.get("user")
     if not name:
-        raise ProtocolError("User parameter is required")
+        raise ProtocolError(texts.USER_REQUIRED)
     wanted = req.get("roles")
     if not isinstance(wanted, list) or not wanted:
-        raise ProtocolError("Roles list is required")
+        raise ProtocolError(texts.ROLES_LIST_REQUIRED)
     target = state.find_user(name)
     if target is None:
-        raise ProtocolError("User not found")
+        raise ProtocolError(texts.USER_NOT_FOUND)
     names: list[str] = []
     for key in wanted:
         role = state.role_by_name_or_id(key)
         if role is None:
-            raise ProtocolError(f"Role '{key}' does not exist")
+            raise ProtocolError(texts.role_does_not_exist(key))
         if role.name not in names:
             names.append(role.name)  # stored by name, also when sent by id
     if not is_owner(actor):
         if user_rank(state, target) <= user_rank(state, actor):
-            raise ProtocolError(USER_AT_OR_ABOVE)
+            raise ProtocolError(texts.USERS_AT_OR_ABOVE)
         old = target.roles
         changed = [r for r in names if r not in old] + [r for r in old if r not in names]
         for role_name in changed:
@@ -505,31 +501,28 @@ def handle_user_roles_set(state: ServerState, ctx: Context, req: Request) -> Ste
                 check_grants(state, actor, state.roles[role_name].permissions)
     user = attrs.evolve(target, roles=tuple(names))
     after = state.with_user(user)
-    packet = {**user_roles_packet(after, user), "global": True}
+    packet = user_roles_packet(after, user, broadcast=True)
     entry = audit(ctx, actor.id, "user_moderation", "user_roles_set", target=user.id, details={"roles": names})
-    then = (Send(others(after, ctx.conn_id), packet), Reply(packet), ChannelsChanged(state, after))
+    then = (Send(others(after, ctx.conn_id), packet, reply=True), ChannelsChanged(state, after))
     return Step(after, (Persist((UserSaved(user), entry), then),))
 
 
 def _self_role(state: ServerState, req: Request) -> tuple[Role, str]:
-    key = req.get("role")
-    if not key:
-        raise ProtocolError("Role name is required")
-    if not isinstance(key, str):
-        raise wrong_type("role", "string", key)
+    key = required_str(req, "role", texts.ROLE_NAME_REQUIRED)
     role = state.role_by_name_or_id(key)
     if role is None:
-        raise ProtocolError("Role not found")
+        raise ProtocolError(texts.ROLE_NOT_FOUND)
     if not role.self_assignable or role.name in NOT_SELF_ASSIGNABLE:
-        raise ProtocolError("This role is not self-assignable")
+        raise ProtocolError(texts.SELF_ASSIGN_REFUSED)
     return role, key
 
 
-def _self_roles_changed(state: ServerState, ctx: Context, user: User, role: Role, key: str, action: str) -> Step:
+def _self_roles_changed(state: ServerState, ctx: Context, user: User, role: Role, key: str, action: str,
+                        reply: Callable[[str, list[str]], dict[str, Any]]) -> Step:
     after = state.with_user(user)
     entry = audit(ctx, user.id, "role_management", action, target=user.id, details={"role": role.name})
     then = (Send(all_authed(after), user_roles_packet(after, user)),
-            Reply({"cmd": action, "role": key, "success": True, "roles": list(user.roles)}), ChannelsChanged(state, after))
+            Reply(reply(key, list(user.roles))), ChannelsChanged(state, after))
     return Step(after, (Persist((UserSaved(user), entry), then),))
 
 
@@ -538,9 +531,9 @@ def handle_self_role_add(state: ServerState, ctx: Context, req: Request) -> Step
     user = me(state, ctx)
     role, key = _self_role(state, req)
     if role.name in user.roles:
-        raise ProtocolError("You already have this role")
+        raise ProtocolError(texts.ALREADY_HAVE_ROLE)
     user = attrs.evolve(user, roles=user.roles + (role.name,))
-    return _self_roles_changed(state, ctx, user, role, key, "self_role_add")
+    return _self_roles_changed(state, ctx, user, role, key, "self_role_add", packets.self_role_add)
 
 
 @command("self_role_remove")
@@ -548,6 +541,6 @@ def handle_self_role_remove(state: ServerState, ctx: Context, req: Request) -> S
     user = me(state, ctx)
     role, key = _self_role(state, req)
     if role.name not in user.roles:
-        raise ProtocolError("You don't have this role")
+        raise ProtocolError(texts.DO_NOT_HAVE_ROLE)
     user = attrs.evolve(user, roles=tuple(r for r in user.roles if r != role.name))
-    return _self_roles_changed(state, ctx, user, role, key, "self_role_remove")
+    return _self_roles_changed(state, ctx, user, role, key, "self_role_remove", packets.self_role_remove)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import packets, texts
 from ..context import Context
 from ..effects import Reply, Step
 from ..errors import ProtocolError
@@ -14,14 +15,14 @@ from .common import me
 
 @command("ping")
 def handle_ping(state: ServerState, ctx: Context, req: Request) -> Step:
-    return Step(state, (Reply({"cmd": "pong", "val": "pong"}),))
+    return Step(state, (Reply(packets.pong()),))
 
 
 @command("server_info")
 def handle_server_info(state: ServerState, ctx: Context, req: Request) -> Step:
     info = state.server_info
-    return Step(state, (Reply({"cmd": "server_info", "name": info.get("name") or "",
-                               "icon": info.get("icon") or "", "banner": info.get("banner") or ""}),))
+    return Step(state, (Reply(packets.server_info(name=info.get("name") or "", icon=info.get("icon") or "",
+                                                  banner=info.get("banner") or "")),))
 
 
 @command("rate_limit_status")
@@ -33,12 +34,11 @@ def handle_rate_limit_status(state: ServerState, ctx: Context, req: Request) -> 
         found = state.find_user(name)
         if found is None or found.id != user.id:
             if "owner" not in user.roles:
-                raise ProtocolError("Access denied: can only check your own rate limit status")
+                raise ProtocolError(texts.OWN_RATE_LIMIT_ONLY)
         target = found
     cfg = state.settings.rate_limit
     if not cfg.enabled:
-        raise ProtocolError("Rate limiter not available or disabled")
+        raise ProtocolError(texts.RATE_LIMITER_DISABLED)
     bucket = state.rate_limits.get(target.id, Bucket()) if target is not None else Bucket()
     username = target.username if target is not None else name
-    return Step(state, (Reply({"cmd": "rate_limit_status", "user": username,
-                               "status": status(bucket, ctx.now, cfg)}),))
+    return Step(state, (Reply(packets.rate_limit_status(username, status(bucket, ctx.now, cfg))),))

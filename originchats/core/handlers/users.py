@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from .. import packets, texts
 from ..context import Context
 from ..effects import Persist, Reply, Send, Step
 from ..errors import ProtocolError
@@ -35,7 +36,7 @@ def handle_users_list(state: ServerState, ctx: Context, req: Request) -> Step:
             st = {"status": "offline", "text": u.status_text}
         users.append({"username": u.username, "nickname": u.nickname, "roles": list(u.roles),
                       "color": color_of(state, u), "status": st, "cracked": u.cracked, "pfp": u.pfp_url})
-    return Step(state, (Reply({"cmd": "users_list", "users": users}),))
+    return Step(state, (Reply(packets.users_list(users)),))
 
 
 @command("users_online")
@@ -51,7 +52,7 @@ def handle_users_online(state: ServerState, ctx: Context, req: Request) -> Step:
             continue
         users.append({"username": u.username, "nickname": u.nickname, "roles": list(u.roles),
                       "color": color_of(state, u), "status": status_obj(u)})
-    return Step(state, (Reply({"cmd": "users_online", "users": users}),))
+    return Step(state, (Reply(packets.users_online(users)),))
 
 
 @command("status_set")
@@ -59,13 +60,12 @@ def handle_status_set(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
     new = req.get("status")
     if not new:
-        raise ProtocolError("Status is required")
-    invalid = "Invalid status. Must be one of: online, idle, dnd, offline, invisible"
+        raise ProtocolError(texts.STATUS_REQUIRED)
     if new not in STATUSES:
-        raise ProtocolError(invalid)
+        raise ProtocolError(texts.STATUS_INVALID)
     text = opt_str(req, "text") or ""  # a non-string crashed the original: a clear error instead
     if len(text) > 100:
-        raise ProtocolError(invalid)
+        raise ProtocolError(texts.STATUS_INVALID)
     state, refusal = rate_check(state, ctx, user, broadcast=True)
     if refusal is not None:
         return Step(state, (refusal,))
@@ -77,16 +77,16 @@ def handle_status_set(state: ServerState, ctx: Context, req: Request) -> Step:
     effects: list = []
     if new == "invisible":
         if not was_invisible:
-            effects.append(Send(all_authed(state), {"cmd": "user_disconnect", "username": user.username}))
-        packet = {"cmd": "status_set", "status": {"status": "invisible", "text": ""}, "global": True}
+            effects.append(Send(all_authed(state), packets.user_disconnect(user.username)))
+        packet = packets.status_set({"status": "invisible", "text": ""})
         # only the user's own sockets learn about it: telling others would reveal the invisible user
         mine = tuple(c for c in state.conns_of(user.id) if c != ctx.conn_id)
-        effects += [Send(mine, packet), Reply(packet)]
+        effects.append(Send(mine, packet, reply=True))
     else:
         if was_invisible:
-            effects.append(Send(all_authed(state), {"cmd": "user_connect", "user": user_brief(state, user)}))
-        packet = {"cmd": "status_get", "username": user.username, "status": status_obj(user), "global": True}
-        effects += [Send(others(state, ctx.conn_id), packet), Reply(packet)]
+            effects.append(Send(all_authed(state), packets.user_connect(user_brief(state, user))))
+        packet = packets.status_get(user.username, status_obj(user))
+        effects.append(Send(others(state, ctx.conn_id), packet, reply=True))
     return Step(state, (Persist((UserSaved(user),), tuple(effects)),))
 
 
@@ -94,48 +94,48 @@ def handle_status_set(state: ServerState, ctx: Context, req: Request) -> Step:
 def handle_status_get(state: ServerState, ctx: Context, req: Request) -> Step:
     name = opt_str(req, "user")
     if not name:
-        raise ProtocolError("User parameter is required")
+        raise ProtocolError(texts.USER_REQUIRED)
     target = state.find_user(name)
     if target is None:
-        raise ProtocolError("User not found")
+        raise ProtocolError(texts.USER_NOT_FOUND)
     st = status_obj(target)
     caller = me(state, ctx)
     if target.status == "invisible" and target.id != caller.id:
         st = {"status": "offline", "text": target.status_text}
-    return Step(state, (Reply({"cmd": "status", "username": target.username, "status": st}),))
+    return Step(state, (Reply(packets.status(target.username, st)),))
 
 
 @command("pfp_set")
 def handle_pfp_set(state: ServerState, ctx: Context, req: Request) -> Step:
     if state.settings.auth_mode not in ("cracked", "cracked-only"):
-        raise ProtocolError("Profile pictures are managed by Rotur for this account")
+        raise ProtocolError(texts.PFP_ROTUR)
     url = req.get("url")
     if not url:
-        raise ProtocolError("URL required")
+        raise ProtocolError(texts.URL_REQUIRED)
     if not isinstance(url, str):
-        raise ProtocolError("Invalid URL format")
+        raise ProtocolError(texts.URL_INVALID)
     try:
         parts = urlsplit(url)
     except ValueError:
-        raise ProtocolError("Invalid URL format") from None
+        raise ProtocolError(texts.URL_INVALID) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProtocolError("Invalid URL format")
+        raise ProtocolError(texts.URL_INVALID)
     if len(url) > 500:
-        raise ProtocolError("URL too long (max 500 characters)")
+        raise ProtocolError(texts.URL_TOO_LONG)
     state, refusal = rate_check(state, ctx, me(state, ctx), broadcast=True)
     if refusal is not None:
         return Step(state, (refusal,))
     user = attrs.evolve(me(state, ctx), pfp_url=url)
     state = state.with_user(user)
-    return Step(state, (Persist((UserSaved(user),), (Reply({"cmd": "pfp_set", "val": url}),)),))
+    return Step(state, (Persist((UserSaved(user),), (Reply(packets.pfp_set(url)),)),))
 
 
 @command("pfp_get")
 def handle_pfp_get(state: ServerState, ctx: Context, req: Request) -> Step:
     name = req.get("username")
     if not name:
-        raise ProtocolError("Username required")
+        raise ProtocolError(texts.USERNAME_REQUIRED)
     target = state.find_user(name)
     if target is None:
-        raise ProtocolError("User not found")
-    return Step(state, (Reply({"cmd": "pfp_get", "val": target.pfp_url, "username": name}),))
+        raise ProtocolError(texts.USER_NOT_FOUND)
+    return Step(state, (Reply(packets.pfp_get(target.pfp_url, name)),))

@@ -1,0 +1,339 @@
+"""Every packet the server sends, one builder each, named after its wire `cmd`.
+
+A builder returns the packet as the codec encodes it: a dict whose key order is the order clients
+see on the wire (so keep it when you edit one). Values are already in wire form: the record views
+(`message_wire`, `user_brief`, `Channel.wire()`...) live in views.py and model.py. A packet with two
+shapes has two builders (`user_leave` to everyone, `user_leave_reply` to the caller) or one
+argument that picks the shape, as documented on it. Nothing else in the core writes a packet dict.
+
+Error packets take their text from the catalogue (texts/); errors.py turns them into effects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import texts
+
+Packet = dict[str, Any]
+Json = Any  # a value already in wire form
+
+# ---- errors and refusals ----------------------------------------------------------------------
+
+
+def error(val: str, src: str | None) -> Packet:
+    """`src` is the request's cmd; None leaves the key out (README §7.1)."""
+    if src is None:
+        return {"cmd": "error", "val": val}
+    return {"cmd": "error", "src": src, "val": val}
+
+
+def auth_error(val: str) -> Packet:
+    return {"cmd": "auth_error", "val": val}
+
+
+def rate_limit(length_ms: int, reason: str | None = None) -> Packet:
+    """Without `reason` for `message_edit` (README §9)."""
+    if reason is None:
+        return {"cmd": "rate_limit", "length": length_ms}
+    return {"cmd": "rate_limit", "reason": reason, "length": length_ms}
+
+
+def disconnect(reason: str) -> Packet:
+    return {"cmd": "disconnect", "reason": reason}
+
+
+# ---- connection and session -------------------------------------------------------------------
+
+
+def handshake(*, server: Json, limits: Json, attachments: Json, version: str, validator_key: str,
+              capabilities: list[str], permissions: list[str], auth_mode: str) -> Packet:
+    return {"cmd": "handshake", "val": {
+        "server": server, "limits": limits, "attachments": attachments, "version": version,
+        "validator_key": validator_key, "capabilities": capabilities, "permissions": permissions,
+        "auth_mode": auth_mode,
+    }}
+
+
+def ping() -> Packet:
+    """The heartbeat (server/timers.py)."""
+    return {"cmd": "ping"}
+
+
+def pong() -> Packet:
+    return {"cmd": "pong", "val": "pong"}
+
+
+def auth_success() -> Packet:
+    return {"cmd": "auth_success", "val": "Authentication successful"}
+
+
+def ready(user: Json, validator: str) -> Packet:
+    return {"cmd": "ready", "user": user, "validator": validator}
+
+
+def logout(val: str) -> Packet:
+    return {"cmd": "logout", "val": val}
+
+
+def password_change() -> Packet:
+    return {"cmd": "password_change", "val": texts.PASSWORD_CHANGED}
+
+
+def server_info(*, name: str, icon: str, banner: str) -> Packet:
+    return {"cmd": "server_info", "name": name, "icon": icon, "banner": banner}
+
+
+def rate_limit_status(user: str | None, status: Json) -> Packet:
+    return {"cmd": "rate_limit_status", "user": user, "status": status}
+
+
+# ---- presence and users -----------------------------------------------------------------------
+
+
+def user_join(user: Json) -> Packet:
+    return {"cmd": "user_join", "user": user}
+
+
+def user_connect(user: Json) -> Packet:
+    return {"cmd": "user_connect", "user": user}
+
+
+def user_disconnect(username: str) -> Packet:
+    return {"cmd": "user_disconnect", "username": username}
+
+
+def users_list(users: list[Json]) -> Packet:
+    return {"cmd": "users_list", "users": users}
+
+
+def users_online(users: list[Json]) -> Packet:
+    return {"cmd": "users_online", "users": users}
+
+
+def status_set(status: Json) -> Packet:
+    """To the user's own sockets when they go invisible."""
+    return {"cmd": "status_set", "status": status, "global": True}
+
+
+def status_get(username: str, status: Json) -> Packet:
+    """The broadcast of a status change (the reply to `status_get` is `status`)."""
+    return {"cmd": "status_get", "username": username, "status": status, "global": True}
+
+
+def status(username: str, status: Json) -> Packet:
+    return {"cmd": "status", "username": username, "status": status}
+
+
+def pfp_set(val: str) -> Packet:
+    return {"cmd": "pfp_set", "val": val}
+
+
+def pfp_get(val: str | None, username: str) -> Packet:
+    return {"cmd": "pfp_get", "val": val, "username": username}
+
+
+def nickname_update(user_id: str, username: str, nickname: str) -> Packet:
+    return {"cmd": "nickname_update", "user": user_id, "username": username, "nickname": nickname}
+
+
+def nickname_remove(user_id: str, username: str) -> Packet:
+    return {"cmd": "nickname_remove", "user": user_id, "username": username}
+
+
+def user_updated(user_id: str, username: str, nickname: str | None) -> Packet:
+    return {"cmd": "user_updated", "user_id": user_id, "username": username, "nickname": nickname}
+
+
+def user_update(user: str, nickname: str | None) -> Packet:
+    return {"cmd": "user_update", "user": user, "nickname": nickname}
+
+
+# ---- moderation -------------------------------------------------------------------------------
+
+
+def user_ban(user: str, banned: bool) -> Packet:
+    return {"cmd": "user_ban", "user": user, "banned": banned}
+
+
+def user_unban(user: str, unbanned: bool) -> Packet:
+    return {"cmd": "user_unban", "user": user, "unbanned": unbanned}
+
+
+def users_banned_list(users: list[str]) -> Packet:
+    return {"cmd": "users_banned_list", "users": users}
+
+
+def user_timeout(user: Json, timeout: int) -> Packet:
+    return {"cmd": "user_timeout", "user": user, "timeout": timeout}
+
+
+def rate_limit_reset(user: str) -> Packet:
+    return {"cmd": "rate_limit_reset", "user": user, "val": f"Rate limit reset for user {user}"}
+
+
+def user_leave(username: str) -> Packet:
+    """To everyone: the account is gone."""
+    return {"cmd": "user_leave", "username": username}
+
+
+def user_leave_reply(user: str, *, kicked: bool) -> Packet:
+    """To the caller: it left (deleted its own account), or it kicked `user`."""
+    return {"cmd": "user_leave", "user": user, "val": "User kicked" if kicked else "User left server"}
+
+
+def user_delete(user: str) -> Packet:
+    return {"cmd": "user_delete", "user": user, "deleted": True}
+
+
+def server_update(*, name: str, icon: str, banner: str) -> Packet:
+    return {"cmd": "server_update", "name": name, "icon": icon, "banner": banner}
+
+
+def plugins_list() -> Packet:
+    return {"cmd": "plugins_list", "plugins": {}}
+
+
+def plugins_reload() -> Packet:
+    return {"cmd": "plugins_reload", "val": "All plugins reloaded successfully"}
+
+
+def modlog_get(*, entries: list[Json], total: int, offset: int, limit: int) -> Packet:
+    return {"cmd": "modlog_get", "entries": entries, "total": total, "offset": offset, "limit": limit}
+
+
+def modlog_summary(*, action_counts: Json, category_totals: Json, total: int) -> Packet:
+    return {"cmd": "modlog_summary", "action_counts": action_counts, "category_totals": category_totals,
+            "total": total}
+
+
+# ---- channels ---------------------------------------------------------------------------------
+
+
+def channels_get(val: list[Json]) -> Packet:
+    """The reply to `channels_get`, and the unsolicited push after a change."""
+    return {"cmd": "channels_get", "val": val}
+
+
+def channel_create(channel: Json) -> Packet:
+    return {"cmd": "channel_create", "channel": channel, "created": True}
+
+
+def channel_update(channel: Json) -> Packet:
+    return {"cmd": "channel_update", "channel": channel, "updated": True}
+
+
+def channel_move(name: str, position: int, moved: bool) -> Packet:
+    return {"cmd": "channel_move", "name": name, "position": position, "moved": moved}
+
+
+def channel_delete(name: str) -> Packet:
+    return {"cmd": "channel_delete", "name": name, "deleted": True}
+
+
+# ---- messages ---------------------------------------------------------------------------------
+
+
+def messages_get(channel: str, messages: list[Json], range_: Json) -> Packet:
+    return {"cmd": "messages_get", "channel": channel, "messages": messages, "range": range_}
+
+
+def message_get(channel: str, message: Json) -> Packet:
+    return {"cmd": "message_get", "channel": channel, "message": message}
+
+
+def messages_around(channel: str, messages: list[Json], range_: Json) -> Packet:
+    return {"cmd": "messages_around", "channel": channel, "thread_id": None, "messages": messages, "range": range_}
+
+
+def message_new(message: Json, channel: str) -> Packet:
+    return {"cmd": "message_new", "message": message, "channel": channel, "thread_id": None, "global": True}
+
+
+def message_edit(*, id: str, content: str, message: Json, channel: str) -> Packet:
+    return {"cmd": "message_edit", "id": id, "content": content, "message": message, "channel": channel,
+            "global": True}
+
+
+def message_delete(id: str, channel: str) -> Packet:
+    return {"cmd": "message_delete", "id": id, "channel": channel, "global": True}
+
+
+def message_react_add(*, id: str, emoji: str, channel: str, from_: str) -> Packet:
+    return {"cmd": "message_react_add", "id": id, "emoji": emoji, "channel": channel, "from": from_, "global": True}
+
+
+def message_react_remove(*, id: str, emoji: str, channel: str, from_: str) -> Packet:
+    return {"cmd": "message_react_remove", "id": id, "emoji": emoji, "channel": channel, "from": from_,
+            "global": True}
+
+
+def typing(channel: str, user: str) -> Packet:
+    return {"cmd": "typing", "channel": channel, "user": user, "thread_id": None, "global": True}
+
+
+# ---- roles ------------------------------------------------------------------------------------
+
+
+def roles_list(roles: Json) -> Packet:
+    return {"cmd": "roles_list", "roles": roles}
+
+
+def user_roles_get(user: str, roles: list[str], color: str | None, *, broadcast: bool = False) -> Packet:
+    """The reply to `user_roles_get`; with `broadcast`, the push after a change (`"global": true`)."""
+    if broadcast:
+        return {"cmd": "user_roles_get", "user": user, "roles": roles, "color": color, "global": True}
+    return {"cmd": "user_roles_get", "user": user, "roles": roles, "color": color}
+
+
+def role_permissions_get(id: str, name: str, permissions: Json) -> Packet:
+    return {"cmd": "role_permissions_get", "id": id, "name": name, "permissions": permissions}
+
+
+def self_roles_list(roles: list[Json]) -> Packet:
+    return {"cmd": "self_roles_list", "roles": roles}
+
+
+def role_create(id: str, name: str) -> Packet:
+    return {"cmd": "role_create", "id": id, "name": name}
+
+
+def role_update(id: str, name: str) -> Packet:
+    return {"cmd": "role_update", "id": id, "name": name, "updated": True}
+
+
+def role_set(id: str, name: str) -> Packet:
+    return {"cmd": "role_set", "id": id, "name": name, "updated": True}
+
+
+def role_permissions_set(id: str, name: str, permissions: list[str]) -> Packet:
+    return {"cmd": "role_permissions_set", "id": id, "name": name, "permissions": permissions, "updated": True}
+
+
+def role_reorder(roles: Json) -> Packet:
+    return {"cmd": "role_reorder", "roles": roles}
+
+
+def role_delete(id: str, name: str) -> Packet:
+    return {"cmd": "role_delete", "id": id, "name": name, "deleted": True}
+
+
+def self_role_add(role: str, roles: list[str]) -> Packet:
+    return {"cmd": "self_role_add", "role": role, "success": True, "roles": roles}
+
+
+def self_role_remove(role: str, roles: list[str]) -> Packet:
+    return {"cmd": "self_role_remove", "role": role, "success": True, "roles": roles}
+
+
+# ---- operator results (the admin socket's answers, not wire packets) --------------------------
+
+
+def operator_ok(message: str, lines: list[str] | None = None) -> Packet:
+    if lines is None:
+        return {"ok": True, "message": message}
+    return {"ok": True, "message": message, "lines": lines}
+
+
+def operator_error(message: str) -> Packet:
+    return {"ok": False, "message": message}

@@ -1,0 +1,55 @@
+"""Every text the server sends as an error, a refusal or a close reason: the one catalogue.
+
+Constants for fixed texts, small functions for texts with a value in them. Handlers raise
+`ProtocolError(texts.X)` / `AuthError(texts.X)`, and error packets, refusals and disconnect reasons
+take their text from here; nothing else in the core or the shell spells one out. The entries live
+in four modules by family (requests, accounts, messages, members); code uses them through this
+package only, as `texts.X`.
+
+tests/test_texts.py holds the catalogue to that: it scans the code for a text written inline where
+one is expected, checks that every entry is used and that no text is spelled out again elsewhere,
+and that every text the protocol documents (README §7, §9) is spelled exactly as there; the
+entries it does not document are listed in `UNDOCUMENTED` below.
+
+Clients match on these texts: change one only together with docs/compatibility.md.
+"""
+
+from __future__ import annotations
+
+from .accounts import *  # noqa: F403
+from .members import *  # noqa: F403
+from .messages import *  # noqa: F403
+from .requests import *  # noqa: F403
+
+# ---- not in the protocol's tables -------------------------------------------------------------
+
+#: Entries whose text README §7/§9 does not spell out: this server's additions (docs/compatibility.md
+#: says where each comes from), the operator's answers, and the details inside a documented text
+#: (`Embed <i>: <detail>`). Every other entry is checked against the protocol's spelling.
+UNDOCUMENTED = frozenset({
+    # frames, the dispatcher, failed commits
+    "INVALID_JSON", "NOT_AN_OBJECT", "CMD_NOT_A_STRING", "FAILED_TO_SAVE", "wrong_type", "expected_string_array",
+    # login limits, session tokens, accounts
+    "AUTH_BUSY", "LOGIN_LOCKED", "REGISTRATIONS_LIMITED", "ROTUR_UNAVAILABLE", "TOKEN_REQUIRED", "INVALID_TOKEN",
+    "rotur_name_too_long", "PASSWORDS_REQUIRED", "PASSWORD_CHANGED_MEANWHILE",
+    # disconnect and close reasons
+    "BANNED_REASON", "BANNED_NOW_REASON", "KICKED_REASON", "ACCOUNT_REMOVED", "LOGGED_OUT", "PASSWORD_CHANGED",
+    "PASSWORD_RESET",
+    # bounds on what is stored
+    "message_too_large", "nested_too_deeply", "field_too_large", "not_storable", "record_too_large",
+    "too_many_reaction_kinds", "TOO_MANY_REACTIONS", "channel_name_too_long", "channel_limit",
+    "CHANNEL_NAME_CHARACTERS", "role_name_too_long", "role_limit", "ROLE_NAME_CHARACTERS", "nickname_too_long",
+    "reason_too_long", "timeout_too_long", "server_name_length", "not_a_url",
+    # rules the original did not have
+    "USERS_AT_OR_ABOVE", "cannot_grant", "CANNOT_RENAME_SYSTEM_ROLE", "CANNOT_BAN_SELF", "CANNOT_TIME_OUT_SELF",
+    "LAST_OWNER", "NOT_CONNECTED", "NICKNAME_REQUIRED", "NO_NICKNAME",
+    # the details of `Embed <i>: <detail>` (pydantic's wording, as the original sent them)
+    "EMBED_FIELD_REQUIRED", "EMBED_NOT_A_STRING", "EMBED_NOT_AN_INTEGER", "EMBED_NOT_AN_OBJECT", "EMBED_NOT_A_LIST",
+    "EMBED_NOT_A_BOOLEAN", "EMBED_NOT_A_NUMBER", "EMBED_NOT_FINITE", "EMBED_POLL_OPTIONS", "EMBED_OPTION_ID",
+    "EMBED_COLOR_RANGE", "EMBED_TOO_MANY_FIELDS", "EMBED_POLL_DATA", "EMBED_LINK_URL", "EMBED_IMAGE", "EMBED_TOTAL",
+    "embed_string_too_long", "embed_integer_range", "embed_type",
+    # the operator's answers (the admin socket, not the wire)
+    "NO_RESULT", "OPERATOR_USER_REQUIRED", "OPERATOR_REASON_NOT_A_STRING", "OPERATOR_PASSWORD_REQUIRED",
+    "OPERATOR_PASSWORD_LENGTH", "OPERATOR_ACCOUNT_DELETED", "unknown_admin_command", "no_such_user",
+    "operator_reason_too_long", "rotur_has_no_password",
+})
