@@ -1,6 +1,7 @@
-"""The two permission systems of objects.md §5, kept separate as the original keeps them.
+"""The permission rules of objects.md §5, in one place.
 
-* server-wide role permissions (`has_perm`, `has_role`), used by management commands;
+* rank: who may act on which role or member (`role_rank`, `user_rank`, `outranks`);
+* server-wide role permissions (`has_perm`, `is_owner`), used by management commands;
 * per-channel role lists (`channel_allows` — evaluator (a) with `!role` denials and the default
   block fallback; `channel_allows_literal` — evaluator (b) for delete_own/edit_own/react/pin).
 """
@@ -66,11 +67,34 @@ def channel_allows_literal(channel: Channel | None, action: str, user_roles: Seq
     return any(r in entries for r in user_roles)
 
 
-def highest_position(roles: Mapping[str, Role], user: User) -> int:
-    """Smallest `position` among the user's roles (0 = highest rank); unknown roles count 9999."""
-    best = 9999
-    for name in user.roles:
-        role = roles.get(name)
-        pos = role.position if role is not None else 9999
-        best = min(best, pos)
-    return best
+# ---- rank ------------------------------------------------------------------------------------
+# A role's rank is its `position` (0 = highest); the names `owner` and `banned` rank above every
+# position whatever their record says (only owners may give, take or manage them); unknown roles
+# rank last. A user's rank is the best rank among their roles. Owners are exempt from rank checks:
+# callers test `is_owner` first.
+
+#: Role names that outrank every position.
+TOP_NAMES = frozenset({"owner", "banned"})
+UNKNOWN_RANK = 9999
+
+
+def role_rank(roles: Mapping[str, Role], name: str) -> int:
+    if name in TOP_NAMES:
+        return -1
+    role = roles.get(name)
+    return role.position if role is not None else UNKNOWN_RANK
+
+
+def user_rank(roles: Mapping[str, Role], user: User) -> int:
+    return min((role_rank(roles, name) for name in user.roles), default=UNKNOWN_RANK)
+
+
+def outranks(roles: Mapping[str, Role], actor: User, target: User, *, ignore_banned: bool = False) -> bool:
+    """May `actor` act on member `target`: owners always, others only on members ranked strictly
+    below them (so never on themselves). `ignore_banned`: the target's `banned` mark does not count
+    (ban and unban manage that mark; they do not act on it)."""
+    if is_owner(actor):
+        return True
+    target_roles = (r for r in target.roles if r != "banned") if ignore_banned else target.roles
+    mine = user_rank(roles, actor)
+    return mine < min((role_rank(roles, name) for name in target_roles), default=UNKNOWN_RANK)

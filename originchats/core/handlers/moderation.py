@@ -7,7 +7,7 @@ Permission model (docs/compatibility.md "Moderation"): the member commands follo
 permission `manage_users` (the original demanded the literal role `owner` for ban, unban, timeout
 and the ban list), plugins follow `manage_server`, and `user_delete` stays owner-only as
 documented. On top of that nobody acts on a member whose rank is at or above their own
-(`texts.USERS_AT_OR_ABOVE`, ranks as in roles.py); owners pass, as in the role hierarchy of objects.md §5.1.
+(`texts.USERS_AT_OR_ABOVE`, ranks as in core/permissions.py); owners pass, as in the role hierarchy of objects.md §5.1.
 
 Fixed relative to the original: a banned, kicked or deleted member's sockets get
 `{"cmd":"disconnect","reason":…}` and are closed at once; a deleted account keeps its row (its name
@@ -29,14 +29,13 @@ from ..context import Context
 from ..effects import Close, Effect, Persist, Reply, Send, Step
 from ..errors import ProtocolError
 from ..model import CRACKED_PREFIX, User
-from ..permissions import is_owner
+from ..permissions import is_owner, outranks
 from ..registry import command
 from ..request import Request, opt_str
 from ..state import ServerState
 from ..views import all_authed, others
 from ..writes import AuditRecorded, SettingSaved, TimeoutSaved, UserSaved
 from .common import me, rate_check, require_owner, require_perm
-from .roles import user_rank
 
 #: longest user name or id looked up; anything longer names nobody
 MAX_NAME = 128
@@ -72,18 +71,10 @@ def opt_reason(req: Request) -> str | None:
     return reason.strip()
 
 
-def outranks(state: ServerState, actor: User, target: User) -> bool:
-    """May `actor` moderate `target`: owners always, others only members ranked strictly below
-    (ranks as in roles.py, where `owner` outranks every position). The target's `banned` mark is
-    the state being managed here, not a rank, so it is left out."""
-    if is_owner(actor):
-        return True
-    plain = attrs.evolve(target, roles=tuple(r for r in target.roles if r != "banned"))
-    return user_rank(state, actor) < user_rank(state, plain)
-
-
 def require_outranks(state: ServerState, actor: User, target: User) -> None:
-    if not outranks(state, actor, target):
+    """The rank rule of core/permissions.py; the target's `banned` mark is the state managed here,
+    not a rank, so it does not count."""
+    if not outranks(state.roles, actor, target, ignore_banned=True):
         raise ProtocolError(texts.USERS_AT_OR_ABOVE)
 
 

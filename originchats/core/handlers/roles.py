@@ -4,9 +4,8 @@ roles self_role_add/remove and self_roles_list (extended/moderation_log.md).
 
 Privilege rules (the owner — the literal role `owner` — is exempt from all of them):
 
-* **rank**: a role's rank is its `position` (0 = highest); the names `owner` and `banned` always
-  rank above every position, whatever their record says; unknown roles rank 9999. A user's rank
-  is the best rank among their roles.
+* **rank** (core/permissions.py): a role's rank is its `position` (0 = highest); the names `owner`
+  and `banned` always rank above every position; a user's rank is the best among their roles.
 * Nobody acts on a role whose rank is equal to or above their own (update, set, permissions,
   reorder, delete, give or take away), nor on a user whose rank is equal to or above their own
   (themselves included), nor moves a role to a position at or above their own.
@@ -37,7 +36,7 @@ from ..budget import check_json, check_record
 from ..effects import ChannelsChanged, Persist, Reply, Send, Step
 from ..errors import ProtocolError
 from ..model import SYSTEM_ROLES, Role, User
-from ..permissions import has_perm, is_owner
+from ..permissions import has_perm, is_owner, outranks, role_rank, user_rank
 from ..registry import command
 from ..request import Request, opt_bool, opt_str, required_str, wrong_type
 from ..state import ServerState
@@ -49,32 +48,18 @@ from .common import me, require_perm
 MAX_ROLE_NAME = 100
 #: Roles that can never be self-assignable.
 NOT_SELF_ASSIGNABLE = frozenset({"owner", "admin", "moderator", "user", "banned"})
-#: Role names that outrank every position: only owners may give, take, create or manage them.
-TOP_NAMES = frozenset({"owner", "banned"})
-UNKNOWN_RANK = 9999
 _BAD_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
 # ---- ranks and checks -------------------------------------------------------------------------
 
 
-def role_rank(state: ServerState, name: str) -> int:
-    if name in TOP_NAMES:
-        return -1
-    role = state.roles.get(name)
-    return role.position if role is not None else UNKNOWN_RANK
-
-
-def user_rank(state: ServerState, user: User) -> int:
-    return min((role_rank(state, name) for name in user.roles), default=UNKNOWN_RANK)
-
-
 def check_role_rank(state: ServerState, actor: User, name: str, *, position: int | None = None) -> None:
     """Refuse a non-owner acting on role `name` (or moving one to `position`) at or above them."""
     if is_owner(actor):
         return
-    mine = user_rank(state, actor)
-    if role_rank(state, name) <= mine or (position is not None and position <= mine):
+    mine = user_rank(state.roles, actor)
+    if role_rank(state.roles, name) <= mine or (position is not None and position <= mine):
         raise ProtocolError(texts.ROLES_AT_OR_ABOVE)
 
 
@@ -490,7 +475,7 @@ def handle_user_roles_set(state: ServerState, ctx: Context, req: Request) -> Ste
         if role.name not in names:
             names.append(role.name)  # stored by name, also when sent by id
     if not is_owner(actor):
-        if user_rank(state, target) <= user_rank(state, actor):
+        if not outranks(state.roles, actor, target):
             raise ProtocolError(texts.USERS_AT_OR_ABOVE)
         old = target.roles
         changed = [r for r in names if r not in old] + [r for r in old if r not in names]
