@@ -10,14 +10,13 @@ for is refused at once (`ops.BUSY`).
 
 from __future__ import annotations
 
-import re
 from functools import partial
 
 import attrs
 
 from ..context import Context
 from ..effects import Fetch, Persist, Send, Step
-from .. import authguard, packets, sessions, texts
+from .. import authguard, names, packets, sessions, texts
 from ..authguard import address_key
 from ..budget import NAME_BYTES
 from ..errors import AuthError, auth_error_send
@@ -31,7 +30,6 @@ from ..writes import UserSaved
 
 CRACKED_MODES = ("cracked", "cracked-only")
 MAX_ROTUR_ID = 128  # characters of a Rotur account id
-NAME_RE = re.compile(r"[a-z0-9_-]+")  # ASCII only (fullmatch): no look-alike letters of other scripts
 
 
 def _send_self(ctx: Context, packet: dict) -> Send:
@@ -156,11 +154,11 @@ def handle_register(state: ServerState, ctx: Context, req: Request) -> Step:
     if not state.settings.allow_registration:
         raise AuthError(texts.REGISTRATION_DISABLED)
     name, password = _credentials(req)
-    if not 2 <= len(name) <= 32:
+    if not names.username_length_ok(name):
         raise AuthError(texts.USERNAME_LENGTH)
     if not 4 <= len(password) <= 72:
         raise AuthError(texts.PASSWORD_LENGTH)
-    if not NAME_RE.fullmatch(name):
+    if not names.username_chars_ok(name):
         raise AuthError(texts.USERNAME_CHARACTERS)
     _check_free(state, name)
     addr = _address(state, ctx)

@@ -21,7 +21,6 @@ Fixed relative to the original:
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 import attrs
@@ -39,33 +38,16 @@ from ..registry import command
 from ..request import Request, opt_int, opt_str, required_str, wrong_type
 from ..state import ServerState
 from ..writes import ChannelDeleted, ChannelSaved, ChannelsOrdered
+from ..names import check_channel_name
 from .common import me, require_perm
 
-#: Longest channel name accepted (characters).
-MAX_CHANNEL_NAME = 100
 #: `updates` keys with a field of their own in `Channel`.
 FIELDS = ("name", "type", "description", "display_name", "size", "permissions")
 #: Keys `channels_get` computes (or that identify the record): never stored from `updates`.
 COMPUTED = frozenset({"id", "last_message", "last_message_id", "voice_state", "threads"})
-_BAD_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
 # ---- validation -------------------------------------------------------------------------------
-
-
-def check_channel_name(value: Any) -> str:
-    """A usable channel name, or the documented/clear error."""
-    if value is None or value == "" or value is False:
-        raise ProtocolError(texts.CHANNEL_NAME_REQUIRED)
-    if not isinstance(value, str):
-        raise wrong_type("name", "string", value)
-    if not value.strip():
-        raise ProtocolError(texts.CHANNEL_NAME_REQUIRED)
-    if len(value) > MAX_CHANNEL_NAME:
-        raise ProtocolError(texts.channel_name_too_long(MAX_CHANNEL_NAME))
-    if any(unicodedata.category(c) in _BAD_CATEGORIES for c in value):
-        raise ProtocolError(texts.CHANNEL_NAME_CHARACTERS)
-    return value
 
 
 def channel_permissions(value: Any) -> dict[str, tuple[str, ...]]:

@@ -18,12 +18,11 @@ reach every socket of the target and survive a restart; nothing is audit-logged 
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
 import attrs
 
-from .. import packets, ratelimit, sessions, texts
+from .. import names, packets, ratelimit, sessions, texts
 from ..audit import audit
 from ..context import Context
 from ..effects import Close, Effect, Persist, Reply, Send, Step
@@ -42,7 +41,6 @@ MAX_NAME = 128
 MAX_REASON = 500
 MAX_TIMEOUT = 365 * 86400
 NICK_MAX = 20
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{2,32}$")
 SERVER_NAME_MAX = 100
 URL_MAX = 2048
 
@@ -272,9 +270,9 @@ def _new_username(state: ServerState, target: User, value: str) -> str:
         if not target.cracked:
             raise ProtocolError(texts.USERNAME_CHARACTERS)
         name = name[len(CRACKED_PREFIX):]
-    if not 2 <= len(name) <= 32:
+    if not names.username_length_ok(name):
         raise ProtocolError(texts.USERNAME_LENGTH)
-    if not NAME_RE.match(name):
+    if not names.username_chars_ok(name):
         raise ProtocolError(texts.USERNAME_CHARACTERS)
     stored = CRACKED_PREFIX + name.lower() if target.cracked else name
     key = stored.casefold()

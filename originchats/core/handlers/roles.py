@@ -23,7 +23,6 @@ channel's permission lists mention it. Replies carry the role's real name where 
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -42,13 +41,11 @@ from ..request import Request, opt_bool, opt_str, required_str, wrong_type
 from ..state import ServerState
 from ..views import all_authed, color_of, others
 from ..writes import ChannelSaved, RoleDeleted, RoleSaved, UserSaved
+from ..names import check_role_name
 from .common import me, require_perm
 
-#: Longest role name accepted (characters).
-MAX_ROLE_NAME = 100
 #: Roles that can never be self-assignable.
 NOT_SELF_ASSIGNABLE = frozenset({"owner", "admin", "moderator", "user", "banned"})
-_BAD_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
 # ---- ranks and checks -------------------------------------------------------------------------
@@ -71,18 +68,6 @@ def check_grants(state: ServerState, actor: User, permissions: Any, *, already: 
     for perm in permissions:
         if perm not in held_before and not has_perm(state.roles, actor, perm):
             raise ProtocolError(texts.cannot_grant(perm))
-
-
-def check_role_name(value: Any) -> str:
-    if not isinstance(value, str):
-        raise wrong_type("name", "string", value)
-    if not value.strip():
-        raise ProtocolError(texts.ROLE_NAME_REQUIRED)
-    if len(value) > MAX_ROLE_NAME:
-        raise ProtocolError(texts.role_name_too_long(MAX_ROLE_NAME))
-    if value.startswith("!") or any(unicodedata.category(c) in _BAD_CATEGORIES for c in value):
-        raise ProtocolError(texts.ROLE_NAME_CHARACTERS)  # `!x` is a channel deny entry
-    return value
 
 
 def parse_permissions(state: ServerState, value: Any, key: str = "permissions") -> tuple[str, ...] | dict[str, Any]:
