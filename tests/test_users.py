@@ -101,9 +101,12 @@ async def test_pfp_set_replies_without_broadcast_and_is_seen_later(server):
 
 async def test_pfp_get_errors(server):
     alice = await server.user("alice")
-    for fields in ({}, {"username": ""}, {"username": None}):
+    for fields in ({}, {"username": ""}, {"username": None}, {"username": "  "}):
         await alice.send("pfp_get", listener="G", **fields)
         await alice.expect_error("Username required", src="pfp_get", listener="G")
-    for name in ("alice", "nobody", 5):  # the stored username is required, not the bare name
+    for name in ("alice", "nobody"):  # the stored username is required, not the bare name
         await alice.send("pfp_get", username=name)
         await alice.expect_error("User not found", src="pfp_get")
+    # one lookup for every command that names a user (handlers/common.py): a name must be a string
+    await alice.send("pfp_get", username=5)
+    await alice.expect_error("Invalid field 'username': expected string, got number", src="pfp_get")

@@ -4,7 +4,7 @@ Fixed relative to the original:
 
 * Channel names are only keys (SQLite rows with a stable `Channel.id`), never file paths, so a
   name like `../users` is an ordinary name. Names must be non-empty strings of at most
-  `MAX_CHANNEL_NAME` characters without control characters; `updates.name` follows the same rules.
+  `names.MAX_CHANNEL_NAME` characters without control characters; `updates.name` follows the same rules.
 * Renaming keeps the history: messages reference the channel id, not its name.
 * `forum` channels can be created and converted to (the error texts still name the three
   original types, since clients match on them).

@@ -9,7 +9,37 @@ from ..context import Context
 from ..effects import Reply
 from ..errors import ProtocolError
 from ..model import User
+from ..request import Request, opt_str
 from ..state import ServerState
+
+
+#: Longest user name or id a client may name; anything longer names nobody.
+MAX_NAME = 128
+
+
+def find_member(state: ServerState, name: str) -> User | None:
+    """The live account a request names: its username (any case) or its id, blanks around it
+    ignored. The one lookup of a named user (the operator's adds bare local names)."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME:
+        return None
+    return state.find_user(name)
+
+
+def named(req: Request, key: str = "user", missing: str = texts.USER_REQUIRED) -> str:
+    """The name a request gives in `key`: a string that is not blank, else the `missing` error."""
+    name = opt_str(req, key)
+    if name is None or not name.strip():
+        raise ProtocolError(missing)
+    return name
+
+
+def target_user(state: ServerState, req: Request, key: str = "user", missing: str = texts.USER_REQUIRED) -> User:
+    """The member named by `req[key]` (`named`, then `find_member`); unknown: `User not found`."""
+    user = find_member(state, named(req, key, missing))
+    if user is None:
+        raise ProtocolError(texts.USER_NOT_FOUND)
+    return user
 
 
 def me(state: ServerState, ctx: Context) -> User:

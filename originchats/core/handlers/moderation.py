@@ -34,10 +34,8 @@ from ..request import Request, opt_str
 from ..state import ServerState
 from ..views import all_authed, others
 from ..writes import AuditRecorded, SettingSaved, TimeoutSaved, UserSaved
-from .common import me, rate_check, require_owner, require_perm
+from .common import MAX_NAME, me, rate_check, require_owner, require_perm, target_user
 
-#: longest user name or id looked up; anything longer names nobody
-MAX_NAME = 128
 MAX_REASON = 500
 MAX_TIMEOUT = 365 * 86400
 NICK_MAX = 20
@@ -46,18 +44,6 @@ URL_MAX = 2048
 
 
 # ---- shared checks and effects ----------------------------------------------------------------
-
-
-def target_user(state: ServerState, req: Request, key: str = "user") -> User:
-    """The member named by `req[key]` (username, case-insensitive, or id); deleted ones are unknown."""
-    name = opt_str(req, key)
-    if name is None or not name.strip():
-        raise ProtocolError(texts.USER_REQUIRED)
-    name = name.strip()
-    user = state.find_user(name) if len(name) <= MAX_NAME else None
-    if user is None:
-        raise ProtocolError(texts.USER_NOT_FOUND)
-    return user
 
 
 def opt_reason(req: Request) -> str | None:

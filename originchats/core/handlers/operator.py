@@ -23,7 +23,8 @@ from ..state import ServerState
 from ..views import all_authed, color_of
 from ..audit import audit
 from ..writes import UserSaved
-from .moderation import MAX_NAME, MAX_REASON, ban, unban
+from .common import MAX_NAME, find_member
+from .moderation import MAX_REASON, ban, unban
 
 
 def operator_target(state: ServerState, req: Request) -> User:
@@ -32,9 +33,7 @@ def operator_target(state: ServerState, req: Request) -> User:
     if not isinstance(name, str) or not name.strip():
         raise ProtocolError(texts.OPERATOR_USER_REQUIRED)
     name = name.strip()
-    user = None
-    if len(name) <= MAX_NAME:
-        user = state.find_user(name) or state.find_user(CRACKED_PREFIX + name.lower())
+    user = find_member(state, name) or find_member(state, CRACKED_PREFIX + name.lower())
     if user is None:
         shown = name if len(name) <= MAX_NAME else name[:MAX_NAME] + "…"
         raise ProtocolError(texts.no_such_user(shown))

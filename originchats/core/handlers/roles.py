@@ -42,7 +42,7 @@ from ..state import ServerState
 from ..views import all_authed, color_of, others
 from ..writes import ChannelSaved, RoleDeleted, RoleSaved, UserSaved
 from ..names import check_role_name
-from .common import me, require_perm
+from .common import find_member, me, named, require_perm, target_user
 
 #: Roles that can never be self-assignable.
 NOT_SELF_ASSIGNABLE = frozenset({"owner", "admin", "moderator", "user", "banned"})
@@ -245,12 +245,7 @@ def handle_role_permissions_get(state: ServerState, ctx: Context, req: Request) 
 
 @command("user_roles_get")
 def handle_user_roles_get(state: ServerState, ctx: Context, req: Request) -> Step:
-    name = req.get("user")
-    if not name:
-        raise ProtocolError(texts.USER_REQUIRED)
-    target = state.find_user(name)
-    if target is None:
-        raise ProtocolError(texts.USER_NOT_FOUND)
+    target = target_user(state, req)
     return Step(state, (Reply(user_roles_packet(state, target)),))
 
 
@@ -443,13 +438,11 @@ def handle_role_delete(state: ServerState, ctx: Context, req: Request) -> Step:
 def handle_user_roles_set(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
     require_perm(state, actor, "manage_users")
-    name = req.get("user")
-    if not name:
-        raise ProtocolError(texts.USER_REQUIRED)
+    name = named(req)
     wanted = req.get("roles")
     if not isinstance(wanted, list) or not wanted:
         raise ProtocolError(texts.ROLES_LIST_REQUIRED)
-    target = state.find_user(name)
+    target = find_member(state, name)
     if target is None:
         raise ProtocolError(texts.USER_NOT_FOUND)
     names: list[str] = []

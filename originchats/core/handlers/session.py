@@ -10,7 +10,7 @@ from ..ratelimit import Bucket, status
 from ..registry import command
 from ..request import Request, opt_str
 from ..state import ServerState
-from .common import me
+from .common import find_member, me
 
 
 @command("ping")
@@ -31,7 +31,7 @@ def handle_rate_limit_status(state: ServerState, ctx: Context, req: Request) -> 
     name = opt_str(req, "user")
     target = user
     if name:
-        found = state.find_user(name)
+        found = find_member(state, name)
         if found is None or found.id != user.id:
             if "owner" not in user.roles:
                 raise ProtocolError(texts.OWN_RATE_LIMIT_ONLY)

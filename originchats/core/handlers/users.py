@@ -21,7 +21,7 @@ from ..request import Request, opt_str
 from ..state import ServerState
 from ..views import all_authed, color_of, others, status_obj, user_brief
 from ..writes import UserSaved
-from .common import me, rate_check
+from .common import me, rate_check, target_user
 
 
 @command("users_list")
@@ -92,12 +92,7 @@ def handle_status_set(state: ServerState, ctx: Context, req: Request) -> Step:
 
 @command("status_get")
 def handle_status_get(state: ServerState, ctx: Context, req: Request) -> Step:
-    name = opt_str(req, "user")
-    if not name:
-        raise ProtocolError(texts.USER_REQUIRED)
-    target = state.find_user(name)
-    if target is None:
-        raise ProtocolError(texts.USER_NOT_FOUND)
+    target = target_user(state, req)
     st = status_obj(target)
     caller = me(state, ctx)
     if target.status == "invisible" and target.id != caller.id:
@@ -132,10 +127,5 @@ def handle_pfp_set(state: ServerState, ctx: Context, req: Request) -> Step:
 
 @command("pfp_get")
 def handle_pfp_get(state: ServerState, ctx: Context, req: Request) -> Step:
-    name = req.get("username")
-    if not name:
-        raise ProtocolError(texts.USERNAME_REQUIRED)
-    target = state.find_user(name)
-    if target is None:
-        raise ProtocolError(texts.USER_NOT_FOUND)
-    return Step(state, (Reply(packets.pfp_get(target.pfp_url, name)),))
+    target = target_user(state, req, "username", texts.USERNAME_REQUIRED)
+    return Step(state, (Reply(packets.pfp_get(target.pfp_url, req.get("username"))),))
