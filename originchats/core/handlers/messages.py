@@ -29,6 +29,7 @@ from ..permissions import channel_allows, channel_allows_literal, channel_lists_
 from ..registry import command
 from ..request import Request, opt_int, opt_obj, opt_str, wrong_type
 from ..state import ServerState
+from ..targets import resolve_target
 from ..views import channel_viewers, message_wire
 from ..writes import MessageCreated, MessageDeleted, MessageEdited, ReactionAdded, ReactionRemoved
 from .common import me, rate_check, require_roles
@@ -45,17 +46,9 @@ RECENT_SECONDS = 60.0  # how long decisions are remembered against stale reads (
 
 
 def ctx_channel(state: ServerState, req: Request) -> Channel:
-    """CTX: thread first (threads are not supported yet, so any thread id is unknown), then channel."""
+    """CTX: the request's `thread_id`, then `channel` (core/targets.py)."""
     thread_id = opt_str(req, "thread_id")
-    channel = opt_str(req, "channel")
-    if thread_id:
-        raise ProtocolError(texts.THREAD_NOT_FOUND)
-    if channel:
-        ch = state.channel(channel)
-        if ch is None:
-            raise ProtocolError(texts.CHANNEL_NOT_FOUND)
-        return ch
-    raise ProtocolError(texts.CHANNEL_OR_THREAD_REQUIRED)
+    return resolve_target(state, opt_str(req, "channel"), thread_id)
 
 
 def text_access(user: User, ch: Channel) -> None:
@@ -255,11 +248,7 @@ def handle_message_new(state: ServerState, ctx: Context, req: Request) -> Step:
 def _new_allowed(state: ServerState, *, ctx: Context, user: User, cmd: MessageNew) -> Step:
     require_roles(user)
     users, roles = mentions(state, user, cmd.content)
-    if cmd.thread_id:
-        raise ProtocolError(texts.THREAD_NOT_FOUND)
-    ch = state.channel(cmd.channel)
-    if ch is None:
-        raise ProtocolError(texts.CHANNEL_NOT_FOUND)
+    ch = resolve_target(state, cmd.channel, cmd.thread_id)
     if not channel_allows(ch, "send", user.roles):
         raise ProtocolError(texts.SEND_DENIED)
     if ch.type != "text":
@@ -478,11 +467,7 @@ def handle_typing(state: ServerState, ctx: Context, req: Request) -> Step:
 
 def _typing_allowed(state: ServerState, *, ctx: Context, req: Request, user: User) -> Step:
     cmd = Typing.parse(req)
-    if cmd.thread_id:
-        raise ProtocolError(texts.THREAD_NOT_FOUND)
-    ch = state.channel(cmd.channel)
-    if ch is None:
-        raise ProtocolError(texts.CHANNEL_NOT_FOUND)
+    ch = resolve_target(state, cmd.channel, cmd.thread_id)
     if ch.type != "text" or not channel_allows(ch, "view", user.roles):
         raise ProtocolError(texts.CHANNEL_ACCESS_DENIED)
     packet = packets.typing(ch.name, user.username)
