@@ -6,19 +6,55 @@ dicts/lists that are never mutated in place: a change builds a new record.
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import attrs
 
 CRACKED_PREFIX = "USR:local_"
 
-#: The 20 official permission names, in the order the handshake sends them (objects.md §5.1).
-PERMISSIONS: tuple[str, ...] = (
-    "administrator", "manage_server", "view_audit_log", "manage_roles", "manage_channels",
-    "manage_threads", "manage_users", "manage_messages", "read_message_history", "send_messages",
-    "embed_links", "attach_files", "add_reactions", "external_emojis", "connect", "speak", "stream",
-    "use_voice_activity", "mention_everyone", "use_slash_commands",
-)
+
+
+class Perm(enum.StrEnum):
+    """The 20 official server-wide permission names, in the order the handshake sends them
+    (objects.md §5.1). Members are the wire strings themselves."""
+
+    ADMINISTRATOR = "administrator"
+    MANAGE_SERVER = "manage_server"
+    VIEW_AUDIT_LOG = "view_audit_log"
+    MANAGE_ROLES = "manage_roles"
+    MANAGE_CHANNELS = "manage_channels"
+    MANAGE_THREADS = "manage_threads"
+    MANAGE_USERS = "manage_users"
+    MANAGE_MESSAGES = "manage_messages"
+    READ_MESSAGE_HISTORY = "read_message_history"
+    SEND_MESSAGES = "send_messages"
+    EMBED_LINKS = "embed_links"
+    ATTACH_FILES = "attach_files"
+    ADD_REACTIONS = "add_reactions"
+    EXTERNAL_EMOJIS = "external_emojis"
+    CONNECT = "connect"
+    SPEAK = "speak"
+    STREAM = "stream"
+    USE_VOICE_ACTIVITY = "use_voice_activity"
+    MENTION_EVERYONE = "mention_everyone"
+    USE_SLASH_COMMANDS = "use_slash_commands"
+
+
+PERMISSIONS: tuple[str, ...] = tuple(p.value for p in Perm)
+
+
+class Action(enum.StrEnum):
+    """What a channel's permission block governs (objects.md §5.2): its keys."""
+
+    VIEW = "view"
+    SEND = "send"
+    DELETE = "delete"
+    CREATE_THREAD = "create_thread"
+    DELETE_OWN = "delete_own"
+    EDIT_OWN = "edit_own"
+    REACT = "react"
+    PIN = "pin"
 
 STATUSES = ("online", "idle", "dnd", "offline", "invisible")
 CHANNEL_TYPES = ("text", "voice", "forum", "separator")
@@ -72,11 +108,11 @@ class Role:
             "position": self.position,
         }
 
-    def grants(self, perm: str) -> bool:
+    def grants(self, perm: Perm | str) -> bool:
         perms = self.permissions
         if isinstance(perms, dict):
             return False
-        return "administrator" in perms or perm in perms
+        return Perm.ADMINISTRATOR in perms or perm in perms
 
 
 @attrs.frozen(kw_only=True)

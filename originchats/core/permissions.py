@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from .defaults import DEFAULT_CHANNEL_PERMISSIONS, OWN_DEFAULTS
-from .model import Channel, Role, User
+from .model import Action, Channel, Perm, Role, User
 
 
-def has_perm(roles: Mapping[str, Role], user: User, perm: str) -> bool:
+def has_perm(roles: Mapping[str, Role], user: User, perm: Perm | str) -> bool:
     if not user.roles:
         return False
     for name in user.roles:
@@ -46,7 +46,7 @@ def _evaluate(entries: Sequence[str], user_roles: Sequence[str]) -> bool:
     return False
 
 
-def channel_allows(channel: Channel | None, action: str, user_roles: Sequence[str]) -> bool:
+def channel_allows(channel: Channel | None, action: Action, user_roles: Sequence[str]) -> bool:
     """Evaluator (a): view, send, delete, create_thread, and broadcast filtering."""
     perms = channel.permissions if channel is not None and channel.permissions else DEFAULT_CHANNEL_PERMISSIONS
     return _evaluate(perms.get(action, ()), user_roles)
@@ -54,10 +54,10 @@ def channel_allows(channel: Channel | None, action: str, user_roles: Sequence[st
 
 def channel_lists_viewer(channel: Channel, user_roles: Sequence[str]) -> bool:
     """`channels_get` filter: the channel's own `view` list, without the default fallback."""
-    return _evaluate(channel.permissions.get("view", ()), user_roles)
+    return _evaluate(channel.permissions.get(Action.VIEW, ()), user_roles)
 
 
-def channel_allows_literal(channel: Channel | None, action: str, user_roles: Sequence[str]) -> bool:
+def channel_allows_literal(channel: Channel | None, action: Action, user_roles: Sequence[str]) -> bool:
     """Evaluator (b): delete_own, edit_own, react, pin. `!` entries have no effect here."""
     if channel is None:
         return False

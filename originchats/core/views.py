@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Channel, Message, User
+from .model import Action, Channel, Message, User
 from .permissions import channel_allows
 from .state import ServerState
 
@@ -91,7 +91,7 @@ def channel_viewers(state: ServerState, channel: Channel | None, exclude: int | 
         roles = user.roles
         ok = verdicts.get(roles)
         if ok is None:
-            ok = verdicts[roles] = channel_allows(channel, "view", roles)
+            ok = verdicts[roles] = channel_allows(channel, Action.VIEW, roles)
         if ok:
             out.append(c.id)
     return tuple(out)

@@ -32,7 +32,7 @@ from ..defaults import DEFAULT_CHANNEL_PERMISSIONS
 from ..budget import check_json, check_record
 from ..effects import ChannelsChanged, Persist, Reply, Send, Step
 from ..errors import ProtocolError
-from ..model import CHANNEL_TYPES, Channel
+from ..model import CHANNEL_TYPES, Channel, Perm
 from ..permissions import channel_lists_viewer
 from ..registry import command
 from ..request import Request, opt_int, opt_str, required_str, wrong_type
@@ -105,7 +105,7 @@ def _committed(state: ServerState, before: ServerState, writes: tuple, reply: di
 @command("channel_create")
 def handle_channel_create(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
-    require_perm(state, user, "manage_channels")
+    require_perm(state, user, Perm.MANAGE_CHANNELS)
     name = check_channel_name(req.get("name"))
     ctype = req.get("type")
     if not ctype:
@@ -134,7 +134,7 @@ def handle_channel_create(state: ServerState, ctx: Context, req: Request) -> Ste
 @command("channel_update")
 def handle_channel_update(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
-    require_perm(state, user, "manage_channels")
+    require_perm(state, user, Perm.MANAGE_CHANNELS)
     current = required_str(req, "current_name", texts.CURRENT_NAME_REQUIRED)
     updates = req.get("updates")
     if not isinstance(updates, dict) or not updates:
@@ -185,7 +185,7 @@ def handle_channel_update(state: ServerState, ctx: Context, req: Request) -> Ste
 @command("channel_move")
 def handle_channel_move(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
-    require_perm(state, user, "manage_channels")
+    require_perm(state, user, Perm.MANAGE_CHANNELS)
     name = required_str(req, "name", texts.CHANNEL_NAME_REQUIRED)
     position = req.get("position")
     if position is None:
@@ -207,7 +207,7 @@ def handle_channel_move(state: ServerState, ctx: Context, req: Request) -> Step:
 @command("channel_delete")
 def handle_channel_delete(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
-    require_perm(state, user, "manage_channels")
+    require_perm(state, user, Perm.MANAGE_CHANNELS)
     name = required_str(req, "name", texts.CHANNEL_NAME_REQUIRED)
     channel = state.channel(name)
     if channel is None:  # the original falls back to a case-insensitive match

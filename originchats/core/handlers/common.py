@@ -8,7 +8,7 @@ from .. import packets, ratelimit, texts
 from ..context import Context
 from ..effects import Reply
 from ..errors import ProtocolError
-from ..model import User
+from ..model import Perm, User
 from ..request import Request, opt_str
 from ..state import ServerState
 
@@ -78,7 +78,7 @@ def require_owner(user: User) -> None:
         raise ProtocolError(texts.OWNER_REQUIRED, nosrc=True)
 
 
-def require_perm(state: ServerState, user: User, perm: str) -> None:
+def require_perm(state: ServerState, user: User, perm: Perm) -> None:
     from ..permissions import has_perm
 
     if not has_perm(state.roles, user, perm):

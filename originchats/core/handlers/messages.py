@@ -23,7 +23,7 @@ from ..effects import Fetch, Persist, Reply, Send, Step
 from ..budget import check_message, message_size
 from ..commands import MessageEdit, MessageNew, Typing
 from ..errors import ProtocolError
-from ..model import Channel, Message, User
+from ..model import Action, Channel, Message, User
 from ..ops import Around, GetMessage, History, LastMessages
 from ..permissions import channel_allows, channel_allows_literal, channel_lists_viewer, is_owner
 from ..registry import command
@@ -53,7 +53,7 @@ def ctx_channel(state: ServerState, req: Request) -> Channel:
 
 def text_access(user: User, ch: Channel) -> None:
     """TEXT: viewable by the user and of type text; errors without `src`."""
-    if ch.type != "text" or not channel_allows(ch, "view", user.roles):
+    if ch.type != "text" or not channel_allows(ch, Action.VIEW, user.roles):
         raise ProtocolError(texts.CHANNEL_ACCESS_DENIED, nosrc=True)
 
 
@@ -249,7 +249,7 @@ def _new_allowed(state: ServerState, *, ctx: Context, user: User, cmd: MessageNe
     require_roles(user)
     users, roles = mentions(state, user, cmd.content)
     ch = resolve_target(state, cmd.channel, cmd.thread_id)
-    if not channel_allows(ch, "send", user.roles):
+    if not channel_allows(ch, Action.SEND, user.roles):
         raise ProtocolError(texts.SEND_DENIED)
     if ch.type != "text":
         raise ProtocolError(texts.CHANNEL_TYPE_CANNOT_SEND)
@@ -271,7 +271,7 @@ def _reply_target_read(state: ServerState, ctx: Context, req: Request, target: M
     ch = state.channel_by_id(message.channel_id)
     if ch is None:  # deleted while the target was read
         raise ProtocolError(texts.CHANNEL_NOT_FOUND)
-    if not channel_allows(ch, "send", me(state, ctx).roles):  # changed meanwhile
+    if not channel_allows(ch, Action.SEND, me(state, ctx).roles):  # changed meanwhile
         raise ProtocolError(texts.SEND_DENIED)
     message = attrs.evolve(message, reply_to_id=target.id, reply_to_user=target.user_id)
     replies = [state.username_of(target.user_id)] if message.ping is not False else []
@@ -311,7 +311,7 @@ def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message
         raise ProtocolError(texts.EDIT_NOT_FOUND)
     user = me(state, ctx)
     # the documented order: the channel's edit_own list first, then authorship (no owner bypass)
-    if not channel_allows_literal(ch, "edit_own", user.roles):
+    if not channel_allows_literal(ch, Action.EDIT_OWN, user.roles):
         raise ProtocolError(texts.EDIT_OWN_DENIED)
     if m.user_id != user.id:
         raise ProtocolError(texts.EDIT_DENIED)
@@ -347,9 +347,9 @@ def _delete_target_read(state: ServerState, ctx: Context, req: Request, m: Messa
         raise ProtocolError(texts.DELETE_NOT_FOUND)
     user = me(state, ctx)
     if m.user_id == user.id:
-        if not channel_allows_literal(ch, "delete_own", user.roles):
+        if not channel_allows_literal(ch, Action.DELETE_OWN, user.roles):
             raise ProtocolError(texts.DELETE_OWN_DENIED)
-    elif not channel_allows(ch, "delete", user.roles):
+    elif not channel_allows(ch, Action.DELETE, user.roles):
         raise ProtocolError(texts.DELETE_DENIED)
     state = attrs.evolve(state, deleted_messages={**recent(state.deleted_messages, ctx.now, lambda when: when),
                                                   m.id: ctx.now})
@@ -409,7 +409,7 @@ def handle_message_react_add(state: ServerState, ctx: Context, req: Request) -> 
     mid, emoji = _reaction_fields(state, req)
     ch = ctx_channel(state, req)
     # the original skipped the view check here; reacting needs both `view` and `react`
-    if not channel_allows(ch, "view", user.roles) or not channel_allows_literal(ch, "react", user.roles):
+    if not channel_allows(ch, Action.VIEW, user.roles) or not channel_allows_literal(ch, Action.REACT, user.roles):
         raise ProtocolError(texts.REACT_ADD_DENIED)
     state, refusal = rate_check(state, ctx, user, broadcast=True)
     if refusal is not None:
@@ -423,7 +423,7 @@ def handle_message_react_remove(state: ServerState, ctx: Context, req: Request) 
     mid, emoji = _reaction_fields(state, req)
     require_roles(user, nosrc=True)
     ch = ctx_channel(state, req)
-    if not channel_allows(ch, "view", user.roles) or not channel_allows_literal(ch, "react", user.roles):
+    if not channel_allows(ch, Action.VIEW, user.roles) or not channel_allows_literal(ch, Action.REACT, user.roles):
         raise ProtocolError(texts.REACT_REMOVE_DENIED)
     state, refusal = rate_check(state, ctx, user, broadcast=True)
     if refusal is not None:
@@ -468,7 +468,7 @@ def handle_typing(state: ServerState, ctx: Context, req: Request) -> Step:
 def _typing_allowed(state: ServerState, *, ctx: Context, req: Request, user: User) -> Step:
     cmd = Typing.parse(req)
     ch = resolve_target(state, cmd.channel, cmd.thread_id)
-    if ch.type != "text" or not channel_allows(ch, "view", user.roles):
+    if ch.type != "text" or not channel_allows(ch, Action.VIEW, user.roles):
         raise ProtocolError(texts.CHANNEL_ACCESS_DENIED)
     packet = packets.typing(ch.name, user.username)
     return Step(state, global_packet(state, ctx, ch, packet))

@@ -27,7 +27,7 @@ from ..audit import audit
 from ..context import Context
 from ..effects import Close, Effect, Persist, Reply, Send, Step
 from ..errors import ProtocolError
-from ..model import CRACKED_PREFIX, User
+from ..model import CRACKED_PREFIX, Perm, User
 from ..permissions import is_owner, outranks
 from ..registry import command
 from ..request import Request, opt_str
@@ -108,7 +108,7 @@ def delete_account(state: ServerState, target: User) -> tuple[ServerState, tuple
 @command("user_ban")
 def handle_user_ban(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_users")
+    require_perm(state, actor, Perm.MANAGE_USERS)
     target = target_user(state, req)
     reason = opt_reason(req)
     if target.id == actor.id:
@@ -124,7 +124,7 @@ def handle_user_ban(state: ServerState, ctx: Context, req: Request) -> Step:
 @command("user_unban")
 def handle_user_unban(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_users")
+    require_perm(state, actor, Perm.MANAGE_USERS)
     target = target_user(state, req)
     require_outranks(state, actor, target)
     if not target.banned:
@@ -146,7 +146,7 @@ def handle_users_banned_list(state: ServerState, ctx: Context, req: Request) -> 
 @command("user_timeout")
 def handle_user_timeout(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_users")
+    require_perm(state, actor, Perm.MANAGE_USERS)
     seconds = req.get("timeout")
     if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
         raise ProtocolError(texts.TIMEOUT_INVALID)
@@ -178,7 +178,7 @@ def handle_user_timeout(state: ServerState, ctx: Context, req: Request) -> Step:
 @command("rate_limit_reset")
 def handle_rate_limit_reset(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_server")
+    require_perm(state, actor, Perm.MANAGE_SERVER)
     name = opt_str(req, "user")
     if name is None or not name.strip():
         raise ProtocolError(texts.USER_REQUIRED)
@@ -217,7 +217,7 @@ def handle_user_leave(state: ServerState, ctx: Context, req: Request) -> Step:
 
 
 def _kick(state: ServerState, ctx: Context, req: Request, actor: User, target: User) -> Step:
-    require_perm(state, actor, "manage_users")
+    require_perm(state, actor, Perm.MANAGE_USERS)
     reason = opt_reason(req)
     require_outranks(state, actor, target)
     closing = disconnect(state, target.id, texts.KICKED_REASON)
@@ -293,7 +293,7 @@ def _renamed(state: ServerState, user: User) -> ServerState:
 @command("user_update")
 def handle_user_update(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_users")
+    require_perm(state, actor, Perm.MANAGE_USERS)
     target = target_user(state, req)
     if target.id != actor.id:
         require_outranks(state, actor, target)
@@ -387,7 +387,7 @@ def _check_server_field(key: str, label: str, value: str) -> str:
 @command("server_update")
 def handle_server_update(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_server")
+    require_perm(state, actor, Perm.MANAGE_SERVER)
     fields = (("name", "Name"), ("icon", "Icon"), ("banner", "Banner"))
     sent: dict[str, str] = {}
     for key, label in fields:
@@ -432,7 +432,7 @@ def handle_plugins_list(state: ServerState, ctx: Context, req: Request) -> Step:
 @command("plugins_reload")
 def handle_plugins_reload(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_server")
+    require_perm(state, actor, Perm.MANAGE_SERVER)
     plugin = opt_str(req, "plugin")
     if plugin:
         shown = plugin if len(plugin) <= MAX_NAME else plugin[:MAX_NAME] + "…"

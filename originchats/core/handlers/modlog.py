@@ -21,7 +21,7 @@ from ..audit import CATEGORIES
 from ..context import Context
 from ..effects import Fetch, Reply, Step
 from ..errors import ProtocolError
-from ..model import User
+from ..model import Perm, User
 from ..ops import Cutoffs, ModlogQuery, ModlogSummary
 from ..permissions import has_perm
 from ..registry import command
@@ -43,7 +43,7 @@ def retention_cutoffs(days: Mapping[str, int], now: float) -> tuple[Cutoffs, flo
 
 
 def may_read(state: ServerState, user: User) -> bool:
-    return has_perm(state.roles, user, "view_audit_log") or has_perm(state.roles, user, "manage_users")
+    return has_perm(state.roles, user, Perm.VIEW_AUDIT_LOG) or has_perm(state.roles, user, Perm.MANAGE_USERS)
 
 
 def _require_access(state: ServerState, ctx: Context) -> None:

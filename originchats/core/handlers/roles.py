@@ -34,7 +34,7 @@ from ..context import Context
 from ..budget import check_json, check_record
 from ..effects import ChannelsChanged, Persist, Reply, Send, Step
 from ..errors import ProtocolError
-from ..model import SYSTEM_ROLES, Role, User
+from ..model import SYSTEM_ROLES, Perm, Role, User
 from ..permissions import has_perm, is_owner, outranks, role_rank, user_rank
 from ..registry import command
 from ..request import Request, opt_bool, opt_str, required_str, wrong_type
@@ -263,7 +263,7 @@ def handle_self_roles_list(state: ServerState, ctx: Context, req: Request) -> St
 @command("role_create")
 def handle_role_create(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_roles")
+    require_perm(state, actor, Perm.MANAGE_ROLES)
     if not req.get("name"):
         raise ProtocolError(texts.ROLE_NAME_REQUIRED)
     name = check_role_name(req.get("name"))
@@ -297,7 +297,7 @@ def handle_role_create(state: ServerState, ctx: Context, req: Request) -> Step:
 @command("role_update")
 def handle_role_update(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_roles")
+    require_perm(state, actor, Perm.MANAGE_ROLES)
     role = _managed_target(state, actor, req)
     changes: dict[str, Any] = {}
     if req.get("id") and req.get("name"):  # with both, `name` is the new name
@@ -325,7 +325,7 @@ def handle_role_update(state: ServerState, ctx: Context, req: Request) -> Step:
 @command("role_set")
 def handle_role_set(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_roles")
+    require_perm(state, actor, Perm.MANAGE_ROLES)
     rid, name = _key(req)
     role = _find(state, rid, name)
     _hierarchy(state, actor, role, rid or name)
@@ -363,7 +363,7 @@ def handle_role_set(state: ServerState, ctx: Context, req: Request) -> Step:
 @command("role_permissions_set")
 def handle_role_permissions_set(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_roles")
+    require_perm(state, actor, Perm.MANAGE_ROLES)
     role = _managed_target(state, actor, req)
     permissions = req.get("permissions")
     if not isinstance(permissions, list):
@@ -379,7 +379,7 @@ def handle_role_permissions_set(state: ServerState, ctx: Context, req: Request) 
 @command("role_reorder")
 def handle_role_reorder(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_roles")
+    require_perm(state, actor, Perm.MANAGE_ROLES)
     wanted = req.get("roles")
     if not isinstance(wanted, list) or not wanted:
         raise ProtocolError(texts.ROLES_ARRAY_REQUIRED)
@@ -406,7 +406,7 @@ def handle_role_reorder(state: ServerState, ctx: Context, req: Request) -> Step:
 @command("role_delete")
 def handle_role_delete(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_roles")
+    require_perm(state, actor, Perm.MANAGE_ROLES)
     rid, name = _key(req)
     role = _find(state, rid, name)
     if role is None:
@@ -437,7 +437,7 @@ def handle_role_delete(state: ServerState, ctx: Context, req: Request) -> Step:
 @command("user_roles_set")
 def handle_user_roles_set(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
-    require_perm(state, actor, "manage_users")
+    require_perm(state, actor, Perm.MANAGE_USERS)
     name = named(req)
     wanted = req.get("roles")
     if not isinstance(wanted, list) or not wanted:
