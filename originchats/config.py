@@ -160,13 +160,16 @@ class LogSection:
     rejections_per_minute: int = 10
 
 
+#: The one home of the audit-log retention defaults (days); the core gets the merged table.
+RETENTION_DAYS = {"default": 90, "user_moderation": 365, "role_management": 365, "channel_management": 180,
+                  "message_moderation": 90, "server_management": 180}
+
+
 @attrs.frozen(kw_only=True)
 class ModlogSection:
-    # days to keep audit entries, per category ("default" for the rest)
-    retention: dict[str, int] = attrs.Factory(lambda: {
-        "default": 90, "user_moderation": 365, "role_management": 365, "channel_management": 180,
-        "message_moderation": 90, "server_management": 180,
-    })
+    # days to keep audit entries, per category ("default" for the rest); a file that names only
+    # some categories keeps these for the others (parse_config)
+    retention: dict[str, int] = attrs.Factory(lambda: dict(RETENTION_DAYS))
 
 
 @attrs.frozen(kw_only=True)
@@ -312,7 +315,7 @@ def parse_config(data: dict[str, Any]) -> Config:
             problems.append(f"modlog.retention.{category}: must be at least 1 day, got {days}")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-    return config
+    return attrs.evolve(config, modlog=ModlogSection(retention={**RETENTION_DAYS, **config.modlog.retention}))
 
 
 def _content_problems(limits: LimitsSection) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from originchats.config import HeartbeatSection, ModlogSection, RateLimitingSection
-from originchats.core.handlers.modlog import retention_cutoffs
+from originchats.core.audit import retention_cutoffs
 from tests.conftest import make_config
 from tests.modhelpers import LOCAL, db, members, start, stop
 
@@ -203,11 +203,19 @@ async def test_expired_entries_disappear_per_category_and_are_deleted(server, au
     assert await trio.to_thread.run_sync(stored) == []
 
 
-def test_retention_per_category_else_default_else_90_days():
+def test_retention_per_category_else_default():
     cutoffs, default = retention_cutoffs({"default": 10, "server_management": 2}, now=100 * DAY)
     by = dict(cutoffs)
     assert by["server_management"] == 98 * DAY
     assert by["user_moderation"] == 90 * DAY
     assert default == 90 * DAY
-    cutoffs, default = retention_cutoffs({}, now=0.0)
-    assert dict(cutoffs)["channel_management"] == -90 * DAY and default == -90 * DAY
+    cutoffs, default = retention_cutoffs({}, now=0.0)  # no table at all (an offline operator command)
+    assert set(dict(cutoffs).values()) == {None} and default is None
+
+
+def test_a_config_naming_some_categories_keeps_the_defaults_of_the_others():
+    from originchats.config import RETENTION_DAYS, parse_config
+
+    config = parse_config({"modlog": {"retention": {"server_management": 2}}})
+    assert config.modlog.retention == {**RETENTION_DAYS, "server_management": 2}
+    assert parse_config({}).modlog.retention == RETENTION_DAYS

@@ -15,7 +15,7 @@ import structlog
 import trio
 
 from ..core import ops
-from ..core.handlers.modlog import retention_cutoffs
+from ..core.audit import retention_cutoffs
 from ..core.writes import AuditPruned
 from ..store.sql import retention_clause
 from ..store.writer import WriteFailed

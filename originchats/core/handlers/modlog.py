@@ -1,5 +1,5 @@
-"""The audit log readers: modlog_get and modlog_summary (extended/moderation_log.md), plus the pure
-retention arithmetic that the reads and the shell's periodic prune share.
+"""The audit log readers: modlog_get and modlog_summary (extended/moderation_log.md). Retention
+(`audit.retention_cutoffs`) is shared with the shell's periodic prune.
 
 Entries live in SQLite (`audit_log`, written by `audit(...)` inside the Persist of each change), so
 both commands validate, then `Fetch` a query; the continuation re-checks access and shapes the
@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from .. import packets, texts
-from ..audit import CATEGORIES
+from ..audit import CATEGORIES, retention_cutoffs
 from ..context import Context
 from ..effects import Fetch, Reply, Step
 from ..errors import ProtocolError
@@ -29,17 +29,7 @@ from ..request import Request, wrong_type
 from ..state import ServerState
 from .common import me
 
-DAY = 86400.0
 FILTERS = (("category", "category"), ("actor", "actor"), ("target", "target"), ("action", "action"))
-
-
-def retention_cutoffs(days: Mapping[str, int], now: float) -> tuple[Cutoffs, float | None]:
-    """Per category, the time at or before which entries have expired; and the cutoff of any other
-    category. `modlog.retention.<category>`, else `.default`, else 90 days (the configuration's
-    defaults per category are in `config.ModlogSection`)."""
-    default = days.get("default", 90)
-    cutoffs = tuple((c, now - days.get(c, default) * DAY) for c in CATEGORIES)
-    return cutoffs, now - default * DAY
 
 
 def may_read(state: ServerState, user: User) -> bool:
