@@ -16,12 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_config
-
-SOCKET_NAME = "admin.sock"  # as `server.admin_socket.SOCKET_NAME` (not imported: it loads the whole shell)
-
-
-def socket_path(data_dir: Path) -> Path:
-    return Path(data_dir) / SOCKET_NAME
+from .datadir import socket_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

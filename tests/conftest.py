@@ -88,7 +88,7 @@ class Server:
     async def admin(self, request: dict[str, Any]) -> dict[str, Any]:
         """An operator command through the running server's admin socket, as the CLI sends it."""
         from originchats.admin import send_to_server
-        from originchats.server.admin_socket import socket_path
+        from originchats.datadir import socket_path
 
         answer = await trio.to_thread.run_sync(send_to_server, socket_path(self.config.storage.data_dir), request)
         assert answer is not None, "no admin socket"

@@ -16,15 +16,11 @@ from pathlib import Path
 import structlog
 import trio
 
+from ..datadir import socket_path
 from .hub import Hub
 
 log = structlog.get_logger("originchats.admin")
-SOCKET_NAME = "admin.sock"
 MAX_REQUEST = 64 * 1024
-
-
-def socket_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / SOCKET_NAME
 
 
 async def serve_admin(hub: Hub, data_dir: str | Path, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -9,17 +9,14 @@ from pathlib import Path
 
 import structlog
 
+from ..datadir import DB_FILE, db_path  # noqa: F401  (re-exported: the store's callers use them)
+
 log = structlog.get_logger("originchats.store")
-DB_FILE = "originchats.sqlite3"
 #: The database holds password hashes, session-token hashes, hidden channels and the audit log:
 #: only the server's own user may read it. SQLite gives the -wal and -shm files the mode of the
 #: database file, so setting it on the database covers them too.
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-
-
-def db_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / DB_FILE
 
 
 def open_db(path: str | Path, *, readonly: bool = False, synchronous: str = "FULL") -> sqlite3.Connection:
