@@ -248,13 +248,25 @@ async def test_a_flood_of_bad_frames_leaves_everything_as_it_was(pair):
     ('{"a":"\\ud800"}', True),
     ('{"a":["x", {"\\udc00": 1}]}', True),  # in a key, deep inside
     ('{"a":"\\ude00\\ud83d"}', True),  # a pair in the wrong order is two lone halves
-    ('not json \\ud800', False),  # the hub answers "Invalid JSON" for this one
-    ('[' * 50_000 + '"\\ud800"' + ']' * 50_000, False),  # too deep to parse: "Invalid JSON" too
 ])
 def test_lone_surrogate_detection(text, lone):
-    from originchats.protocol.codec import has_lone_surrogate
+    from originchats.protocol.codec import Undecodable, decode
 
-    assert has_lone_surrogate(text) is lone
+    try:
+        decode(text)
+    except Undecodable as exc:
+        assert lone and exc.reason == "lone_surrogate" and exc.val == "Invalid JSON"
+    else:
+        assert not lone
+
+
+@pytest.mark.parametrize("text", ['not json \\ud800', '[' * 50_000 + '"\\ud800"' + ']' * 50_000])
+def test_unparsable_text_with_a_surrogate_escape_is_invalid_json(text):
+    from originchats.protocol.codec import Undecodable, decode
+
+    with pytest.raises(Undecodable) as info:
+        decode(text)
+    assert info.value.reason == "invalid_json"
 
 
 def test_a_frame_is_encoded_even_with_a_lone_surrogate_in_it():

@@ -106,10 +106,6 @@ def run_guarded(fn, state: ServerState, ctx: Context, req: Request, *args) -> St
         return Step(state, (exc.answer(ctx.conn_id),))
 
 
-def evolve_conn(state: ServerState, conn_id: int, **changes: object) -> ServerState:
-    return state.with_conn(attrs.evolve(state.conns[conn_id], **changes))
-
-
 def operator(state: ServerState, ctx: Context, req: Request) -> Step:
     """An operator command from the admin socket (no connection, no user: the machine's owner)."""
     fn = OPERATOR_HANDLERS.get(req.cmd) if isinstance(req.cmd, str) else None

@@ -16,7 +16,6 @@ import attrs
 from . import texts
 from .errors import ProtocolError
 
-MISSING: Any = object()
 
 
 @attrs.frozen

@@ -65,17 +65,6 @@ def operator_request(data: Mapping[str, Any]) -> Request:
     return Request(cmd=cmd if isinstance(cmd, str) else None, data=data)
 
 
-def has_lone_surrogate(text: str) -> bool:
-    """True when the JSON `text` decodes to a string (key or value) with an unpaired surrogate."""
-    if _SURROGATE_ESCAPE.search(text) is None:
-        return False
-    try:
-        raw = json.loads(text)
-    except (ValueError, RecursionError):
-        return False  # not JSON at all: `decode` answers "Invalid JSON"
-    return _has_lone_surrogate(raw)
-
-
 def _has_lone_surrogate(value: Any) -> bool:
     stack = [value]
     while stack:
