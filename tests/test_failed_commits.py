@@ -18,7 +18,7 @@ import trio
 import trio.testing
 
 from originchats.config import RateLimitingSection, RoturSection
-from originchats.core.registry import AUTH_HANDLERS, HANDLERS, OPERATOR_HANDLERS
+from originchats.core.dispatch import AUTH_HANDLERS, HANDLERS, OPERATOR_HANDLERS
 from originchats.core.state import ServerState
 from tests.client import Client, _Threads, settle
 from tests.conftest import make_config
