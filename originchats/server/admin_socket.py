@@ -63,7 +63,7 @@ async def _handle(hub: Hub, stream: trio.SocketStream) -> None:
             request = json.loads(buf.split(b"\n", 1)[0] or b"null")
             if not isinstance(request, dict):
                 raise ValueError("expected a JSON object")
-            result = await hub.operator(request)
+            result = await hub.operator.run(request)
         except (ValueError, trio.TooSlowError) as exc:
             result = {"ok": False, "message": f"bad admin request: {exc}"}
         log.info("admin_command", cmd=request.get("cmd") if isinstance(locals().get("request"), dict) else None,

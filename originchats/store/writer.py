@@ -32,7 +32,7 @@ import attrs
 import structlog
 import trio
 
-from ..core.writes import MessageCreated
+from ..core.writes import MessageCreated, Write
 from .sql import apply_write
 
 #: writes that sql.py applies with a single statement (their triggers are part of it)
@@ -86,7 +86,22 @@ def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
             raise
 
 
-def _describe(exc: BaseException) -> str:
+def commit_now(con: sqlite3.Connection, writes: Sequence[Write]) -> None:
+    """Commit `writes` in one transaction, now, on the calling thread: for a stopped server (the
+    offline admin path, server/offline.py), where no writer task runs. On failure nothing is
+    kept and the error is raised."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        for fact in writes:
+            apply_write(con, fact)
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+
+
+def describe(exc: BaseException) -> str:
     """SQLite's own messages name constraints, never bound values; other errors (a value that
     cannot be bound) may quote the value, which can be message content: only their type."""
     if isinstance(exc, sqlite3.Error):
@@ -182,7 +197,7 @@ class Writer:
         self.committed += len(batch) - len(failed)
         log.debug("writer_batch_committed", n=len(batch), failed=len(failed))
         for entry in reversed(failed):  # newest first: a chain of failed changes unwinds fully
-            log.error("write_failed", error=_describe(entry.error),  # type: ignore[arg-type]
+            log.error("write_failed", error=describe(entry.error),  # type: ignore[arg-type]
                       kinds=[type(f).__name__ for f in entry.writes])
             if entry.undo is not None:
                 try:
@@ -192,7 +207,7 @@ class Writer:
         for entry in batch:
             if entry.then is not None:
                 try:
-                    entry.then(None if entry.error is None else WriteFailed(_describe(entry.error)))
+                    entry.then(None if entry.error is None else WriteFailed(describe(entry.error)))
                 except Exception:  # a bug after one commit must not stop the writer
                     log.exception("after_commit_failed")
             if entry.done is not None:
