@@ -2,7 +2,8 @@
 
 With the server running, the command goes through its admin socket (`<data_dir>/admin.sock`),
 so it takes effect at once and connected clients are told. Without a running server, the same
-pure handler is applied to the SQLite file directly, in one transaction.
+pure handler and the same effect interpreter run on the SQLite file directly (server/offline.py),
+each save in its own transaction.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class RoturSection:
 
 
 #: The largest `limits.message_bytes`: a `messages_around` page (200 + 1 + 200 messages) of
-#: messages this size stays well under the 16 MiB a socket may have queued (server/ws.py
+#: messages this size stays well under the 16 MiB a socket may have queued (server/ws_send.py
 #: MAX_OUTBOX_BYTES; tests/test_stored_content.py checks the arithmetic).
 MESSAGE_BYTES_MAX = 32 * 1024
 #: The most a whole `channels_get` or `roles_list` may take: `max_channels` (`max_roles`) records

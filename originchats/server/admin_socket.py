@@ -3,7 +3,8 @@
 
 `originchats admin …` connects here when the server runs, so the change goes through the same
 pure handlers, is persisted by the writer and broadcast to connected clients at once. When no
-server runs, the CLI applies the same handler to the database directly (see `originchats.admin`).
+server runs, the CLI applies the same handler to the database directly (server/offline.py). The
+command itself runs through the operator bridge (server/operator.py), the same in both cases.
 """
 
 from __future__ import annotations
