@@ -3,7 +3,7 @@ live server and for the offline admin path alike.
 
 What an effect does is decided here; where it lands is the `Sink`'s business:
 
-* the live server (server/hub.py `SocketSink`): packets go to the sockets, writes to the single
+* the live server (server/sockets.py `SocketSink`): packets go to the sockets, writes to the single
   writer, operations to the op runner, refusals to the rejection log;
 * a stopped server (server/offline.py `OfflineSink`): writes are committed directly in one SQLite
   transaction per `Persist`, operations run on the same connection, and there is no socket.
