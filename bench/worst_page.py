@@ -30,7 +30,7 @@ import trio
 from wsproto.utilities import LocalProtocolError
 
 from originchats.config import Config, CrackedSection, RateLimitingSection, StorageSection
-from originchats.server import ws as ws_mod
+from originchats.server import ws_send as ws_mod  # MAX_OUTBOX_BYTES is patched where push reads it
 from originchats.server.app import serve
 from tests.client import Client, Closed, MemoryListener, sign_in
 

@@ -2,7 +2,8 @@
 
 With the server running, the command goes through its admin socket (`<data_dir>/admin.sock`),
 so it takes effect at once and connected clients are told. Without a running server, the same
-pure handler is applied to the SQLite file directly, in one transaction.
+pure handler and the same effect interpreter run on the SQLite file directly (server/offline.py),
+each save in its own transaction.
 """
 
 from __future__ import annotations
@@ -114,62 +115,14 @@ def send_to_server(path: Path, request: dict[str, Any], timeout: float = 10.0) -
 
 
 def run_offline(data_dir: Path, request: dict[str, Any], argon2_params: tuple[int, int] = (65536, 3)) -> dict[str, Any]:
-    """Apply an operator command to the database of a stopped server. A password is hashed here,
-    with `argon2_params` (memory KiB, passes: the configured cost)."""
-    import secrets
-    import time
-    import uuid
+    """Apply an operator command to the database of a stopped server (server/offline.py: the same
+    handler and effect interpreter as through the admin socket). A password is hashed here, with
+    `argon2_params` (memory KiB, passes: the configured cost)."""
+    import trio
 
-    import argon2
+    from .server.offline import run_offline as run
 
-    from .core import dispatch, packets, texts
-    from .core.context import Context
-    from .core.effects import Fetch, Persist, Reply
-    from .core.ops import HashPassword
-    from .core.request import Request
-    from .core.settings import Settings
-    from .store import load, sql
-    from .store.db import db_path, open_db
-    from .store.migrate import apply_migrations
-
-    con = open_db(db_path(data_dir))
-    try:
-        apply_migrations(con)
-        load.seed_if_new(con)
-        state = load.load_state(con, Settings())
-        ctx = Context(conn_id=0, now=time.time(), new_id=str(uuid.uuid4()), new_token=secrets.token_urlsafe(32))
-        req = Request(cmd=request.get("cmd"), data=request)
-        step = dispatch.operator(state, ctx, req)
-        result: dict[str, Any] = packets.operator_error(texts.NO_RESULT)
-        writes: list[Any] = []
-
-        def collect(state: Any, effects: tuple) -> None:
-            nonlocal result
-            for effect in effects:
-                if isinstance(effect, Persist):
-                    writes.extend(effect.writes)
-                    collect(state, effect.then)
-                elif isinstance(effect, Reply):
-                    result = effect.packet
-                elif isinstance(effect, Fetch) and isinstance(effect.op, HashPassword):
-                    hasher = argon2.PasswordHasher(memory_cost=argon2_params[0], time_cost=argon2_params[1],
-                                                   parallelism=1)
-                    after = dispatch.run_guarded(effect.then, state, ctx, req, hasher.hash(effect.op.password))
-                    collect(after.state, after.effects)
-
-        collect(step.state, step.effects)
-        if writes:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                for fact in writes:
-                    sql.apply_write(con, fact)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return result
-    finally:
-        con.close()
+    return trio.run(run, Path(data_dir), request, argon2_params)
 
 
 def execute(data_dir: Path, request: dict[str, Any], argon2_params: tuple[int, int] = (65536, 3)) -> dict[str, Any]:

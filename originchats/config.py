@@ -41,6 +41,9 @@ class StorageSection:
     # FULL: every commit is fsynced (a group of messages shares one fsync). NORMAL survives a crash
     # of the process but may lose the last commits on power loss.
     synchronous: Literal["full", "normal"] = "full"
+    # Commands' writes that may wait for the single writer; when full, the connection whose command
+    # writes waits (is not read) until there is room. Nothing is dropped.
+    write_queue: int = 4096
 
 
 @attrs.frozen(kw_only=True)
@@ -60,7 +63,7 @@ class RoturSection:
 
 
 #: The largest `limits.message_bytes`: a `messages_around` page (200 + 1 + 200 messages) of
-#: messages this size stays well under the 16 MiB a socket may have queued (server/ws.py
+#: messages this size stays well under the 16 MiB a socket may have queued (server/ws_send.py
 #: MAX_OUTBOX_BYTES; tests/test_stored_content.py checks the arithmetic).
 MESSAGE_BYTES_MAX = 32 * 1024
 #: The most a whole `channels_get` or `roles_list` may take: `max_channels` (`max_roles`) records
@@ -284,6 +287,8 @@ def parse_config(data: dict[str, Any]) -> Config:
     if config.log.max_field_chars < 16 or config.log.rejections_per_minute < 0:
         problems.append("log: max_field_chars must be at least 16 and rejections_per_minute at least 0")
     problems += _content_problems(config.limits)
+    if config.storage.write_queue < 1:
+        problems.append(f"storage.write_queue: must be at least 1, got {config.storage.write_queue}")
     if config.heartbeat.interval_seconds <= 0:
         problems.append(f"heartbeat.interval_seconds: must be positive, got {config.heartbeat.interval_seconds}")
     if config.rotur.timeout_seconds <= 0:

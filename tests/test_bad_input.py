@@ -13,7 +13,7 @@ import structlog.testing
 import trio
 import trio.testing
 
-from originchats.core import registry
+from originchats.core import dispatch
 from originchats.server.ops import OpRunner
 from tests.client import Closed
 from tests.test_ws import BINARY, frame
@@ -194,7 +194,7 @@ async def test_a_crashing_handler_closes_1011_and_the_server_carries_on(pair, se
         secret = req.get("content")  # a local that must not reach the log
         raise RuntimeError(f"handler bug {len(secret or '')}")
 
-    monkeypatch.setitem(registry.HANDLERS, "server_info", boom)
+    monkeypatch.setitem(dispatch.HANDLERS, "server_info", boom)
     with structlog.testing.capture_logs() as logs:
         await alice.send("server_info", content="top secret text")
         assert await alice.wait_closed() == 1011

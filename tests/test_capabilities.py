@@ -1,6 +1,6 @@
 """The handshake's `capabilities` lists exactly the commands this server handles."""
 
-from originchats.core.registry import HANDLERS
+from originchats.core.dispatch import HANDLERS
 
 NOT_COMMANDS = ["events", "pong", "attachment_upload", "chat_message"]
 

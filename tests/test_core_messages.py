@@ -30,7 +30,7 @@ from originchats.core.ops import Around, GetMessage, History, LastMessages
 from originchats.core.request import Request
 from originchats.core.settings import RateLimitSettings, Settings
 from originchats.core.state import Conn, ServerState, build_names
-from originchats.store import sql
+from originchats.store import reads, sql
 from originchats.store.migrate import apply_migrations
 
 MEMBERS = {1: ("alice", ("user",)), 2: ("bob", ("user",)), 3: ("adam", ("admin", "user"))}
@@ -65,15 +65,8 @@ def initial_state() -> ServerState:
 
 
 def run_op(con: sqlite3.Connection, op: Any) -> Any:
-    if isinstance(op, GetMessage):
-        return sql.get_message(con, op.channel_id, op.message_id, op.thread_id)
-    if isinstance(op, History):
-        return sql.history(con, op.channel_id, op.start, op.limit, op.thread_id)
-    if isinstance(op, Around):
-        return sql.around(con, op.channel_id, op.message_id, op.above, op.below, op.thread_id)
-    if isinstance(op, LastMessages):
-        return sql.last_messages(con, op.channel_ids)
-    raise AssertionError(op)
+    assert type(op) in (GetMessage, History, Around, LastMessages), op  # the reads message handlers ask for
+    return reads.run_read(con, op)
 
 
 class Resume:
@@ -239,7 +232,7 @@ class MessagesMachine(RuleBasedStateMachine):
                     users.remove(p["from"])
                     if not users:
                         del picture[p["id"]]["reactions"][p["emoji"]]
-        stored = sql.history(self.con, "c-general", 0, 10_000)
+        stored = reads.history(self.con, History("c-general", 0, 10_000))
         names = {u.id: u.username for u in self.state.users.values()}
         assert [m.id for m in stored] == list(picture)
         for m in stored:

@@ -20,7 +20,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from originchats.core.registry import AUTH_HANDLERS, HANDLERS
+from originchats.core.dispatch import AUTH_HANDLERS, HANDLERS
 from originchats.config import NetworkSection
 from tests.client import Closed, _Threads
 from tests.conftest import Server, make_config

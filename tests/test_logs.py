@@ -14,7 +14,7 @@ import structlog
 import trio
 import trio.testing
 
-from originchats.core import registry
+from originchats.core import dispatch
 from originchats.logs import configure_logging
 from tests.test_durability import ServerProcess
 
@@ -153,7 +153,7 @@ async def test_secrets_never_reach_the_logs(json_logs, server, monkeypatch):
     def crash(state, ctx, req):  # type: ignore[no-untyped-def]
         raise RuntimeError("handler bug")
 
-    monkeypatch.setitem(registry.HANDLERS, "typing", crash)
+    monkeypatch.setitem(dispatch.HANDLERS, "typing", crash)
     await bob.send("typing", channel="general", content=CONTENT)
     assert await bob.wait_closed() == 1011
     await trio.testing.wait_all_tasks_blocked()

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 import trio
 
-from originchats.core import registry
+from originchats.core import dispatch
 from originchats.core.effects import Persist
 from originchats.core.writes import MessageCreated
 from originchats.store import writer as writer_mod
@@ -53,7 +53,7 @@ async def test_in_process_shutdown_drains_the_writer(server, monkeypatch):
     """Every message whose handler ran (its write handed to the writer) is in the database after
     `shutdown()`, even when commits are slow and many are still queued when it starts."""
     handled: list[str] = []
-    original = registry.HANDLERS["message_new"]
+    original = dispatch.HANDLERS["message_new"]
 
     def recording(state, ctx, req):  # type: ignore[no-untyped-def]
         step = original(state, ctx, req)
@@ -62,7 +62,7 @@ async def test_in_process_shutdown_drains_the_writer(server, monkeypatch):
                 handled.extend(w.message.id for w in effect.writes if isinstance(w, MessageCreated))
         return step
 
-    monkeypatch.setitem(registry.HANDLERS, "message_new", recording)
+    monkeypatch.setitem(dispatch.HANDLERS, "message_new", recording)
     slow_apply = writer_mod._apply_batch
 
     def slow(con, batch):  # type: ignore[no-untyped-def]

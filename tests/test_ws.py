@@ -19,6 +19,7 @@ from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Eve
 
 from originchats.server import connection as connection_mod
 from originchats.server import ws as ws_mod
+from originchats.server import ws_send
 from originchats.server.ws import MessageTooBig, WebSocket, accept_key, upgrade_response
 from tests.client import Client, MemoryListener
 from tests.conftest import Server, make_config
@@ -270,7 +271,7 @@ async def test_a_message_split_across_reads_is_decoded_once_complete(nursery):
 
 
 async def test_outbox_overflow_closes_1008_without_blocking_the_pusher(nursery, monkeypatch):
-    monkeypatch.setattr(ws_mod, "MAX_OUTBOX_BYTES", 64 * 1024)
+    monkeypatch.setattr(ws_send, "MAX_OUTBOX_BYTES", 64 * 1024)
     # lockstep: the server's send_all waits until the peer reads, like a full TCP window
     u = Unit(nursery, pair=trio.testing.lockstep_stream_pair)
     chunk = ws_mod.encode_text("z" * 1000)
@@ -452,7 +453,7 @@ class LockstepListener(MemoryListener):
 
 
 async def test_slow_reader_is_dropped_1008_and_never_stalls_a_broadcast(nursery, tmp_path, monkeypatch):
-    monkeypatch.setattr(ws_mod, "MAX_OUTBOX_BYTES", 64 * 1024)
+    monkeypatch.setattr(ws_send, "MAX_OUTBOX_BYTES", 64 * 1024)
     server = Server(nursery=nursery, config=make_config(tmp_path), listener=LockstepListener())
     await server.start()
     slow = await server.user("slow")
@@ -478,7 +479,7 @@ async def test_slow_reader_is_dropped_1008_and_never_stalls_a_broadcast(nursery,
 
 async def test_a_peer_that_never_reads_is_cut_after_the_close_grace(nursery, tmp_path, monkeypatch,
                                                                     autojump_clock):
-    monkeypatch.setattr(ws_mod, "MAX_OUTBOX_BYTES", 16 * 1024)
+    monkeypatch.setattr(ws_send, "MAX_OUTBOX_BYTES", 16 * 1024)
     server = Server(nursery=nursery, config=make_config(tmp_path), listener=LockstepListener())
     await server.start()
     stuck = await server.user("stuck")

@@ -9,21 +9,30 @@ command table, and turns a `ProtocolError`/`AuthError` raised by the handler int
 error packet. The returned `Step` carries the new state and the effects the shell runs in order.
 An authenticated connection whose account was banned or deleted meanwhile is answered with a
 `disconnect` packet and closed, whatever it sent.
+
+The command table is built here, once, from `MODULES`: a new handler module is added to that
+list (tests/test_effect_tables.py fails for a module under handlers/ with commands that is not).
 """
 
 from __future__ import annotations
 
 import attrs
 
-from . import handlers  # noqa: F401  (registers the command modules)
-from . import packets, texts
+from . import packets, registry, texts
 from .context import Context
 from .effects import Close, Persist, Reply, Send, Step
 from .errors import AuthError, ProtocolError, auth_error_send, error_reply
-from .registry import AUTH_HANDLERS, HANDLERS, OPERATOR_HANDLERS
+from .handlers import account, auth, channels, messages, moderation, modlog, operator, roles, session, users
 from .request import Request
 from .state import Conn, ServerState
 from .views import all_authed
+
+#: Every module that defines commands (`@registry.command`), in one place.
+MODULES = (account, auth, channels, messages, moderation, modlog, operator, roles, session, users)
+COMMANDS = registry.build(MODULES)
+HANDLERS = COMMANDS.handlers  # after authentication
+AUTH_HANDLERS = COMMANDS.auth  # the pre-auth gate
+OPERATOR_HANDLERS = COMMANDS.operator  # the admin socket and the offline admin path
 
 HANDSHAKE_VERSION = "1.1.0"
 

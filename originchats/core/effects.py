@@ -31,7 +31,9 @@ from typing import Any, Union
 
 import attrs
 
+from .ops import Op
 from .state import ServerState
+from .writes import Write
 
 
 @attrs.frozen
@@ -50,7 +52,7 @@ class Send:
 
 @attrs.frozen
 class Persist:
-    writes: tuple[Any, ...]
+    writes: tuple[Write, ...]
     then: tuple[Effect, ...] = ()
     failed: tuple[Effect, ...] = ()
     after: Callable[..., Step] | None = None
@@ -58,7 +60,7 @@ class Persist:
 
 @attrs.frozen
 class Fetch:
-    op: Any
+    op: Op
     then: Callable[..., Step]
 
 

@@ -1,9 +1,17 @@
 """Operations a handler cannot do itself, run by the shell off the trio thread (`Fetch.op`).
 
 Each has a fixed result type, documented here, that the continuation receives.
+
+The set is closed: `Op` (at the end) names every operation. The reads run from `store/reads.py`
+`READS`; the shell's runner table (server/ops.py `OpRunner`) is `READS` plus its own entries for
+password hashing and the Rotur check. tests/test_effect_tables.py fails when an operation here is
+missing from `Op` or has no runner. To add an operation: the class here, its member in `Op`, its
+function in `READS` (a read) or in `OpRunner`'s table (anything else).
 """
 
 from __future__ import annotations
+
+from typing import Union
 
 import attrs
 
@@ -116,3 +124,8 @@ class ModlogSummary:
 
     cutoffs: Cutoffs = ()
     default_cutoff: float | None = None
+
+
+#: Every operation a `Fetch` may ask for (`Busy` is a result, not an operation).
+Op = Union[GetMessage, History, Around, LastMessages, ModlogQuery, ModlogSummary, HashPassword, VerifyPassword,
+           RoturValidate]

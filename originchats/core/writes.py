@@ -1,9 +1,14 @@
 """Persisted facts, in past tense. `store/sql.py` turns each into SQL; the writer commits them in
-groups. Every write is idempotent enough to replay (upserts by primary key)."""
+groups. Every write is idempotent enough to replay (upserts by primary key).
+
+The set is closed: `Write` (at the end) names every fact, `store/sql.py` `WRITERS` has one
+function per member, and tests/test_effect_tables.py fails when a class here is missing from
+either. To add a fact: the class here, its member in `Write`, its function in `WRITERS`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 import attrs
 
@@ -124,3 +129,11 @@ class UserSessionsRevoked:
     """Every session token of the user (ban, delete)."""
 
     user_id: str
+
+
+#: Every persisted fact (`Persist.writes` holds these).
+Write = Union[
+    UserSaved, RoleSaved, RoleDeleted, ChannelSaved, ChannelsOrdered, ChannelDeleted, SettingSaved,
+    MessageCreated, MessageEdited, MessageDeleted, ReactionAdded, ReactionRemoved, AuditRecorded,
+    AuditPruned, TimeoutSaved, SessionCreated, SessionRevoked, UserSessionsRevoked,
+]

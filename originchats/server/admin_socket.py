@@ -3,7 +3,8 @@
 
 `originchats admin …` connects here when the server runs, so the change goes through the same
 pure handlers, is persisted by the writer and broadcast to connected clients at once. When no
-server runs, the CLI applies the same handler to the database directly (see `originchats.admin`).
+server runs, the CLI applies the same handler to the database directly (server/offline.py). The
+command itself runs through the operator bridge (server/operator.py), the same in both cases.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ async def _handle(hub: Hub, stream: trio.SocketStream) -> None:
             request = json.loads(buf.split(b"\n", 1)[0] or b"null")
             if not isinstance(request, dict):
                 raise ValueError("expected a JSON object")
-            result = await hub.operator(request)
+            result = await hub.operator.run(request)
         except (ValueError, trio.TooSlowError) as exc:
             result = {"ok": False, "message": f"bad admin request: {exc}"}
         log.info("admin_command", cmd=request.get("cmd") if isinstance(locals().get("request"), dict) else None,

@@ -24,7 +24,7 @@ from ..store.reader import Reader
 from ..store.writer import Writer
 from .admin_socket import serve_admin
 from .connection import Guards, serve_connection
-from . import modlog_ops  # registers the audit-log reads
+from . import audit_prune
 from .guard import Admission, LogSampler, Rejections, parse_networks, serve_listeners
 from .hub import Hub
 from .ops import HashScheduler, OpRunner, RoturGate
@@ -117,7 +117,7 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         if open_to_others(config.storage.data_dir):
             log.warning("data_dir_open_to_others", path=str(config.storage.data_dir),
                         advice="chmod 700 it: other local users can see what it holds")
-        writer = Writer(con)
+        writer = Writer(con, inbox_size=config.storage.write_queue)
         runner = OpRunner(reader=Reader(read_con), rotur_url=config.rotur.validate_url,
                           rotur_timeout=config.rotur.timeout_seconds,
                           hasher=argon2.PasswordHasher(memory_cost=config.cracked.argon2_memory_kib,
@@ -156,7 +156,7 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
             services.start_soon(rate_limit_supervisor, hub)
             services.start_soon(auth_records_supervisor, hub)
             await services.start(hub.ops.run_services)
-            services.start_soon(modlog_ops.prune_periodically, hub)
+            services.start_soon(audit_prune.prune_periodically, hub)
             services.start_soon(flush_log_samplers, [hub.rejections.sampler, *guards.samplers()])
             await services.start(serve_admin, hub, config.storage.data_dir)
             await services.start(partial(serve_listeners, handler, listeners, handler_nursery=conns))

@@ -12,7 +12,7 @@ answered `429 Too Many Requests` (after its request head is read, so the answer 
 reset) and closed, before any upgrade. A direct peer is counted from the moment it is accepted (an
 idle TCP connection holds a slot too); a trusted proxy's connection is counted per WebSocket
 upgrade, under the client address its `X-Forwarded-For` names. A WebSocket then gets the input
-limits of ws.py (before-login size limit and deadline, the global input budget).
+limits of ws_limits.py (before-login size limit and deadline, the global input budget).
 
 Error handling: a peer that goes away (`BrokenResourceError`, `ClosedResourceError`) ends the
 connection quietly. Any other exception is a bug: it is logged (`connection_crashed`) with its

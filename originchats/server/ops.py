@@ -1,6 +1,11 @@
 """Runs the core's `Fetch` operations: reads on the reader connection, argon2id in worker threads,
 the Rotur check over HTTP. None of them runs on the trio thread.
 
+One table maps each operation type to its runner (`OpRunner.table`, built once in
+`runner_table`): every read of `store/reads.py` `READS`, run on the reader connection, plus this
+module's own runners for what is not a read (hashing, verifying, the Rotur check).
+tests/test_effect_tables.py checks that the table covers `core.ops.Op` exactly.
+
 Password hashing and Rotur checks are what an unauthenticated client can make the server do, so
 both are bounded and shared fairly between addresses (the `source` of the operation):
 
@@ -19,6 +24,8 @@ both are bounded and shared fairly between addresses (the `source` of the operat
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import argon2
@@ -28,8 +35,8 @@ import structlog
 import trio
 
 from ..core import ops
-from ..store import sql
 from ..store.reader import Reader
+from ..store.reads import READS
 
 log = structlog.get_logger("originchats.ops")
 
@@ -193,6 +200,15 @@ class OpRunner:
     # server that never sees `auth` need not pay at start
     _http: httpx.AsyncClient | None = None
     _nursery: trio.Nursery | None = None  # where Rotur calls run (`run_services`)
+    #: operation type -> async runner(op): see `runner_table`
+    table: dict[type, Callable[[Any], Awaitable[Any]]] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.table = runner_table(self._read, {
+            ops.HashPassword: self._hash_password,
+            ops.VerifyPassword: self._verify_password,
+            ops.RoturValidate: self._rotur_validate,
+        })
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -217,25 +233,23 @@ class OpRunner:
             await self._http.aclose()
             self._http = None
 
-    async def run(self, op: Any) -> Any:
-        if isinstance(op, ops.GetMessage):
-            return await self.reader.run(sql.get_message, op.channel_id, op.message_id, op.thread_id)
-        if isinstance(op, ops.History):
-            return await self.reader.run(sql.history, op.channel_id, op.start, op.limit, op.thread_id)
-        if isinstance(op, ops.Around):
-            return await self.reader.run(sql.around, op.channel_id, op.message_id, op.above, op.below, op.thread_id)
-        if isinstance(op, ops.LastMessages):
-            return await self.reader.run(sql.last_messages, op.channel_ids)
-        if isinstance(op, ops.HashPassword):
-            return await self.hashing.run(op.source, self._hash, op.password)
-        if isinstance(op, ops.VerifyPassword):
-            return await self.hashing.run(op.source, self._verify, op.password_hash, op.password)
-        if isinstance(op, ops.RoturValidate):
-            return await self.rotur.run(op, self._rotur, self._nursery)
-        runner = EXTRA_OPS.get(type(op))
-        if runner is not None:
-            return await runner(self, op)
-        raise TypeError(f"no runner for operation {type(op).__name__}")
+    async def run(self, op: ops.Op) -> Any:
+        runner = self.table.get(type(op))
+        if runner is None:
+            raise TypeError(f"no runner for operation {type(op).__name__}")
+        return await runner(op)
+
+    async def _read(self, fn: Callable[[Any, Any], Any], op: ops.Op) -> Any:
+        return await self.reader.run(fn, op)
+
+    async def _hash_password(self, op: ops.HashPassword) -> Any:
+        return await self.hashing.run(op.source, self._hash, op.password)
+
+    async def _verify_password(self, op: ops.VerifyPassword) -> Any:
+        return await self.hashing.run(op.source, self._verify, op.password_hash, op.password)
+
+    async def _rotur_validate(self, op: ops.RoturValidate) -> Any:
+        return await self.rotur.run(op, self._rotur, self._nursery)
 
     def _hash(self, password: str) -> str:
         return self.hasher.hash(password)
@@ -270,5 +284,11 @@ class OpRunner:
         return body if isinstance(body, dict) else "error"
 
 
-#: Runners for operations added by later features: type -> async fn(runner, op).
-EXTRA_OPS: dict[type, Any] = {}
+def runner_table(read: Callable[[Callable[[Any, Any], Any], Any], Awaitable[Any]],
+                 own: dict[type, Callable[[Any], Awaitable[Any]]]) -> dict[type, Callable[[Any], Awaitable[Any]]]:
+    """The one runner table: each read of `READS` through `read(fn, op)`, plus the shell's `own`
+    runners for the operations that are not reads. An operation in both is a bug: it fails here."""
+    both = READS.keys() & own.keys()
+    if both:
+        raise RuntimeError(f"operations with two runners: {sorted(t.__name__ for t in both)}")
+    return {**{op: partial(read, fn) for op, fn in READS.items()}, **own}

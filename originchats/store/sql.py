@@ -1,4 +1,5 @@
-"""Plain SQL as functions: one per persisted fact, plus the reads. Named parameters, no formatting."""
+"""Plain SQL as functions: one per persisted fact (`WRITERS`), plus the loads at start. The reads
+behind `Fetch` operations are in reads.py. Named parameters, no formatting."""
 
 from __future__ import annotations
 
@@ -227,89 +228,7 @@ def apply_write(con: sqlite3.Connection, fact: Any) -> None:
     WRITERS[type(fact)](con, fact)
 
 
-# ---- reads ------------------------------------------------------------------------------------
-
-
-def _with_reactions(con: sqlite3.Connection, rows: Sequence[tuple]) -> list[Message]:
-    if not rows:
-        return []
-    ids = [r[0] for r in rows]
-    by_msg: dict[str, dict[str, list[str]]] = {}
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk:chunk + 500]
-        marks = ",".join("?" * len(part))
-        for mid, emoji, uid in con.execute(
-            f"SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({marks}) ORDER BY seq", part
-        ):
-            by_msg.setdefault(mid, {}).setdefault(emoji, []).append(uid)
-    return [message_from_row(r, tuple((e, tuple(us)) for e, us in by_msg.get(r[0], {}).items())) for r in rows]
-
-
-def _thread_clause(thread_id: str | None) -> str:
-    return "thread_id IS NULL" if thread_id is None else "thread_id = :tid"
-
-
-def get_message(con: sqlite3.Connection, channel_id: str, message_id: str, thread_id: str | None = None) -> Message | None:
-    rows = con.execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = :id AND channel_id = :cid AND {_thread_clause(thread_id)}",
-        {"id": message_id, "cid": channel_id, "tid": thread_id},
-    ).fetchall()
-    found = _with_reactions(con, rows)
-    return found[0] if found else None
-
-
-def history(con: sqlite3.Connection, channel_id: str, start: int, limit: int, thread_id: str | None = None) -> list[Message]:
-    rows = con.execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel_id = :cid AND {_thread_clause(thread_id)}"
-        " ORDER BY seq DESC LIMIT :limit OFFSET :start",
-        {"cid": channel_id, "tid": thread_id, "limit": limit, "start": start},
-    ).fetchall()
-    rows.reverse()
-    return _with_reactions(con, rows)
-
-
-BLOCK_BITS = 12  # migrations/0002: message_blocks counts messages per 4096 consecutive seq values
-
-
-def count_before(con: sqlite3.Connection, where: str, p: dict[str, Any]) -> int:
-    """How many messages matching `where` (one channel or thread) have a seq below `p["seq"]`:
-    the kept per-block counts of the whole blocks before it, plus a count inside its own block."""
-    lo = (p["seq"] >> BLOCK_BITS) << BLOCK_BITS
-    whole = con.execute("SELECT COALESCE(SUM(n), 0) FROM message_blocks WHERE channel_id = :cid"
-                        " AND thread_key = COALESCE(:tid, '') AND block < :block",
-                        {**p, "block": lo >> BLOCK_BITS}).fetchone()[0]
-    part = con.execute(f"SELECT COUNT(*) FROM messages WHERE {where} AND seq >= :lo AND seq < :seq",
-                       {**p, "lo": lo}).fetchone()[0]
-    return whole + part
-
-
-def around(con: sqlite3.Connection, channel_id: str, message_id: str, above: int, below: int,
-           thread_id: str | None = None) -> tuple[list[Message], int, int] | None:
-    p = {"id": message_id, "cid": channel_id, "tid": thread_id}
-    where = f"channel_id = :cid AND {_thread_clause(thread_id)}"
-    hit = con.execute(f"SELECT seq FROM messages WHERE id = :id AND {where}", p).fetchone()
-    if hit is None:
-        return None
-    p["seq"] = hit[0]
-    index = count_before(con, where, p)
-    older = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND seq < :seq"
-                        " ORDER BY seq DESC LIMIT :n", {**p, "n": below}).fetchall()
-    rest = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND seq >= :seq"
-                       " ORDER BY seq ASC LIMIT :n", {**p, "n": above + 1}).fetchall()
-    older.reverse()
-    rows = older + rest
-    start = index - len(older)
-    return _with_reactions(con, rows), start, start + len(rows)
-
-
-def last_messages(con: sqlite3.Connection, channel_ids: Sequence[str]) -> dict[str, tuple[float, str]]:
-    out = {}
-    for cid in channel_ids:
-        row = con.execute("SELECT timestamp, id FROM messages WHERE channel_id = :cid AND thread_id IS NULL"
-                          " ORDER BY seq DESC LIMIT 1", {"cid": cid}).fetchone()
-        if row is not None:
-            out[cid] = (row[0], row[1])
-    return out
+# ---- loading at start -------------------------------------------------------------------------
 
 
 def load_users(con: sqlite3.Connection) -> list[User]:

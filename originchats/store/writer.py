@@ -7,8 +7,19 @@ runs inside a SAVEPOINT, so a failing entry is rolled back alone and the rest of
 While one group commits, the next one accumulates: with many senders a commit (and its fsync)
 serves many messages.
 
-The inbox is bounded: when it is full, `submit` waits (backpressure on the senders). On shutdown
-the inbox is closed; the task drains what is queued, commits it and returns.
+Queue policy (back-pressure, nothing dropped):
+
+* The inbox holds at most `inbox_size` entries (`storage.write_queue`, default `WRITE_QUEUE`; an
+  entry is one command's writes). When it is full, `submit` waits for room, and `submit_nowait`
+  refuses (returns False) so that its caller awaits `submit` instead: the connection that submits
+  waits (the hub stops reading its socket until there is room, server/pipeline.py), and TCP pushes
+  back on the client. A write is never dropped; connections that do not write are not held up.
+* The committed groups wait for their report (wake the waiters, run the `then`s) in a channel of
+  capacity 0: one group is reported while the next one commits, and the commit loop hands over a
+  group only when the report task takes it. So at most two groups (2 × `max_batch` entries) are
+  committed but not yet announced, however slow the announcing is, and a slow report backs up into
+  the inbox, where the rule above applies.
+* On shutdown the inbox is closed; the task drains what is queued, commits it and returns.
 
 A failed entry is undone before anything is announced: its `undo` (the hub reverts the state change
 of the step that made the writes, core/revert.py) runs in the report task, failed entries of a group
@@ -23,22 +34,24 @@ one tick, instead of waking one waiting task per message (docs/performance.md).
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import attrs
 import structlog
 import trio
 
-from ..core.writes import MessageCreated
+from ..config import StorageSection
+from ..core.writes import MessageCreated, Write
 from .sql import apply_write
 
 #: writes that sql.py applies with a single statement (their triggers are part of it)
 SINGLE_STATEMENT = frozenset({MessageCreated})
 
 log = structlog.get_logger("originchats.writer")
+
+#: Entries (one command's writes each) that may wait for the writer: `storage.write_queue`'s default.
+WRITE_QUEUE: int = attrs.fields(StorageSection).write_queue.default
 
 
 class WriteFailed(Exception):
@@ -47,7 +60,7 @@ class WriteFailed(Exception):
 
 @attrs.define(eq=False)
 class _Entry:
-    writes: Sequence[Any]
+    writes: Sequence[Write]
     done: trio.Event | None = attrs.Factory(trio.Event)
     error: BaseException | None = None
     then: Callable[[BaseException | None], None] | None = None
@@ -86,7 +99,22 @@ def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
             raise
 
 
-def _describe(exc: BaseException) -> str:
+def commit_now(con: sqlite3.Connection, writes: Sequence[Write]) -> None:
+    """Commit `writes` in one transaction, now, on the calling thread: for a stopped server (the
+    offline admin path, server/offline.py), where no writer task runs. On failure nothing is
+    kept and the error is raised."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        for fact in writes:
+            apply_write(con, fact)
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+
+
+def describe(exc: BaseException) -> str:
     """SQLite's own messages name constraints, never bound values; other errors (a value that
     cannot be bound) may quote the value, which can be message content: only their type."""
     if isinstance(exc, sqlite3.Error):
@@ -98,7 +126,7 @@ def _describe(exc: BaseException) -> str:
 class Writer:
     con: sqlite3.Connection
     max_batch: int = 1024
-    inbox_size: int = 4096
+    inbox_size: int = WRITE_QUEUE
     _send: trio.MemorySendChannel | None = None
     _recv: trio.MemoryReceiveChannel | None = None
     _limiter: trio.CapacityLimiter = attrs.Factory(lambda: trio.CapacityLimiter(1))
@@ -108,7 +136,7 @@ class Writer:
     def __attrs_post_init__(self) -> None:
         self._send, self._recv = trio.open_memory_channel(self.inbox_size)
 
-    async def submit(self, writes: Sequence[Any], then: Callable[[BaseException | None], None] | None = None,
+    async def submit(self, writes: Sequence[Write], then: Callable[[BaseException | None], None] | None = None,
                      undo: Callable[[], None] | None = None) -> None:
         """Queue `writes` (waiting while the inbox is full) and return after their commit; a given
         `then` runs first, in the writer task, in commit order (as with `submit_nowait`); `undo`
@@ -125,7 +153,7 @@ class Writer:
         if entry.error is not None:
             raise WriteFailed(str(entry.error)) from entry.error
 
-    def submit_nowait(self, writes: Sequence[Any], then: Callable[[BaseException | None], None],
+    def submit_nowait(self, writes: Sequence[Write], then: Callable[[BaseException | None], None],
                       undo: Callable[[], None] | None = None) -> bool:
         """Queue `writes`; `then(None)` (or `undo()`, then `then(WriteFailed)`) runs in the writer
         task after the commit. False when the inbox is full: the caller should `await submit`."""
@@ -150,7 +178,8 @@ class Writer:
         `then`s) in commit order while the next group is already committing: the fsync of one
         group overlaps the broadcasts of the one before (docs/performance.md)."""
         assert self._recv is not None
-        committed_send, committed_recv = trio.open_memory_channel[tuple[list[_Entry], trio.Event]](math.inf)
+        # capacity 0: a group is handed over only when the report task takes it (see the module doc)
+        committed_send, committed_recv = trio.open_memory_channel[tuple[list[_Entry], trio.Event]](0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._report, committed_recv)
             task_status.started()
@@ -166,7 +195,7 @@ class Writer:
                     with trio.CancelScope(shield=True):
                         await trio.to_thread.run_sync(_apply_batch, self.con, batch, limiter=self._limiter)
                         reported = trio.Event()
-                        committed_send.send_nowait((batch, reported))
+                        await committed_send.send((batch, reported))
                         if any(e.error is not None for e in batch):
                             await reported.wait()  # the failed steps are taken back before the next commit
 
@@ -182,7 +211,7 @@ class Writer:
         self.committed += len(batch) - len(failed)
         log.debug("writer_batch_committed", n=len(batch), failed=len(failed))
         for entry in reversed(failed):  # newest first: a chain of failed changes unwinds fully
-            log.error("write_failed", error=_describe(entry.error),  # type: ignore[arg-type]
+            log.error("write_failed", error=describe(entry.error),  # type: ignore[arg-type]
                       kinds=[type(f).__name__ for f in entry.writes])
             if entry.undo is not None:
                 try:
@@ -192,7 +221,7 @@ class Writer:
         for entry in batch:
             if entry.then is not None:
                 try:
-                    entry.then(None if entry.error is None else WriteFailed(_describe(entry.error)))
+                    entry.then(None if entry.error is None else WriteFailed(describe(entry.error)))
                 except Exception:  # a bug after one commit must not stop the writer
                     log.exception("after_commit_failed")
             if entry.done is not None:

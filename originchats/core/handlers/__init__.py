@@ -1,3 +1,2 @@
-"""Command handlers, one module per family. Importing this package registers them all."""
-
-from . import account, auth, channels, messages, moderation, modlog, operator, roles, session, users  # noqa: F401
+"""Command handlers, one module per family. Importing a module registers nothing: core/dispatch.py
+lists the modules and builds the command tables from them (core/registry.py)."""

@@ -1,0 +1,92 @@
+"""The live sink of the effect interpreter (server/interpreter.py): the registry of open sockets,
+and where the effects of a running server land.
+
+* `send`: the packet is encoded once (one text, one frame) and the frame pushed to each socket;
+  `reply`: the caller's copy carries its `listener` (the codec splices it into the same text);
+  `close`: a close frame after what is queued for the socket.
+* `commit`: the single writer (store/writer.py), shielded from cancellation: once queued, a write
+  commits, and its broadcast must not be lost because the sender's connection went away.
+* `fetch`: the op runner (server/ops.py).
+* `channels_changed`: the per-tick coalesced `channels_get` pushes (server/coalesce.py).
+* `rejected`: the sampled rejection log; a socket that keeps sending what gets refused is closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import trio
+
+from ..core.handlers.channels import channel_pushes
+from ..core.ops import Op
+from ..core.state import ServerState
+from ..core.writes import Write
+from ..protocol import codec
+from ..store.writer import Writer
+from .coalesce import ChannelPushes
+from .guard import Rejections
+from .interpreter import Committed, StateOwner, Undo
+from .ops import OpRunner
+from .ws import WebSocket, encode_text
+
+
+@attrs.define(eq=False)
+class SocketSink:
+    owner: StateOwner
+    writer: Writer
+    ops: OpRunner
+    rejections: Rejections
+    sockets: dict[int, WebSocket] = attrs.Factory(dict)  # conn id -> its socket (hub.open/close)
+    channel_lists: ChannelPushes = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.channel_lists = ChannelPushes(self._push_channel_lists)
+
+    def send(self, conns: tuple[int, ...], packet: dict[str, Any]) -> str | None:
+        if not conns:
+            return None
+        text = codec.encode(packet)
+        frame = encode_text(text)
+        sockets = self.sockets
+        for cid in conns:
+            ws = sockets.get(cid)
+            if ws is not None:
+                ws.push(frame)
+        return text
+
+    def reply(self, conn_id: int, packet: dict[str, Any], listener: str | None, text: str | None) -> None:
+        ws = self.sockets.get(conn_id)
+        if ws is None:
+            return
+        ws.send_text(codec.encode_reply(packet, listener) if text is None else codec.reply_from(text, packet, listener))
+
+    def close(self, conns: tuple[int, ...], code: int, reason: str) -> None:
+        for cid in conns:
+            ws = self.sockets.get(cid)
+            if ws is not None:
+                ws.close(code, reason)
+
+    def channels_changed(self, before: ServerState, after: ServerState) -> None:
+        self.channel_lists.mark(before, after)  # pushed once per tick
+
+    def _push_channel_lists(self, before: ServerState, after: ServerState) -> None:
+        for push in channel_pushes(before, after):
+            self.send(push.conns, push.packet)
+
+    def rejected(self, conn_id: int, count: bool, fields: dict[str, Any]) -> None:
+        """Log a refusal (sampled per address, client text clipped: see guard.Rejections); a socket
+        that keeps sending what gets refused is closed (1008)."""
+        conn = self.owner.state.conns.get(conn_id)
+        ws = self.sockets.get(conn_id)
+        flooding = self.rejections.note(conn_id, conn.ip if conn is not None else "", trio.current_time(), fields,
+                                        count=count and ws is not None)
+        if flooding and ws is not None:
+            ws.close(1008, "too many invalid requests")
+
+    async def commit(self, writes: tuple[Write, ...], then: Committed, undo: Undo | None) -> None:
+        with trio.CancelScope(shield=True):
+            await self.writer.submit(writes, then, undo)
+
+    async def fetch(self, op: Op) -> Any:
+        return await self.ops.run(op)

@@ -1,0 +1,151 @@
+"""The reads behind the core's `Fetch` operations: one function per read operation of core/ops.py,
+each `fn(con, op) -> result` (the result type the operation documents), and `READS`, the table
+from operation type to function. The shell runs them on the reader connection off the trio thread
+(server/ops.py); the offline operator path runs them on its own connection. Plain SQL, named
+parameters."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..core import ops
+from ..core.model import Message
+from .sql import MESSAGE_COLUMNS, message_from_row, retention_clause
+
+# ---- messages ---------------------------------------------------------------------------------
+
+
+def _with_reactions(con: sqlite3.Connection, rows: Sequence[tuple]) -> list[Message]:
+    if not rows:
+        return []
+    ids = [r[0] for r in rows]
+    by_msg: dict[str, dict[str, list[str]]] = {}
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk:chunk + 500]
+        marks = ",".join("?" * len(part))
+        for mid, emoji, uid in con.execute(
+            f"SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({marks}) ORDER BY seq", part
+        ):
+            by_msg.setdefault(mid, {}).setdefault(emoji, []).append(uid)
+    return [message_from_row(r, tuple((e, tuple(us)) for e, us in by_msg.get(r[0], {}).items())) for r in rows]
+
+
+def _thread_clause(thread_id: str | None) -> str:
+    return "thread_id IS NULL" if thread_id is None else "thread_id = :tid"
+
+
+def get_message(con: sqlite3.Connection, op: ops.GetMessage) -> Message | None:
+    rows = con.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages"
+        f" WHERE id = :id AND channel_id = :cid AND {_thread_clause(op.thread_id)}",
+        {"id": op.message_id, "cid": op.channel_id, "tid": op.thread_id},
+    ).fetchall()
+    found = _with_reactions(con, rows)
+    return found[0] if found else None
+
+
+def history(con: sqlite3.Connection, op: ops.History) -> list[Message]:
+    rows = con.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel_id = :cid AND {_thread_clause(op.thread_id)}"
+        " ORDER BY seq DESC LIMIT :limit OFFSET :start",
+        {"cid": op.channel_id, "tid": op.thread_id, "limit": op.limit, "start": op.start},
+    ).fetchall()
+    rows.reverse()
+    return _with_reactions(con, rows)
+
+
+BLOCK_BITS = 12  # migrations/0002: message_blocks counts messages per 4096 consecutive seq values
+
+
+def count_before(con: sqlite3.Connection, where: str, p: dict[str, Any]) -> int:
+    """How many messages matching `where` (one channel or thread) have a seq below `p["seq"]`:
+    the kept per-block counts of the whole blocks before it, plus a count inside its own block."""
+    lo = (p["seq"] >> BLOCK_BITS) << BLOCK_BITS
+    whole = con.execute("SELECT COALESCE(SUM(n), 0) FROM message_blocks WHERE channel_id = :cid"
+                        " AND thread_key = COALESCE(:tid, '') AND block < :block",
+                        {**p, "block": lo >> BLOCK_BITS}).fetchone()[0]
+    part = con.execute(f"SELECT COUNT(*) FROM messages WHERE {where} AND seq >= :lo AND seq < :seq",
+                       {**p, "lo": lo}).fetchone()[0]
+    return whole + part
+
+
+def around(con: sqlite3.Connection, op: ops.Around) -> tuple[list[Message], int, int] | None:
+    p = {"id": op.message_id, "cid": op.channel_id, "tid": op.thread_id}
+    where = f"channel_id = :cid AND {_thread_clause(op.thread_id)}"
+    hit = con.execute(f"SELECT seq FROM messages WHERE id = :id AND {where}", p).fetchone()
+    if hit is None:
+        return None
+    p["seq"] = hit[0]
+    index = count_before(con, where, p)
+    older = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND seq < :seq"
+                        " ORDER BY seq DESC LIMIT :n", {**p, "n": op.below}).fetchall()
+    rest = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND seq >= :seq"
+                       " ORDER BY seq ASC LIMIT :n", {**p, "n": op.above + 1}).fetchall()
+    older.reverse()
+    rows = older + rest
+    start = index - len(older)
+    return _with_reactions(con, rows), start, start + len(rows)
+
+
+def last_messages(con: sqlite3.Connection, op: ops.LastMessages) -> dict[str, tuple[float, str]]:
+    out = {}
+    for cid in op.channel_ids:
+        row = con.execute("SELECT timestamp, id FROM messages WHERE channel_id = :cid AND thread_id IS NULL"
+                          " ORDER BY seq DESC LIMIT 1", {"cid": cid}).fetchone()
+        if row is not None:
+            out[cid] = (row[0], row[1])
+    return out
+
+
+# ---- the audit log ----------------------------------------------------------------------------
+
+_AUDIT_COLUMNS = {"category": "category", "actor": "actor_id", "target": "target", "action": "action"}
+_AUDIT_KEYS = ("id", "time", "category", "action", "actor_id", "target", "reason", "details")
+
+
+def modlog_query(con: sqlite3.Connection, op: ops.ModlogQuery) -> tuple[list[dict[str, Any]], int]:
+    params: dict[str, Any] = {"limit": op.limit, "offset": op.offset}
+    where = [retention_clause(op.cutoffs, op.default_cutoff, params)]
+    for i, (key, value) in enumerate(op.filters):
+        if key == "after":
+            where.append(f"time > :f{i}")
+        else:
+            where.append(f"{_AUDIT_COLUMNS[key]} = :f{i}")
+        params[f"f{i}"] = value
+    clause = " AND ".join(where)
+    total = con.execute(f"SELECT COUNT(*) FROM audit_log WHERE {clause}", params).fetchone()[0]
+    rows = con.execute(
+        f"SELECT {', '.join(_AUDIT_KEYS)} FROM audit_log"
+        f" WHERE {clause} ORDER BY time DESC, rowid DESC LIMIT :limit OFFSET :offset", params).fetchall()
+    out = []
+    for row in rows:
+        entry = dict(zip(_AUDIT_KEYS, row))
+        entry["details"] = None if entry["details"] is None else json.loads(entry["details"])
+        out.append(entry)
+    return out, total
+
+
+def modlog_summary(con: sqlite3.Connection, op: ops.ModlogSummary) -> list[tuple[str, str, int]]:
+    params: dict[str, Any] = {}
+    clause = retention_clause(op.cutoffs, op.default_cutoff, params)
+    return [tuple(r) for r in con.execute(
+        f"SELECT category, action, COUNT(*) FROM audit_log WHERE {clause} GROUP BY category, action", params)]
+
+
+#: Every read operation -> its function `(con, op) -> result`. The operations that are not reads
+#: (password hashing, the Rotur check) have their runners in the shell (server/ops.py).
+READS: dict[type, Callable[[sqlite3.Connection, Any], Any]] = {
+    ops.GetMessage: get_message,
+    ops.History: history,
+    ops.Around: around,
+    ops.LastMessages: last_messages,
+    ops.ModlogQuery: modlog_query,
+    ops.ModlogSummary: modlog_summary,
+}
+
+
+def run_read(con: sqlite3.Connection, op: ops.Op) -> Any:
+    return READS[type(op)](con, op)
