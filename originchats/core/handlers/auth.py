@@ -70,7 +70,7 @@ def _announce(state: ServerState, ctx: Context, *, user_id: str, new_user: bool)
         return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "User not found"}),))
     if user.banned:  # banned while the login was stored
         return Step(state, (_send_self(ctx, {"cmd": "auth_error", "val": "Access denied: You are banned from this server"}),))
-    first = not any(c.user_id == user.id for c in state.conns.values())
+    first = not state.conns.has_user(user.id)
     changes: dict = {"user_id": user.id, "username": user.username, "status": user.status}
     if user.cracked:  # `logout` revokes the token this socket was given
         changes["session"] = sessions.token_hash(ctx.new_token)

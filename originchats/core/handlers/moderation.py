@@ -201,7 +201,7 @@ def handle_user_timeout(state: ServerState, ctx: Context, req: Request) -> Step:
         bucket = ratelimit.set_timeout(bucket, until)
         push = {"cmd": "rate_limit", "reason": "User timeout set", "length": seconds * 1000}
         pushed = (Send(tuple(state.conns_of(target.id)), push),)
-    state = attrs.evolve(state, rate_limits={**state.rate_limits, target.id: bucket})
+    state = attrs.evolve(state, rate_limits=state.rate_limits.set(target.id, bucket))
     entry = audit(ctx, actor.id, "user_moderation", "user_timeout", target=target.id, details={"timeout": seconds})
     return Step(state, (Persist((TimeoutSaved(target.id, until), entry), pushed + (reply,)),))
 
@@ -221,7 +221,7 @@ def handle_rate_limit_reset(state: ServerState, ctx: Context, req: Request) -> S
     bucket = state.rate_limits.get(target.id)
     if bucket is None or bucket == ratelimit.reset(bucket):
         return Step(state, (reply,))  # nothing to clear
-    state = attrs.evolve(state, rate_limits={**state.rate_limits, target.id: ratelimit.reset(bucket)})
+    state = attrs.evolve(state, rate_limits=state.rate_limits.set(target.id, ratelimit.reset(bucket)))
     entry = audit(ctx, actor.id, "user_moderation", "rate_limit_reset", target=target.id, details={})
     return Step(state, (Persist((entry,), (reply,)),))
 
