@@ -27,7 +27,7 @@ from originchats.core.model import Channel, User
 from originchats.core.permissions import channel_allows
 from originchats.core.revert import revert
 from originchats.core.state import Conn, ServerState
-from originchats.core.tables import ConnTable, UserTable
+from originchats.core.tables import ConnTable, SessionTable, UserTable
 from originchats.core.views import all_authed, channel_viewers, others
 
 PICKS = st.integers(min_value=0, max_value=50)  # which open connection (by position)
@@ -244,6 +244,7 @@ class TablesMachine(RuleBasedStateMachine):
             assert self.state.conns_of(uid) == tuple(sorted(c.id for c in model.values() if c.user_id == uid))
             assert conns.has_user(uid) == (uid in by_user)
         assert set(conns.online_user_ids()) == set(by_user)
+        assert ConnTable.of(model).user_index() == by_user  # built in one pass, as the loader does
         assert [c.id for c in self.state.authed_conns()] == sorted(c.id for c in model.values() if c.user_id is not None)
 
     @invariant()
@@ -253,6 +254,9 @@ class TablesMachine(RuleBasedStateMachine):
         assert list(users.items()) == list(model.items())  # insertion order kept
         assert dict(self.state.names) == scan_names(model)
         assert users.live_count == sum(1 for u in model.values() if not u.deleted)
+        rebuilt = UserTable.of(model)  # in one pass, as the loader builds it at start
+        assert list(rebuilt.items()) == list(model.items())
+        assert dict(rebuilt.names) == scan_names(model) and rebuilt.live_count == users.live_count
         for name in ["ann", "bob", "cy", "u1"]:
             scanned = scan_names(model).get(name.casefold(), name)
             expected = model.get(scanned)
@@ -267,6 +271,7 @@ class TablesMachine(RuleBasedStateMachine):
         for h, (uid, _) in model.items():
             by_user[uid] = by_user.get(uid, frozenset()) | {h}
         assert table.user_index() == by_user
+        assert SessionTable.of(model).user_index() == by_user
 
     @invariant()
     def channels_match_a_scan(self) -> None:

@@ -138,12 +138,17 @@ class ConnTable(_Table):
 
     @classmethod
     def of(cls, conns: Mapping[int, Conn] | Iterable[Conn] = ()) -> ConnTable:
+        """The table of `conns` (a mapping by id, or the records), built in one pass."""
         if isinstance(conns, ConnTable):
             return conns
-        table = cls()
+        by: dict[int, Conn] = {}
+        by_user: dict[str, dict[int, None]] = {}
         for conn in (conns.values() if isinstance(conns, Mapping) else conns):
-            table = table.set(conn.id, conn)
-        return table
+            by[conn.id] = conn
+        for conn in by.values():
+            if conn.user_id is not None:
+                by_user.setdefault(conn.user_id, {})[conn.id] = None
+        return cls(Map(by), Map({uid: Map(ids) for uid, ids in by_user.items()}))
 
     def set(self, key: int, conn: Conn) -> ConnTable:
         if conn.id != key:
@@ -210,12 +215,22 @@ class UserTable(_Table):
 
     @classmethod
     def of(cls, users: Mapping[str, User] | Iterable[User] = ()) -> UserTable:
+        """The table of `users` (a mapping by id, or the records), in their order, built in one
+        pass (the loader gives it every account at start)."""
         if isinstance(users, UserTable):
             return users
-        table = cls()
+        by: dict[str, User] = {}
         for user in (users.values() if isinstance(users, Mapping) else users):
-            table = table.set(user.id, user)
-        return table
+            by[user.id] = user
+        seq = {uid: i for i, uid in enumerate(by)}
+        names: dict[str, tuple[str, ...]] = {}
+        live = 0
+        for user in by.values():
+            if not user.deleted:
+                live += 1
+                folded = user.username.casefold()
+                names[folded] = (*names.get(folded, ()), user.id)  # in insertion order already
+        return cls(Map(by), Map(seq), len(seq), Map(names), live)
 
     def set(self, key: str, user: User) -> UserTable:
         if user.id != key:
@@ -312,12 +327,13 @@ class SessionTable(_Table):
 
     @classmethod
     def of(cls, sessions: Mapping[str, tuple[str, float]] = EMPTY) -> SessionTable:
+        """The table of `sessions` (token hash -> (user id, created)), built in one pass."""
         if isinstance(sessions, SessionTable):
             return sessions
-        table = cls()
+        by_user: dict[str, dict[str, None]] = {}
         for h, entry in sessions.items():
-            table = table.set(h, entry)
-        return table
+            by_user.setdefault(entry[0], {})[h] = None
+        return cls(pmap(sessions), Map({uid: Map(hs) for uid, hs in by_user.items()}))
 
     def set(self, key: str, entry: tuple[str, float]) -> SessionTable:
         old = self._by.get(key)
