@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("connect", help="N idle authenticated connections: time, failures, RSS per connection")
     k.add_argument("-n", type=int, nargs="+", default=[1000, 10_000])
     k.add_argument("--users", type=int, default=100, help="accounts the connections log in as")
+    k.add_argument("--sources", type=int, default=0,
+                   help="client addresses 127.0.0.1.. to connect from (0: one per 10,000 connections; "
+                        "each address has ~28,000 ephemeral ports)")
 
     lg = sub.add_parser("logins", help="password-login storm (default argon2id): others' broadcast latency; token reconnects")
     lg.add_argument("--in-flight", type=int, default=50, help="logins kept in flight during the storm")

@@ -152,8 +152,8 @@ async def login(ws: WS, name: str, password: str = PASSWORD, timeout: float = 60
     return await ws.expect("ready", timeout)
 
 
-async def connect_login(host: str, port: int, name: str, password: str = PASSWORD) -> WS:
-    ws = await open_ws(host, port)
+async def connect_login(host: str, port: int, name: str, password: str = PASSWORD, source: str | None = None) -> WS:
+    ws = await open_ws(host, port, source=source)
     await login(ws, name, password)
     return ws
 

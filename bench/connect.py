@@ -1,10 +1,17 @@
-"""connect: N idle authenticated connections (1,000 and 10,000).
+"""connect: N idle authenticated connections (1,000 and 10,000; 50,000 where the fd limit allows).
 
 The connections log in as `--users` accounts round robin (100 by default): each account's first
 connection makes the server broadcast `user_connect` to every authenticated socket, so N distinct
 accounts would cost N^2/2 deliveries (50 M at N = 10,000) and measure that broadcast storm instead
 of holding connections. RSS per connection = (RSS with the N connections, once quiet) - (RSS with
 none), divided by N. The idle clients only count packets, so nothing piles up on either side.
+
+One client address has ~28,000 ephemeral ports (fewer when the port is picked by `bind`, as a
+chosen source address needs), so past 10,000 the connections are spread over `--sources`
+loopback addresses (127.0.0.1, 127.0.0.2, ...: the server's per-address limits are off in the
+bench config). Both processes raise their open-file limit to the hard limit
+(`raise_nofile`); the result shows it (`nofile`), since each side needs one descriptor per
+connection: where the hard limit is below N, connections past it fail, and are counted.
 """
 
 from __future__ import annotations
@@ -14,13 +21,15 @@ import time
 from typing import Any
 
 from . import common
-from .server import CHEAP_ARGON2, Server, self_cpu
+from .server import CHEAP_ARGON2, Server, raise_nofile, self_cpu
 
 HOST = "127.0.0.1"
 
 
 async def connect(args: Any, n: int) -> dict[str, Any]:
     users = min(args.users, n)
+    sources = getattr(args, "sources", 0) or max(1, -(-n // 10_000))
+    nofile = raise_nofile()
     srv = Server(argon2=CHEAP_ARGON2)
     common.add_users(srv.data_dir, [f"u{i}" for i in range(users)], CHEAP_ARGON2)
     with srv:
@@ -32,7 +41,8 @@ async def connect(args: Any, n: int) -> dict[str, Any]:
         cpu0, ccpu0, t0 = srv.cpu(), self_cpu(), time.monotonic()
 
         async def one(i: int):
-            ws = await common.connect_login(HOST, srv.port, f"u{i % users}")
+            source = f"127.0.0.{1 + i % sources}" if sources > 1 else None  # one: as the kernel picks
+            ws = await common.connect_login(HOST, srv.port, f"u{i % users}", source=source)
             ws.counting()
             return ws
 
@@ -47,7 +57,8 @@ async def connect(args: Any, n: int) -> dict[str, Any]:
             c.close()
     held = max(1, len(clients))
     return {
-        "scenario": "connect", "n": n, "users": users, "secs": round(secs, 2), "failures": failures,
+        "scenario": "connect", "n": n, "users": users, "sources": sources, "nofile": nofile,
+        "secs": round(secs, 2), "failures": failures,
         "held": alive, "connects_per_s": round(len(clients) / secs),
         "rss_before_mib": round(rss0 / 1024, 1), "rss_after_mib": round(rss1 / 1024, 1),
         "rss_per_conn_kb": round((rss1 - rss0) / held, 2),  # KiB, as ps and /proc show,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from . import common
@@ -208,6 +209,18 @@ async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: i
     }
 
 
+def ceiling_server() -> Path:
+    """shared/bench/server_trio_raw.py beside the checkout or one of its parents (a checkout in
+    /work/main and a worktree in /work/wt/NAME both find /work/shared)."""
+    from .server import ROOT
+
+    for parent in ROOT.parents:
+        raw = parent / "shared" / "bench" / "server_trio_raw.py"
+        if raw.is_file():
+            return raw
+    raise FileNotFoundError("shared/bench/server_trio_raw.py not found beside the checkout or its parents")
+
+
 def default_messages(n: int) -> int:
     return max(200, min(20_000, 400_000 // max(1, n)))
 
@@ -218,10 +231,9 @@ async def fanout(args: Any, *, ceiling: bool = False) -> dict[str, Any]:
     users = min(args.users, n + args.senders)
     out: dict[str, Any] = {"scenario": "ceiling" if ceiling else "fanout"}
     if ceiling:
-        from .server import ROOT
-
-        raw = ROOT.parent / "shared" / "bench" / "server_trio_raw.py"
         import sys
+
+        raw = ceiling_server()
 
         with Server(argv=[sys.executable, str(raw)]) as srv:
             r = await run_fanout(srv.port, srv.cpu, n=n, senders=args.senders, messages=messages,

@@ -29,7 +29,7 @@ from originchats.core.model import User
 from originchats.core.ops import Around, GetMessage, History, LastMessages
 from originchats.core.request import Request
 from originchats.core.settings import RateLimitSettings, Settings
-from originchats.core.state import Conn, ServerState, build_names
+from originchats.core.state import Conn, ServerState
 from originchats.store import reads, sql
 from originchats.store.migrate import apply_migrations
 
@@ -55,7 +55,7 @@ def initial_state() -> ServerState:
     users.append(User(id="u-olga", username="olga", roles=("user",)))
     state = ServerState(
         settings=Settings(rate_limit=RateLimitSettings(enabled=False)),
-        users={u.id: u for u in users}, names=build_names(users),
+        users={u.id: u for u in users},
         roles={r.name: r for r in default_roles([f"r{i}" for i in range(4)])},
         channels=(default_general("c-general"),),
     )

@@ -211,4 +211,4 @@ async def test_supervisor_drops_idle_buckets_every_interval(nursery, autojump_cl
     await trio.sleep(2)  # t = 61: the first round at t = 60 found "old" 61 s old
     assert set(hub.state.rate_limits) == {"fresh"}
     await trio.sleep(60)  # t = 121: the round at t = 120 found "fresh" 70 s old
-    assert hub.state.rate_limits == {}
+    assert dict(hub.state.rate_limits) == {}

@@ -33,6 +33,7 @@ import attrs
 
 from . import texts
 from .settings import AuthSettings
+from .tables import EMPTY, pmap
 
 HOUR = 3600.0
 
@@ -46,10 +47,12 @@ class Window:
 
 @attrs.frozen(kw_only=True)
 class AuthRecords:
-    by_ip: Mapping[str, Window] = attrs.Factory(dict)
-    by_account_ip: Mapping[tuple[str, str], Window] = attrs.Factory(dict)
-    by_account: Mapping[str, Window] = attrs.Factory(dict)
-    registrations: Mapping[str, Window] = attrs.Factory(dict)
+    """Persistent maps (core/tables.py): a failure costs O(log n) however many are counted."""
+
+    by_ip: Mapping[str, Window] = attrs.field(default=EMPTY, converter=pmap)
+    by_account_ip: Mapping[tuple[str, str], Window] = attrs.field(default=EMPTY, converter=pmap)
+    by_account: Mapping[str, Window] = attrs.field(default=EMPTY, converter=pmap)
+    registrations: Mapping[str, Window] = attrs.field(default=EMPTY, converter=pmap)
 
 
 def address_key(ip: str) -> str:
@@ -73,10 +76,10 @@ def _live(m: Mapping, key: object, now: float, window: float) -> Window | None:
     return w
 
 
-def _bump(m: Mapping, key: object, now: float, window: float) -> dict:
+def _bump(m: Mapping, key: object, now: float, window: float) -> Mapping:
     w = _live(m, key, now, window)
     new = Window(1, now, now) if w is None else Window(w.count + 1, w.since, now)
-    return {**m, key: new}
+    return pmap(m).set(key, new)
 
 
 def address_refusal(records: AuthRecords, cfg: AuthSettings, addr: str, now: float) -> str | None:
@@ -121,25 +124,36 @@ def record_success(records: AuthRecords, uid: str, addr: str) -> AuthRecords:
     mine = records.by_account_ip.get((uid, addr))
     if mine is None:
         return records
-    by_account_ip = dict(records.by_account_ip)
-    del by_account_ip[(uid, addr)]
-    by_account = dict(records.by_account)
+    by_account_ip = pmap(records.by_account_ip).delete((uid, addr))
+    by_account = pmap(records.by_account)
     acct = by_account.get(uid)
     if acct is not None:
         if acct.count > mine.count:
-            by_account[uid] = attrs.evolve(acct, count=acct.count - mine.count)
+            by_account = by_account.set(uid, attrs.evolve(acct, count=acct.count - mine.count))
         else:
-            del by_account[uid]
+            by_account = by_account.delete(uid)
     return attrs.evolve(records, by_account_ip=by_account_ip, by_account=by_account)
 
 
 def forget_account(records: AuthRecords, uid: str) -> AuthRecords:
     """The operator reset the password: every lock and backoff of the account is lifted."""
-    if uid not in records.by_account and not any(k[0] == uid for k in records.by_account_ip):
+    mine = [k for k in records.by_account_ip if k[0] == uid]  # an operator command: a scan is fine
+    if uid not in records.by_account and not mine:
         return records
-    by_account = {k: w for k, w in records.by_account.items() if k != uid}
-    by_account_ip = {k: w for k, w in records.by_account_ip.items() if k[0] != uid}
-    return attrs.evolve(records, by_account=by_account, by_account_ip=by_account_ip)
+    by_account = pmap(records.by_account)
+    if uid in by_account:
+        by_account = by_account.delete(uid)
+    return attrs.evolve(records, by_account=by_account, by_account_ip=_without(records.by_account_ip, mine))
+
+
+def _without(m: Mapping, keys: list) -> Mapping:
+    """`m` without `keys` (the same object when there are none)."""
+    if not keys:
+        return m
+    with pmap(m).mutate() as out:
+        for k in keys:
+            del out[k]
+        return out.finish()
 
 
 def registration_refusal(records: AuthRecords, cfg: AuthSettings, addr: str, now: float) -> str | None:
@@ -157,8 +171,7 @@ def record_registration(records: AuthRecords, addr: str, now: float) -> AuthReco
 def prune(records: AuthRecords, cfg: AuthSettings, now: float) -> AuthRecords:
     """Drop the expired windows; the same object when nothing expired."""
     def kept(m: Mapping, window: float) -> Mapping:
-        live = {k: w for k, w in m.items() if now - w.since < window}
-        return m if len(live) == len(m) else live
+        return _without(m, [k for k, w in m.items() if now - w.since >= window])
 
     new = AuthRecords(by_ip=kept(records.by_ip, cfg.ip_failure_window_seconds),
                       by_account_ip=kept(records.by_account_ip, cfg.lockout_window_seconds),

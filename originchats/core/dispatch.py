@@ -71,7 +71,7 @@ def disconnect(state: ServerState, ctx: Context) -> Step:
     state = state.without_conn(ctx.conn_id)
     if conn.user_id is None:
         return Step(state)
-    if any(c.user_id == conn.user_id for c in state.conns.values()):
+    if state.conns.has_user(conn.user_id):
         return Step(state)
     user = state.users.get(conn.user_id)
     if conn.status == "invisible" or (user is not None and user.status == "invisible"):

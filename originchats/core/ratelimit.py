@@ -12,6 +12,7 @@ import attrs
 
 from . import texts
 from .settings import RateLimitSettings
+from .tables import pmap
 
 WINDOW = 60.0
 BURST_WINDOW = 10.0
@@ -93,5 +94,10 @@ def is_idle(bucket: Bucket, now: float, cfg: RateLimitSettings) -> bool:
 
 def prune(buckets: Mapping[str, Bucket], now: float, cfg: RateLimitSettings) -> Mapping[str, Bucket]:
     """The buckets that can still refuse something; `buckets` itself when none is idle."""
-    kept = {uid: b for uid, b in buckets.items() if not is_idle(b, now, cfg)}
-    return buckets if len(kept) == len(buckets) else kept
+    idle = [uid for uid, b in buckets.items() if is_idle(b, now, cfg)]
+    if not idle:
+        return buckets
+    with pmap(buckets).mutate() as kept:
+        for uid in idle:
+            del kept[uid]
+        return kept.finish()

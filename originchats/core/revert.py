@@ -16,6 +16,12 @@ changed (`before` -> `after`) from the state that is current now:
 Failed steps are reverted newest first (the writer reports them so), so a chain of failed changes
 to one key unwinds to the value before the first of them.
 
+Mapping fields are persistent (core/tables.py): a key is put back with the map's own `set` and
+`delete`, so a table's indexes (user -> connections, name -> user, user -> tokens) follow the
+entries they index. The indexes are never walked themselves: restoring an index entry on its own
+could leave it out of step with the entries (a connection that closed meanwhile). A plain dict
+(`roles`, `server_info`) is copied once and changed in place.
+
 The cost is a walk over the changed fields' keys: paid only when a commit fails.
 """
 
@@ -32,18 +38,22 @@ _MISSING: Any = object()
 
 
 def _revert_mapping(current: Mapping, before: Mapping, after: Mapping) -> Mapping:
-    restored: dict | None = None
+    persistent = hasattr(current, "set") and hasattr(current, "delete")
+    restored: Any = current
     for key in set(before) | set(after):
         old, new = before.get(key, _MISSING), after.get(key, _MISSING)
         if old is new or current.get(key, _MISSING) is not new:
             continue
-        if restored is None:
+        if persistent:
+            restored = restored.delete(key) if old is _MISSING else restored.set(key, old)
+            continue
+        if restored is current:
             restored = dict(current)
         if old is _MISSING:
             del restored[key]
         else:
             restored[key] = old
-    return current if restored is None else restored
+    return restored
 
 
 def revert(current: ServerState, before: ServerState, after: ServerState) -> ServerState:

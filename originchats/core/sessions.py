@@ -15,8 +15,6 @@ handlers; tokens of banned/deleted accounts are also dropped at start-up).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-
 import attrs
 
 from .state import ServerState
@@ -41,15 +39,17 @@ def find(state: ServerState, token: str, now: float) -> str | None:
 def issue(state: ServerState, user_id: str, token: str, now: float) -> tuple[ServerState, tuple]:
     """Record a new token for `user_id` (revoking the oldest beyond the per-user cap, and any
     expired ones of that user); returns the new state and the writes to persist."""
-    mine = sorted((created, h) for h, (uid, created) in state.sessions.items() if uid == user_id)
+    table = state.sessions
+    mine = sorted((table[h][1], h) for h in table.of_user(user_id))
     drop = [h for created, h in mine if now - created >= SESSION_TTL]
     live = [h for created, h in mine if now - created < SESSION_TTL]
     drop += live[:max(0, len(live) - (MAX_SESSIONS_PER_USER - 1))]
     new = token_hash(token)
-    sessions = {h: e for h, e in state.sessions.items() if h not in drop} if drop else dict(state.sessions)
-    sessions[new] = (user_id, now)
+    for h in drop:
+        table = table.delete(h)
+    table = table.set(new, (user_id, now))
     writes = (*(SessionRevoked(h) for h in drop), SessionCreated(new, user_id, now))
-    return attrs.evolve(state, sessions=sessions), writes
+    return attrs.evolve(state, sessions=table), writes
 
 
 def revoke(state: ServerState, token: str) -> tuple[ServerState, tuple]:
@@ -59,24 +59,27 @@ def revoke(state: ServerState, token: str) -> tuple[ServerState, tuple]:
 def revoke_hash(state: ServerState, h: str) -> tuple[ServerState, tuple]:
     if h not in state.sessions:
         return state, ()
-    sessions = dict(state.sessions)
-    del sessions[h]
-    return attrs.evolve(state, sessions=sessions), (SessionRevoked(h),)
+    return attrs.evolve(state, sessions=state.sessions.delete(h)), (SessionRevoked(h),)
 
 
 def revoke_user(state: ServerState, user_id: str) -> tuple[ServerState, tuple]:
     """Forget every token of `user_id` (ban, delete): the new state and the write to persist."""
-    kept: Mapping[str, tuple[str, float]] = {h: e for h, e in state.sessions.items() if e[0] != user_id}
-    if len(kept) == len(state.sessions):
+    mine = state.sessions.of_user(user_id)
+    if not mine:
         return state, (UserSessionsRevoked(user_id),)
-    return attrs.evolve(state, sessions=kept), (UserSessionsRevoked(user_id),)
+    table = state.sessions
+    for h in mine:
+        table = table.delete(h)
+    return attrs.evolve(state, sessions=table), (UserSessionsRevoked(user_id),)
 
 
 def revoke_others(state: ServerState, user_id: str, keep: str | None) -> tuple[ServerState, tuple]:
     """Forget every token of `user_id` except the one whose hash is `keep` (a password change:
     the socket that changed it stays signed in, every other session ends)."""
-    drop = [h for h, (uid, _) in state.sessions.items() if uid == user_id and h != keep]
+    drop = [h for h in state.sessions.of_user(user_id) if h != keep]
     if not drop:
         return state, ()
-    sessions = {h: e for h, e in state.sessions.items() if h not in drop}
-    return attrs.evolve(state, sessions=sessions), tuple(SessionRevoked(h) for h in drop)
+    table = state.sessions
+    for h in drop:
+        table = table.delete(h)
+    return attrs.evolve(state, sessions=table), tuple(SessionRevoked(h) for h in drop)

@@ -1,7 +1,11 @@
 """`ServerState`: everything the handlers decide on, except message history (kept in SQLite and
 read through `Fetch` effects). Frozen; a handler returns a new state.
 
-Mappings are plain dicts replaced as a whole on change (`{**old, key: new}`), never mutated.
+Mappings are persistent (core/tables.py): a change makes a new map in O(log n) that shares the rest
+with the old one, never mutates. Connections, users and sessions are tables that keep their own
+indexes (user -> connections, name -> user, user -> tokens); channels are a tuple with lookups by
+name and id. Change them through the helpers below (`with_conn`, `with_user`, ...) or the tables'
+`set`/`delete`: a plain dict given instead is converted, correctly but in O(n).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from .authguard import AuthRecords
 from .model import Channel, Role, User
 from .ratelimit import Bucket
 from .settings import Settings
+from .tables import EMPTY, NO_CHANNELS, ChannelList, ConnTable, NameIndex, SessionTable, UserTable, channel_list, pmap
 
 
 @attrs.frozen(kw_only=True)
@@ -36,42 +41,42 @@ class Conn:
 @attrs.frozen(kw_only=True)
 class ServerState:
     settings: Settings = attrs.Factory(Settings)
-    users: Mapping[str, User] = attrs.Factory(dict)  # id -> user, deleted ones included
-    names: Mapping[str, str] = attrs.Factory(dict)  # username.casefold() -> id (live users only)
-    roles: Mapping[str, Role] = attrs.Factory(dict)  # name -> role, in creation order
-    channels: tuple[Channel, ...] = ()  # display order
-    conns: Mapping[int, Conn] = attrs.Factory(dict)
-    rate_limits: Mapping[str, Bucket] = attrs.Factory(dict)  # user id -> bucket
-    broadcast_limits: Mapping[str, Bucket] = attrs.Factory(dict)  # user id -> bucket of status, reactions...
+    users: UserTable = attrs.field(factory=UserTable, converter=UserTable.of)  # id -> user, deleted ones included
+    roles: Mapping[str, Role] = attrs.Factory(dict)  # name -> role, in creation order (a few dozen: a dict)
+    channels: ChannelList = attrs.field(default=NO_CHANNELS, converter=channel_list)  # display order
+    conns: ConnTable = attrs.field(factory=ConnTable, converter=ConnTable.of)
+    rate_limits: Mapping[str, Bucket] = attrs.field(default=EMPTY, converter=pmap)  # user id -> bucket
+    # user id -> bucket of status, reactions...
+    broadcast_limits: Mapping[str, Bucket] = attrs.field(default=EMPTY, converter=pmap)
     server_info: Mapping[str, str] = attrs.Factory(dict)  # live name/icon/banner
     # message id -> when deleted, for a minute: guards reads that raced the delete
-    deleted_messages: Mapping[str, float] = attrs.Factory(dict)
+    deleted_messages: Mapping[str, float] = attrs.field(default=EMPTY, converter=pmap)
     # (message id, emoji, user id) -> (reacted, when), for a minute: guards racing reaction reads
-    recent_reactions: Mapping[tuple[str, str, str], tuple[bool, float]] = attrs.Factory(dict)
+    recent_reactions: Mapping[tuple[str, str, str], tuple[bool, float]] = attrs.field(default=EMPTY, converter=pmap)
     auth: AuthRecords = attrs.Factory(AuthRecords)  # failure and registration counters; core/authguard.py
-    sessions: Mapping[str, tuple[str, float]] = attrs.Factory(dict)  # token SHA-256 -> (user id, created); core/sessions.py
+    # token SHA-256 -> (user id, created); core/sessions.py
+    sessions: SessionTable = attrs.field(factory=SessionTable, converter=SessionTable.of)
+
+    @property
+    def names(self) -> NameIndex:
+        """username.casefold() -> id, live users only (kept by `users`)."""
+        return self.users.names
 
     # ---- lookups -------------------------------------------------------------------------------
 
     def channel(self, name: object) -> Channel | None:
         if not isinstance(name, str):
             return None
-        for ch in self.channels:
-            if ch.name == name:
-                return ch
-        return None
+        return self.channels.by_name.get(name)
 
     def channel_by_id(self, channel_id: str) -> Channel | None:
-        for ch in self.channels:
-            if ch.id == channel_id:
-                return ch
-        return None
+        return self.channels.by_id.get(channel_id)
 
     def find_user(self, name_or_id: object) -> User | None:
         """Client-named user: case-insensitive username first, else the raw string as an id."""
         if not isinstance(name_or_id, str) or not name_or_id:
             return None
-        uid = self.names.get(name_or_id.casefold())
+        uid = self.users.id_by_name(name_or_id.casefold())
         if uid is None:
             uid = name_or_id
         user = self.users.get(uid)
@@ -87,10 +92,12 @@ class ServerState:
         return self.conns[conn_id]
 
     def authed_conns(self) -> Iterable[Conn]:
-        return (c for c in self.conns.values() if c.user_id is not None)
+        """Logged-in connections, by id."""
+        return self.conns.authed()
 
-    def conns_of(self, user_id: str) -> list[int]:
-        return [c.id for c in self.conns.values() if c.user_id == user_id]
+    def conns_of(self, user_id: str) -> tuple[int, ...]:
+        """The logged-in connections of `user_id`, by id."""
+        return self.conns.of_user(user_id)
 
     def role_by_name_or_id(self, key: object) -> Role | None:
         if not isinstance(key, str):
@@ -106,21 +113,16 @@ class ServerState:
     # ---- copy-on-write helpers -----------------------------------------------------------------
 
     def with_user(self, user: User) -> ServerState:
-        names = dict(self.names)
-        old = self.users.get(user.id)
-        if old is not None and names.get(old.username.casefold()) == user.id:
-            del names[old.username.casefold()]
-        if not user.deleted:
-            names.setdefault(user.username.casefold(), user.id)
-        return attrs.evolve(self, users={**self.users, user.id: user}, names=names)
+        users = self.users.set(user.id, user)
+        return self if users is self.users else attrs.evolve(self, users=users)
 
     def with_conn(self, conn: Conn) -> ServerState:
-        return attrs.evolve(self, conns={**self.conns, conn.id: conn})
+        return attrs.evolve(self, conns=self.conns.set(conn.id, conn))
 
     def without_conn(self, conn_id: int) -> ServerState:
-        conns = dict(self.conns)
-        conns.pop(conn_id, None)
-        return attrs.evolve(self, conns=conns)
+        if conn_id not in self.conns:
+            return self
+        return attrs.evolve(self, conns=self.conns.delete(conn_id))
 
     def with_channel(self, channel: Channel) -> ServerState:
         """Replace the channel with the same id, or append a new one."""
@@ -149,10 +151,3 @@ class ServerState:
             roles[role.name] = role
         return attrs.evolve(self, roles=roles)
 
-
-def build_names(users: Iterable[User]) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for u in users:
-        if not u.deleted:
-            names.setdefault(u.username.casefold(), u.id)
-    return names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from .model import Action, Channel, Message, User
@@ -68,23 +69,35 @@ def message_wire(state: ServerState, m: Message) -> dict[str, Any]:
 
 def all_authed(state: ServerState) -> tuple[int, ...]:
     """"ALL": every authenticated socket, the caller included."""
-    return tuple(c.id for c in state.conns.values() if c.user_id is not None)
+    return state.conns.authed_ids()
 
 
 def others(state: ServerState, conn_id: int) -> tuple[int, ...]:
     """Global without channel: every other authenticated socket."""
-    return tuple(c.id for c in state.conns.values() if c.user_id is not None and c.id != conn_id)
+    return _without(state.conns.authed_ids(), conn_id)
 
 
 def channel_viewers(state: ServerState, channel: Channel | None, exclude: int | None = None) -> tuple[int, ...]:
     """Authenticated sockets whose user may `view` the channel, judged on the user's *current*
-    roles (the original used a snapshot taken at login; see docs/compatibility.md)."""
+    roles (the original used a snapshot taken at login; see docs/compatibility.md).
+
+    The audience is worked out once per version of the connection table, the user table and the
+    channel (kept on the connection table: `ConnTable.memo`), so a run of messages to one channel
+    pays for the scan once, not once per message."""
+    conns, users = state.conns, state.users
+    key = ("viewers", channel.id if channel is not None else None)
+    hit = conns.recall(key)
+    if hit is None or hit[0] is not channel or hit[1] is not users:
+        hit = (channel, users, _viewers(state, channel))
+        conns.remember(key, hit)
+    return _without(hit[2], exclude)
+
+
+def _viewers(state: ServerState, channel: Channel | None) -> tuple[int, ...]:
     out = []
     verdicts: dict[tuple[str, ...], bool] = {}
     users = state.users
-    for c in state.conns.values():
-        if c.user_id is None or c.id == exclude:
-            continue
+    for c in state.conns.authed():
         user = users.get(c.user_id)
         if user is None:
             continue
@@ -95,4 +108,14 @@ def channel_viewers(state: ServerState, channel: Channel | None, exclude: int | 
         if ok:
             out.append(c.id)
     return tuple(out)
+
+
+def _without(ids: tuple[int, ...], conn_id: int | None) -> tuple[int, ...]:
+    """`ids` (ascending) without `conn_id`: a bisection and two slices, no Python loop."""
+    if conn_id is None:
+        return ids
+    i = bisect_left(ids, conn_id)
+    if i < len(ids) and ids[i] == conn_id:
+        return ids[:i] + ids[i + 1:]
+    return ids
 

@@ -23,15 +23,15 @@ INDEX_HTML = (b"<!doctype html><html><head><meta charset=\"utf-8\"><title>Origin
 def info(state: ServerState, connected_sockets: int) -> dict[str, Any]:
     s = state.settings.server
     online = set()
-    for c in state.authed_conns():
-        user = state.users.get(c.user_id or "")
+    for uid in state.conns.online_user_ids():
+        user = state.users.get(uid)
         # as in `users_online`: an invisible user is not counted (no invisibility leak)
         if user is not None and not user.deleted and user.status != "invisible":
             online.add(user.id)
     return {
         "server": {"name": s.get("name", ""), "icon": s.get("icon", ""), "banner": s.get("banner", ""),
                    "owner": s.get("owner", {})},
-        "stats": {"total_users": sum(1 for u in state.users.values() if not u.deleted),
+        "stats": {"total_users": state.users.live_count,
                   "connected_users": connected_sockets, "online_users": len(online),
                   "total_channels": len(state.channels), "total_roles": len(state.roles)},
     }

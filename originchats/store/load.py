@@ -11,7 +11,7 @@ from ..core import writes as w
 from ..core.defaults import default_general, default_roles
 from ..core.ratelimit import Bucket
 from ..core.settings import Settings
-from ..core.state import ServerState, build_names
+from ..core.state import ServerState
 from . import sql
 
 INITIALIZED = "initialized"
@@ -51,7 +51,6 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
         rate_limits={uid: Bucket(timeout_until=until) for uid, until in sql.load_timeouts(con).items()},
         sessions=sql.load_sessions(con),
         users={u.id: u for u in users},
-        names=build_names(users),
         roles={r.name: r for r in sql.load_roles(con)},
         channels=tuple(sql.load_channels(con)),
         server_info=server_info,

@@ -71,7 +71,7 @@ def _announce(state: ServerState, ctx: Context, *, user_id: str, new_user: bool)
         return Step(state, (_refused(ctx, texts.USER_NOT_FOUND),))
     if user.banned:  # banned while the login was stored
         return Step(state, (_refused(ctx, texts.BANNED_AUTH),))
-    first = not any(c.user_id == user.id for c in state.conns.values())
+    first = not state.conns.has_user(user.id)
     changes: dict = {"user_id": user.id, "username": user.username, "status": user.status}
     if user.cracked:  # `logout` revokes the token this socket was given
         changes["session"] = sessions.token_hash(ctx.new_token)

@@ -77,9 +77,7 @@ def channel_pushes(before: ServerState, after: ServerState) -> tuple[Send, ...]:
     lists_before: dict[tuple[str, ...], list] = {}
     lists_after: dict[tuple[str, ...], list] = {}
     groups: dict[tuple[str, ...], list[int]] = {}
-    for conn in after.conns.values():
-        if conn.user_id is None:
-            continue
+    for conn in after.conns.authed():
         user = after.users.get(conn.user_id)
         if user is None:
             continue

@@ -58,7 +58,7 @@ def rate_check(state: ServerState, ctx: Context, user: User, *, with_reason: boo
         return state, None
     buckets = state.broadcast_limits if broadcast else state.rate_limits
     bucket, refusal = ratelimit.check(buckets.get(user.id) or ratelimit.Bucket(), ctx.now, cfg)
-    buckets = {**buckets, user.id: bucket}
+    buckets = buckets.set(user.id, bucket)
     state = attrs.evolve(state, **{"broadcast_limits" if broadcast else "rate_limits": buckets})
     if refusal is None:
         return state, None

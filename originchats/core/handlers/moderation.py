@@ -170,7 +170,7 @@ def handle_user_timeout(state: ServerState, ctx: Context, req: Request) -> Step:
         until = ctx.now + seconds
         bucket = ratelimit.set_timeout(bucket, until)
         pushed = (Send(tuple(state.conns_of(target.id)), packets.rate_limit(seconds * 1000, texts.TIMEOUT_SET)),)
-    state = attrs.evolve(state, rate_limits={**state.rate_limits, target.id: bucket})
+    state = attrs.evolve(state, rate_limits=state.rate_limits.set(target.id, bucket))
     entry = audit(ctx, actor.id, "user_moderation", "user_timeout", target=target.id, details={"timeout": seconds})
     return Step(state, (Persist((TimeoutSaved(target.id, until), entry), pushed + (reply,)),))
 
@@ -189,7 +189,7 @@ def handle_rate_limit_reset(state: ServerState, ctx: Context, req: Request) -> S
     bucket = state.rate_limits.get(target.id)
     if bucket is None or bucket == ratelimit.reset(bucket):
         return Step(state, (reply,))  # nothing to clear
-    state = attrs.evolve(state, rate_limits={**state.rate_limits, target.id: ratelimit.reset(bucket)})
+    state = attrs.evolve(state, rate_limits=state.rate_limits.set(target.id, ratelimit.reset(bucket)))
     entry = audit(ctx, actor.id, "user_moderation", "rate_limit_reset", target=target.id, details={})
     return Step(state, (Persist((entry,), (reply,)),))
 

@@ -90,7 +90,7 @@ def operator_unban(state: ServerState, ctx: Context, req: Request) -> Step:
 @command("list-users", operator=True)
 def operator_list_users(state: ServerState, ctx: Context, req: Request) -> Step:
     """One line per account, in creation order: name, nickname, roles, and banned/deleted/online."""
-    online = {c.user_id for c in state.authed_conns()}
+    online = state.conns.online_user_ids()
     lines = []
     for u in state.users.values():
         flags = [f for f, on in (("banned", u.banned), ("deleted", u.deleted), ("online", u.id in online)) if on]

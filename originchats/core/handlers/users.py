@@ -26,7 +26,7 @@ from .common import me, rate_check, target_user
 
 @command("users_list")
 def handle_users_list(state: ServerState, ctx: Context, req: Request) -> Step:
-    online = {c.user_id for c in state.authed_conns()}
+    online = state.conns.online_user_ids()
     users = []
     for u in state.users.values():
         if u.deleted or u.banned:
