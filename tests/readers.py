@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from originchats.core.handlers.messages import AROUND_CAP
+from originchats.core.handlers.message_rules import AROUND_CAP
 from tests.client import Client, until_reply
 from tests.conftest import Server
 

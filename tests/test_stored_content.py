@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from originchats.config import MESSAGE_BYTES_MAX, LimitsSection
 from originchats.core.budget import message_size
-from originchats.core.handlers.messages import AROUND_CAP, HISTORY_CAP
+from originchats.core.handlers.message_rules import AROUND_CAP, HISTORY_CAP
 from originchats.core.jsonsize import Unstorable, json_size
 from originchats.core.model import Message
 from originchats.core.settings import ContentLimits
