@@ -1,7 +1,6 @@
-"""Member moderation and server administration: user_ban, user_unban, users_banned_list,
-user_timeout, user_leave (self-deletion, or a kick), user_delete, user_update, nickname_update,
-nickname_remove, server_update, rate_limit_reset, plugins_list, plugins_reload (core.md §2, §5, §7,
-§8; extended/misc.md).
+"""Member moderation: user_ban, user_unban, users_banned_list, user_timeout, rate_limit_reset,
+user_leave (self-deletion, or a kick) and user_delete (core.md §5, §7). Renames and nicknames are in
+handlers/profiles.py, server settings and plugins in handlers/server_admin.py.
 
 Permission model (docs/compatibility.md "Moderation"): the member commands follow the documented
 permission `manage_users` (the original demanded the literal role `owner` for ban, unban, timeout
@@ -11,36 +10,33 @@ documented. On top of that nobody acts on a member whose rank is at or above the
 
 Fixed relative to the original: a banned, kicked or deleted member's sockets get
 `{"cmd":"disconnect","reason":…}` and are closed at once; a deleted account keeps its row (its name
-and id cannot be reclaimed); unknown users are refused with `User not found`; renames are checked
-for format and uniqueness and keep cracked accounts able to log in; timeouts can be lifted with 0,
-reach every socket of the target and survive a restart; nothing is audit-logged when nothing changed.
+and id cannot be reclaimed); unknown users are refused with `User not found`; timeouts can be lifted
+with 0, reach every socket of the target and survive a restart; nothing is audit-logged when
+nothing changed.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
 
 import attrs
 
-from .. import names, packets, ratelimit, sessions, texts
+from .. import packets, ratelimit, sessions, texts
 from ..audit import audit
 from ..context import Context
 from ..effects import Close, Effect, Persist, Reply, Send, Step
 from ..errors import ProtocolError
-from ..model import CRACKED_PREFIX, Perm, User
+from ..model import Perm, User
 from ..permissions import is_owner, outranks
 from ..registry import command
 from ..request import Request, opt_str
 from ..state import ServerState
-from ..views import all_authed, others
-from ..writes import AuditRecorded, SettingSaved, TimeoutSaved, UserSaved
-from .common import MAX_NAME, me, rate_check, require_owner, require_perm, target_user
+from ..views import all_authed
+from ..writes import TimeoutSaved, UserSaved
+from .common import me, require_owner, require_perm, target_user
+
 
 MAX_REASON = 500
 MAX_TIMEOUT = 365 * 86400
-NICK_MAX = 20
-SERVER_NAME_MAX = 100
-URL_MAX = 2048
 
 
 # ---- shared checks and effects ----------------------------------------------------------------
@@ -243,199 +239,3 @@ def handle_user_delete(state: ServerState, ctx: Context, req: Request) -> Step:
             *disconnect(state, target.id, texts.ACCOUNT_REMOVED))
     return Step(state, (Persist((*writes, entry), then),))
 
-
-# ---- names ------------------------------------------------------------------------------------
-
-
-def _new_username(state: ServerState, target: User, value: str) -> str:
-    """The stored form of a rename: `USR:local_<name>` for local accounts (so they can still log
-    in with the new name), the name itself for Rotur accounts; unique among all accounts, deleted
-    ones included (their names stay reserved)."""
-    name = value.strip()
-    if name.casefold().startswith(CRACKED_PREFIX.casefold()):
-        if not target.cracked:
-            raise ProtocolError(texts.USERNAME_CHARACTERS)
-        name = name[len(CRACKED_PREFIX):]
-    if not names.username_length_ok(name):
-        raise ProtocolError(texts.USERNAME_LENGTH)
-    if not names.username_chars_ok(name):
-        raise ProtocolError(texts.USERNAME_CHARACTERS)
-    stored = CRACKED_PREFIX + name.lower() if target.cracked else name
-    key = stored.casefold()
-    for u in state.users.values():
-        if u.id != target.id and (u.username.casefold() == key or u.id.casefold() == key):
-            raise ProtocolError(texts.USERNAME_TAKEN)
-    return stored
-
-
-def _clean_nickname(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if len(value) > NICK_MAX:
-        raise ProtocolError(texts.nickname_too_long(NICK_MAX))
-    return value
-
-
-def nickname_event(user: User) -> dict:
-    if user.nickname is None:
-        return packets.nickname_remove(user.id, user.username)
-    return packets.nickname_update(user.id, user.username, user.nickname)
-
-
-def _renamed(state: ServerState, user: User) -> ServerState:
-    state = state.with_user(user)
-    for cid in state.conns_of(user.id):
-        state = state.with_conn(attrs.evolve(state.conns[cid], username=user.username))
-    return state
-
-
-@command("user_update")
-def handle_user_update(state: ServerState, ctx: Context, req: Request) -> Step:
-    actor = me(state, ctx)
-    require_perm(state, actor, Perm.MANAGE_USERS)
-    target = target_user(state, req)
-    if target.id != actor.id:
-        require_outranks(state, actor, target)
-    updates = req.get("updates")
-    if not isinstance(updates, dict) or not updates:
-        raise ProtocolError(texts.UPDATES_NOT_AN_OBJECT)
-    for field in updates:
-        if field not in ("username", "nickname"):
-            raise ProtocolError(texts.cannot_update_field(field))
-    username, nickname = target.username, target.nickname
-    if "username" in updates:
-        value = updates["username"]
-        if not isinstance(value, str) or not value.strip():
-            raise ProtocolError(texts.USERNAME_NOT_A_STRING)
-        username = _new_username(state, target, value)
-    if "nickname" in updates:
-        value = updates["nickname"]
-        if value is not None and not isinstance(value, str):
-            raise ProtocolError(texts.string_or_null("Nickname"))
-        nickname = _clean_nickname(value)
-    reply = Reply(packets.user_update(username, nickname))
-    if (username, nickname) == (target.username, target.nickname):
-        return Step(state, (reply,))
-    user = attrs.evolve(target, username=username, nickname=nickname)
-    state = _renamed(state, user)
-    applied = {k: v for k, v in (("username", username), ("nickname", nickname)) if k in updates}
-    entry = audit(ctx, actor.id, "user_moderation", "user_update", target=user.id, details=applied)
-    everyone = all_authed(state)
-    then: list[Effect] = [Send(everyone, packets.user_updated(user.id, username, nickname))]
-    if nickname != target.nickname:
-        then.append(Send(everyone, nickname_event(user)))
-    then.append(reply)
-    return Step(state, (Persist((UserSaved(user), entry), tuple(then)),))
-
-
-def _set_own_nickname(state: ServerState, ctx: Context, nickname: str | None) -> Step:
-    user = me(state, ctx)
-    state, refusal = rate_check(state, ctx, user, broadcast=True)
-    if refusal is not None:
-        return Step(state, (refusal,))
-    event = nickname_event(attrs.evolve(user, nickname=nickname))
-    effects = (Send(others(state, ctx.conn_id), event, reply=True),)
-    if nickname == user.nickname:
-        return Step(state, (Reply(event),))
-    user = attrs.evolve(user, nickname=nickname)
-    state = state.with_user(user)
-    return Step(state, (Persist((UserSaved(user),), effects),))
-
-
-@command("nickname_update")
-def handle_nickname_update(state: ServerState, ctx: Context, req: Request) -> Step:
-    """Set the caller's own nickname (what `/nick <name>` does); everyone gets the event."""
-    value = req.get("nickname")
-    if value is not None and not isinstance(value, str):
-        raise ProtocolError(texts.string_or_null("Nickname"))
-    nickname = _clean_nickname(value)
-    if nickname is None:
-        raise ProtocolError(texts.NICKNAME_REQUIRED)
-    return _set_own_nickname(state, ctx, nickname)
-
-
-@command("nickname_remove")
-def handle_nickname_remove(state: ServerState, ctx: Context, req: Request) -> Step:
-    """Clear the caller's own nickname (what `/nick` with no name does)."""
-    if me(state, ctx).nickname is None:
-        raise ProtocolError(texts.NO_NICKNAME)
-    return _set_own_nickname(state, ctx, None)
-
-
-# ---- server settings --------------------------------------------------------------------------
-
-
-def _check_server_field(key: str, label: str, value: str) -> str:
-    if key == "name":
-        value = value.strip()
-        if not 1 <= len(value) <= SERVER_NAME_MAX:
-            raise ProtocolError(texts.server_name_length(SERVER_NAME_MAX))
-        return value
-    value = value.strip()
-    if not value:
-        return ""
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > URL_MAX:
-        raise ProtocolError(texts.not_a_url(label, URL_MAX))
-    return value
-
-
-@command("server_update")
-def handle_server_update(state: ServerState, ctx: Context, req: Request) -> Step:
-    actor = me(state, ctx)
-    require_perm(state, actor, Perm.MANAGE_SERVER)
-    fields = (("name", "Name"), ("icon", "Icon"), ("banner", "Banner"))
-    sent: dict[str, str] = {}
-    for key, label in fields:
-        value = req.get(key)
-        if value is not None and not isinstance(value, str):
-            raise ProtocolError(texts.string_or_null(label))
-    if not any(req.has(key) for key, _ in fields):
-        raise ProtocolError(texts.NO_UPDATES)
-    for key, label in fields:
-        value = req.get(key)
-        if isinstance(value, str):  # null leaves the value unchanged (as the original does)
-            sent[key] = _check_server_field(key, label, value)
-    info = dict(state.server_info)
-    applied = {k: v for k, v in sent.items() if (info.get(k) or "") != v}
-    info.update(applied)
-    packet = packets.server_update(name=info.get("name") or "", icon=info.get("icon") or "",
-                                   banner=info.get("banner") or "")
-    effects: tuple[Effect, ...] = (Send(all_authed(state), packet, reply=True),)
-    if not applied:
-        return Step(state, effects)
-    server = dict(state.settings.server)
-    for k, v in applied.items():
-        if v:
-            server[k] = v
-        else:
-            server.pop(k, None)
-    state = attrs.evolve(state, server_info=info, settings=attrs.evolve(state.settings, server=server))
-    writes: list[SettingSaved | AuditRecorded] = [SettingSaved(f"server.{k}", v) for k, v in applied.items()]
-    writes.append(audit(ctx, actor.id, "server_management", "server_update", details=applied))
-    return Step(state, (Persist(tuple(writes), effects),))
-
-
-# ---- plugins (there is no plugin system: an empty list, and reloading "all" succeeds) ---------
-
-
-@command("plugins_list")
-def handle_plugins_list(state: ServerState, ctx: Context, req: Request) -> Step:
-    require_perm(state, me(state, ctx), "manage_server")
-    return Step(state, (Reply(packets.plugins_list()),))
-
-
-@command("plugins_reload")
-def handle_plugins_reload(state: ServerState, ctx: Context, req: Request) -> Step:
-    actor = me(state, ctx)
-    require_perm(state, actor, Perm.MANAGE_SERVER)
-    plugin = opt_str(req, "plugin")
-    if plugin:
-        shown = plugin if len(plugin) <= MAX_NAME else plugin[:MAX_NAME] + "…"
-        raise ProtocolError(texts.plugin_reload_failed(shown))
-    entry = audit(ctx, actor.id, "server_management", "plugins_reload", details={"plugin": "all"})
-    return Step(state, (Persist((entry,), (Reply(packets.plugins_reload()),)),))
