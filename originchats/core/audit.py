@@ -27,7 +27,7 @@ def audit(ctx: Context, actor_id: str | None, category: str, action: str, *, tar
 
 def retention_cutoffs(days: Mapping[str, int], now: float) -> tuple[Cutoffs, float | None]:
     """Per category, the time at or before which its entries have expired, and the cutoff of any
-    other category: `modlog.retention.<category>`, else `.default` (config.py holds the defaults and
+    other category: `modlog.retention.<category>`, else `.default` (config/sections.py holds the defaults and
     always passes a `default`); with no `default` at all, uncategorised entries are kept."""
     default = days.get("default")
     cutoffs = tuple((c, now - days[c] * DAY if c in days else None if default is None else now - default * DAY)

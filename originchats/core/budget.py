@@ -5,7 +5,7 @@ A message is measured as `views.message_wire` would send it in any later read, w
 name (author, replied-to author, each reactor) counted as NAME_BYTES whatever its length today,
 so a rename cannot push a stored message past its budget (local names are at most 42 bytes). With
 every message within `message_bytes`, a history page of n messages is at most
-n x (message_bytes + 1) plus its envelope: config.MESSAGE_BYTES_MAX keeps the largest page, a
+n x (message_bytes + 1) plus its envelope: config.sections.MESSAGE_BYTES_MAX keeps the largest page, a
 `messages_around` of 200 + 1 + 200, under the per-socket outgoing cap.
 """
 

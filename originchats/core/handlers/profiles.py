@@ -23,6 +23,7 @@ from .common import me, rate_check, require_perm, target_user
 
 NICK_MAX = 20  # characters of a nickname
 
+
 # ---- names ------------------------------------------------------------------------------------
 
 

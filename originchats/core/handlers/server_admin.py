@@ -23,6 +23,7 @@ from .common import MAX_NAME, me, require_perm
 SERVER_NAME_MAX = 100  # characters
 URL_MAX = 2048  # characters of the icon or banner URL
 
+
 # ---- server settings --------------------------------------------------------------------------
 
 

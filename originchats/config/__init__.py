@@ -1,0 +1,19 @@
+"""The TOML configuration: a frozen tree with defaults (config/sections.py), loaded strictly
+(config/loading.py).
+
+`load_config(path)` rejects a missing file, unknown keys and wrong types with a `ConfigError`
+whose message names the file, the key and the problem (the CLI prints it and exits with 2).
+"""
+
+from .loading import load_config, parse_config
+from .sections import (CHANNEL_LISTING_EXTRA, LIST_BYTES_MAX, MESSAGE_BYTES_MAX, RETENTION_DAYS, AuthSection,
+                       Config, ConfigError, CrackedSection, HeartbeatSection, LimitsSection, ListenSection,
+                       LogSection, ModlogSection, NetworkSection, RateLimitingSection, RoturSection,
+                       ServerSection, StorageSection)
+
+__all__ = [
+    "load_config", "parse_config", "CHANNEL_LISTING_EXTRA", "LIST_BYTES_MAX", "MESSAGE_BYTES_MAX", "RETENTION_DAYS",
+    "AuthSection", "Config", "ConfigError", "CrackedSection", "HeartbeatSection", "LimitsSection", "ListenSection",
+    "LogSection", "ModlogSection", "NetworkSection", "RateLimitingSection", "RoturSection", "ServerSection",
+    "StorageSection",
+]

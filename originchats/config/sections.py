@@ -1,0 +1,185 @@
+"""The configuration tree: one frozen section per TOML table, with its defaults (config.toml documents
+every key). Loading and checking are in config/loading.py."""
+
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+
+class ConfigError(Exception):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class ServerSection:
+    name: str = "My OriginChats Server"
+    owner: str = "Admin"  # display name only (handshake `server.owner.name`, /info)
+    icon: str = ""
+    banner: str = ""
+    url: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class ListenSection:
+    host: str = "127.0.0.1"
+    port: int = 5613
+
+
+@attrs.frozen(kw_only=True)
+class StorageSection:
+    data_dir: str = "data"
+    # FULL: every commit is fsynced (a group of messages shares one fsync). NORMAL survives a crash
+    # of the process but may lose the last commits on power loss.
+    synchronous: Literal["full", "normal"] = "full"
+    # Commands' writes that may wait for the single writer; when full, the connection whose command
+    # writes waits (is not read) until there is room. Nothing is dropped.
+    write_queue: int = 4096
+
+
+@attrs.frozen(kw_only=True)
+class CrackedSection:
+    allow_registration: bool = True
+    # A deleted account's name stays reserved, so nobody can take over its id and history.
+    allow_name_reuse: bool = False
+    # argon2id cost (RFC 9106 second recommendation by default: 64 MiB, 3 passes)
+    argon2_memory_kib: int = 65536
+    argon2_time_cost: int = 3
+
+
+@attrs.frozen(kw_only=True)
+class RoturSection:
+    validate_url: str = "https://api.rotur.dev/validate"
+    timeout_seconds: float = 5.0
+
+
+#: The largest `limits.message_bytes`: a `messages_around` page (200 + 1 + 200 messages) of
+#: messages this size stays well under the 16 MiB a socket may have queued (server/ws_send.py
+#: MAX_OUTBOX_BYTES; tests/test_stored_content.py checks the arithmetic).
+MESSAGE_BYTES_MAX = 32 * 1024
+#: The most a whole `channels_get` or `roles_list` may take: `max_channels` (`max_roles`) records
+#: of `record_bytes` each must fit (half the 16 MiB outgoing cap).
+LIST_BYTES_MAX = 8 * 1024 * 1024
+#: What `channels_get` adds to each stored channel object (last_message, last_message_id, ...).
+CHANNEL_LISTING_EXTRA = 256
+
+
+@attrs.frozen(kw_only=True)
+class AuthSection:
+    """Limits of the auth path (docs/security.md "Authentication"). A count of 0 turns that limit off."""
+
+    # password hashing (argon2id, for login, register, password_change)
+    hash_threads: int = 2  # hashes computed at once
+    hash_queue: int = 32  # hashes waiting, all addresses together; beyond: refused at once
+    hash_per_ip: int = 4  # hashes waiting or running per address
+    # Rotur `auth`
+    rotur_concurrency: int = 32  # validations in flight, all addresses together
+    rotur_per_ip: int = 4  # validations in flight per address
+    rotur_cache_seconds: float = 30.0  # reuse an answer for the same key and validator this long
+    rotur_cache_entries: int = 10000
+    # per address
+    registrations_per_ip_per_hour: int = 10
+    ip_failures: int = 50
+    ip_failure_window_seconds: float = 900.0
+    # per account
+    lockout_failures: int = 10
+    lockout_window_seconds: float = 900.0
+    backoff_after: int = 10
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+
+
+@attrs.frozen(kw_only=True)
+class LimitsSection:
+    post_content: int = 2000
+    search_results: int = 30
+    max_frame_size: int = 4 * 1024 * 1024  # bytes of one incoming WebSocket message; larger: close 1009
+    # the same before the socket is logged in (a login needs a few hundred bytes); larger: close 1009
+    max_frame_size_before_login: int = 16 * 1024
+    # a socket not logged in this long after it opened is closed (1008 "login timeout")
+    login_timeout_seconds: float = 30
+    # bytes of unfinished incoming messages held across all connections; a socket whose next fragment
+    # would go past it is closed (1013 "server busy"): the "refuse the newcomer" policy
+    max_buffered_input: int = 128 * 1024 * 1024
+    # error answers (`command_rejected`) one socket may cause per minute; more: close 1008
+    max_rejected_per_minute: int = 100
+    # stored content (docs/security.md "Stored content")
+    message_bytes: int = 32 * 1024  # one message as read back: content, embeds, reactions
+    url_length: int = 2048  # characters of each URL in an embed
+    json_depth: int = 8  # nesting of JSON stored as sent (channel keys, role permission objects)
+    record_bytes: int = 8192  # one channel or role as stored
+    reactions_per_message: int = 20  # distinct emoji on one message
+    emoji_length: int = 32  # characters of one reaction emoji
+    # administration (docs/security.md "Broadcasts and administration")
+    max_channels: int = 500
+    max_roles: int = 250
+
+
+@attrs.frozen(kw_only=True)
+class NetworkSection:
+    """Admission of TCP connections, per client address (IPv6: per /64 network)."""
+
+    max_connections_per_ip: int = 64  # open at once; 0: no limit
+    new_connections_per_second: float = 10.0  # sustained rate of new connections per address...
+    new_connections_burst: int = 40  # ...with this many at once; 0 per second: no limit
+    # addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed
+    trusted_proxies: list[str] = attrs.Factory(list)
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitingSection:
+    enabled: bool = True
+    messages_per_minute: int = 60
+    burst_limit: int = 10
+    cooldown_seconds: float = 30
+    # status_set, nickname_update/remove, pfp_set, message_react_add/remove (each reaches every
+    # socket): a bucket of their own, same algorithm
+    broadcasts_per_minute: int = 30
+    broadcast_burst_limit: int = 10
+    broadcast_cooldown_seconds: float = 30
+
+
+@attrs.frozen(kw_only=True)
+class HeartbeatSection:
+    interval_seconds: float = 30
+
+
+@attrs.frozen(kw_only=True)
+class LogSection:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"
+    # client-supplied text in a log line (a command name, a reason quoting one) is cut to this length
+    max_field_chars: int = 128
+    # `command_rejected` lines per client address per minute; the rest are counted in one summary line
+    rejections_per_minute: int = 10
+
+
+#: The one home of the audit-log retention defaults (days); the core gets the merged table.
+RETENTION_DAYS = {"default": 90, "user_moderation": 365, "role_management": 365, "channel_management": 180,
+                  "message_moderation": 90, "server_management": 180}
+
+
+@attrs.frozen(kw_only=True)
+class ModlogSection:
+    # days to keep audit entries, per category ("default" for the rest); a file that names only
+    # some categories keeps these for the others (parse_config)
+    retention: dict[str, int] = attrs.Factory(lambda: dict(RETENTION_DAYS))
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    auth_mode: Literal["rotur", "cracked", "cracked-only"] = "cracked"
+    server: ServerSection = attrs.Factory(ServerSection)
+    listen: ListenSection = attrs.Factory(ListenSection)
+    storage: StorageSection = attrs.Factory(StorageSection)
+    cracked: CrackedSection = attrs.Factory(CrackedSection)
+    rotur: RoturSection = attrs.Factory(RoturSection)
+    auth: AuthSection = attrs.Factory(AuthSection)
+    limits: LimitsSection = attrs.Factory(LimitsSection)
+    network: NetworkSection = attrs.Factory(NetworkSection)
+    rate_limiting: RateLimitingSection = attrs.Factory(RateLimitingSection)
+    heartbeat: HeartbeatSection = attrs.Factory(HeartbeatSection)
+    log: LogSection = attrs.Factory(LogSection)
+    modlog: ModlogSection = attrs.Factory(ModlogSection)
