@@ -97,3 +97,26 @@ def test_the_packet_check_can_fail(tmp_path):
     fake = tmp_path / "fake.py"
     fake.write_text("a = effect.packet.get('cmd')\nb = packet['val']\nc = last is packet\nd = 'x' in effect.packet\n")
     assert packet_reads(fake) == [1, 2, 3, 4]
+
+
+def handler_imports(path: Path) -> list[str]:
+    return sorted(m for m in imported_modules(path) if m == "originchats.core.handlers"
+                  or m.startswith("originchats.core.handlers."))
+
+
+def test_only_the_dispatcher_imports_handler_modules():
+    """The shell, the store and the CLI reach the handlers through core/dispatch.py only; what they
+    share with handlers (retention, channel lists, audiences) lives in core modules of its own."""
+    root = CORE.parent
+    files = [p for p in sorted(root.rglob("*.py")) if CORE / "handlers" not in p.parents
+             and p != CORE / "dispatch.py"]
+    assert {str(p.relative_to(root)): handler_imports(p) for p in files if handler_imports(p)} == {}
+
+
+def test_the_handler_import_check_can_fail():
+    fake = CORE.parent / "server" / "_fake_for_test.py"
+    fake.write_text("from ..core.handlers.channels import x\n")
+    try:
+        assert handler_imports(fake) == ["originchats.core.handlers.channels"]
+    finally:
+        fake.unlink()

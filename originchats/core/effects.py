@@ -20,7 +20,7 @@
 * `ChannelsChanged(before, after)`: a committed change took the channel lists from `before` to
   `after`. The shell coalesces these per scheduler tick: once the tick's commits are done, each
   authenticated socket whose visible list differs between the tick's first `before` and its last
-  `after` gets one `channels_get` push (`handlers.channels.channel_pushes`), however many changes
+  `after` gets one `channels_get` push (`views.channel_pushes`), however many changes
   the tick saw. (`after`, not the state current then: that may hold changes not committed yet.)
 """
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
+from . import packets
+from .effects import Send
 from .model import Action, Channel, Message, User
-from .permissions import channel_allows
+from .permissions import channel_allows, channel_lists_viewer
 from .state import ServerState
 
 
@@ -119,3 +121,32 @@ def _without(ids: tuple[int, ...], conn_id: int | None) -> tuple[int, ...]:
         return ids[:i] + ids[i + 1:]
     return ids
 
+
+# ---- channel lists ---------------------------------------------------------------------------
+
+
+def visible_channels(state: ServerState, roles: tuple[str, ...]) -> list[dict[str, Any]]:
+    """What a user with `roles` sees in `channels_get`, as stored objects (no computed keys)."""
+    return [ch.wire() for ch in state.channels if channel_lists_viewer(ch, roles)]
+
+
+def channel_pushes(before: ServerState, after: ServerState) -> tuple[Send, ...]:
+    """An unsolicited `channels_get` for every authenticated socket whose visible list differs
+    between `before` and `after` (a channel change, or a change of its user's roles)."""
+    lists_before: dict[tuple[str, ...], list] = {}
+    lists_after: dict[tuple[str, ...], list] = {}
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for conn in after.conns.authed():
+        user = after.users.get(conn.user_id)
+        if user is None:
+            continue
+        roles = user.roles
+        if roles not in lists_after:
+            lists_after[roles] = visible_channels(after, roles)
+        old_user = before.users.get(conn.user_id)
+        old_roles = old_user.roles if old_user is not None else ()
+        if old_roles not in lists_before:
+            lists_before[old_roles] = visible_channels(before, old_roles)
+        if lists_before[old_roles] != lists_after[roles]:
+            groups.setdefault(roles, []).append(conn.id)
+    return tuple(Send(tuple(ids), packets.channels_get(lists_after[roles])) for roles, ids in groups.items())

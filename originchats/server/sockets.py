@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import trio
 
-from ..core.handlers.channels import channel_pushes
+from ..core.views import channel_pushes
 from ..core.ops import Op
 from ..core.state import ServerState
 from ..core.writes import Write

@@ -30,10 +30,9 @@ from ..audit import audit
 from ..context import Context
 from ..defaults import DEFAULT_CHANNEL_PERMISSIONS
 from ..budget import check_json, check_record
-from ..effects import ChannelsChanged, Persist, Reply, Send, Step
+from ..effects import ChannelsChanged, Persist, Reply, Step
 from ..errors import ProtocolError
 from ..model import CHANNEL_TYPES, Channel, Perm
-from ..permissions import channel_lists_viewer
 from ..registry import command
 from ..request import Request, opt_int, opt_str, required_str, wrong_type
 from ..state import ServerState
@@ -64,33 +63,6 @@ def channel_permissions(value: Any) -> dict[str, tuple[str, ...]]:
 
 
 # ---- pushes -----------------------------------------------------------------------------------
-
-
-def visible_channels(state: ServerState, roles: tuple[str, ...]) -> list[dict[str, Any]]:
-    """What a user with `roles` sees in `channels_get`, as stored objects (no computed keys)."""
-    return [ch.wire() for ch in state.channels if channel_lists_viewer(ch, roles)]
-
-
-def channel_pushes(before: ServerState, after: ServerState) -> tuple[Send, ...]:
-    """An unsolicited `channels_get` for every authenticated socket whose visible list differs
-    between `before` and `after` (a channel change, or a change of its user's roles)."""
-    lists_before: dict[tuple[str, ...], list] = {}
-    lists_after: dict[tuple[str, ...], list] = {}
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for conn in after.conns.authed():
-        user = after.users.get(conn.user_id)
-        if user is None:
-            continue
-        roles = user.roles
-        if roles not in lists_after:
-            lists_after[roles] = visible_channels(after, roles)
-        old_user = before.users.get(conn.user_id)
-        old_roles = old_user.roles if old_user is not None else ()
-        if old_roles not in lists_before:
-            lists_before[old_roles] = visible_channels(before, old_roles)
-        if lists_before[old_roles] != lists_after[roles]:
-            groups.setdefault(roles, []).append(conn.id)
-    return tuple(Send(tuple(ids), packets.channels_get(lists_after[roles])) for roles, ids in groups.items())
 
 
 def _committed(state: ServerState, before: ServerState, writes: tuple, reply: dict[str, Any]) -> Step:
