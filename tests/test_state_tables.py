@@ -27,7 +27,8 @@ from originchats.core.model import Channel, User
 from originchats.core.permissions import channel_allows
 from originchats.core.revert import revert
 from originchats.core.state import Conn, ServerState
-from originchats.core.tables import ConnTable, SessionTable, UserTable
+from originchats.core.tables import ConnTable, SessionTable
+from originchats.core.user_table import UserTable
 from originchats.core.views import all_authed, channel_viewers, others
 
 PICKS = st.integers(min_value=0, max_value=50)  # which open connection (by position)

@@ -18,7 +18,8 @@ from .authguard import AuthRecords
 from .model import Channel, Role, User
 from .ratelimit import Bucket
 from .settings import Settings
-from .tables import EMPTY, NO_CHANNELS, ChannelList, ConnTable, NameIndex, SessionTable, UserTable, channel_list, pmap
+from .tables import EMPTY, NO_CHANNELS, ChannelList, ConnTable, SessionTable, channel_list, pmap
+from .user_table import NameIndex, UserTable
 
 
 @attrs.frozen(kw_only=True)

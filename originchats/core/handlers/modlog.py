@@ -17,12 +17,12 @@ from functools import partial
 from typing import Any
 
 from .. import packets, texts
-from ..audit import CATEGORIES, retention_cutoffs
+from ..audit import retention_cutoffs
 from ..context import Context
 from ..effects import Fetch, Reply, Step
 from ..errors import ProtocolError
 from ..model import Perm, User
-from ..ops import Cutoffs, ModlogQuery, ModlogSummary
+from ..ops import ModlogQuery, ModlogSummary
 from ..permissions import has_perm
 from ..registry import command
 from ..request import Request, wrong_type
