@@ -393,3 +393,17 @@ async def test_channels_get_lists_each_forums_threads_in_creation_order(server):
     (alice,) = await online(server, "alice")
     again = {ch["name"]: ch for ch in (await ask(alice, "channels_get"))["val"]}
     assert again[FORUM]["threads"] == threads
+
+
+# ---- configuration ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "value"), [("thread_name_length", 0), ("thread_participants", 10001),
+                                            ("thread_list_bytes", 1024), ("thread_list_bytes", 8 * 1024 * 1024)])
+def test_thread_limits_out_of_range_are_refused_at_start(key, value):
+    from originchats.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=f"limits.{key}: must be"):
+        parse_config({"limits": {key: value}})
+    fine = 65536 if key == "thread_list_bytes" else 1
+    assert getattr(parse_config({"limits": {key: fine}}).limits, key) == fine

@@ -141,8 +141,8 @@ class RateLimitingSection:
     messages_per_minute: int = 60
     burst_limit: int = 10
     cooldown_seconds: float = 30
-    # status_set, nickname_update/remove, pfp_set, message_react_add/remove (each reaches every
-    # socket): a bucket of their own, same algorithm
+    # status_set, nickname_update/remove, pfp_set, message_react_add/remove, and the thread commands
+    # that change a thread (each reaches many sockets): a bucket of their own, same algorithm
     broadcasts_per_minute: int = 30
     broadcast_burst_limit: int = 10
     broadcast_cooldown_seconds: float = 30
