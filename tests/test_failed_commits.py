@@ -58,7 +58,8 @@ def persisted(state: ServerState) -> dict[str, Any]:
     """The parts of the state that are loaded from the database at start."""
     return {"users": dict(state.users), "names": dict(state.names), "roles": dict(state.roles),
             "channels": state.channels, "sessions": dict(state.sessions), "server_info": dict(state.server_info),
-            "timeouts": {u: b.timeout_until for u, b in state.rate_limits.items() if b.timeout_until}}
+            "timeouts": {u: b.timeout_until for u, b in state.rate_limits.items() if b.timeout_until},
+            "threads": dict(state.threads)}
 
 
 @attrs.define
@@ -68,6 +69,7 @@ class World:
     carl: Client
     message_id: str
     clients: list[Client]
+    thread_id: str = ""  # bob's thread in the forum `board`
 
 
 async def make_world(server) -> World:  # type: ignore[no-untyped-def]
@@ -87,9 +89,21 @@ async def make_world(server) -> World:  # type: ignore[no-untyped-def]
             message_id = packet["message"]["id"]
     assert message_id is not None
     await boss.send("message_react_add", channel="general", id=message_id, emoji="👍")
+    await boss.send("channel_create", name="board", type="forum",
+                    permissions={"view": ["user"], "send": ["user"], "create_thread": ["user"]})
+    await settle()
+    await bob.send("thread_create", channel="board", name="topic", listener="t")
+    await settle()
+    thread_id = None
+    for packet in await bob.drain():
+        if packet.get("listener") == "t":
+            thread_id = packet["thread"]["id"]
+    assert thread_id is not None
+    await carl.send("thread_join", thread_id=thread_id)
+    await settle()
     for client in (boss, bob, carl, eve):
         await client.drain()
-    return World(boss=boss, bob=bob, carl=carl, message_id=message_id, clients=[boss, bob, carl])
+    return World(boss=boss, bob=bob, carl=carl, message_id=message_id, clients=[boss, bob, carl], thread_id=thread_id)
 
 
 #: command -> (who sends it, its fields); every write command of the protocol is here.
@@ -129,6 +143,11 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
         "rate_limit_reset": (w.boss, {"user": LOCAL + "bob"}),
         "logout": (w.bob, {}),
         "password_change": (w.bob, {"old_password": "pass1234", "new_password": "newpass99"}),
+        "thread_create": (w.carl, {"channel": "board", "name": "another"}),
+        "thread_update": (w.bob, {"thread_id": w.thread_id, "name": "renamed", "archived": True}),
+        "thread_delete": (w.bob, {"thread_id": w.thread_id}),
+        "thread_join": (w.boss, {"thread_id": w.thread_id}),
+        "thread_leave": (w.carl, {"thread_id": w.thread_id}),
     }
 
 
@@ -136,7 +155,7 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
 READ_ONLY = {"channels_get", "message_get", "messages_around", "messages_get", "modlog_get", "modlog_summary",
              "pfp_get", "ping", "plugins_list", "rate_limit_status", "role_permissions_get", "roles_list",
              "self_roles_list", "server_info", "status_get", "typing", "user_roles_get", "users_banned_list",
-             "users_list", "users_online"}
+             "users_list", "users_online", "thread_get", "thread_messages"}
 
 
 def test_every_command_is_either_tried_here_or_read_only():

@@ -101,8 +101,9 @@ def config(tmp_path):  # type: ignore[no-untyped-def]
     return make_config(tmp_path, network=NetworkSection(new_connections_per_second=0))
 
 
-async def run_example(server: Server, n: int, frames_to_send: list[tuple[str, Any]]) -> None:
-    alice = await server.user(f"alice{n}")
+async def run_example(server: Server, n: int, frames_to_send: list[tuple[str, Any]], sender: Any = None) -> None:
+    """`sender`: who sends the frames (a new member by default)."""
+    alice = sender if sender is not None else await server.user(f"alice{n}")
     bob = await server.user(f"bob{n}")
     await alice.drain()
     await bob.drain()

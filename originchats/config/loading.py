@@ -13,6 +13,7 @@ import attrs
 import cattrs
 
 from .sections import (CHANNEL_LISTING_EXTRA, Config, ConfigError, LIST_BYTES_MAX, LimitsSection, MESSAGE_BYTES_MAX, ModlogSection, RETENTION_DAYS)
+from .sections import THREAD_LIST_BYTES_MAX
 
 
 def _strict(expected: type) -> Any:
@@ -110,6 +111,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     if config.log.max_field_chars < 16 or config.log.rejections_per_minute < 0:
         problems.append("log: max_field_chars must be at least 16 and rejections_per_minute at least 0")
     problems += _content_problems(config.limits)
+    problems += _thread_problems(config.limits)
     if config.storage.write_queue < 1:
         problems.append(f"storage.write_queue: must be at least 1, got {config.storage.write_queue}")
     if config.heartbeat.interval_seconds <= 0:
@@ -161,6 +163,16 @@ def _content_problems(limits: LimitsSection) -> list[str]:
                         f"{LIST_BYTES_MAX} bytes (one channels_get)")
     if limits.max_roles * limits.record_bytes > LIST_BYTES_MAX:
         problems.append(f"limits: max_roles x record_bytes must be at most {LIST_BYTES_MAX} bytes (one roles_list)")
+    return problems
+
+
+def _thread_problems(limits: LimitsSection) -> list[str]:
+    problems = []
+    for key, low, high in (("thread_name_length", 1, 1000), ("thread_participants", 1, 10000),
+                           ("thread_list_bytes", 64 * 1024, THREAD_LIST_BYTES_MAX)):
+        value = getattr(limits, key)
+        if not low <= value <= high:
+            problems.append(f"limits.{key}: must be {low}-{high}, got {value}")
     return problems
 
 

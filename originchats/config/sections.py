@@ -64,6 +64,9 @@ MESSAGE_BYTES_MAX = 32 * 1024
 LIST_BYTES_MAX = 8 * 1024 * 1024
 #: What `channels_get` adds to each stored channel object (last_message, last_message_id, ...).
 CHANNEL_LISTING_EXTRA = 256
+#: The largest `limits.thread_list_bytes`: with the channels' own LIST_BYTES_MAX, a whole
+#: `channels_get` stays under the 16 MiB a socket may have queued.
+THREAD_LIST_BYTES_MAX = 7 * 1024 * 1024
 
 
 @attrs.frozen(kw_only=True)
@@ -115,6 +118,10 @@ class LimitsSection:
     # administration (docs/security.md "Broadcasts and administration")
     max_channels: int = 500
     max_roles: int = 250
+    # threads (docs/security.md "Threads")
+    thread_name_length: int = 100  # characters of a thread's name
+    thread_participants: int = 100  # participants of one thread
+    thread_list_bytes: int = 6 * 1024 * 1024  # what the threads of all forums may add to a channels_get
 
 
 @attrs.frozen(kw_only=True)
@@ -134,8 +141,8 @@ class RateLimitingSection:
     messages_per_minute: int = 60
     burst_limit: int = 10
     cooldown_seconds: float = 30
-    # status_set, nickname_update/remove, pfp_set, message_react_add/remove (each reaches every
-    # socket): a bucket of their own, same algorithm
+    # status_set, nickname_update/remove, pfp_set, message_react_add/remove, and the thread commands
+    # that change a thread (each reaches many sockets): a bucket of their own, same algorithm
     broadcasts_per_minute: int = 30
     broadcast_burst_limit: int = 10
     broadcast_cooldown_seconds: float = 30

@@ -167,3 +167,25 @@ class Message:
             if e == emoji:
                 return users
         return ()
+
+
+@attrs.frozen(kw_only=True)
+class Thread:
+    """A named topic of a forum channel, with its own history (extended/threads.md). The id is
+    made by the server (`Context.new_id`) and is only ever a key, never a path.
+
+    `created_by` and `participants` hold user ids (the wire form shows usernames); `last_message`
+    and `last_message_id` describe the newest message of the thread. They are not stored in the
+    thread's row: the loader reads them from the messages index, and the handlers keep them as
+    messages come and go."""
+
+    id: str
+    channel_id: str  # the parent forum's stable id
+    name: str
+    created_by: str
+    created_at: float
+    locked: bool = False
+    archived: bool = False
+    participants: tuple[str, ...] = ()
+    last_message: float | None = None
+    last_message_id: str | None = None

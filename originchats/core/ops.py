@@ -126,6 +126,28 @@ class ModlogSummary:
     default_cutoff: float | None = None
 
 
+# ---- threads (extended/threads.md) --------------------------------------------------------------
+
+
+@attrs.frozen
+class HistoryBefore:
+    """Result: `list[Message]`, oldest first: the `limit` messages just older than `message_id`
+    (empty when that message is not in the channel or thread)."""
+
+    channel_id: str
+    message_id: str
+    limit: int
+    thread_id: str | None = None
+
+
+@attrs.frozen
+class LastMessage:
+    """Result: `(timestamp, message_id) | None`: the newest message of the channel or thread."""
+
+    channel_id: str
+    thread_id: str | None = None
+
+
 #: Every operation a `Fetch` may ask for (`Busy` is a result, not an operation).
 Op = Union[GetMessage, History, Around, LastMessages, ModlogQuery, ModlogSummary, HashPassword, VerifyPassword,
-           RoturValidate]
+           RoturValidate, HistoryBefore, LastMessage]

@@ -234,42 +234,94 @@ def channel_delete(name: str) -> Packet:
 # ---- messages ---------------------------------------------------------------------------------
 
 
-def messages_get(channel: str, messages: list[Json], range_: Json) -> Packet:
-    return {"cmd": "messages_get", "channel": channel, "messages": messages, "range": range_}
+# In a thread, `channel` is the parent forum and `thread_id` the thread. Packets that carry
+# `"thread_id": null` for a channel always have the key; the others add it for threads only.
 
 
-def message_get(channel: str, message: Json) -> Packet:
-    return {"cmd": "message_get", "channel": channel, "message": message}
+def messages_get(channel: str, messages: list[Json], range_: Json, thread_id: str | None = None) -> Packet:
+    if thread_id is None:
+        return {"cmd": "messages_get", "channel": channel, "messages": messages, "range": range_}
+    return {"cmd": "messages_get", "channel": channel, "thread_id": thread_id, "messages": messages, "range": range_}
 
 
-def messages_around(channel: str, messages: list[Json], range_: Json) -> Packet:
-    return {"cmd": "messages_around", "channel": channel, "thread_id": None, "messages": messages, "range": range_}
+def message_get(channel: str, message: Json, thread_id: str | None = None) -> Packet:
+    if thread_id is None:
+        return {"cmd": "message_get", "channel": channel, "message": message}
+    return {"cmd": "message_get", "channel": channel, "thread_id": thread_id, "message": message}
 
 
-def message_new(message: Json, channel: str) -> Packet:
-    return {"cmd": "message_new", "message": message, "channel": channel, "thread_id": None, "global": True}
+def messages_around(channel: str, messages: list[Json], range_: Json, thread_id: str | None = None) -> Packet:
+    return {"cmd": "messages_around", "channel": channel, "thread_id": thread_id, "messages": messages,
+            "range": range_}
 
 
-def message_edit(*, id: str, content: str, message: Json, channel: str) -> Packet:
+def message_new(message: Json, channel: str, thread_id: str | None = None) -> Packet:
+    return {"cmd": "message_new", "message": message, "channel": channel, "thread_id": thread_id, "global": True}
+
+
+def message_edit(*, id: str, content: str, message: Json, channel: str, thread_id: str | None = None) -> Packet:
+    if thread_id is None:
+        return {"cmd": "message_edit", "id": id, "content": content, "message": message, "channel": channel,
+                "global": True}
     return {"cmd": "message_edit", "id": id, "content": content, "message": message, "channel": channel,
+            "thread_id": thread_id, "global": True}
+
+
+def message_delete(id: str, channel: str, thread_id: str | None = None) -> Packet:
+    if thread_id is None:
+        return {"cmd": "message_delete", "id": id, "channel": channel, "global": True}
+    return {"cmd": "message_delete", "id": id, "channel": channel, "thread_id": thread_id, "global": True}
+
+
+def _reaction(cmd: str, id: str, emoji: str, channel: str, thread_id: str | None, from_: str) -> Packet:
+    if thread_id is None:
+        return {"cmd": cmd, "id": id, "emoji": emoji, "channel": channel, "from": from_, "global": True}
+    return {"cmd": cmd, "id": id, "emoji": emoji, "channel": channel, "thread_id": thread_id, "from": from_,
             "global": True}
 
 
-def message_delete(id: str, channel: str) -> Packet:
-    return {"cmd": "message_delete", "id": id, "channel": channel, "global": True}
+def message_react_add(*, id: str, emoji: str, channel: str, from_: str, thread_id: str | None = None) -> Packet:
+    return _reaction("message_react_add", id, emoji, channel, thread_id, from_)
 
 
-def message_react_add(*, id: str, emoji: str, channel: str, from_: str) -> Packet:
-    return {"cmd": "message_react_add", "id": id, "emoji": emoji, "channel": channel, "from": from_, "global": True}
+def message_react_remove(*, id: str, emoji: str, channel: str, from_: str, thread_id: str | None = None) -> Packet:
+    return _reaction("message_react_remove", id, emoji, channel, thread_id, from_)
 
 
-def message_react_remove(*, id: str, emoji: str, channel: str, from_: str) -> Packet:
-    return {"cmd": "message_react_remove", "id": id, "emoji": emoji, "channel": channel, "from": from_,
-            "global": True}
+def typing(channel: str, user: str, thread_id: str | None = None) -> Packet:
+    return {"cmd": "typing", "channel": channel, "user": user, "thread_id": thread_id, "global": True}
 
 
-def typing(channel: str, user: str) -> Packet:
-    return {"cmd": "typing", "channel": channel, "user": user, "thread_id": None, "global": True}
+# ---- threads (extended/threads.md) -------------------------------------------------------------
+
+
+def thread_create(thread: Json, channel: str) -> Packet:
+    return {"cmd": "thread_create", "thread": thread, "channel": channel, "global": True}
+
+
+def thread_get(thread: Json) -> Packet:
+    return {"cmd": "thread_get", "thread": thread}
+
+
+def thread_messages(thread_id: str, messages: list[Json]) -> Packet:
+    return {"cmd": "thread_messages", "thread_id": thread_id, "messages": messages}
+
+
+def thread_update(thread: Json) -> Packet:
+    """The reply to `thread_update`, and the announcement of a thread revived by a new message."""
+    return {"cmd": "thread_update", "thread": thread, "global": True}
+
+
+def thread_delete(thread_id: str, channel: str) -> Packet:
+    return {"cmd": "thread_delete", "thread_id": thread_id, "channel": channel, "global": True}
+
+
+def thread_join(thread: Json, thread_id: str, user: str) -> Packet:
+    return {"cmd": "thread_join", "thread": thread, "thread_id": thread_id, "user": user, "global": True}
+
+
+def thread_leave(thread: Json, thread_id: str, user: str) -> Packet:
+    return {"cmd": "thread_leave", "thread": thread, "thread_id": thread_id, "user": user, "global": True}
 
 
 # ---- roles ------------------------------------------------------------------------------------

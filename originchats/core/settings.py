@@ -28,6 +28,10 @@ class ContentLimits:
     max_roles: int = 250
     record_bytes: int = 8192  # a channel's or a role's stored object
     json_depth: int = 8  # nesting of free-form JSON stored as sent (channel keys, role permission objects)
+    # threads (docs/security.md "Threads")
+    thread_name_length: int = 100  # characters of a thread's name
+    thread_participants: int = 100  # participants of one thread
+    thread_list_bytes: int = 6 * 1024 * 1024  # what all threads may add to a channels_get
 
 
 @attrs.frozen(kw_only=True)

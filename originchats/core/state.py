@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from .authguard import AuthRecords
-from .model import Channel, Role, User
+from .model import Channel, Role, Thread, User
 from .ratelimit import Bucket
 from .settings import Settings
-from .tables import EMPTY, NO_CHANNELS, ChannelList, ConnTable, SessionTable, channel_list, pmap
+from .tables import EMPTY, NO_CHANNELS, ChannelList, ConnTable, SessionTable, ThreadTable, channel_list, pmap
 from .user_table import NameIndex, UserTable
 
 
@@ -57,6 +57,8 @@ class ServerState:
     auth: AuthRecords = attrs.Factory(AuthRecords)  # failure and registration counters; core/authguard.py
     # token SHA-256 -> (user id, created); core/sessions.py
     sessions: SessionTable = attrs.field(factory=SessionTable, converter=SessionTable.of)
+    # thread id -> thread, with forum -> threads (extended/threads.md); core/targets.py resolves them
+    threads: ThreadTable = attrs.field(factory=ThreadTable, converter=ThreadTable.of)
 
     @property
     def names(self) -> NameIndex:
@@ -152,3 +154,13 @@ class ServerState:
             roles[role.name] = role
         return attrs.evolve(self, roles=roles)
 
+    # ---- threads -------------------------------------------------------------------------------
+
+    def with_thread(self, thread: Thread) -> ServerState:
+        threads = self.threads.set(thread.id, thread)
+        return self if threads is self.threads else attrs.evolve(self, threads=threads)
+
+    def without_thread(self, thread_id: str) -> ServerState:
+        if thread_id not in self.threads:
+            return self
+        return attrs.evolve(self, threads=self.threads.delete(thread_id))

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import packets
 from .effects import Send
-from .model import Action, Channel, Message, User
+from .model import Action, Channel, Message, Thread, User
 from .permissions import channel_allows, channel_lists_viewer
 from .state import ServerState
 
@@ -64,6 +64,19 @@ def message_wire(state: ServerState, m: Message) -> dict[str, Any]:
     out["type"] = m.type or "message"
     out["interaction"] = m.interaction
     return out
+
+
+def thread_wire(state: ServerState, thread: Thread) -> dict[str, Any]:
+    """A thread as every thread packet and `channels_get` send it (extended/threads.md): user ids
+    shown as usernames, the parent forum by name. The stored record keeps the ids (flaw 2)."""
+    parent = state.channel_by_id(thread.channel_id)
+    return {
+        "id": thread.id, "name": thread.name, "parent_channel": parent.name if parent is not None else None,
+        "created_by": state.username_of(thread.created_by), "created_at": thread.created_at,
+        "locked": thread.locked, "archived": thread.archived,
+        "participants": [state.username_of(uid) for uid in thread.participants],
+        "last_message": thread.last_message, "last_message_id": thread.last_message_id,
+    }
 
 
 # ---- audiences -------------------------------------------------------------------------------

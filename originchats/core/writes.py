@@ -12,7 +12,7 @@ from typing import Any, Union
 
 import attrs
 
-from .model import Channel, Message, Role, User
+from .model import Channel, Message, Role, Thread, User
 
 
 @attrs.frozen
@@ -131,9 +131,29 @@ class UserSessionsRevoked:
     user_id: str
 
 
+# ---- threads (extended/threads.md) --------------------------------------------------------------
+
+
+@attrs.frozen
+class ThreadSaved:
+    """A thread created or changed (name, flags, participants); its last message is not stored."""
+
+    thread: Thread
+
+
+@attrs.frozen
+class ThreadDeleted:
+    """A thread, its messages and their reactions (other features' rows go with the messages, by
+    their triggers)."""
+
+    channel_id: str
+    thread_id: str
+
+
 #: Every persisted fact (`Persist.writes` holds these).
 Write = Union[
     UserSaved, RoleSaved, RoleDeleted, ChannelSaved, ChannelsOrdered, ChannelDeleted, SettingSaved,
     MessageCreated, MessageEdited, MessageDeleted, ReactionAdded, ReactionRemoved, AuditRecorded,
     AuditPruned, TimeoutSaved, SessionCreated, SessionRevoked, UserSessionsRevoked,
+    ThreadSaved, ThreadDeleted,
 ]

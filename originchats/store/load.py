@@ -54,4 +54,5 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
         roles={r.name: r for r in sql.load_roles(con)},
         channels=tuple(sql.load_channels(con)),
         server_info=server_info,
+        threads=sql.load_threads(con),
     )

@@ -100,6 +100,25 @@ def last_messages(con: sqlite3.Connection, op: ops.LastMessages) -> dict[str, tu
     return out
 
 
+def history_before(con: sqlite3.Connection, op: ops.HistoryBefore) -> list[Message]:
+    # both queries use messages_by_channel (channel_id, thread_id, seq)
+    p = {"id": op.message_id, "cid": op.channel_id, "tid": op.thread_id, "limit": op.limit}
+    where = f"channel_id = :cid AND {_thread_clause(op.thread_id)}"
+    hit = con.execute(f"SELECT seq FROM messages WHERE id = :id AND {where}", p).fetchone()
+    if hit is None:
+        return []
+    rows = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND seq < :seq"
+                       " ORDER BY seq DESC LIMIT :limit", {**p, "seq": hit[0]}).fetchall()
+    rows.reverse()
+    return _with_reactions(con, rows)
+
+
+def last_message(con: sqlite3.Connection, op: ops.LastMessage) -> tuple[float, str] | None:
+    row = con.execute(f"SELECT timestamp, id FROM messages WHERE channel_id = :cid AND {_thread_clause(op.thread_id)}"
+                      " ORDER BY seq DESC LIMIT 1", {"cid": op.channel_id, "tid": op.thread_id}).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
 # ---- the audit log ----------------------------------------------------------------------------
 
 _AUDIT_COLUMNS = {"category": "category", "actor": "actor_id", "target": "target", "action": "action"}
@@ -144,6 +163,8 @@ READS: dict[type, Callable[[sqlite3.Connection, Any], Any]] = {
     ops.LastMessages: last_messages,
     ops.ModlogQuery: modlog_query,
     ops.ModlogSummary: modlog_summary,
+    ops.HistoryBefore: history_before,
+    ops.LastMessage: last_message,
 }
 
 

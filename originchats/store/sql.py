@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..core import writes as w
-from ..core.model import Channel, Message, Role, User
+from ..core.model import Channel, Message, Role, Thread, User
 
 
 def _dump(value: Any) -> str | None:
@@ -224,6 +224,33 @@ WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
 }
 
 
+# ---- threads (extended/threads.md) ------------------------------------------------------------
+
+
+def _thread_saved(con: sqlite3.Connection, fact: w.ThreadSaved) -> None:
+    t = fact.thread
+    con.execute(
+        "INSERT INTO threads(id, channel_id, name, created_by, created_at, locked, archived, participants)"
+        " VALUES (:id, :cid, :name, :by, :at, :locked, :archived, :participants)"
+        " ON CONFLICT(id) DO UPDATE SET name=excluded.name, locked=excluded.locked, archived=excluded.archived,"
+        " participants=excluded.participants",
+        {"id": t.id, "cid": t.channel_id, "name": t.name, "by": t.created_by, "at": t.created_at,
+         "locked": int(t.locked), "archived": int(t.archived), "participants": _dump(list(t.participants))},
+    )
+
+
+def _thread_deleted(con: sqlite3.Connection, fact: w.ThreadDeleted) -> None:
+    # messages_by_channel finds the thread's messages; reactions are found by message id
+    p = {"cid": fact.channel_id, "tid": fact.thread_id}
+    con.execute("DELETE FROM reactions WHERE message_id IN"
+                " (SELECT id FROM messages WHERE channel_id = :cid AND thread_id = :tid)", p)
+    con.execute("DELETE FROM messages WHERE channel_id = :cid AND thread_id = :tid", p)
+    con.execute("DELETE FROM threads WHERE id = :tid", p)
+
+
+WRITERS.update({w.ThreadSaved: _thread_saved, w.ThreadDeleted: _thread_deleted})
+
+
 def apply_write(con: sqlite3.Connection, fact: Any) -> None:
     WRITERS[type(fact)](con, fact)
 
@@ -271,3 +298,18 @@ def load_sessions(con: sqlite3.Connection) -> dict[str, tuple[str, float]]:
 def load_timeouts(con: sqlite3.Connection) -> dict[str, float]:
     """user id -> end of their manual timeout (expired ones too; the limiter ignores those)."""
     return {uid: until for uid, until in con.execute("SELECT user_id, until FROM timeouts")}
+
+
+def load_threads(con: sqlite3.Connection) -> list[Thread]:
+    """Every thread, with its newest message (MAX(seq) of the thread through messages_by_channel)."""
+    out = []
+    for (tid, cid, name, by, at, locked, archived, participants, last_ts, last_id) in con.execute(
+        "SELECT t.id, t.channel_id, t.name, t.created_by, t.created_at, t.locked, t.archived, t.participants,"
+        " m.timestamp, m.id FROM threads t LEFT JOIN messages m ON m.seq ="
+        " (SELECT MAX(seq) FROM messages WHERE channel_id = t.channel_id AND thread_id = t.id)"
+        " ORDER BY t.created_at, t.id"
+    ):
+        out.append(Thread(id=tid, channel_id=cid, name=name, created_by=by, created_at=at, locked=bool(locked),
+                          archived=bool(archived), participants=tuple(json.loads(participants)),
+                          last_message=last_ts, last_message_id=last_id))
+    return out

@@ -186,6 +186,8 @@ def handle_channel_delete(state: ServerState, ctx: Context, req: Request) -> Ste
     if channel is None:
         raise ProtocolError(texts.CHANNEL_NOT_FOUND)
     after = attrs.evolve(state, channels=tuple(ch for ch in state.channels if ch.id != channel.id))
+    # a forum's threads go with it (their rows by a trigger of migrations/0004_threads.sql)
+    after = attrs.evolve(after, threads=after.threads.without_channel(channel.id))
     entry = audit(ctx, user.id, "channel_management", "channel_delete", target=channel.name, details={})
     return _committed(after, state, (ChannelDeleted(channel.id), entry),
                       packets.channel_delete(channel.name))

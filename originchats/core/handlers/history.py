@@ -10,13 +10,14 @@ from .. import packets, texts
 from ..context import Context
 from ..effects import Fetch, Reply, Step
 from ..errors import ProtocolError
-from ..model import Channel, Message, User
+from ..model import Channel, Message
 from ..ops import Around, GetMessage, History, LastMessages
 from ..permissions import channel_lists_viewer
 from ..registry import command
 from ..request import Request, opt_int, opt_obj, opt_str, wrong_type
 from ..state import ServerState
-from ..views import message_wire
+from ..targets import Target
+from ..views import message_wire, thread_wire
 from .message_rules import AROUND_CAP, HISTORY_CAP, MAX_OFFSET, ctx_channel, not_deleted, text_access, visible
 from .common import me, require_roles
 
@@ -29,16 +30,16 @@ def handle_channels_get(state: ServerState, ctx: Context, req: Request) -> Step:
     shown = [ch for ch in state.channels if channel_lists_viewer(ch, user.roles)]
     text_ids = tuple(ch.id for ch in shown if ch.type == "text")
     if not text_ids:
-        return Step(state, (Reply(packets.channels_get(_channel_list(shown, {}))),))
+        return Step(state, (Reply(packets.channels_get(_channel_list(state, shown, {}))),))
     return Step(state, (Fetch(LastMessages(text_ids), partial(_channels_listed, ids=tuple(c.id for c in shown))),))
 
 
 def _channels_listed(state: ServerState, ctx: Context, req: Request, last: dict, *, ids: tuple[str, ...]) -> Step:
     shown = [ch for ch in (state.channel_by_id(i) for i in ids) if ch is not None]
-    return Step(state, (Reply(packets.channels_get(_channel_list(shown, last))),))
+    return Step(state, (Reply(packets.channels_get(_channel_list(state, shown, last))),))
 
 
-def _channel_list(channels: list[Channel], last: dict) -> list[dict[str, Any]]:
+def _channel_list(state: ServerState, channels: list[Channel], last: dict) -> list[dict[str, Any]]:
     out = []
     for ch in channels:
         obj = ch.wire()
@@ -48,8 +49,8 @@ def _channel_list(channels: list[Channel], last: dict) -> list[dict[str, Any]]:
             obj["last_message_id"] = mid
         elif ch.type == "voice":
             obj["voice_state"] = []
-        elif ch.type == "forum":
-            obj["threads"] = []
+        elif ch.type == "forum":  # from the forum -> threads index, kept in memory (threads.md flaw 8)
+            obj["threads"] = [thread_wire(state, t) for t in state.threads.of_channel(ch.id)]
         out.append(obj)
     return out
 
@@ -57,17 +58,21 @@ def _channel_list(channels: list[Channel], last: dict) -> list[dict[str, Any]]:
 # ---- reading history --------------------------------------------------------------------------
 
 
-def _read_access(state: ServerState, ctx: Context, req: Request) -> tuple[User, Channel]:
+def _read_access(state: ServerState, ctx: Context, req: Request) -> Target:
+    """A channel: CTX then TEXT. A thread: CTX, locked and archived ones included (threads.md
+    flaw 5: they can be read, as with thread_messages)."""
     user = me(state, ctx)
     require_roles(user)
-    ch = ctx_channel(state, req)
-    text_access(user, ch)
-    return user, ch
+    target = ctx_channel(state, req, user, closed_ok=True)
+    if target.thread is None:
+        text_access(user, target.channel)
+    return target
 
 
 @command("messages_get")
 def handle_messages_get(state: ServerState, ctx: Context, req: Request) -> Step:
-    _, ch = _read_access(state, ctx, req)
+    target = _read_access(state, ctx, req)
+    ch, tid = target.channel, target.thread_id
     start = opt_int(req, "start")
     start = 0 if start is None else start
     raw_limit = req.get("limit")
@@ -79,13 +84,14 @@ def handle_messages_get(state: ServerState, ctx: Context, req: Request) -> Step:
         sent = limit = opt_int(req, "limit") or 0
     rng = {"start": start, "end": start + sent}
     if limit < 0 or start < 0 or start > MAX_OFFSET:  # a huge start crashed the SQLite read
-        return Step(state, (Reply(packets.messages_get(ch.name, [], rng)),))
-    op = History(ch.id, start, min(limit, HISTORY_CAP))
-    return Step(state, (Fetch(op, partial(_history_read, channel=ch.name, rng=rng)),))
+        return Step(state, (Reply(packets.messages_get(ch.name, [], rng, tid)),))
+    op = History(ch.id, start, min(limit, HISTORY_CAP), tid)
+    return Step(state, (Fetch(op, partial(_history_read, channel=ch.name, rng=rng, thread_id=tid)),))
 
 
-def _history_read(state: ServerState, ctx: Context, req: Request, messages: list[Message], *, channel: str, rng: dict) -> Step:
-    return Step(state, (Reply(packets.messages_get(channel, visible(state, messages), rng)),))
+def _history_read(state: ServerState, ctx: Context, req: Request, messages: list[Message], *, channel: str, rng: dict,
+                  thread_id: str | None = None) -> Step:
+    return Step(state, (Reply(packets.messages_get(channel, visible(state, messages), rng, thread_id)),))
 
 
 @command("message_get")
@@ -93,15 +99,16 @@ def handle_message_get(state: ServerState, ctx: Context, req: Request) -> Step:
     mid = opt_str(req, "id")
     if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")):
         raise ProtocolError(texts.MESSAGE_GET_FIELDS)
-    _, ch = _read_access(state, ctx, req)
-    return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_message_read, channel=ch.name)),))
+    target = _read_access(state, ctx, req)
+    ch = target.channel
+    return Step(state, (Fetch(GetMessage(ch.id, mid, target.thread_id), partial(_message_read, channel=ch.name)),))
 
 
 def _message_read(state: ServerState, ctx: Context, req: Request, m: Message | None, *, channel: str) -> Step:
     m = not_deleted(state, m)
     if m is None:
         raise ProtocolError(texts.MESSAGE_NOT_FOUND)
-    return Step(state, (Reply(packets.message_get(channel, message_wire(state, m))),))
+    return Step(state, (Reply(packets.message_get(channel, message_wire(state, m), m.thread_id)),))
 
 
 def _bound(value: Any, key: str) -> int:
@@ -117,16 +124,20 @@ def handle_messages_around(state: ServerState, ctx: Context, req: Request) -> St
     around = opt_str(req, "around")
     if not around:
         raise ProtocolError(texts.AROUND_REQUIRED)
-    _, ch = _read_access(state, ctx, req)
+    target = _read_access(state, ctx, req)
+    ch, tid = target.channel, target.thread_id
     bounds = opt_obj(req, "bounds") or {}
-    op = Around(ch.id, around, above=_bound(bounds.get("above"), "above"), below=_bound(bounds.get("below"), "below"))
-    return Step(state, (Fetch(op, partial(_around_read, channel=ch.name)),))
+    op = Around(ch.id, around, above=_bound(bounds.get("above"), "above"), below=_bound(bounds.get("below"), "below"),
+                thread_id=tid)
+    return Step(state, (Fetch(op, partial(_around_read, channel=ch.name, thread_id=tid)),))
 
 
-def _around_read(state: ServerState, ctx: Context, req: Request, result: Any, *, channel: str) -> Step:
-    if result is None or req.get("around") in state.deleted_messages:
+def _around_read(state: ServerState, ctx: Context, req: Request, result: Any, *, channel: str,
+                 thread_id: str | None = None) -> Step:
+    if (result is None or req.get("around") in state.deleted_messages
+            or (thread_id is not None and thread_id not in state.threads)):
         raise ProtocolError(texts.MESSAGE_NOT_FOUND)
     messages, start, end = result
     return Step(state, (Reply(packets.messages_around(channel, visible(state, messages),
-                                                      {"start": start, "end": end})),))
+                                                      {"start": start, "end": end}, thread_id)),))
 

@@ -18,11 +18,11 @@ from .. import texts
 from ..context import Context
 from ..effects import Send, Step
 from ..errors import ProtocolError
-from ..model import Action, Channel, Message, User
+from ..model import Action, Channel, Message, Thread, User
 from ..permissions import channel_allows, is_owner
 from ..request import Request, opt_str
 from ..state import ServerState
-from ..targets import resolve_target
+from ..targets import Target, ctx_target
 from ..views import channel_viewers, message_wire
 from .common import rate_check
 
@@ -37,10 +37,11 @@ RECENT_SECONDS = 60.0  # how long decisions are remembered against stale reads (
 # ---- shared checks ----------------------------------------------------------------------------
 
 
-def ctx_channel(state: ServerState, req: Request) -> Channel:
-    """CTX: the request's `thread_id`, then `channel` (core/targets.py)."""
+def ctx_channel(state: ServerState, req: Request, user: User, *, closed_ok: bool = False) -> Target:
+    """CTX: the request's `thread_id`, then `channel`; for a thread, locked/archived (unless
+    `closed_ok`) and `view` on its parent (core/targets.py)."""
     thread_id = opt_str(req, "thread_id")
-    return resolve_target(state, opt_str(req, "channel"), thread_id)
+    return ctx_target(state, user, opt_str(req, "channel"), thread_id, closed_ok=closed_ok)
 
 
 def text_access(user: User, ch: Channel) -> None:
@@ -104,14 +105,28 @@ def current_reactions(state: ServerState, m: Message) -> dict[str, list[str]]:
 
 
 def not_deleted(state: ServerState, m: Message | None) -> Message | None:
-    if m is None or m.id in state.deleted_messages:
+    """The message as read, unless it was deleted meanwhile, alone or with its thread."""
+    if m is None or m.id in state.deleted_messages or (m.thread_id is not None and m.thread_id not in state.threads):
         return None
     return m
 
 
+def open_thread(state: ServerState, m: Message) -> Thread | None:
+    """The thread of a message just read (None for a channel message), refused if it was locked or
+    archived while the message was read: edits and reactions need an open thread."""
+    thread = state.threads.get(m.thread_id) if m.thread_id is not None else None
+    if thread is not None:
+        if thread.locked:
+            raise ProtocolError(texts.THREAD_LOCKED)
+        if thread.archived:
+            raise ProtocolError(texts.THREAD_ARCHIVED)
+    return thread
+
+
 def visible(state: ServerState, messages: list[Message]) -> list[dict[str, Any]]:
-    deleted = state.deleted_messages
-    return [message_wire(state, m) for m in messages if m.id not in deleted]
+    deleted, threads = state.deleted_messages, state.threads
+    return [message_wire(state, m) for m in messages
+            if m.id not in deleted and (m.thread_id is None or m.thread_id in threads)]
 
 
 def limited(state: ServerState, ctx: Context, req: Request, user: User,

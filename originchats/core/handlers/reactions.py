@@ -18,7 +18,7 @@ from ..registry import command
 from ..request import Request, wrong_type
 from ..state import ServerState
 from ..writes import ReactionAdded, ReactionRemoved
-from .message_rules import current_reactions, ctx_channel, global_packet, not_deleted, recent
+from .message_rules import current_reactions, ctx_channel, global_packet, not_deleted, open_thread, recent
 from .common import me, rate_check, require_roles
 
 # ---- reactions --------------------------------------------------------------------------------
@@ -53,14 +53,16 @@ def handle_message_react_add(state: ServerState, ctx: Context, req: Request) -> 
     user = me(state, ctx)
     require_roles(user, nosrc=True)
     mid, emoji = _reaction_fields(state, req)
-    ch = ctx_channel(state, req)
+    target = ctx_channel(state, req, user)
+    ch = target.channel
     # the original skipped the view check here; reacting needs both `view` and `react`
     if not channel_allows(ch, Action.VIEW, user.roles) or not channel_allows_literal(ch, Action.REACT, user.roles):
         raise ProtocolError(texts.REACT_ADD_DENIED)
     state, refusal = rate_check(state, ctx, user, broadcast=True)
     if refusal is not None:
         return Step(state, (refusal,))
-    return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_react_target_read, emoji=emoji, add=True)),))
+    return Step(state, (Fetch(GetMessage(ch.id, mid, target.thread_id),
+                              partial(_react_target_read, emoji=emoji, add=True)),))
 
 
 @command("message_react_remove")
@@ -68,13 +70,15 @@ def handle_message_react_remove(state: ServerState, ctx: Context, req: Request) 
     user = me(state, ctx)
     mid, emoji = _reaction_fields(state, req)
     require_roles(user, nosrc=True)
-    ch = ctx_channel(state, req)
+    target = ctx_channel(state, req, user)
+    ch = target.channel
     if not channel_allows(ch, Action.VIEW, user.roles) or not channel_allows_literal(ch, Action.REACT, user.roles):
         raise ProtocolError(texts.REACT_REMOVE_DENIED)
     state, refusal = rate_check(state, ctx, user, broadcast=True)
     if refusal is not None:
         return Step(state, (refusal,))
-    return Step(state, (Fetch(GetMessage(ch.id, mid), partial(_react_target_read, emoji=emoji, add=False)),))
+    return Step(state, (Fetch(GetMessage(ch.id, mid, target.thread_id),
+                              partial(_react_target_read, emoji=emoji, add=False)),))
 
 
 def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Message | None, *,
@@ -82,8 +86,11 @@ def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Messag
     m = not_deleted(state, m)
     ch = state.channel_by_id(m.channel_id) if m is not None else None
     failure = texts.REACTION_ADD_FAILED if add else texts.REACTION_REMOVE_FAILED
+    if req.get("thread_id") and (m is None or ch is None):  # threads.md: a missing thread message
+        raise ProtocolError(texts.MESSAGE_NOT_FOUND)
     if m is None or ch is None:
         raise ProtocolError(failure)
+    open_thread(state, m)
     user = me(state, ctx)
     # The read may predate a reaction change of another socket of this user that is decided but
     # not yet committed (or committed after the read began): what this server decided wins.
@@ -98,6 +105,6 @@ def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Messag
                                                   key: (add, ctx.now)})
     write = ReactionAdded(m.id, emoji, user.id) if add else ReactionRemoved(m.id, emoji, user.id)
     reacted_packet = packets.message_react_add if add else packets.message_react_remove
-    packet = reacted_packet(id=m.id, emoji=emoji, channel=ch.name, from_=user.username)
+    packet = reacted_packet(id=m.id, emoji=emoji, channel=ch.name, from_=user.username, thread_id=m.thread_id)
     return Step(state, (Persist((write,), global_packet(state, ctx, ch, packet)),))
 

@@ -3,7 +3,7 @@
 Constants for fixed texts, small functions for texts with a value in them. Handlers raise
 `ProtocolError(texts.X)` / `AuthError(texts.X)`, and error packets, refusals and disconnect reasons
 take their text from here; nothing else in the core or the shell spells one out. The entries live
-in four modules by family (requests, accounts, messages, members); code uses them through this
+in five modules by family (requests, accounts, messages, members, threads); code uses them through this
 package only, as `texts.X`.
 
 tests/test_texts.py holds the catalogue to that: it scans the code for a text written inline where
@@ -20,6 +20,8 @@ from .accounts import *  # noqa: F403
 from .members import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .requests import *  # noqa: F403
+from .threads import *  # noqa: F403
+from .threads import UNDOCUMENTED_THREADS
 
 # ---- not in the protocol's tables -------------------------------------------------------------
 
@@ -53,3 +55,4 @@ UNDOCUMENTED = frozenset({
     "OPERATOR_PASSWORD_LENGTH", "OPERATOR_ACCOUNT_DELETED", "unknown_admin_command", "no_such_user",
     "operator_reason_too_long", "rotur_has_no_password",
 })
+UNDOCUMENTED |= UNDOCUMENTED_THREADS
