@@ -24,7 +24,7 @@ from originchats.core.model import Channel, Thread
 from originchats.core.ops import Around, GetMessage, History, HistoryBefore, LastMessage, LastMessages
 from originchats.core.revert import revert
 from originchats.core.state import ServerState
-from originchats.core.tables import ThreadTable
+from originchats.core.thread_table import ThreadTable
 from originchats.core.threadsize import listing_bytes
 from originchats.store import reads, sql
 from tests.test_core_messages import MEMBERS, TEXTS, MessagesMachine, initial_state

@@ -18,7 +18,8 @@ from .authguard import AuthRecords
 from .model import Channel, Role, Thread, User
 from .ratelimit import Bucket
 from .settings import Settings
-from .tables import EMPTY, NO_CHANNELS, ChannelList, ConnTable, SessionTable, ThreadTable, channel_list, pmap
+from .tables import EMPTY, NO_CHANNELS, ChannelList, ConnTable, SessionTable, channel_list, pmap
+from .thread_table import ThreadTable
 from .user_table import NameIndex, UserTable
 
 
