@@ -68,6 +68,7 @@ class World:
     carl: Client
     message_id: str
     clients: list[Client]
+    poll_id: str = ""
 
 
 async def make_world(server) -> World:  # type: ignore[no-untyped-def]
@@ -87,9 +88,16 @@ async def make_world(server) -> World:  # type: ignore[no-untyped-def]
             message_id = packet["message"]["id"]
     assert message_id is not None
     await boss.send("message_react_add", channel="general", id=message_id, emoji="👍")
+    await bob.send("poll_create", channel="general", question="Q?", options=["a", "b"], listener="p")
+    await settle()
+    poll_id = None
+    for packet in await bob.drain():
+        if packet.get("listener") == "p":
+            poll_id = packet["poll_id"]
+    assert poll_id is not None
     for client in (boss, bob, carl, eve):
         await client.drain()
-    return World(boss=boss, bob=bob, carl=carl, message_id=message_id, clients=[boss, bob, carl])
+    return World(boss=boss, bob=bob, carl=carl, message_id=message_id, clients=[boss, bob, carl], poll_id=poll_id)
 
 
 #: command -> (who sends it, its fields); every write command of the protocol is here.
@@ -129,6 +137,9 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
         "rate_limit_reset": (w.boss, {"user": LOCAL + "bob"}),
         "logout": (w.bob, {}),
         "password_change": (w.bob, {"old_password": "pass1234", "new_password": "newpass99"}),
+        "poll_create": (w.bob, {"channel": "general", "question": "Lost?", "options": ["a", "b"]}),
+        "poll_vote": (w.carl, {"poll_id": w.poll_id, "option_id": "0"}),
+        "poll_end": (w.bob, {"poll_id": w.poll_id}),
     }
 
 
@@ -136,7 +147,7 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
 READ_ONLY = {"channels_get", "message_get", "messages_around", "messages_get", "modlog_get", "modlog_summary",
              "pfp_get", "ping", "plugins_list", "rate_limit_status", "role_permissions_get", "roles_list",
              "self_roles_list", "server_info", "status_get", "typing", "user_roles_get", "users_banned_list",
-             "users_list", "users_online"}
+             "users_list", "users_online", "poll_results", "poll_get"}
 
 
 def test_every_command_is_either_tried_here_or_read_only():

@@ -141,6 +141,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     for category, days in config.modlog.retention.items():
         if days < 1:
             problems.append(f"modlog.retention.{category}: must be at least 1 day, got {days}")
+    problems += _poll_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return attrs.evolve(config, modlog=ModlogSection(retention={**RETENTION_DAYS, **config.modlog.retention}))
@@ -161,6 +162,15 @@ def _content_problems(limits: LimitsSection) -> list[str]:
                         f"{LIST_BYTES_MAX} bytes (one channels_get)")
     if limits.max_roles * limits.record_bytes > LIST_BYTES_MAX:
         problems.append(f"limits: max_roles x record_bytes must be at most {LIST_BYTES_MAX} bytes (one roles_list)")
+    return problems
+
+
+def _poll_problems(config: Config) -> list[str]:
+    problems = []
+    for key, high in (("question_length", 4000), ("option_length", 1000), ("option_id_length", 200)):
+        value = getattr(config.polls, key)
+        if not 1 <= value <= high:
+            problems.append(f"polls.{key}: must be 1-{high}, got {value}")
     return problems
 
 

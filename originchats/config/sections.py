@@ -169,6 +169,15 @@ class ModlogSection:
 
 
 @attrs.frozen(kw_only=True)
+class PollsSection:
+    """Bounds on what `poll_create` stores (docs/security.md "Polls")."""
+
+    question_length: int = 300  # characters of a poll's question
+    option_length: int = 100  # characters of each option's text
+    option_id_length: int = 50  # characters of each option's id
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     auth_mode: Literal["rotur", "cracked", "cracked-only"] = "cracked"
     server: ServerSection = attrs.Factory(ServerSection)
@@ -183,3 +192,4 @@ class Config:
     heartbeat: HeartbeatSection = attrs.Factory(HeartbeatSection)
     log: LogSection = attrs.Factory(LogSection)
     modlog: ModlogSection = attrs.Factory(ModlogSection)
+    polls: PollsSection = attrs.Factory(PollsSection)

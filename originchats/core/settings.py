@@ -46,6 +46,15 @@ class AuthSettings:
 
 
 @attrs.frozen(kw_only=True)
+class PollLimits:
+    """Bounds on what `poll_create` stores (`[polls]`, docs/security.md "Polls")."""
+
+    question_length: int = 300  # characters of the question (the poll embed schema's limit)
+    option_length: int = 100  # characters of each option's text
+    option_id_length: int = 50  # characters of each option's id
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     server: dict[str, Any] = attrs.Factory(lambda: {"name": "OriginChats", "owner": {"name": "Admin"}})
     limits: dict[str, Any] = attrs.Factory(lambda: {"post_content": 2000, "search_results": 30})
@@ -64,6 +73,7 @@ class Settings:
     content: ContentLimits = attrs.Factory(ContentLimits)
     auth: AuthSettings = attrs.Factory(AuthSettings)
     modlog_retention_days: dict[str, int] = attrs.Factory(dict)
+    polls: PollLimits = attrs.Factory(PollLimits)
 
     @property
     def post_content(self) -> int:

@@ -56,6 +56,10 @@ class ServerState:
     auth: AuthRecords = attrs.Factory(AuthRecords)  # failure and registration counters; core/authguard.py
     # token SHA-256 -> (user id, created); core/sessions.py
     sessions: SessionTable = attrs.field(factory=SessionTable, converter=SessionTable.of)
+    # polls: when the expiry timer (server/timers.py `poll_expiry`) must look next: the earliest
+    # `expires_at` of an open poll, as far as the core knows (it may be early, never late); None:
+    # no poll expires; 0.0 at start: not known yet, so the timer looks at once (core/handlers/polls.py)
+    poll_alarm: float | None = 0.0
 
     @property
     def names(self) -> NameIndex:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..core import ops
 from ..core.model import Message
+from .polls import POLL_READS
 from .sql import MESSAGE_COLUMNS, message_from_row, retention_clause
 
 # ---- messages ---------------------------------------------------------------------------------
@@ -145,6 +146,7 @@ READS: dict[type, Callable[[sqlite3.Connection, Any], Any]] = {
     ops.ModlogQuery: modlog_query,
     ops.ModlogSummary: modlog_summary,
 }
+READS.update(POLL_READS)  # polls: store/polls.py
 
 
 def run_read(con: sqlite3.Connection, op: ops.Op) -> Any:
