@@ -178,6 +178,15 @@ class PollsSection:
 
 
 @attrs.frozen(kw_only=True)
+class WelcomeSection:
+    """The message posted as `originChats` when an account is created (core/welcome.py)."""
+
+    enabled: bool = True
+    channel: str = "general"
+    text: str = "Welcome {username}! Thanks for joining the server."
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     auth_mode: Literal["rotur", "cracked", "cracked-only"] = "cracked"
     server: ServerSection = attrs.Factory(ServerSection)
@@ -193,3 +202,4 @@ class Config:
     log: LogSection = attrs.Factory(LogSection)
     modlog: ModlogSection = attrs.Factory(ModlogSection)
     polls: PollsSection = attrs.Factory(PollsSection)
+    welcome: WelcomeSection = attrs.Factory(WelcomeSection)

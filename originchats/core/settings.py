@@ -55,6 +55,15 @@ class PollLimits:
 
 
 @attrs.frozen(kw_only=True)
+class WelcomeSettings:
+    """The message posted when someone registers (`[welcome]`, core/welcome.py)."""
+
+    enabled: bool = True
+    channel: str = "general"
+    text: str = "Welcome {username}! Thanks for joining the server."
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     server: dict[str, Any] = attrs.Factory(lambda: {"name": "OriginChats", "owner": {"name": "Admin"}})
     limits: dict[str, Any] = attrs.Factory(lambda: {"post_content": 2000, "search_results": 30})
@@ -74,6 +83,7 @@ class Settings:
     auth: AuthSettings = attrs.Factory(AuthSettings)
     modlog_retention_days: dict[str, int] = attrs.Factory(dict)
     polls: PollLimits = attrs.Factory(PollLimits)
+    welcome: WelcomeSettings = attrs.Factory(WelcomeSettings)
 
     @property
     def post_content(self) -> int:

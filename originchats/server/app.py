@@ -15,7 +15,7 @@ import structlog
 import trio
 
 from ..config import Config
-from ..core.settings import AuthSettings, ContentLimits, PollLimits, RateLimitSettings, Settings
+from ..core.settings import AuthSettings, ContentLimits, PollLimits, RateLimitSettings, Settings, WelcomeSettings
 from ..store import load
 from ..store.db import db_path, open_db, open_to_others
 from ..store.migrate import apply_migrations
@@ -65,6 +65,8 @@ def settings_from(config: Config) -> Settings:
         modlog_retention_days=dict(config.modlog.retention),
         polls=PollLimits(question_length=config.polls.question_length, option_length=config.polls.option_length,
                          option_id_length=config.polls.option_id_length),
+        welcome=WelcomeSettings(enabled=config.welcome.enabled, channel=config.welcome.channel,
+                                text=config.welcome.text),
         auth=AuthSettings(registrations_per_ip_per_hour=a.registrations_per_ip_per_hour,
                           ip_failures=a.ip_failures, ip_failure_window_seconds=a.ip_failure_window_seconds,
                           lockout_failures=a.lockout_failures, lockout_window_seconds=a.lockout_window_seconds,
