@@ -283,6 +283,22 @@ async def test_poll_end_reveals_voters_by_username(server):
         "created_at": got["poll"]["created_at"], "ended": True, "ended_at": ended_at, "user_votes": ["1"]}
 
 
+async def test_a_creator_who_can_no_longer_view_the_channel_cannot_end_its_poll(server):
+    """The original had no view check on poll_end: the reply would show the voters of a channel
+    the caller cannot see."""
+    boss = await server.owner()
+    alice = await server.user("alice")
+    await request(boss, "channel_create", name="club", type="text",
+                  permissions={"view": ["user", "owner"], "send": ["user", "owner"]})
+    pid = (await create(alice, channel="club"))["poll_id"]
+    await request(boss, "channel_update", current_name="club",
+                  updates={"permissions": {"view": ["owner"], "send": ["owner"]}})
+    await alice.drain()
+    _, reply = await request(alice, "poll_end", poll_id=pid)
+    assert reply["val"] == "You do not have permission to view this poll"
+    assert query(server, "SELECT ended FROM polls") == [(0,)]
+
+
 async def test_only_the_creator_or_a_moderator_ends_a_poll(server):
     boss = await server.owner()
     alice = await server.user("alice")
