@@ -58,8 +58,8 @@ class ServerState:
     sessions: SessionTable = attrs.field(factory=SessionTable, converter=SessionTable.of)
     # polls: when the expiry timer (server/timers.py `poll_expiry`) must look next: the earliest
     # `expires_at` of an open poll, as far as the core knows (it may be early, never late); None:
-    # no poll expires; 0.0 at start: not known yet, so the timer looks at once (core/handlers/polls.py)
-    poll_alarm: float | None = 0.0
+    # no poll expires (loaded at start, kept by poll_create and core/poll_expiry.py)
+    poll_alarm: float | None = None
 
     @property
     def names(self) -> NameIndex:

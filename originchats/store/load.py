@@ -13,6 +13,7 @@ from ..core.ratelimit import Bucket
 from ..core.settings import Settings
 from ..core.state import ServerState
 from . import sql
+from .polls import next_expiry
 
 INITIALIZED = "initialized"
 
@@ -54,4 +55,5 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
         roles={r.name: r for r in sql.load_roles(con)},
         channels=tuple(sql.load_channels(con)),
         server_info=server_info,
+        poll_alarm=next_expiry(con),
     )

@@ -123,6 +123,13 @@ def due_polls(con: sqlite3.Connection, op: ops.DuePolls) -> tuple[tuple[PollRead
     return due, following
 
 
+def next_expiry(con: sqlite3.Connection) -> float | None:
+    """The earliest `expires_at` of an open poll (the state's `poll_alarm` at start)."""
+    (soonest,) = con.execute(  # polls_expiring
+        "SELECT MIN(expires_at) FROM polls WHERE ended = 0 AND expires_at IS NOT NULL").fetchone()
+    return soonest
+
+
 POLL_READS: dict[type, Callable[[sqlite3.Connection, Any], Any]] = {
     ops.ReadPoll: read_poll,
     ops.DuePolls: due_polls,
