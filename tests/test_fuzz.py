@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from originchats.core.dispatch import AUTH_HANDLERS, HANDLERS
-from originchats.config import NetworkSection
+from originchats.config import NetworkSection, WelcomeSection
 from tests.client import Closed, _Threads
 from tests.conftest import Server, make_config
 
@@ -108,8 +108,9 @@ frames = st.one_of(
 
 @pytest.fixture
 def config(tmp_path):  # type: ignore[no-untyped-def]
-    """100 connections from one address within seconds: no per-address rate limit."""
-    return make_config(tmp_path, network=NetworkSection(new_connections_per_second=0))
+    """100 connections from one address within seconds: no per-address rate limit. Each new user is
+    welcomed (`[welcome]`, on as shipped), so the examples run among those messages too."""
+    return make_config(tmp_path, network=NetworkSection(new_connections_per_second=0), welcome=WelcomeSection())
 
 
 async def run_example(server: Server, n: int, frames_to_send: list[tuple[str, Any]]) -> None:
