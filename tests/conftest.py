@@ -15,7 +15,8 @@ import attrs
 import pytest
 import trio
 
-from originchats.config import AuthSection, Config, CrackedSection, HeartbeatSection, RateLimitingSection, StorageSection
+from originchats.config import (AuthSection, Config, CrackedSection, HeartbeatSection, RateLimitingSection, StorageSection,
+                                WelcomeSection)
 from originchats.server.app import serve
 from tests.client import Client, MemoryListener, _Threads, sign_in
 from tests.clock import autojump_clock  # noqa: F401  (thread-aware; replaces pytest-trio's fixture)
@@ -31,6 +32,9 @@ def make_config(tmp_path: Path, **overrides: Any) -> Config:
         # every test client connects from the same address, and many tests register more accounts
         # than an address may per hour; tests/test_auth_limits.py checks that limit
         auth=AuthSection(registrations_per_ip_per_hour=0),
+        # the welcome message (on by default) would add a message to `general` and a packet after
+        # each registration; tests/test_welcome.py turns it on
+        welcome=WelcomeSection(enabled=False),
     )
     return attrs.evolve(config, **overrides)
 

@@ -12,7 +12,7 @@ from tests.conftest import Server
 async def read_everything(client: Client, *, owner: bool) -> None:
     """Each reader a client has answers this client (no error), which stays connected: the
     history of `general` and three of its messages each way, the channel, role and user lists,
-    this user's status, picture and roles, each role's permissions, and for an owner the audit log."""
+    this user's status, picture and roles, each role's permissions, the newest polls, and for an owner the audit log."""
     name = client.username or ""
     await client.drain()
     await client.send("messages_get", channel="general", limit=100, listener="history")
@@ -27,6 +27,11 @@ async def read_everything(client: Client, *, owner: bool) -> None:
         readers += [{"cmd": "message_get", "channel": "general", "id": m["id"]},
                     {"cmd": "messages_around", "channel": "general", "around": m["id"],
                      "bounds": {"above": AROUND_CAP, "below": AROUND_CAP}}]
+    polls = [m for m in page["messages"]  # made by poll_create: their embed names the poll
+             if any(isinstance(e, dict) and isinstance(e.get("poll"), dict) and "id" in e["poll"]
+                    for e in m.get("embeds") or ())]
+    for m in polls[-4:]:
+        readers += [{"cmd": "poll_get", "message_id": m["id"]}, {"cmd": "poll_results", "message_id": m["id"]}]
     await client.send("roles_list", listener="roles")
     _, roles = await until_reply(client, "roles")
     readers += [{"cmd": "role_permissions_get", "name": role} for role in roles["roles"]]

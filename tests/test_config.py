@@ -103,6 +103,11 @@ def test_unknown_section(tmp_path):
     ("[heartbeat]\ninterval_seconds = 0\n", "heartbeat.interval_seconds: must be positive, got 0"),
     ("[rate_limiting]\nburst_limit = 0\n", "rate_limiting: messages_per_minute and burst_limit must be at least 1"),
     ("[modlog.retention]\ndefault = 0\n", "modlog.retention.default: must be at least 1 day, got 0"),
+    ("[polls]\nquestion_length = 0\n", "polls.question_length: must be 1-4000, got 0"),
+    ("[polls]\noption_length = 5000\n", "polls.option_length: must be 1-1000, got 5000"),
+    ("[welcome]\ntext = \" \"\n", "welcome.text: must be 1-2000 characters, not blank"),
+    ("[welcome]\nchannel = \"\"\n", "welcome.channel: must name a channel"),
+    ("[welcome]\nenabled = 1\n", "welcome.enabled: expected bool, got int 1"),
 ])
 def test_wrong_values_name_the_key_and_the_problem(tmp_path, text, expected):
     assert expected in problems(tmp_path, text)

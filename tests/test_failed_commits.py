@@ -70,6 +70,7 @@ class World:
     message_id: str
     clients: list[Client]
     thread_id: str = ""  # bob's thread in the forum `board`
+    poll_id: str = ""
 
 
 async def make_world(server) -> World:  # type: ignore[no-untyped-def]
@@ -103,7 +104,17 @@ async def make_world(server) -> World:  # type: ignore[no-untyped-def]
     await settle()
     for client in (boss, bob, carl, eve):
         await client.drain()
-    return World(boss=boss, bob=bob, carl=carl, message_id=message_id, clients=[boss, bob, carl], thread_id=thread_id)
+    await bob.send("poll_create", channel="general", question="Q?", options=["a", "b"], listener="p")
+    await settle()
+    poll_id = None
+    for packet in await bob.drain():
+        if packet.get("listener") == "p":
+            poll_id = packet["poll_id"]
+    assert poll_id is not None
+    for client in (boss, bob, carl, eve):
+        await client.drain()
+    return World(boss=boss, bob=bob, carl=carl, message_id=message_id, clients=[boss, bob, carl],
+                 thread_id=thread_id, poll_id=poll_id)
 
 
 #: command -> (who sends it, its fields); every write command of the protocol is here.
@@ -148,6 +159,9 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
         "thread_delete": (w.bob, {"thread_id": w.thread_id}),
         "thread_join": (w.boss, {"thread_id": w.thread_id}),
         "thread_leave": (w.carl, {"thread_id": w.thread_id}),
+        "poll_create": (w.bob, {"channel": "general", "question": "Lost?", "options": ["a", "b"]}),
+        "poll_vote": (w.carl, {"poll_id": w.poll_id, "option_id": "0"}),
+        "poll_end": (w.bob, {"poll_id": w.poll_id}),
     }
 
 
@@ -155,7 +169,7 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
 READ_ONLY = {"channels_get", "message_get", "messages_around", "messages_get", "modlog_get", "modlog_summary",
              "pfp_get", "ping", "plugins_list", "rate_limit_status", "role_permissions_get", "roles_list",
              "self_roles_list", "server_info", "status_get", "typing", "user_roles_get", "users_banned_list",
-             "users_list", "users_online", "thread_get", "thread_messages"}
+             "users_list", "users_online", "thread_get", "thread_messages", "poll_results", "poll_get"}
 
 
 def test_every_command_is_either_tried_here_or_read_only():

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from originchats.core.dispatch import AUTH_HANDLERS, HANDLERS
-from originchats.config import NetworkSection
+from originchats.config import NetworkSection, WelcomeSection
 from tests.client import Closed, _Threads
 from tests.conftest import Server, make_config
 
@@ -31,7 +31,9 @@ COMMANDS = sorted((set(HANDLERS) | set(AUTH_HANDLERS)) - {"user_leave", "logout"
 FIELDS = ["channel", "content", "id", "message_id", "thread_id", "user", "username", "password", "name",
           "status", "text", "emoji", "limit", "start", "around", "above", "below", "reply_to", "ping",
           "roles", "role", "permissions", "updates", "position", "embeds", "data", "duration", "reason",
-          "nickname", "url", "listener", "bounds", "order", "type", "description"]
+          "nickname", "url", "listener", "bounds", "order", "type", "description",
+          "poll_id", "option_id", "option_ids", "question", "options", "allow_multiselect", "expires_at",
+          "duration_hours", "remove"]
 
 any_text = st.text(st.characters(exclude_categories=[]), max_size=30)  # lone surrogates included
 scalars = st.one_of(
@@ -63,6 +65,13 @@ known_requests = st.builds(
         "id": field(st.sampled_from(["", "x", "general"])), "user": field(st.sampled_from(["bob", "alice0", "nobody"])),
         "emoji": field(st.sampled_from(["👍", ":x:", ""])), "limit": field(small_ints), "start": field(small_ints),
         "reply_to": field(st.sampled_from(["x", ""])), "listener": field(text), "thread_id": field(st.just("t")),
+        "question": field(text), "options": field(st.lists(text | st.fixed_dictionaries(
+            {"text": text}, optional={"id": text, "emoji": text}), max_size=11)),
+        "poll_id": field(st.sampled_from(["", "x"])), "message_id": field(st.sampled_from(["", "x"])),
+        "option_ids": field(st.lists(st.sampled_from(["0", "1", "x"]), max_size=3)),
+        "option_id": field(st.sampled_from(["0", "1", ""])), "remove": field(st.booleans()),
+        "allow_multiselect": field(st.booleans()), "duration_hours": field(st.floats() | small_ints),
+        "expires_at": field(st.floats() | st.integers()),
     }),
     st.dictionaries(st.sampled_from(FIELDS) | any_text, values, max_size=2),
 )
@@ -76,6 +85,8 @@ valid_requests = st.one_of(
     st.builds(lambda n: {"cmd": "pfp_set", "url": n}, text),
     st.just({"cmd": "typing", "channel": "general"}),
     st.just({"cmd": "messages_get", "channel": "general", "limit": 5}),
+    st.builds(lambda q, o, m: {"cmd": "poll_create", "channel": "general", "question": q or "?", "options": o,
+                               "allow_multiselect": m}, text, st.lists(text, min_size=2, max_size=4), st.booleans()),
 )
 # anything shaped like an object: a random or missing `cmd`, random fields
 odd_requests = st.builds(
@@ -97,8 +108,9 @@ frames = st.one_of(
 
 @pytest.fixture
 def config(tmp_path):  # type: ignore[no-untyped-def]
-    """100 connections from one address within seconds: no per-address rate limit."""
-    return make_config(tmp_path, network=NetworkSection(new_connections_per_second=0))
+    """100 connections from one address within seconds: no per-address rate limit. Each new user is
+    welcomed (`[welcome]`, on as shipped), so the examples run among those messages too."""
+    return make_config(tmp_path, network=NetworkSection(new_connections_per_second=0), welcome=WelcomeSection())
 
 
 async def run_example(server: Server, n: int, frames_to_send: list[tuple[str, Any]], sender: Any = None) -> None:
@@ -204,6 +216,13 @@ storing = st.one_of(
     st.builds(lambda n: {"cmd": "nickname_update", "nickname": n}, stored_text | deep_values),
     st.builds(lambda u: {"cmd": "pfp_set", "url": u}, urls),
     st.builds(lambda n, i: {"cmd": "server_update", "name": n, "icon": i}, stored_text, urls),
+    st.builds(lambda q, o, m, h: {"cmd": "poll_create", "channel": "general", "question": q or "?", "options": o,
+                                  "allow_multiselect": m, "duration_hours": h},
+              stored_text, st.lists(stored_text | obj({"text": stored_text}, {"id": stored_text, "emoji": stored_text}),
+                                    min_size=2, max_size=10), st.booleans(), st.none() | st.floats(0.001, 1000)),
+    st.builds(lambda o, r: {"cmd": "poll_vote", "poll_id": "$poll", "option_ids": o, "remove": r},
+              st.lists(st.sampled_from(["0", "1", "2"]) | stored_text, min_size=1, max_size=3), st.booleans()),
+    st.just({"cmd": "poll_end", "poll_id": "$poll"}),
 )
 
 
@@ -216,8 +235,12 @@ async def run_store_then_read(server: Server, n: int, requests: list[dict[str, A
     while (packet := await owner.recv()).get("listener") != "first":
         pass
     last = packet["message"]["id"]
+    await owner.send("poll_create", channel="general", question="q", options=["a", "b", "c"], listener="poll")
+    while (packet := await owner.recv()).get("listener") != "poll":
+        pass
+    placeholders = {"$last": last, "$poll": packet["poll_id"]}
     for request in requests:
-        request = {k: last if v == "$last" else v for k, v in request.items()}
+        request = {k: placeholders.get(v, v) if isinstance(v, str) else v for k, v in request.items()}
         await owner.send_raw(json.dumps(request))
     await read_everything(owner, owner=True)
     await read_everything(member, owner=False)

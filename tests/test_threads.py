@@ -407,3 +407,33 @@ def test_thread_limits_out_of_range_are_refused_at_start(key, value):
         parse_config({"limits": {key: value}})
     fine = 65536 if key == "thread_list_bytes" else 1
     assert getattr(parse_config({"limits": {key: fine}}).limits, key) == fine
+
+
+# ---- polls inside threads (extended/polls.md: `thread_id` wins over `channel`) -------------------
+
+
+async def test_a_poll_in_a_thread_is_a_thread_message_seen_by_the_forums_viewers(server):
+    alice, bob, mia, adam = await online(server, "alice", "bob", "mia", "adam")
+    thread = await new_thread(alice, "Vote here")
+    for c in (alice, bob, mia, adam):
+        await c.drain()
+    reply = await ask(alice, "poll_create", thread_id=thread["id"], question="Tea?", options=["yes", "no"])
+    assert reply["cmd"] == "poll_create", reply
+    assert (reply["channel"], reply["thread_id"]) == (FORUM, thread["id"])
+    seen = await bob.expect("message_new")
+    assert (seen["channel"], seen["thread_id"]) == (FORUM, thread["id"])
+    await mia.assert_silent()  # cannot view the forum
+    page = await ask(bob, "thread_messages", thread_id=thread["id"])
+    assert [m["id"] for m in page["messages"]] == [reply["message_id"]]
+    listed = await ask(bob, "thread_get", thread_id=thread["id"])
+    assert listed["thread"]["last_message_id"] == reply["message_id"]
+    vote = await ask(bob, "poll_vote", poll_id=reply["poll_id"], option_id="0")
+    assert vote["cmd"] == "poll_vote", vote
+    # a locked thread takes no poll, as it takes no message; a deleted thread takes its poll along
+    locked = await ask(adam, "thread_update", thread_id=thread["id"], locked=True)  # manage_threads
+    assert locked["thread"]["locked"] is True, locked
+    refused = await ask(alice, "poll_create", thread_id=thread["id"], question="Again?", options=["a", "b"])
+    assert refused.get("val") == "This thread is locked", refused
+    assert (await ask(adam, "thread_delete", thread_id=thread["id"]))["cmd"] == "thread_delete"
+    gone = await ask(bob, "poll_get", poll_id=reply["poll_id"])
+    assert gone["val"] == "Poll not found"

@@ -143,6 +143,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     for category, days in config.modlog.retention.items():
         if days < 1:
             problems.append(f"modlog.retention.{category}: must be at least 1 day, got {days}")
+    problems += _poll_and_welcome_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return attrs.evolve(config, modlog=ModlogSection(retention={**RETENTION_DAYS, **config.modlog.retention}))
@@ -173,6 +174,23 @@ def _thread_problems(limits: LimitsSection) -> list[str]:
         value = getattr(limits, key)
         if not low <= value <= high:
             problems.append(f"limits.{key}: must be {low}-{high}, got {value}")
+    return problems
+
+
+#: The longest welcome text (before `{username}` is filled in): well within any message budget.
+WELCOME_TEXT_MAX = 2000
+
+
+def _poll_and_welcome_problems(config: Config) -> list[str]:
+    problems = []
+    for key, high in (("question_length", 4000), ("option_length", 1000), ("option_id_length", 200)):
+        value = getattr(config.polls, key)
+        if not 1 <= value <= high:
+            problems.append(f"polls.{key}: must be 1-{high}, got {value}")
+    if not config.welcome.channel.strip():
+        problems.append("welcome.channel: must name a channel")
+    if not 1 <= len(config.welcome.text) <= WELCOME_TEXT_MAX or not config.welcome.text.strip():
+        problems.append(f"welcome.text: must be 1-{WELCOME_TEXT_MAX} characters, not blank")
     return problems
 
 

@@ -176,6 +176,24 @@ class ModlogSection:
 
 
 @attrs.frozen(kw_only=True)
+class PollsSection:
+    """Bounds on what `poll_create` stores (docs/security.md "Polls")."""
+
+    question_length: int = 300  # characters of a poll's question
+    option_length: int = 100  # characters of each option's text
+    option_id_length: int = 50  # characters of each option's id
+
+
+@attrs.frozen(kw_only=True)
+class WelcomeSection:
+    """The message posted as `originChats` when an account is created (core/welcome.py)."""
+
+    enabled: bool = True
+    channel: str = "general"
+    text: str = "Welcome {username}! Thanks for joining the server."
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     auth_mode: Literal["rotur", "cracked", "cracked-only"] = "cracked"
     server: ServerSection = attrs.Factory(ServerSection)
@@ -190,3 +208,5 @@ class Config:
     heartbeat: HeartbeatSection = attrs.Factory(HeartbeatSection)
     log: LogSection = attrs.Factory(LogSection)
     modlog: ModlogSection = attrs.Factory(ModlogSection)
+    polls: PollsSection = attrs.Factory(PollsSection)
+    welcome: WelcomeSection = attrs.Factory(WelcomeSection)

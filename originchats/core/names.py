@@ -31,6 +31,15 @@ MAX_ROLE_NAME = 100
 FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
+#: The author of the messages the server posts itself (the welcome message), as the original names
+#: it (objects.md §3.2). It is no account: no Rotur answer and no rename may take it as id or name.
+SYSTEM_AUTHOR = "originChats"
+
+
+def is_system_name(value: str) -> bool:
+    return value.casefold() == SYSTEM_AUTHOR.casefold()
+
+
 def username_length_ok(name: str) -> bool:
     return USERNAME_MIN <= len(name) <= USERNAME_MAX
 

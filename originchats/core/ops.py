@@ -146,8 +146,32 @@ class LastMessage:
 
     channel_id: str
     thread_id: str | None = None
+# ---- polls (store/polls.py) -----------------------------------------------------------------
+
+
+@attrs.frozen
+class ReadPoll:
+    """Result: `polls.PollRead | None`: the poll with id `poll_id` (when given) or else the poll of
+    message `message_id`, its counts and the votes of `user_id`; its voters too when it is closed at
+    `now` (ended, or expired)."""
+
+    poll_id: str | None
+    message_id: str | None
+    user_id: str
+    now: float
+
+
+@attrs.frozen
+class DuePolls:
+    """Result: `(tuple[polls.PollRead, ...], float | None)`: at most `limit` open polls whose
+    `expires_at` is at or before `now` (soonest first, with their voters), and the earliest
+    `expires_at` after `now` among the open polls (None when there is none)."""
+
+    now: float
+    limit: int
 
 
 #: Every operation a `Fetch` may ask for (`Busy` is a result, not an operation).
 Op = Union[GetMessage, History, Around, LastMessages, ModlogQuery, ModlogSummary, HashPassword, VerifyPassword,
-           RoturValidate, HistoryBefore, LastMessage]
+           RoturValidate, HistoryBefore, LastMessage,
+           ReadPoll, DuePolls]

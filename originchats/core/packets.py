@@ -389,3 +389,53 @@ def operator_ok(message: str, lines: list[str] | None = None) -> Packet:
 
 def operator_error(message: str) -> Packet:
     return {"ok": False, "message": message}
+
+
+# ---- polls (extended/polls.md; the results object comes from core/polls.py) --------------------
+
+
+def poll_message_new(*, message: Json, channel: str | None, thread_id: str | None, poll_id: str) -> Packet:
+    """The poll's `message_new`: flat as the original's (the message's fields at top level, no
+    `global`), plus the usual nested `message` that every other `message_new` carries."""
+    return {"cmd": "message_new", "id": message["id"], "channel": channel, "thread_id": thread_id,
+            "user": message["user"], "content": message["content"], "timestamp": message["timestamp"],
+            "embeds": message["embeds"], "poll_id": poll_id, "message": message}
+
+
+def poll_create(*, poll_id: str, message_id: str, channel: str | None, thread_id: str | None, question: str,
+                options: list[Json], allow_multiselect: bool, expires_at: float | None) -> Packet:
+    return {"cmd": "poll_create", "poll_id": poll_id, "message_id": message_id, "channel": channel,
+            "thread_id": thread_id, "question": question, "options": options,
+            "allow_multiselect": allow_multiselect, "expires_at": expires_at}
+
+
+def poll_vote(poll_id: str, option_ids: list[str], results: Json) -> Packet:
+    return {"cmd": "poll_vote", "poll_id": poll_id, "option_ids": option_ids, "results": results}
+
+
+def poll_vote_update(*, poll_id: str, message_id: str, channel: str | None, thread_id: str | None,
+                     user: str | None, option_ids: list[str], results: Json) -> Packet:
+    """To the voter: its name and options; to everyone else `user` null and `option_ids` []
+    (who voted for what stays hidden until the poll closes)."""
+    return {"cmd": "poll_vote_update", "poll_id": poll_id, "message_id": message_id, "channel": channel,
+            "thread_id": thread_id, "user": user, "option_ids": option_ids, "results": results}
+
+
+def poll_end(poll_id: str, results: Json) -> Packet:
+    """The caller's reply."""
+    return {"cmd": "poll_end", "poll_id": poll_id, "results": results}
+
+
+def poll_end_broadcast(*, poll_id: str, message_id: str, channel: str | None, thread_id: str | None,
+                       results: Json) -> Packet:
+    """To the channel's viewers (the caller too), on `poll_end` and when a poll expires."""
+    return {"cmd": "poll_end", "poll_id": poll_id, "message_id": message_id, "channel": channel,
+            "thread_id": thread_id, "results": results}
+
+
+def poll_results(poll_id: str, message_id: str, results: Json) -> Packet:
+    return {"cmd": "poll_results", "poll_id": poll_id, "message_id": message_id, "results": results}
+
+
+def poll_get(poll: Json) -> Packet:
+    return {"cmd": "poll_get", "poll": poll}

@@ -50,6 +50,24 @@ class AuthSettings:
 
 
 @attrs.frozen(kw_only=True)
+class PollLimits:
+    """Bounds on what `poll_create` stores (`[polls]`, docs/security.md "Polls")."""
+
+    question_length: int = 300  # characters of the question (the poll embed schema's limit)
+    option_length: int = 100  # characters of each option's text
+    option_id_length: int = 50  # characters of each option's id
+
+
+@attrs.frozen(kw_only=True)
+class WelcomeSettings:
+    """The message posted when someone registers (`[welcome]`, core/welcome.py)."""
+
+    enabled: bool = True
+    channel: str = "general"
+    text: str = "Welcome {username}! Thanks for joining the server."
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     server: dict[str, Any] = attrs.Factory(lambda: {"name": "OriginChats", "owner": {"name": "Admin"}})
     limits: dict[str, Any] = attrs.Factory(lambda: {"post_content": 2000, "search_results": 30})
@@ -68,6 +86,8 @@ class Settings:
     content: ContentLimits = attrs.Factory(ContentLimits)
     auth: AuthSettings = attrs.Factory(AuthSettings)
     modlog_retention_days: dict[str, int] = attrs.Factory(dict)
+    polls: PollLimits = attrs.Factory(PollLimits)
+    welcome: WelcomeSettings = attrs.Factory(WelcomeSettings)
 
     @property
     def post_content(self) -> int:

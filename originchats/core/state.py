@@ -60,6 +60,10 @@ class ServerState:
     sessions: SessionTable = attrs.field(factory=SessionTable, converter=SessionTable.of)
     # thread id -> thread, with forum -> threads (extended/threads.md); core/targets.py resolves them
     threads: ThreadTable = attrs.field(factory=ThreadTable, converter=ThreadTable.of)
+    # polls: when the expiry timer (server/timers.py `poll_expiry`) must look next: the earliest
+    # `expires_at` of an open poll, as far as the core knows (it may be early, never late); None:
+    # no poll expires (loaded at start, kept by poll_create and core/poll_expiry.py)
+    poll_alarm: float | None = None
 
     @property
     def names(self) -> NameIndex:

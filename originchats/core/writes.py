@@ -13,6 +13,7 @@ from typing import Any, Union
 import attrs
 
 from .model import Channel, Message, Role, Thread, User
+from .poll_records import Poll
 
 
 @attrs.frozen
@@ -148,6 +149,45 @@ class ThreadDeleted:
 
     channel_id: str
     thread_id: str
+# ---- polls (extended/polls.md; SQL in store/polls.py) -------------------------------------------
+
+
+@attrs.frozen
+class PollCreated:
+    """A poll record and its options (its message is a `MessageCreated` of the same command)."""
+
+    poll: Poll
+
+
+@attrs.frozen(kw_only=True)
+class PollVoted:
+    """The user's votes change, only while the poll is open at `at` (a vote racing `poll_end` or
+    the expiry is not stored): with `remove`, the listed options are taken back; otherwise they are
+    added, and with `exclusive` (single-select: one option listed) the user's other votes go."""
+
+    poll_id: str
+    user_id: str
+    option_ids: tuple[str, ...]
+    at: float
+    exclusive: bool = False
+    remove: bool = False
+
+
+@attrs.frozen
+class PollEnded:
+    """`poll_end`: the poll ends at `at`, unless it has ended or expired already."""
+
+    poll_id: str
+    at: float
+
+
+@attrs.frozen
+class PollsExpired:
+    """The expiry timer: these polls end at their own `expires_at`, if that is at or before `now`
+    and they are still open."""
+
+    poll_ids: tuple[str, ...]
+    now: float
 
 
 #: Every persisted fact (`Persist.writes` holds these).
@@ -156,4 +196,5 @@ Write = Union[
     MessageCreated, MessageEdited, MessageDeleted, ReactionAdded, ReactionRemoved, AuditRecorded,
     AuditPruned, TimeoutSaved, SessionCreated, SessionRevoked, UserSessionsRevoked,
     ThreadSaved, ThreadDeleted,
+    PollCreated, PollVoted, PollEnded, PollsExpired,
 ]

@@ -15,7 +15,7 @@ import structlog
 import trio
 
 from ..config import Config
-from ..core.settings import AuthSettings, ContentLimits, RateLimitSettings, Settings
+from ..core.settings import AuthSettings, ContentLimits, PollLimits, RateLimitSettings, Settings, WelcomeSettings
 from ..store import load
 from ..store.db import db_path, open_db, open_to_others
 from ..store.migrate import apply_migrations
@@ -28,7 +28,7 @@ from . import audit_prune
 from .guard import Admission, LogSampler, Rejections, parse_networks, serve_listeners
 from .hub import Hub
 from .ops import HashScheduler, OpRunner, RoturGate
-from .timers import auth_records_supervisor, flush_log_samplers, heartbeat, rate_limit_supervisor
+from .timers import auth_records_supervisor, flush_log_samplers, heartbeat, poll_expiry, rate_limit_supervisor
 from .ws import InputBudget, InputLimits
 
 log = structlog.get_logger("originchats.app")
@@ -64,6 +64,10 @@ def settings_from(config: Config) -> Settings:
             record_bytes=lim.record_bytes, json_depth=lim.json_depth, thread_name_length=lim.thread_name_length,
             thread_participants=lim.thread_participants, thread_list_bytes=lim.thread_list_bytes),
         modlog_retention_days=dict(config.modlog.retention),
+        polls=PollLimits(question_length=config.polls.question_length, option_length=config.polls.option_length,
+                         option_id_length=config.polls.option_id_length),
+        welcome=WelcomeSettings(enabled=config.welcome.enabled, channel=config.welcome.channel,
+                                text=config.welcome.text),
         auth=AuthSettings(registrations_per_ip_per_hour=a.registrations_per_ip_per_hour,
                           ip_failures=a.ip_failures, ip_failure_window_seconds=a.ip_failure_window_seconds,
                           lockout_failures=a.lockout_failures, lockout_window_seconds=a.lockout_window_seconds,
@@ -156,6 +160,7 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
             services.start_soon(heartbeat, hub, config.heartbeat.interval_seconds)
             services.start_soon(rate_limit_supervisor, hub)
             services.start_soon(auth_records_supervisor, hub)
+            services.start_soon(poll_expiry, hub)
             await services.start(hub.ops.run_services)
             services.start_soon(audit_prune.prune_periodically, hub)
             services.start_soon(flush_log_samplers, [hub.rejections.sampler, *guards.samplers()])

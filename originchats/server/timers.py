@@ -7,6 +7,8 @@ import structlog
 import trio
 
 from ..core import authguard, packets, ratelimit
+from ..core.poll_expiry import expire_due
+from ..core.request import Request
 from ..protocol import codec
 from .guard import WINDOW, LogSampler
 from .hub import Hub
@@ -65,3 +67,36 @@ async def auth_records_supervisor(hub: Hub, interval: float = 60.0) -> None:
         kept = authguard.prune(state.auth, state.settings.auth, hub.now())
         if kept is not state.auth:
             hub.state = attrs.evolve(state, auth=kept)
+
+
+#: How often the poll expiry timer looks at the state's alarm (a poll created meanwhile may have
+#: moved it closer): a poll's `poll_end` is announced at most this late after it expired.
+POLL_CHECK_SECONDS = 1.0
+#: The conn id of the timer's steps: no connection has it, so nothing is answered to anyone.
+TIMER_CONN = -1
+
+
+async def poll_expiry(hub: Hub, check_seconds: float = POLL_CHECK_SECONDS) -> None:
+    """Ends the polls whose `expires_at` has passed and announces each (`poll_end` to the viewers
+    of its channel): a pure step (core/poll_expiry.py) run through the hub's interpreter whenever
+    the state's `poll_alarm` is due. Votes on an expired poll are refused from its `expires_at` on,
+    whether or not this has run yet (the commands judge expiry with their own clock)."""
+    request = Request(cmd="poll_expiry", data={})
+    while True:
+        alarm = hub.state.poll_alarm
+        now = hub.now()
+        if alarm is None or alarm > now:
+            await trio.sleep(check_seconds if alarm is None else min(check_seconds, alarm - now))
+            continue
+        ctx = hub.context(TIMER_CONN)
+        before = hub.state  # read and replaced with no await in between
+        step = expire_due(before, ctx)
+        hub.state = step.state
+        try:
+            await hub.interpreter.run(step.effects, ctx, request, None, hub.interpreter.undo(before, step.state))
+        except Exception:  # a failed read: log it and try again later, the server carries on
+            log.exception("poll_expiry_failed")
+            await trio.sleep(check_seconds)
+        alarm = hub.state.poll_alarm
+        if alarm is not None and alarm <= hub.now():  # more due (or a failed commit): not in a tight loop
+            await trio.sleep(min(check_seconds, 0.05))

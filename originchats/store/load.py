@@ -13,6 +13,7 @@ from ..core.ratelimit import Bucket
 from ..core.settings import Settings
 from ..core.state import ServerState
 from . import sql
+from .polls import next_expiry
 
 INITIALIZED = "initialized"
 
@@ -55,4 +56,5 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
         channels=tuple(sql.load_channels(con)),
         server_info=server_info,
         threads=sql.load_threads(con),
+        poll_alarm=next_expiry(con),
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..core import ops
 from ..core.model import Message
+from .polls import POLL_READS
 from .sql import MESSAGE_COLUMNS, message_from_row, retention_clause
 
 # ---- messages ---------------------------------------------------------------------------------
@@ -166,6 +167,7 @@ READS: dict[type, Callable[[sqlite3.Connection, Any], Any]] = {
     ops.HistoryBefore: history_before,
     ops.LastMessage: last_message,
 }
+READS.update(POLL_READS)  # polls: store/polls.py
 
 
 def run_read(con: sqlite3.Connection, op: ops.Op) -> Any:

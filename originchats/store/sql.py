@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core import writes as w
 from ..core.model import Channel, Message, Role, Thread, User
+from .polls import POLL_WRITERS
 
 
 def _dump(value: Any) -> str | None:
@@ -222,6 +223,7 @@ WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.SessionCreated: _session_created, w.SessionRevoked: _session_revoked,
     w.UserSessionsRevoked: _user_sessions_revoked,
 }
+WRITERS.update(POLL_WRITERS)  # polls: store/polls.py
 
 
 # ---- threads (extended/threads.md) ------------------------------------------------------------

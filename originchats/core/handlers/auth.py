@@ -20,13 +20,14 @@ from .. import authguard, names, packets, sessions, texts
 from ..authguard import address_key
 from ..budget import NAME_BYTES
 from ..errors import AuthError, auth_error_send
-from ..model import CRACKED_PREFIX, User
+from ..model import CRACKED_PREFIX, Message, User
 from ..ops import BUSY, HashPassword, RoturValidate, VerifyPassword
 from ..registry import command
 from ..request import Request
 from ..state import ServerState
 from ..views import all_authed, ready_user, user_brief
-from ..writes import UserSaved
+from ..welcome import welcome_message, welcome_send
+from ..writes import MessageCreated, UserSaved
 
 CRACKED_MODES = ("cracked", "cracked-only")
 MAX_ROTUR_ID = 128  # characters of a Rotur account id
@@ -48,20 +49,27 @@ def login_success(state: ServerState, ctx: Context, user: User, *, new_user: boo
     and the socket gets `auth_error` `failure`.
 
     The socket counts as logged in only from the commit on, so nothing addressed to logged-in
-    sockets (a `user_connect`, a message) can reach it before its own `auth_success`."""
+    sockets (a `user_connect`, a message) can reach it before its own `auth_success`.
+
+    An account created now for the first time is welcomed (core/welcome.py): the message is stored
+    with the account and announced after `user_join`."""
+    welcome = welcome_message(state, ctx, user) if new_user and user.id not in state.users else None
     state = state.with_user(user)
     writes: tuple = (UserSaved(user),) if save else ()
     if user.cracked:  # the validator is a session token for `login` with `token` (core/sessions.py)
         state, issued = sessions.issue(state, user.id, ctx.new_token, ctx.now)
         writes += issued
-    announce = partial(_announce, user_id=user.id, new_user=new_user)
+    if welcome is not None:
+        writes += (MessageCreated(welcome),)
+    announce = partial(_announce, user_id=user.id, new_user=new_user, welcome=welcome)
     if not writes:  # a Rotur login that changed nothing
         return announce(state, ctx)
     return Step(state, (Persist(writes, after=announce,
                                 failed=(_refused(ctx, failure),)),))
 
 
-def _announce(state: ServerState, ctx: Context, *, user_id: str, new_user: bool) -> Step:
+def _announce(state: ServerState, ctx: Context, *, user_id: str, new_user: bool,
+              welcome: Message | None = None) -> Step:
     """The socket is logged in: auth_success and ready to it, user_join and user_connect to all."""
     conn = state.conns.get(ctx.conn_id)
     user = state.users.get(user_id)
@@ -86,6 +94,9 @@ def _announce(state: ServerState, ctx: Context, *, user_id: str, new_user: bool)
             then.append(Send(everyone, packets.user_join(user_brief(state, user))))
         if first and user.status != "invisible":
             then.append(Send(everyone, packets.user_connect(user_brief(state, user))))
+    greeting = welcome_send(state, welcome) if welcome is not None else None
+    if greeting is not None:
+        then.append(greeting)
     return Step(state, tuple(then))
 
 
@@ -116,6 +127,8 @@ def _auth_checked(state: ServerState, ctx: Context, req: Request, result: object
         raise AuthError(texts.INVALID_AUTHENTICATION)
     if uid.casefold().startswith(CRACKED_PREFIX.casefold()) or name.casefold().startswith(CRACKED_PREFIX.casefold()):
         # a Rotur answer must never alias a local account, by id or by the name others see
+        raise AuthError(texts.INVALID_AUTHENTICATION)
+    if names.is_system_name(uid) or names.is_system_name(name):  # nor the server's own messages
         raise AuthError(texts.INVALID_AUTHENTICATION)
     if len(uid) > MAX_ROTUR_ID:
         raise AuthError(texts.INVALID_AUTHENTICATION)

@@ -41,6 +41,8 @@ def _new_username(state: ServerState, target: User, value: str) -> str:
     if not names.username_chars_ok(name):
         raise ProtocolError(texts.USERNAME_CHARACTERS)
     stored = CRACKED_PREFIX + name.lower() if target.cracked else name
+    if names.is_system_name(stored):  # the server's own messages' author (names.SYSTEM_AUTHOR)
+        raise ProtocolError(texts.USERNAME_TAKEN)
     key = stored.casefold()
     for u in state.users.values():
         if u.id != target.id and (u.username.casefold() == key or u.id.casefold() == key):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from .accounts import *  # noqa: F403
 from .members import *  # noqa: F403
 from .messages import *  # noqa: F403
+from .polls import *  # noqa: F403
 from .requests import *  # noqa: F403
 from .threads import *  # noqa: F403
 from .threads import UNDOCUMENTED_THREADS
@@ -54,5 +55,9 @@ UNDOCUMENTED = frozenset({
     "NO_RESULT", "OPERATOR_USER_REQUIRED", "OPERATOR_REASON_NOT_A_STRING", "OPERATOR_PASSWORD_REQUIRED",
     "OPERATOR_PASSWORD_LENGTH", "OPERATOR_ACCOUNT_DELETED", "unknown_admin_command", "no_such_user",
     "operator_reason_too_long", "rotur_has_no_password",
+    # polls: extended/polls.md texts that README §7.4 leaves out, and the checks the original lacked
+    "POLL_HAS_ENDED", "POLL_HAS_EXPIRED", "invalid_option", "question_too_long", "option_not_text_or_object",
+    "option_text_invalid", "option_id_invalid", "option_emoji_invalid", "option_id_duplicate",
+    "POLL_EXPIRY_INVALID", "POLL_DURATION_INVALID",
 })
 UNDOCUMENTED |= UNDOCUMENTED_THREADS
