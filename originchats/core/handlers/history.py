@@ -19,6 +19,7 @@ from ..state import ServerState
 from ..views import message_wire
 from .message_rules import AROUND_CAP, HISTORY_CAP, MAX_OFFSET, ctx_channel, not_deleted, text_access, visible
 from .common import me, require_roles
+from .unreads import read_to_newest
 
 # ---- channels_get -----------------------------------------------------------------------------
 
@@ -85,7 +86,8 @@ def handle_messages_get(state: ServerState, ctx: Context, req: Request) -> Step:
 
 
 def _history_read(state: ServerState, ctx: Context, req: Request, messages: list[Message], *, channel: str, rng: dict) -> Step:
-    return Step(state, (Reply(packets.messages_get(channel, visible(state, messages), rng)),))
+    reply = Reply(packets.messages_get(channel, visible(state, messages), rng))
+    return read_to_newest(state, ctx, start=rng["start"], messages=messages, channel=channel, reply=reply)
 
 
 @command("message_get")

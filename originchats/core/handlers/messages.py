@@ -24,8 +24,10 @@ from ..state import ServerState
 from ..targets import resolve_target
 from ..views import message_wire
 from ..writes import MessageCreated, MessageDeleted, MessageEdited
+from ..writes import MentionsChanged
 from .message_rules import ctx_channel, current_reactions, global_packet, limited, mentions, not_deleted, recent
 from .common import me, require_roles
+from .unreads import ping_targets
 
 # ---- message_new ------------------------------------------------------------------------------
 
@@ -75,7 +77,8 @@ def _post(state: ServerState, ctx: Context, ch: Channel, message: Message,
     wire = message_wire(state, message)
     wire["pings"] = {"users": users, "roles": roles, "replies": replies}
     packet = packets.message_new(wire, ch.name)
-    return Step(state, (Persist((MessageCreated(message),), global_packet(state, ctx, ch, packet)),))
+    targets = ping_targets(state, ch, users, roles, message.reply_to_user if replies else None)
+    return Step(state, (Persist((MessageCreated(message, targets),), global_packet(state, ctx, ch, packet)),))
 
 
 # ---- message_edit -----------------------------------------------------------------------------
@@ -115,7 +118,9 @@ def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message
     if users or roles:
         wire["pings"] = {"users": users, "roles": roles, "replies": []}
     packet = packets.message_edit(id=m.id, content=content, message=wire, channel=ch.name)
-    return Step(state, (Persist((MessageEdited(m.id, content, embeds),), global_packet(state, ctx, ch, packet)),))
+    targets = ping_targets(state, ch, users, roles, m.reply_to_user if m.ping is not False else None)
+    return Step(state, (Persist((MessageEdited(m.id, content, embeds), MentionsChanged(m.id, targets)),
+                                global_packet(state, ctx, ch, packet)),))
 
 
 # ---- message_delete ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from .accounts import *  # noqa: F403
 from .members import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .requests import *  # noqa: F403
+from .unreads import *  # noqa: F403
 
 # ---- not in the protocol's tables -------------------------------------------------------------
 
