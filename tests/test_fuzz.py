@@ -31,7 +31,7 @@ COMMANDS = sorted((set(HANDLERS) | set(AUTH_HANDLERS)) - {"user_leave", "logout"
 FIELDS = ["channel", "content", "id", "message_id", "thread_id", "user", "username", "password", "name",
           "status", "text", "emoji", "limit", "start", "around", "above", "below", "reply_to", "ping",
           "roles", "role", "permissions", "updates", "position", "embeds", "data", "duration", "reason",
-          "nickname", "url", "listener", "bounds", "order", "type", "description"]
+          "nickname", "url", "listener", "bounds", "order", "type", "description", "offset"]
 
 any_text = st.text(st.characters(exclude_categories=[]), max_size=30)  # lone surrogates included
 scalars = st.one_of(
@@ -63,6 +63,7 @@ known_requests = st.builds(
         "id": field(st.sampled_from(["", "x", "general"])), "user": field(st.sampled_from(["bob", "alice0", "nobody"])),
         "emoji": field(st.sampled_from(["👍", ":x:", ""])), "limit": field(small_ints), "start": field(small_ints),
         "reply_to": field(st.sampled_from(["x", ""])), "listener": field(text), "thread_id": field(st.just("t")),
+        "offset": field(small_ints), "message_id": field(st.sampled_from(["", "x"])),
     }),
     st.dictionaries(st.sampled_from(FIELDS) | any_text, values, max_size=2),
 )
@@ -76,6 +77,14 @@ valid_requests = st.one_of(
     st.builds(lambda n: {"cmd": "pfp_set", "url": n}, text),
     st.just({"cmd": "typing", "channel": "general"}),
     st.just({"cmd": "messages_get", "channel": "general", "limit": 5}),
+    # unreads and pings: mentions of members, roles and everyone; reads and acknowledgements
+    st.builds(lambda c, who: {"cmd": "message_new", "channel": "general", "content": f"{who} {c}"}, text,
+              st.sampled_from(["@bob0", "@USR:local_bob0", "@&user", "@&admin", "@&nobody", "@usr:"])),
+    st.builds(lambda m: {"cmd": "unreads_ack", "channel": "general", **m},
+              st.fixed_dictionaries({}, optional={"message_id": text})),
+    st.just({"cmd": "unreads_get"}),
+    st.just({"cmd": "unreads_count", "channel": "general"}),
+    st.builds(lambda n, o: {"cmd": "pings_get", "limit": n, "offset": o}, small_ints, small_ints),
 )
 # anything shaped like an object: a random or missing `cmd`, random fields
 odd_requests = st.builds(
@@ -186,6 +195,9 @@ channel_keys = st.sampled_from(["wallpaper", "icon", "description", "display_nam
     lambda k: k not in ("name", "type", "permissions"))
 storing = st.one_of(
     st.builds(lambda c, e: {"cmd": "message_new", "channel": "general", "content": c or "x", "embeds": e}, stored_text, embeds),
+    # pings everyone: read back through every member's pings_get too
+    st.builds(lambda c, e: {"cmd": "message_new", "channel": "general", "content": "@&user " + c, "embeds": e},
+              stored_text, embeds),
     st.builds(lambda c, e: {"cmd": "message_edit", "channel": "general", "id": "$last", "content": c or "x",
                             "embeds": e}, stored_text, embeds),
     st.builds(lambda u: {"cmd": "channel_update", "current_name": "general", "updates": u or {"icon": "i"}},
