@@ -117,7 +117,7 @@ async def test_an_edit_changes_who_the_message_pings(server):
 async def test_a_ping_reaches_only_members_who_can_view_the_channel(server):
     """The original's pings (and its Web Push) reached anyone named, from any channel: mentioning a
     member from a channel they cannot see told them about it."""
-    alice, bob, adam, mia = await members(server, "alice", "bob", "adam", "mia")
+    alice, bob, adam, mia, boss = await members(server, "alice", "bob", "adam", "mia", owner="boss")
     # `dropbox`: members may post, only admins see
     m = await post(alice, "dropbox", "@USR:local_bob @USR:local_adam @&muted")
     assert await inbox_ids(adam) == [m["id"]]
@@ -128,6 +128,12 @@ async def test_a_ping_reaches_only_members_who_can_view_the_channel(server):
     assert await inbox_ids(mia) == [] and await inbox_ids(bob) == []
     await mia.assert_silent()
     assert await inbox_ids(adam) == [s["id"], m["id"]]
+    # a ping is kept only for those who could view the channel when it was posted: opening the
+    # channel to members later does not turn old mentions into pings
+    await boss.send("channel_update", current_name="dropbox", updates={"permissions": {"view": ["user"]}})
+    await boss.expect("channel_update")
+    await quiet(alice, bob, adam, mia, boss)
+    assert await inbox_ids(bob) == [] and await inbox_ids(mia) == [m["id"]]  # (mia: by her role)
 
 
 async def test_a_ping_follows_the_channels_view_list_when_it_changes(server):

@@ -272,3 +272,33 @@ async def test_a_failed_auto_acknowledge_still_answers_the_page(server):
     await _on_writer(server, _heal)
     assert before == [] and [m["id"] for m in page["messages"]] == [f"h{HISTORY - 2}", f"h{HISTORY - 1}"]
     assert (await unreads(alice))["history"]["last_read"] is None
+
+
+def test_the_auto_acknowledge_never_moves_a_mark_back_even_after_losing_a_race(tmp_path):
+    """messages_get checks that its page would move the mark forward, then writes; an explicit
+    acknowledgement of a newer message may commit in between. The write itself keeps the newer
+    mark; an explicit acknowledgement may still move it back."""
+    import sqlite3
+
+    from originchats.core.model import Message
+    from originchats.store import sql
+    from originchats.store.migrate import apply_migrations
+
+    con = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    apply_migrations(con)
+    for i in range(3):
+        sql.apply_write(con, w.MessageCreated(Message(id=f"m{i}", channel_id="c", user_id="u", content="x",
+                                                      timestamp=float(i))))
+
+    def mark() -> list[tuple]:
+        return con.execute("SELECT message_id FROM read_marks WHERE user_id = 'u'").fetchall()
+
+    sql.apply_write(con, w.ReadMarked("u", "c", None, "m2"))
+    sql.apply_write(con, w.ReadMarked("u", "c", None, "m1", forward_only=True))
+    assert mark() == [("m2",)]
+    sql.apply_write(con, w.ReadMarked("u", "c", None, "m0"))
+    assert mark() == [("m0",)]
+    sql.apply_write(con, w.ReadMarked("u", "c", None, "m1", forward_only=True))
+    assert mark() == [("m1",)]
+    sql.apply_write(con, w.ReadMarked("u", "c", None, "gone"))  # a message that is not there: nothing stored
+    assert mark() == [("m1",)]
