@@ -79,9 +79,10 @@ END;
 ALTER TABLE messages ADD COLUMN mentions TEXT;
 
 -- One row per (target, message). `pings_get` reads each of the caller's targets newest first
--- through the primary key (target, seq), a page at a time; `seq` finds the message. `multi`: the
--- message has other targets too (only then can one message reach a user twice, directly and
--- through a role: `pings_multi` finds those few to count them once).
+-- through the primary key (target, seq), a page at a time; `seq` finds the message. A message's
+-- rows are found from its own `mentions` (primary-key lookups), so no other index is needed to
+-- delete or edit it. `multi`: the message has other targets too (only then can one message reach
+-- a user twice, directly and through a role: `pings_multi` finds those few to count them once).
 CREATE TABLE pings (
     target     TEXT NOT NULL,
     seq        INTEGER NOT NULL,             -- messages.seq
@@ -90,13 +91,12 @@ CREATE TABLE pings (
     multi      INTEGER NOT NULL,             -- 1 when the message has more than one target
     PRIMARY KEY (target, seq)
 ) WITHOUT ROWID;
--- the pings of one message (its edit or deletion)
-CREATE INDEX pings_by_message ON pings(seq);
 CREATE INDEX pings_multi ON pings(target, channel_id) WHERE multi = 1;
 
 -- How many messages ping each target in each channel (threads included): `pings_get`'s `total`
 -- is a sum of these over the caller's targets and readable channels, less the messages counted
--- twice (from `pings_multi`).
+-- twice (from `pings_multi`). Kept by the message triggers below, one set-based statement per
+-- message (a trigger per pings row would cost more than the rows themselves).
 CREATE TABLE ping_counts (
     target     TEXT NOT NULL,
     channel_id TEXT NOT NULL,
@@ -104,40 +104,45 @@ CREATE TABLE ping_counts (
     PRIMARY KEY (target, channel_id)
 ) WITHOUT ROWID;
 
-CREATE TRIGGER ping_counts_insert AFTER INSERT ON pings BEGIN
-    INSERT INTO ping_counts(target, channel_id, n) VALUES (NEW.target, NEW.channel_id, 1)
-        ON CONFLICT(target, channel_id) DO UPDATE SET n = n + 1;
-END;
-
-CREATE TRIGGER ping_counts_delete AFTER DELETE ON pings BEGIN
-    UPDATE ping_counts SET n = n - 1 WHERE target = OLD.target AND channel_id = OLD.channel_id;
-END;
-
-CREATE TRIGGER ping_counts_move AFTER UPDATE OF channel_id ON pings BEGIN
-    UPDATE ping_counts SET n = n - 1 WHERE target = OLD.target AND channel_id = OLD.channel_id;
-    INSERT INTO ping_counts(target, channel_id, n) VALUES (NEW.target, NEW.channel_id, 1)
-        ON CONFLICT(target, channel_id) DO UPDATE SET n = n + 1;
-END;
-
 CREATE TRIGGER pings_insert AFTER INSERT ON messages WHEN NEW.mentions IS NOT NULL BEGIN
     INSERT OR IGNORE INTO pings(target, seq, channel_id, thread_key, multi)
         SELECT value, NEW.seq, NEW.channel_id, COALESCE(NEW.thread_id, ''), json_array_length(NEW.mentions) > 1
         FROM json_each(NEW.mentions);
+    INSERT INTO ping_counts(target, channel_id, n)
+        SELECT DISTINCT value, NEW.channel_id, 1 FROM json_each(NEW.mentions) WHERE true
+        ON CONFLICT(target, channel_id) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER pings_edit AFTER UPDATE OF mentions ON messages BEGIN
-    DELETE FROM pings WHERE seq = OLD.seq;
+    UPDATE ping_counts SET n = n - 1
+        WHERE (target, channel_id) IN (SELECT target, channel_id FROM pings
+                                       WHERE (target, seq) IN (SELECT value, OLD.seq FROM json_each(OLD.mentions)));
+    DELETE FROM pings WHERE (target, seq) IN (SELECT value, OLD.seq FROM json_each(OLD.mentions));
     INSERT OR IGNORE INTO pings(target, seq, channel_id, thread_key, multi)
         SELECT value, NEW.seq, NEW.channel_id, COALESCE(NEW.thread_id, ''), json_array_length(NEW.mentions) > 1
         FROM json_each(COALESCE(NEW.mentions, '[]'));
+    INSERT INTO ping_counts(target, channel_id, n)
+        SELECT DISTINCT value, NEW.channel_id, 1 FROM json_each(COALESCE(NEW.mentions, '[]')) WHERE true
+        ON CONFLICT(target, channel_id) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER pings_move AFTER UPDATE OF channel_id, thread_id ON messages WHEN NEW.mentions IS NOT NULL BEGIN
-    UPDATE pings SET channel_id = NEW.channel_id, thread_key = COALESCE(NEW.thread_id, '') WHERE seq = NEW.seq;
+    UPDATE ping_counts SET n = n - 1
+        WHERE (target, channel_id) IN (SELECT target, channel_id FROM pings
+                                       WHERE (target, seq) IN (SELECT value, NEW.seq FROM json_each(NEW.mentions)));
+    UPDATE pings SET channel_id = NEW.channel_id, thread_key = COALESCE(NEW.thread_id, '')
+        WHERE (target, seq) IN (SELECT value, NEW.seq FROM json_each(NEW.mentions));
+    INSERT INTO ping_counts(target, channel_id, n)
+        SELECT target, NEW.channel_id, 1 FROM pings
+        WHERE (target, seq) IN (SELECT value, NEW.seq FROM json_each(NEW.mentions))
+        ON CONFLICT(target, channel_id) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER pings_message_delete AFTER DELETE ON messages WHEN OLD.mentions IS NOT NULL BEGIN
-    DELETE FROM pings WHERE seq = OLD.seq;
+    UPDATE ping_counts SET n = n - 1
+        WHERE (target, channel_id) IN (SELECT target, channel_id FROM pings
+                                       WHERE (target, seq) IN (SELECT value, OLD.seq FROM json_each(OLD.mentions)));
+    DELETE FROM pings WHERE (target, seq) IN (SELECT value, OLD.seq FROM json_each(OLD.mentions));
 END;
 
 -- ---- deleted users and roles -------------------------------------------------------------------

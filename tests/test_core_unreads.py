@@ -102,3 +102,16 @@ def test_a_member_mentioning_everyone_without_the_permission_posts_nothing():
     machine.settle()
     assert [p["message"]["user"] for p in machine.seen] == ["adam"]
     machine.teardown()
+
+
+def test_an_edit_moves_the_pings_and_their_counts():
+    machine = UnreadsMachine()
+    machine.start(1, "message_new", channel="general", content="@bob @&admin")
+    machine.settle()
+    mid = machine.created[0]
+    for text in ("@bob @olga", "plain", "@adam @&admin @bob"):
+        machine.start(1, "message_edit", channel="general", id=mid, content=text)
+        machine.settle()  # checks the counters, the rows and every inbox
+    assert machine.con.execute("SELECT target, n FROM ping_counts WHERE n != 0 ORDER BY 1").fetchall() == [
+        ("r:r1", 1), ("u:u-adam", 1), ("u:u-bob", 1)]
+    machine.teardown()
