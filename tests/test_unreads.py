@@ -165,9 +165,11 @@ async def test_unreads_ack_marks_read_and_tells_every_socket_of_the_reader(serve
     assert (await unreads(alice))["general"] == entry(None, 0, 0)
 
 
-async def test_unreads_ack_needs_a_readable_text_channel_and_a_message_that_is_there(server):
+async def test_unreads_ack_needs_a_readable_channel_and_a_message_that_is_there(server):
     """Flaw 4: the original stored any string as the mark (the channel then counted as wholly
-    unread) and needed only that the channel exist, of any type, seen or not."""
+    unread) and needed only that the channel exist, seen or not. A channel without messages of its
+    own (voice, forum) can still be acknowledged, to nothing, as before (the official client's
+    "Mark as Read" offers it for every channel)."""
     alice, nora = await members(server, "alice", "nora")
     elsewhere = await post(alice, "general", "in general")
     steps = [  # (client, fields, text, has src)
@@ -177,9 +179,9 @@ async def test_unreads_ack_needs_a_readable_text_channel_and_a_message_that_is_t
         (alice, {"thread_id": "t1"}, "Thread not found", True),
         (alice, {"channel": "nope"}, "Channel not found", True),
         (alice, {"channel": "staff"}, "Access denied to this channel", False),
-        (alice, {"channel": "lobby"}, "Access denied to this channel", False),
-        (alice, {"channel": "ideas"}, "Access denied to this channel", False),
+        (alice, {"channel": "blank"}, "Access denied to this channel", False),
         (alice, {"channel": "history", "message_id": "nope"}, "Message not found", True),
+        (alice, {"channel": "lobby", "message_id": "h1"}, "Message not found", True),
         (alice, {"channel": "history", "message_id": elsewhere["id"]}, "Message not found", True),
         (alice, {"channel": "history", "message_id": 5}, "Invalid field 'message_id': expected string, got number",
          True),
@@ -189,6 +191,9 @@ async def test_unreads_ack_needs_a_readable_text_channel_and_a_message_that_is_t
         await client.expect_error(text, src="unreads_ack" if has_src else None, listener="x")
     await alice.assert_silent()
     assert (await unreads(alice))["history"] == entry(None, HISTORY, HISTORY)
+    for name in ("lobby", "ideas"):
+        before, reply = await ask(alice, "unreads_ack", channel=name)
+        assert before == [] and reply == {"cmd": "unreads_ack", "channel": name, "last_read": None, "listener": "q"}
 
 
 async def test_unreads_count_errors_in_documented_order(server):
@@ -302,3 +307,25 @@ def test_the_auto_acknowledge_never_moves_a_mark_back_even_after_losing_a_race(t
     assert mark() == [("m1",)]
     sql.apply_write(con, w.ReadMarked("u", "c", None, "gone"))  # a message that is not there: nothing stored
     assert mark() == [("m1",)]
+
+
+def test_deleting_a_threads_messages_removes_its_marks_and_pings(tmp_path):
+    """Flaw 8 for threads (thread deletion arrives with the threads work; it deletes the thread's
+    messages, and these triggers do the rest in the same statement)."""
+    import sqlite3
+
+    from originchats.core.model import Message
+    from originchats.store import sql
+    from originchats.store.migrate import apply_migrations
+
+    con = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    apply_migrations(con)
+    for i in range(3):
+        m = Message(id=f"t{i}", channel_id="forum", thread_id="t", user_id="u", content="x", timestamp=float(i))
+        sql.apply_write(con, w.MessageCreated(m, ("u:bob",)))
+    sql.apply_write(con, w.ReadMarked("bob", "forum", "t", "t2"))
+    con.execute("DELETE FROM messages WHERE thread_id = 't'")
+    for table in ("read_marks", "pings"):
+        assert con.execute(f"SELECT COUNT(*) FROM {table}").fetchone() == (0,)
+    assert con.execute("SELECT COUNT(*) FROM ping_counts WHERE n != 0").fetchone() == (0,)
+    assert con.execute("SELECT n FROM message_totals WHERE thread_key = 't'").fetchall() == [(0,)]

@@ -14,7 +14,7 @@ id), thread id None for the channel itself:
 
 Differences from the original (each in docs/compatibility.md, "Unreads and pings"): counts are exact
 everywhere; messages_get acknowledges only a page that ends at the newest message and never moves a
-mark back; unreads_ack needs `view` on a text channel and a message that is there; `@&user` needs
+mark back; unreads_ack needs `view` on the channel and a message that is there; `@&user` needs
 `mention_everyone`; pings are stored, so the inbox and the live `pings` object agree; a ping only
 reaches members who can view the channel.
 """
@@ -157,8 +157,8 @@ def handle_unreads_ack(state: ServerState, ctx: Context, req: Request) -> Step:
     channel, thread_id = _target_fields(req)
     require_roles(user)
     ch = resolve_target(state, channel, thread_id)  # CTX
-    if not thread_id:  # the original checked only that the channel exists
-        text_access(user, ch)
+    if not thread_id and not channel_allows(ch, Action.VIEW, user.roles):  # the original checked existence only
+        raise ProtocolError(texts.CHANNEL_ACCESS_DENIED, nosrc=True)
     asked = opt_str(req, "message_id") or None
     op = ReadTarget(ch.id, thread_id, asked)
     return Step(state, (Fetch(op, partial(_ack_read, channel_id=ch.id, thread_id=thread_id, asked=asked)),))
