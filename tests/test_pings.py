@@ -71,6 +71,12 @@ async def test_a_mention_by_the_whole_local_name_pings_that_member(server):
     assert m2["pings"]["users"] == [BOB]
     assert await inbox_ids(bob) == [m2["id"], m["id"]]
     assert await inbox_ids(alice) == []
+    # local names may hold `-`: the whole name is the mention (a trailing `-` is punctuation)
+    (dash,) = await members(server, "bob-x")
+    await quiet(bob)
+    m3 = await post(alice, "general", "@USR:local_bob-x, @USR:local_bob- and @bob-x")
+    assert m3["pings"]["users"] == [LOCAL + "bob-x", BOB]
+    assert await inbox_ids(dash) == [m3["id"]]
 
 
 async def test_the_inbox_agrees_with_the_live_pings(server):

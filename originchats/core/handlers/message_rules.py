@@ -27,8 +27,8 @@ from ..views import channel_viewers, message_wire
 from .common import rate_check
 
 # `@name`, or a local account's whole id `@USR:local_name` (what the official client's completion
-# inserts; the original's pattern stopped at the `:`)
-USER_MENTION = re.compile(r"(?<!&)@((?i:USR:local_)?[a-zA-Z0-9_]+)")
+# inserts; the original's pattern stopped at the `:`). Local names may hold `-` (core/names.py).
+USER_MENTION = re.compile(r"(?<!&)@((?i:USR:local_)[a-zA-Z0-9_-]*[a-zA-Z0-9_]|[a-zA-Z0-9_]+)")
 EVERYONE_ROLE = "user"  # the role every member holds: mentioning it needs `mention_everyone`
 ROLE_MENTION = re.compile(r"@&([a-zA-Z0-9_]+)")
 HISTORY_CAP = 200  # most messages one messages_get returns
