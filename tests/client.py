@@ -63,10 +63,15 @@ class Closed(Exception):
 
 
 class Client:
-    def __init__(self, stream: trio.abc.Stream, *, heartbeats: bool = False) -> None:
+    def __init__(self, stream: trio.abc.Stream, *, heartbeats: bool = False, unreads: bool = False) -> None:
         self.stream = stream
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.heartbeats = heartbeats
+        # `unreads_update` pushes (each messages_get that reaches the newest message sends one to
+        # all of the reader's sockets) are set aside in `unreads_updates` unless `unreads` is set:
+        # most tests are about something else. tests/test_unreads.py reads them in line.
+        self.unreads = unreads
+        self.unreads_updates: list[dict[str, Any]] = []
         self._send, self._recv = trio.open_memory_channel[Any](10_000)
         self.close_code: int | None = None
         self.closed = trio.Event()
@@ -138,9 +143,18 @@ class Client:
                     packet = await self._recv.receive()
             except trio.EndOfChannel:
                 raise Closed(self.close_code) from None
-            if packet.get("cmd") == "ping" and not self.heartbeats:
+            if self._aside(packet):
                 continue
             return packet
+
+    def _aside(self, packet: dict[str, Any]) -> bool:
+        """A background packet this client does not show (see `heartbeats`, `unreads`)."""
+        if packet.get("cmd") == "ping" and not self.heartbeats:
+            return True
+        if packet.get("cmd") == "unreads_update" and not self.unreads:
+            self.unreads_updates.append(packet)
+            return True
+        return False
 
     async def expect(self, cmd: str, **fields: Any) -> dict[str, Any]:
         packet = await self.recv()
@@ -169,7 +183,7 @@ class Client:
             packet = self._recv.receive_nowait()
         except (trio.WouldBlock, trio.EndOfChannel):
             return
-        if packet.get("cmd") == "ping" and not self.heartbeats:
+        if self._aside(packet):
             return await self.assert_silent()
         raise AssertionError(f"unexpected packet {packet}")
 
@@ -182,7 +196,7 @@ class Client:
                 packet = self._recv.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 return out
-            if packet.get("cmd") != "ping" or self.heartbeats:
+            if not self._aside(packet):
                 out.append(packet)
 
     async def wait_closed(self) -> int | None:

@@ -22,6 +22,7 @@ async def read_everything(client: Client, *, owner: bool) -> None:
         {"cmd": "channels_get"}, {"cmd": "roles_list"}, {"cmd": "users_list"}, {"cmd": "users_online"},
         {"cmd": "status_get", "user": name}, {"cmd": "pfp_get", "username": name}, {"cmd": "server_info"},
         {"cmd": "self_roles_list"}, {"cmd": "user_roles_get", "user": name},
+        {"cmd": "unreads_get"}, {"cmd": "unreads_count", "channel": "general"}, {"cmd": "pings_get", "limit": 100},
     ]
     for m in page["messages"][-3:]:
         readers += [{"cmd": "message_get", "channel": "general", "id": m["id"]},

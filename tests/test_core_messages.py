@@ -123,7 +123,7 @@ class MessagesMachine(RuleBasedStateMachine):
             if isinstance(effect, Fetch):
                 # the read happens now; the continuation runs at the job's next turn, on the
                 # state of that moment (other commands may have run in between)
-                job.todo.appendleft(Resume(effect.then, run_op(self.con, effect.op)))
+                job.todo.appendleft(Resume(effect.then, self.run_op(effect.op)))
                 return
             if isinstance(effect, Resume):
                 step = dispatch.run_guarded(effect.then, self.state, job.ctx, job.req, effect.result)
@@ -133,6 +133,9 @@ class MessagesMachine(RuleBasedStateMachine):
             self.deliver(job, effect)
         if not job.todo and not job.waiting_commit:
             self.inflight.remove(job)
+
+    def run_op(self, op: Any) -> Any:
+        return run_op(self.con, op)
 
     def deliver(self, job: InFlight, effect: Any) -> None:
         if isinstance(effect, Send) and OBSERVER in effect.conns:

@@ -162,6 +162,7 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
         "poll_create": (w.bob, {"channel": "general", "question": "Lost?", "options": ["a", "b"]}),
         "poll_vote": (w.carl, {"poll_id": w.poll_id, "option_id": "0"}),
         "poll_end": (w.bob, {"poll_id": w.poll_id}),
+        "unreads_ack": (w.bob, {"channel": "general", "message_id": mid}),
     }
 
 
@@ -169,7 +170,10 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
 READ_ONLY = {"channels_get", "message_get", "messages_around", "messages_get", "modlog_get", "modlog_summary",
              "pfp_get", "ping", "plugins_list", "rate_limit_status", "role_permissions_get", "roles_list",
              "self_roles_list", "server_info", "status_get", "typing", "user_roles_get", "users_banned_list",
-             "users_list", "users_online", "thread_get", "thread_messages", "poll_results", "poll_get"}
+             "users_list", "users_online", "thread_get", "thread_messages", "poll_results", "poll_get",
+             # unread state and the pings inbox (messages_get's auto-acknowledge may write: its
+             # failure still answers the page, tests/test_unreads.py)
+             "unreads_get", "unreads_count", "pings_get"}
 
 
 def test_every_command_is_either_tried_here_or_read_only():

@@ -33,7 +33,7 @@ FIELDS = ["channel", "content", "id", "message_id", "thread_id", "user", "userna
           "roles", "role", "permissions", "updates", "position", "embeds", "data", "duration", "reason",
           "nickname", "url", "listener", "bounds", "order", "type", "description",
           "poll_id", "option_id", "option_ids", "question", "options", "allow_multiselect", "expires_at",
-          "duration_hours", "remove"]
+          "duration_hours", "remove", "offset"]
 
 any_text = st.text(st.characters(exclude_categories=[]), max_size=30)  # lone surrogates included
 scalars = st.one_of(
@@ -72,6 +72,7 @@ known_requests = st.builds(
         "option_id": field(st.sampled_from(["0", "1", ""])), "remove": field(st.booleans()),
         "allow_multiselect": field(st.booleans()), "duration_hours": field(st.floats() | small_ints),
         "expires_at": field(st.floats() | st.integers()),
+        "offset": field(small_ints),
     }),
     st.dictionaries(st.sampled_from(FIELDS) | any_text, values, max_size=2),
 )
@@ -87,6 +88,14 @@ valid_requests = st.one_of(
     st.just({"cmd": "messages_get", "channel": "general", "limit": 5}),
     st.builds(lambda q, o, m: {"cmd": "poll_create", "channel": "general", "question": q or "?", "options": o,
                                "allow_multiselect": m}, text, st.lists(text, min_size=2, max_size=4), st.booleans()),
+    # unreads and pings: mentions of members, roles and everyone; reads and acknowledgements
+    st.builds(lambda c, who: {"cmd": "message_new", "channel": "general", "content": f"{who} {c}"}, text,
+              st.sampled_from(["@bob0", "@USR:local_bob0", "@&user", "@&admin", "@&nobody", "@usr:"])),
+    st.builds(lambda m: {"cmd": "unreads_ack", "channel": "general", **m},
+              st.fixed_dictionaries({}, optional={"message_id": text})),
+    st.just({"cmd": "unreads_get"}),
+    st.just({"cmd": "unreads_count", "channel": "general"}),
+    st.builds(lambda n, o: {"cmd": "pings_get", "limit": n, "offset": o}, small_ints, small_ints),
 )
 # anything shaped like an object: a random or missing `cmd`, random fields
 odd_requests = st.builds(
@@ -199,6 +208,9 @@ channel_keys = st.sampled_from(["wallpaper", "icon", "description", "display_nam
     lambda k: k not in ("name", "type", "permissions"))
 storing = st.one_of(
     st.builds(lambda c, e: {"cmd": "message_new", "channel": "general", "content": c or "x", "embeds": e}, stored_text, embeds),
+    # pings everyone: read back through every member's pings_get too
+    st.builds(lambda c, e: {"cmd": "message_new", "channel": "general", "content": "@&user " + c, "embeds": e},
+              stored_text, embeds),
     st.builds(lambda c, e: {"cmd": "message_edit", "channel": "general", "id": "$last", "content": c or "x",
                             "embeds": e}, stored_text, embeds),
     st.builds(lambda u: {"cmd": "channel_update", "current_name": "general", "updates": u or {"icon": "i"}},

@@ -243,21 +243,24 @@ async def test_reply_target_must_be_in_the_same_channel_and_alive(server):
 
 async def test_user_mentions_resolve_stored_usernames_case_insensitively(server):
     (alice,) = await online(server, "alice")
-    m = await post(alice, "general", "@bob @BOB @zed @ZED hi @nobody @USR:local_bob mail@bob a&@x")
-    assert sorted(m["pings"]["users"]) == sorted(["bob", "BOB", "Zed", "nobody", "USR"])
+    m = await post(alice, "general", "@bob @BOB @zed @ZED hi @nobody @USR:local_bob mail@bob a&@x @usr:LOCAL_Bob")
+    # a local account by its name or its whole id (the original stopped at `:`, giving "USR")
+    assert sorted(m["pings"]["users"]) == sorted([LOCAL + "bob", "Zed", "nobody"])
     assert m["pings"]["roles"] == []
 
 
 async def test_role_mentions_follow_mention_roles(server):
     alice, adam, mod, boss = await online(server, "alice", "adam", "mod", owner="boss")
-    m = await post(alice, "general", "@&user @&ghost @&open @&user")
-    assert sorted(m["pings"]["roles"]) == ["ghost", "open", "user"]
+    m = await post(alice, "general", "@&ghost @&open @&ghost")
+    assert sorted(m["pings"]["roles"]) == ["ghost", "open"]
     for c in (adam, mod, boss):
         await c.drain()
     cases = [  # (client, role, allowed)
         (alice, "vip", False), (adam, "vip", True), (boss, "vip", True),
         (adam, "secret", False), (boss, "secret", True),
         (alice, "mods", False), (mod, "mods", True),
+        # `@&user` pings every member: `mention_everyone` (admins, owners) only
+        (alice, "user", False), (mod, "user", False), (adam, "user", True), (boss, "user", True),
     ]
     for client, role, allowed in cases:
         await client.send("message_new", channel="general", content=f"hey @&{role}")
@@ -277,11 +280,11 @@ async def test_message_edit_reply_shape_and_pings_only_when_mentioning(server):
     alice, bob = await online(server, "alice", "bob")
     m = await post(alice, "general", "one")
     await bob.drain()
-    await alice.send("message_edit", id=m["id"], channel="general", content="  two @bob @&user ", listener="E")
+    await alice.send("message_edit", id=m["id"], channel="general", content="  two @bob @&open ", listener="E")
     mine = await alice.expect("message_edit")
-    edited = dict(m, content="  two @bob @&user ", edited=True,
-                  pings={"users": ["bob"], "roles": ["user"], "replies": []})
-    assert mine == {"cmd": "message_edit", "id": m["id"], "content": "  two @bob @&user ", "message": edited,
+    edited = dict(m, content="  two @bob @&open ", edited=True,
+                  pings={"users": [LOCAL + "bob"], "roles": ["open"], "replies": []})
+    assert mine == {"cmd": "message_edit", "id": m["id"], "content": "  two @bob @&open ", "message": edited,
                     "channel": "general", "global": True, "listener": "E"}
     assert await bob.recv() == {k: v for k, v in mine.items() if k != "listener"}
     await alice.send("message_edit", id=m["id"], channel="general", content="three")

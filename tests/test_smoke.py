@@ -24,7 +24,8 @@ async def test_message_reaches_viewers_after_commit_and_is_stored(server):
     mine = await alice.expect("message_new", listener="L1")
     assert mine["message"]["content"] == "hello @bob"
     assert mine["message"]["user"] == "USR:local_alice"
-    assert mine["message"]["pings"] == {"users": ["bob"], "roles": [], "replies": []}
+    # `@bob` names the local account USR:local_bob (docs/compatibility.md, "Unreads and pings")
+    assert mine["message"]["pings"] == {"users": ["USR:local_bob"], "roles": [], "replies": []}
     await server.restart()
     carol = await server.user("carol")
     await carol.send("messages_get", channel="general")

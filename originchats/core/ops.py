@@ -175,3 +175,55 @@ class DuePolls:
 Op = Union[GetMessage, History, Around, LastMessages, ModlogQuery, ModlogSummary, HashPassword, VerifyPassword,
            RoturValidate, HistoryBefore, LastMessage,
            ReadPoll, DuePolls]
+
+
+# ---- unreads and pings (extended/unreads_pings.md) ---------------------------------------------
+# Keyed by (channel_id, thread_id); thread_id None is the channel itself.
+
+
+@attrs.frozen
+class UnreadState:
+    """Result: `list[(channel_id, thread_id, last_read_id | None, unread_count, total_messages)]`:
+    one entry per `targets` pair, in that order, then one per thread of a `forum_ids` channel that
+    the user has a read mark in. Counts are exact (kept counters and index ranges, no cap)."""
+
+    user_id: str
+    targets: tuple[tuple[str, str | None], ...]
+    forum_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class ReadTarget:
+    """Result: `str | None`: `message_id` when that message is in the channel/thread, else None;
+    with `message_id` None, the id of the newest message there (None when it is empty)."""
+
+    channel_id: str
+    thread_id: str | None
+    message_id: str | None
+
+
+@attrs.frozen
+class MarkBehind:
+    """Result: `bool`: the user's read mark of the channel/thread is missing or older than
+    `message_id` (which is there), i.e. acknowledging `message_id` would move it forward."""
+
+    user_id: str
+    channel_id: str
+    thread_id: str | None
+    message_id: str
+
+
+@attrs.frozen
+class PingsPage:
+    """Result: `(list[Message], total)`: the messages that ping any of `targets` ('u:<user id>',
+    'r:<role id>') in the channels `channel_ids` (their threads included), newest first, after
+    skipping `offset` and taking `limit`; `total` counts them all. Each message once."""
+
+    targets: tuple[str, ...]
+    channel_ids: tuple[str, ...]
+    limit: int
+    offset: int
+
+
+#: the reads above join the set
+Op = Union[Op, UnreadState, ReadTarget, MarkBehind, PingsPage]  # type: ignore[misc]

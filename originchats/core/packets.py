@@ -439,3 +439,43 @@ def poll_results(poll_id: str, message_id: str, results: Json) -> Packet:
 
 def poll_get(poll: Json) -> Packet:
     return {"cmd": "poll_get", "poll": poll}
+
+
+# ---- unreads and pings (extended/unreads_pings.md) ---------------------------------------------
+
+
+def _channel_or_thread(channel: str | None, thread_id: str | None) -> Packet:
+    """`thread_id` for a thread, else `channel`: one of the two keys, never both."""
+    return {"thread_id": thread_id} if thread_id else {"channel": channel}
+
+
+def unreads_get(unreads: Json) -> Packet:
+    return {"cmd": "unreads_get", "unreads": unreads}
+
+
+def unreads_entry(last_read: str | None, unread_count: int, total_messages: int,
+                  parent_channel: str | None = None) -> Packet:
+    """One value of `unreads_get.unreads`; thread entries name their forum in `parent_channel`."""
+    entry = {"last_read": last_read, "unread_count": unread_count, "total_messages": total_messages}
+    if parent_channel is not None:
+        entry["parent_channel"] = parent_channel
+    return entry
+
+
+def unreads_count(*, channel: str | None, thread_id: str | None, unread_count: int, last_read: str | None,
+                  total_messages: int) -> Packet:
+    return {"cmd": "unreads_count", **_channel_or_thread(channel, thread_id), "unread_count": unread_count,
+            "last_read": last_read, "total_messages": total_messages}
+
+
+def unreads_ack(*, channel: str | None, thread_id: str | None, last_read: str | None) -> Packet:
+    return {"cmd": "unreads_ack", **_channel_or_thread(channel, thread_id), "last_read": last_read}
+
+
+def unreads_update(*, last_read: str, channel: str | None, thread_id: str | None) -> Packet:
+    """To every socket of the reader (never with `listener`)."""
+    return {"cmd": "unreads_update", "last_read": last_read, **_channel_or_thread(channel, thread_id)}
+
+
+def pings_get(*, messages: list[Json], offset: int, limit: int, total: int) -> Packet:
+    return {"cmd": "pings_get", "messages": messages, "offset": offset, "limit": limit, "total": total}

@@ -55,6 +55,8 @@ class SettingSaved:
 @attrs.frozen
 class MessageCreated:
     message: Message
+    # who it pings, stored with it: 'u:<user id>' / 'r:<role id>' (core/handlers/unreads.py)
+    mentions: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -198,3 +200,31 @@ Write = Union[
     ThreadSaved, ThreadDeleted,
     PollCreated, PollVoted, PollEnded, PollsExpired,
 ]
+
+
+# ---- unreads and pings (extended/unreads_pings.md) ---------------------------------------------
+
+
+@attrs.frozen
+class ReadMarked:
+    """The user has read the channel/thread (thread_id None: the channel) up to `message_id`.
+    Nothing is stored unless the message is there. `forward_only` (the auto-acknowledge of
+    messages_get): an existing mark moves only to a newer message; otherwise it is set as given."""
+
+    user_id: str
+    channel_id: str
+    thread_id: str | None
+    message_id: str
+    forward_only: bool = False
+
+
+@attrs.frozen
+class MentionsChanged:
+    """An edit changed who the message pings (`MessageCreated.mentions`)."""
+
+    message_id: str
+    mentions: tuple[str, ...]
+
+
+#: the facts above join the set
+Write = Union[Write, ReadMarked, MentionsChanged]  # type: ignore[misc]

@@ -129,13 +129,13 @@ def _setting_saved(con: sqlite3.Connection, fact: w.SettingSaved) -> None:
 def _message_created(con: sqlite3.Connection, fact: w.MessageCreated) -> None:
     m = fact.message
     con.execute(
-        f"INSERT INTO messages({MESSAGE_COLUMNS}) VALUES (:id, :cid, :tid, :uid, :content, :ts, :rid, :ruser,"
-        " :ping, :embeds, :atts, :edited, :pinned, :type, :inter, :hook)",
+        f"INSERT INTO messages({MESSAGE_COLUMNS}, mentions) VALUES (:id, :cid, :tid, :uid, :content, :ts, :rid,"
+        " :ruser, :ping, :embeds, :atts, :edited, :pinned, :type, :inter, :hook, :mentions)",
         {"id": m.id, "cid": m.channel_id, "tid": m.thread_id, "uid": m.user_id, "content": m.content,
          "ts": m.timestamp, "rid": m.reply_to_id, "ruser": m.reply_to_user,
          "ping": None if m.ping is None else int(m.ping), "embeds": _dump(m.embeds), "atts": _dump(m.attachments),
          "edited": int(m.edited), "pinned": int(m.pinned), "type": m.type, "inter": _dump(m.interaction),
-         "hook": _dump(m.webhook)},
+         "hook": _dump(m.webhook), "mentions": _dump(list(fact.mentions)) if fact.mentions else None},
     )
 
 
@@ -214,6 +214,28 @@ def _user_sessions_revoked(con: sqlite3.Connection, fact: w.UserSessionsRevoked)
     con.execute("DELETE FROM sessions WHERE user_id = :u", {"u": fact.user_id})
 
 
+# ---- unreads and pings (migrations/0006_unreads_pings.sql) ---------------------------------------
+
+
+def _read_marked(con: sqlite3.Connection, fact: w.ReadMarked) -> None:
+    # the message's own row gives the seq; a message that is gone stores nothing
+    con.execute(
+        "INSERT INTO read_marks(user_id, channel_id, thread_key, message_id, seq)"
+        " SELECT :uid, channel_id, COALESCE(thread_id, ''), id, seq FROM messages"
+        " WHERE id = :mid AND channel_id = :cid AND thread_id IS :tid"
+        " ON CONFLICT(user_id, channel_id, thread_key) DO UPDATE SET message_id = excluded.message_id,"
+        " seq = excluded.seq WHERE NOT :forward OR excluded.seq > read_marks.seq",
+        {"uid": fact.user_id, "mid": fact.message_id, "cid": fact.channel_id, "tid": fact.thread_id,
+         "forward": int(fact.forward_only)},
+    )
+
+
+def _mentions_changed(con: sqlite3.Connection, fact: w.MentionsChanged) -> None:
+    # the pings rows follow by trigger (pings_edit)
+    con.execute("UPDATE messages SET mentions = :m WHERE id = :id",
+                {"m": _dump(list(fact.mentions)) if fact.mentions else None, "id": fact.message_id})
+
+
 WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.UserSaved: _user_saved, w.RoleSaved: _role_saved, w.RoleDeleted: _role_deleted,
     w.ChannelSaved: _channel_saved, w.ChannelsOrdered: _channels_ordered, w.ChannelDeleted: _channel_deleted,
@@ -222,6 +244,7 @@ WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.AuditRecorded: _audit_recorded, w.AuditPruned: _audit_pruned, w.TimeoutSaved: _timeout_saved,
     w.SessionCreated: _session_created, w.SessionRevoked: _session_revoked,
     w.UserSessionsRevoked: _user_sessions_revoked,
+    w.ReadMarked: _read_marked, w.MentionsChanged: _mentions_changed,
 }
 WRITERS.update(POLL_WRITERS)  # polls: store/polls.py
 

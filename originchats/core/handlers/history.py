@@ -20,6 +20,7 @@ from ..targets import Target
 from ..views import message_wire, thread_wire
 from .message_rules import AROUND_CAP, HISTORY_CAP, MAX_OFFSET, ctx_channel, not_deleted, text_access, visible
 from .common import me, require_roles
+from .unreads import read_to_newest
 
 # ---- channels_get -----------------------------------------------------------------------------
 
@@ -91,7 +92,8 @@ def handle_messages_get(state: ServerState, ctx: Context, req: Request) -> Step:
 
 def _history_read(state: ServerState, ctx: Context, req: Request, messages: list[Message], *, channel: str, rng: dict,
                   thread_id: str | None = None) -> Step:
-    return Step(state, (Reply(packets.messages_get(channel, visible(state, messages), rng, thread_id)),))
+    reply = Reply(packets.messages_get(channel, visible(state, messages), rng, thread_id))
+    return read_to_newest(state, ctx, start=rng["start"], messages=messages, channel=channel, reply=reply)
 
 
 @command("message_get")

@@ -18,15 +18,18 @@ from .. import texts
 from ..context import Context
 from ..effects import Send, Step
 from ..errors import ProtocolError
-from ..model import Action, Channel, Message, Thread, User
-from ..permissions import channel_allows, is_owner
+from ..model import CRACKED_PREFIX, Action, Channel, Message, Perm, Thread, User
+from ..permissions import channel_allows, has_perm, is_owner
 from ..request import Request, opt_str
 from ..state import ServerState
 from ..targets import Target, ctx_target
 from ..views import channel_viewers, message_wire
 from .common import rate_check
 
-USER_MENTION = re.compile(r"(?<!&)@([a-zA-Z0-9_]+)")
+# `@name`, or a local account's whole id `@USR:local_name` (what the official client's completion
+# inserts; the original's pattern stopped at the `:`). Local names may hold `-` (core/names.py).
+USER_MENTION = re.compile(r"(?<!&)@((?i:USR:local_)[a-zA-Z0-9_-]*[a-zA-Z0-9_]|[a-zA-Z0-9_]+)")
+EVERYONE_ROLE = "user"  # the role every member holds: mentioning it needs `mention_everyone`
 ROLE_MENTION = re.compile(r"@&([a-zA-Z0-9_]+)")
 HISTORY_CAP = 200  # most messages one messages_get returns
 AROUND_CAP = 200  # most messages on each side of messages_around
@@ -52,6 +55,8 @@ def text_access(user: User, ch: Channel) -> None:
 
 def may_mention_role(state: ServerState, user: User, role_name: str) -> bool:
     role = state.roles.get(role_name)
+    if role is not None and role_name == EVERYONE_ROLE and not has_perm(state.roles, user, Perm.MENTION_EVERYONE):
+        return False  # the original let anyone ping every member
     if role is None or not isinstance(role.permissions, dict):
         return True
     rule = role.permissions.get("mention_roles", True)
@@ -70,6 +75,8 @@ def mentions(state: ServerState, user: User, content: str) -> tuple[list[str], l
     users: list[str] = []
     for name in USER_MENTION.findall(content):
         uid = state.names.get(name.casefold())
+        if uid is None and ":" not in name:  # `@bob` for the local account `USR:local_bob`
+            uid = state.names.get((CRACKED_PREFIX + name).casefold())
         shown = state.users[uid].username if uid is not None else name
         if shown not in users:
             users.append(shown)

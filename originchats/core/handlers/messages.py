@@ -23,10 +23,11 @@ from ..request import Request, opt_str
 from ..state import ServerState
 from ..targets import Target, find_thread, resolve_target
 from ..views import channel_viewers, message_wire, thread_wire
-from ..writes import MessageCreated, MessageDeleted, MessageEdited, ThreadSaved
+from ..writes import MentionsChanged, MessageCreated, MessageDeleted, MessageEdited, ThreadSaved
 from .message_rules import (ctx_channel, current_reactions, global_packet, limited, mentions, not_deleted, open_thread,
                             recent)
 from .common import me, require_roles
+from .unreads import ping_targets
 
 # ---- message_new ------------------------------------------------------------------------------
 
@@ -93,7 +94,8 @@ def _reply_target_read(state: ServerState, ctx: Context, req: Request, target: M
 def _post(state: ServerState, ctx: Context, target: Target, message: Message,
           users: list[str], roles: list[str], replies: list[str]) -> Step:
     ch = target.channel
-    writes: tuple = (MessageCreated(message),)
+    targets = ping_targets(state, ch, users, roles, message.reply_to_user if replies else None)
+    writes: tuple = (MessageCreated(message, targets),)
     announce: tuple = ()
     if target.thread is not None:
         # the thread's newest message; an archived thread is revived, and its viewers told
@@ -148,7 +150,9 @@ def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message
     if users or roles:
         wire["pings"] = {"users": users, "roles": roles, "replies": []}
     packet = packets.message_edit(id=m.id, content=content, message=wire, channel=ch.name, thread_id=m.thread_id)
-    return Step(state, (Persist((MessageEdited(m.id, content, embeds),), global_packet(state, ctx, ch, packet)),))
+    targets = ping_targets(state, ch, users, roles, m.reply_to_user if m.ping is not False else None)
+    return Step(state, (Persist((MessageEdited(m.id, content, embeds), MentionsChanged(m.id, targets)),
+                                global_packet(state, ctx, ch, packet)),))
 
 
 # ---- message_delete ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from .polls import *  # noqa: F403
 from .requests import *  # noqa: F403
 from .threads import *  # noqa: F403
 from .threads import UNDOCUMENTED_THREADS
+from .unreads import *  # noqa: F403
 
 # ---- not in the protocol's tables -------------------------------------------------------------
 
