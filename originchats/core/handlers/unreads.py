@@ -35,7 +35,7 @@ from ..permissions import channel_allows
 from ..registry import command
 from ..request import Request, opt_str
 from ..state import ServerState
-from ..targets import resolve_target
+from ..targets import ctx_target
 from ..views import message_wire
 from ..writes import ReadMarked
 from .common import me, require_roles
@@ -127,8 +127,8 @@ def handle_unreads_count(state: ServerState, ctx: Context, req: Request) -> Step
     user = me(state, ctx)
     channel, thread_id = _target_fields(req)
     require_roles(user)
-    if thread_id:
-        ch = resolve_target(state, channel, thread_id)  # CTX
+    if thread_id:  # CTX: a thread needs view on its forum (reads work in closed threads)
+        ch = ctx_target(state, user, channel, thread_id, closed_ok=True).channel
     else:  # TEXT: an unknown channel is one the user cannot read
         found = state.channel(channel)
         if found is None:
@@ -156,7 +156,8 @@ def handle_unreads_ack(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
     channel, thread_id = _target_fields(req)
     require_roles(user)
-    ch = resolve_target(state, channel, thread_id)  # CTX
+    # CTX: a thread needs view on its forum and must be neither locked nor archived
+    ch = ctx_target(state, user, channel, thread_id).channel
     if not thread_id and not channel_allows(ch, Action.VIEW, user.roles):  # the original checked existence only
         raise ProtocolError(texts.CHANNEL_ACCESS_DENIED, nosrc=True)
     asked = opt_str(req, "message_id") or None
