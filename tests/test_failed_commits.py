@@ -41,8 +41,9 @@ async def _on_writer(server, fn) -> None:  # type: ignore[no-untyped-def]
 
 
 def _fail_all(con) -> None:  # type: ignore[no-untyped-def]
-    tables = [r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    tables = [r[0] for r in con.execute(  # virtual tables (FTS5) take no triggers; their shadow tables do
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        " AND sql NOT LIKE 'CREATE VIRTUAL TABLE%'")]
     for table in tables:
         for op in ("INSERT", "UPDATE", "DELETE"):
             con.execute(f"CREATE TEMP TRIGGER fail_{op}_{table} BEFORE {op} ON main.{table} "

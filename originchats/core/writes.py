@@ -131,9 +131,23 @@ class UserSessionsRevoked:
     user_id: str
 
 
+# ---- pins (extended/reactions_pins_replies.md) ------------------------------------------------
+
+
+@attrs.frozen
+class MessagePinned:
+    message_id: str
+
+
+@attrs.frozen
+class MessageUnpinned:
+    message_id: str
+
+
 #: Every persisted fact (`Persist.writes` holds these).
 Write = Union[
     UserSaved, RoleSaved, RoleDeleted, ChannelSaved, ChannelsOrdered, ChannelDeleted, SettingSaved,
     MessageCreated, MessageEdited, MessageDeleted, ReactionAdded, ReactionRemoved, AuditRecorded,
     AuditPruned, TimeoutSaved, SessionCreated, SessionRevoked, UserSessionsRevoked,
+    MessagePinned, MessageUnpinned,
 ]

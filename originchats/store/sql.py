@@ -213,6 +213,14 @@ def _user_sessions_revoked(con: sqlite3.Connection, fact: w.UserSessionsRevoked)
     con.execute("DELETE FROM sessions WHERE user_id = :u", {"u": fact.user_id})
 
 
+def _message_pinned(con: sqlite3.Connection, fact: w.MessagePinned) -> None:
+    con.execute("UPDATE messages SET pinned = 1 WHERE id = :id", {"id": fact.message_id})
+
+
+def _message_unpinned(con: sqlite3.Connection, fact: w.MessageUnpinned) -> None:
+    con.execute("UPDATE messages SET pinned = 0 WHERE id = :id", {"id": fact.message_id})
+
+
 WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.UserSaved: _user_saved, w.RoleSaved: _role_saved, w.RoleDeleted: _role_deleted,
     w.ChannelSaved: _channel_saved, w.ChannelsOrdered: _channels_ordered, w.ChannelDeleted: _channel_deleted,
@@ -221,6 +229,7 @@ WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.AuditRecorded: _audit_recorded, w.AuditPruned: _audit_pruned, w.TimeoutSaved: _timeout_saved,
     w.SessionCreated: _session_created, w.SessionRevoked: _session_revoked,
     w.UserSessionsRevoked: _user_sessions_revoked,
+    w.MessagePinned: _message_pinned, w.MessageUnpinned: _message_unpinned,
 }
 
 
