@@ -130,6 +130,8 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
         "rate_limit_reset": (w.boss, {"user": LOCAL + "bob"}),
         "logout": (w.bob, {}),
         "password_change": (w.bob, {"old_password": "pass1234", "new_password": "newpass99"}),
+        "message_pin": (w.boss, {"channel": "general", "id": mid}),
+        "message_unpin": (w.boss, {"channel": "general", "id": mid}),
     }
 
 
@@ -137,7 +139,7 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
 READ_ONLY = {"channels_get", "message_get", "messages_around", "messages_get", "modlog_get", "modlog_summary",
              "pfp_get", "ping", "plugins_list", "rate_limit_status", "role_permissions_get", "roles_list",
              "self_roles_list", "server_info", "status_get", "typing", "user_roles_get", "users_banned_list",
-             "users_list", "users_online"}
+             "users_list", "users_online", "messages_pinned", "messages_search", "message_replies", "embeds_list"}
 
 
 def test_every_command_is_either_tried_here_or_read_only():

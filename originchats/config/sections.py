@@ -62,6 +62,9 @@ MESSAGE_BYTES_MAX = 32 * 1024
 #: The most a whole `channels_get` or `roles_list` may take: `max_channels` (`max_roles`) records
 #: of `record_bytes` each must fit (half the 16 MiB outgoing cap).
 LIST_BYTES_MAX = 8 * 1024 * 1024
+#: The most messages one reply lists without paging (`messages_pinned`, `messages_search`): like a
+#: `messages_around` page, this many messages of `MESSAGE_BYTES_MAX` fit the outgoing cap.
+LISTED_MESSAGES_MAX = 400
 #: What `channels_get` adds to each stored channel object (last_message, last_message_id, ...).
 CHANNEL_LISTING_EXTRA = 256
 
@@ -115,6 +118,9 @@ class LimitsSection:
     # administration (docs/security.md "Broadcasts and administration")
     max_channels: int = 500
     max_roles: int = 250
+    # pins and search (docs/security.md "Pins, replies and search")
+    pins_per_channel: int = 100  # pinned messages in one channel or thread (messages_pinned lists them all)
+    search_scan: int = 5000  # messages (or index candidates) one messages_search may look at
 
 
 @attrs.frozen(kw_only=True)

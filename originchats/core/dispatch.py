@@ -24,6 +24,7 @@ from .effects import Close, Persist, Reply, Send, Step
 from .errors import AuthError, ProtocolError, auth_error_send, error_reply
 from .handlers import (account, auth, channels, history, member_roles, messages, moderation, modlog, operator,
                        profiles, reactions, roles, server_admin, session, users)
+from .handlers import embeds_list, pins, search
 from .request import Request
 from .state import Conn, ServerState
 from .views import all_authed
@@ -31,6 +32,7 @@ from .views import all_authed
 #: Every module that defines commands (`@registry.command`), in one place.
 MODULES = (account, auth, channels, history, member_roles, messages, moderation, modlog, operator, profiles,
            reactions, roles, server_admin, session, users)
+MODULES += (embeds_list, pins, search)  # issue 8: pins, replies, search, embeds_list
 COMMANDS = registry.build(MODULES)
 HANDLERS = COMMANDS.handlers  # after authentication
 AUTH_HANDLERS = COMMANDS.auth  # the pre-auth gate

@@ -28,6 +28,8 @@ class ContentLimits:
     max_roles: int = 250
     record_bytes: int = 8192  # a channel's or a role's stored object
     json_depth: int = 8  # nesting of free-form JSON stored as sent (channel keys, role permission objects)
+    pins_per_channel: int = 100  # pinned messages in one channel or thread
+    search_scan: int = 5000  # messages (or index candidates) one messages_search looks at
 
 
 @attrs.frozen(kw_only=True)

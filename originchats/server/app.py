@@ -61,7 +61,8 @@ def settings_from(config: Config) -> Settings:
         content=ContentLimits(
             message_bytes=lim.message_bytes, url_length=lim.url_length, reactions_per_message=lim.reactions_per_message,
             emoji_length=lim.emoji_length, max_channels=lim.max_channels, max_roles=lim.max_roles,
-            record_bytes=lim.record_bytes, json_depth=lim.json_depth),
+            record_bytes=lim.record_bytes, json_depth=lim.json_depth,
+            pins_per_channel=lim.pins_per_channel, search_scan=lim.search_scan),
         modlog_retention_days=dict(config.modlog.retention),
         auth=AuthSettings(registrations_per_ip_per_hour=a.registrations_per_ip_per_hour,
                           ip_failures=a.ip_failures, ip_failure_window_seconds=a.ip_failure_window_seconds,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from .accounts import *  # noqa: F403
 from .members import *  # noqa: F403
 from .messages import *  # noqa: F403
+from .pins import *  # noqa: F403
 from .requests import *  # noqa: F403
 
 # ---- not in the protocol's tables -------------------------------------------------------------
@@ -43,6 +44,8 @@ UNDOCUMENTED = frozenset({
     # rules the original did not have
     "USERS_AT_OR_ABOVE", "cannot_grant", "CANNOT_RENAME_SYSTEM_ROLE", "CANNOT_BAN_SELF", "CANNOT_TIME_OUT_SELF",
     "LAST_OWNER", "NOT_CONNECTED", "NICKNAME_REQUIRED", "NO_NICKNAME",
+    # pins, replies, search (issue 8)
+    "too_many_pins",
     # the details of `Embed <i>: <detail>` (pydantic's wording, as the original sent them)
     "EMBED_FIELD_REQUIRED", "EMBED_NOT_A_STRING", "EMBED_NOT_AN_INTEGER", "EMBED_INTEGER_PARSING",
     "EMBED_INTEGER_FRACTION", "EMBED_NOT_A_LIST", "EMBED_NOT_A_BOOLEAN", "EMBED_BOOLEAN_PARSING", "EMBED_NOT_A_NUMBER",
