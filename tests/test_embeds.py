@@ -1,11 +1,11 @@
-"""Embeds (extended/embeds.md): embeds_list, with the fixed flaw: it checks `view`. The report of an
-invalid embed is in tests/test_embed_reports.py."""
+"""Embeds (extended/embeds.md): embeds_list, and the fixed flaws: embeds_list checks `view`, and a
+message may be embeds alone. The report of an invalid embed is in tests/test_embed_reports.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.msgworld import LOCAL, channel_id, msg, online, world_config
+from tests.msgworld import LOCAL, channel_id, msg, online, post, world_config
 
 CARD = {"title": "Card", "description": "text", "color": "12", "fields": [{"name": "a", "value": "b", "inline": "yes"}]}
 SEEDED = [
@@ -52,3 +52,39 @@ async def test_embeds_list_errors_in_documented_order(server):
         await client.send("embeds_list", listener=f"e{i}", **fields)
         await client.expect_error(text, src=src, listener=f"e{i}")
     await alice.assert_silent()
+
+
+# ---- a message of embeds alone ----------------------------------------------------------------
+
+
+async def test_a_message_may_be_embeds_alone(server):
+    """The original insisted on content or attachments over the WebSocket (webhooks could post
+    embeds alone)."""
+    alice, bob = await online(server, "alice", "bob")
+    await alice.send("message_new", channel="general", embeds=[{"title": "only a card"}], listener="n")
+    packet = await bob.expect("message_new")
+    assert packet["message"]["content"] == "" and packet["message"]["embeds"] == [{"title": "only a card"}]
+    mine = await alice.expect("message_new", listener="n")
+    await alice.send("message_new", channel="general", content="   ", embeds=[{"title": "blank text"}])
+    assert (await alice.expect("message_new"))["message"]["content"] == ""
+    await bob.drain()
+    # without embeds (or with none) it is refused as before
+    for fields, text in (({"embeds": []}, "Missing fields: content or attachments"),
+                         ({"content": "  ", "embeds": []}, "Message content or attachments cannot be empty"),
+                         ({"content": "  "}, "Message content or attachments cannot be empty"),
+                         ({"embeds": [{"title": 5}]},
+                          "Embed 0: 1 validation error for Embed\ntitle\n  Input should be a valid string")):
+        await alice.send("message_new", channel="general", **fields)
+        await alice.expect_error(text, src="message_new")
+    # an edit may keep the text empty when it carries embeds
+    mid = mine["message"]["id"]
+    await alice.send("message_edit", channel="general", id=mid, embeds=[{"title": "new card"}])
+    edit = await bob.expect("message_edit")
+    assert edit["content"] == "" and edit["message"]["embeds"] == [{"title": "new card"}]
+    await alice.drain()
+    await alice.send("message_edit", channel="general", id=mid, content="", embeds=[])
+    await alice.expect_error("Invalid message edit format", src="message_edit")
+    await alice.send("messages_get", channel="general")
+    stored = (await alice.expect("messages_get"))["messages"]
+    assert [(m["content"], m["embeds"]) for m in stored] == [("", [{"title": "new card"}]),
+                                                             ("", [{"title": "blank text"}])]
