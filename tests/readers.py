@@ -12,7 +12,8 @@ from tests.conftest import Server
 async def read_everything(client: Client, *, owner: bool) -> None:
     """Each reader a client has answers this client (no error), which stays connected: the
     history of `general` and three of its messages each way, the channel, role and user lists,
-    this user's status, picture and roles, each role's permissions, the newest polls, and for an owner the audit log."""
+    this user's status, picture and roles, each role's permissions, the newest polls, the pins, a
+    search, the replies and embeds of those messages, and for an owner the audit log."""
     name = client.username or ""
     await client.drain()
     await client.send("messages_get", channel="general", limit=100, listener="history")
@@ -24,7 +25,12 @@ async def read_everything(client: Client, *, owner: bool) -> None:
         {"cmd": "self_roles_list"}, {"cmd": "user_roles_get", "user": name},
         {"cmd": "unreads_get"}, {"cmd": "unreads_count", "channel": "general"}, {"cmd": "pings_get", "limit": 100},
     ]
+    readers += [{"cmd": "messages_pinned", "channel": "general"},
+                {"cmd": "messages_search", "channel": "general", "query": "e"},  # short: the scan
+                {"cmd": "messages_search", "channel": "general", "query": "first"}]  # the index
     for m in page["messages"][-3:]:
+        readers += [{"cmd": "message_replies", "channel": "general", "id": m["id"], "limit": 200},
+                    {"cmd": "embeds_list", "channel": "general", "id": m["id"]}]
         readers += [{"cmd": "message_get", "channel": "general", "id": m["id"]},
                     {"cmd": "messages_around", "channel": "general", "around": m["id"],
                      "bounds": {"above": AROUND_CAP, "below": AROUND_CAP}}]

@@ -1,13 +1,15 @@
-"""A hypothesis state machine over the pure core: posts, edits, deletes and reactions from several
-members, with their steps interleaved the way the shell can interleave them (a command waits at
+"""A hypothesis state machine over the pure core: posts, edits, deletes, reactions and pins from
+several members, with their steps interleaved the way the shell can interleave them (a command waits at
 every `Fetch` and `Persist`; writes commit in the order they were queued, and a command's
 broadcasts follow its own commit). The store is the real SQL (`originchats.store.sql`) on an
 in-memory database.
 
 Properties, checked on what an observer connection receives:
 * nothing about a message arrives before its `message_new` or after its `message_delete`;
-* once everything has settled, the observer's picture (messages alive, their text, reactions)
-  is exactly what `messages_get` returns.
+* a message's `pinned` flag in an edit broadcast is the pin state the observer was last told;
+* once everything has settled, the observer's picture (messages alive, their text, reactions, pins)
+  is exactly what `messages_get` returns, `messages_pinned` lists exactly the pinned ones, and
+  `messages_search` finds what a scan of the picture finds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sqlite3
 from collections import deque
 from typing import Any
 
+import attrs
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -26,7 +29,7 @@ from originchats.core.context import Context
 from originchats.core.defaults import default_general, default_roles
 from originchats.core.effects import Close, Fetch, Persist, Reply, Send
 from originchats.core.model import User
-from originchats.core.ops import Around, GetMessage, History, LastMessages
+from originchats.core.ops import Around, GetMessage, History, LastMessages, Pinned, PinTarget, Replies, Search
 from originchats.core.request import Request
 from originchats.core.settings import RateLimitSettings, Settings
 from originchats.core.state import Conn, ServerState
@@ -36,6 +39,7 @@ from originchats.store.migrate import apply_migrations
 MEMBERS = {1: ("alice", ("user",)), 2: ("bob", ("user",)), 3: ("adam", ("admin", "user"))}
 OBSERVER = 4
 TEXTS = st.text(alphabet="ab @", min_size=1, max_size=6).filter(lambda t: t.strip() != "")
+QUERIES = st.text(alphabet='ab @"*(', min_size=1, max_size=4)
 
 
 _TEMPLATE: list[sqlite3.Connection] = []
@@ -51,13 +55,15 @@ def template() -> sqlite3.Connection:
 
 
 def initial_state() -> ServerState:
+    general = default_general("c-general")
     users = [User(id=f"u-{name}", username=name, roles=roles) for name, roles in MEMBERS.values()]
     users.append(User(id="u-olga", username="olga", roles=("user",)))
     state = ServerState(
         settings=Settings(rate_limit=RateLimitSettings(enabled=False)),
         users={u.id: u for u in users},
         roles={r.name: r for r in default_roles([f"r{i}" for i in range(4)])},
-        channels=(default_general("c-general"),),
+        # members may pin here (the default `pin` list is the owner's)
+        channels=(attrs.evolve(general, permissions={**general.permissions, "pin": ("user",)}),),
     )
     for conn_id, (name, _) in [*MEMBERS.items(), (OBSERVER, ("olga", ()))]:
         state = state.with_conn(Conn(id=conn_id, validator_key="k", user_id=f"u-{name}", username=name))
@@ -65,7 +71,8 @@ def initial_state() -> ServerState:
 
 
 def run_op(con: sqlite3.Connection, op: Any) -> Any:
-    assert type(op) in (GetMessage, History, Around, LastMessages), op  # the reads message handlers ask for
+    # the reads message handlers ask for
+    assert type(op) in (GetMessage, History, Around, LastMessages, PinTarget, Pinned, Replies, Search), op
     return reads.run_read(con, op)
 
 
@@ -96,6 +103,7 @@ class MessagesMachine(RuleBasedStateMachine):
         self.commits: deque[tuple[InFlight, Persist]] = deque()
         self.created: list[str] = []  # every message id seen, deleted ones included
         self.seen: list[dict] = []  # what the observer received, in order
+        self.queries: list[str] = []  # searches to check at the next settle
 
     def teardown(self) -> None:
         self.con.close()
@@ -179,11 +187,23 @@ class MessagesMachine(RuleBasedStateMachine):
         cmd = "message_react_add" if add else "message_react_remove"
         self.start(who, cmd, channel="general", id=self.pick(i), emoji=emoji)
 
+    @rule(who=st.sampled_from(list(MEMBERS)), i=st.integers(0, 50), pin=st.sampled_from(["pin", "unpin", "false"]))
+    def pin(self, who: int, i: int, pin: str) -> None:
+        if pin == "false":  # the official client's unpin
+            self.start(who, "message_pin", channel="general", id=self.pick(i), pinned=False)
+        else:
+            self.start(who, f"message_{pin}", channel="general", id=self.pick(i))
+
     @precondition(lambda self: any(j.todo and not j.waiting_commit for j in self.inflight))
     @rule(i=st.integers(0, 20))
     def step(self, i: int) -> None:
         ready = [j for j in self.inflight if j.todo and not j.waiting_commit]
         self.advance(ready[i % len(ready)])
+
+    @rule(query=QUERIES)
+    def search(self, query: str) -> None:
+        """A query to check once everything has settled."""
+        self.queries.append(query)
 
     @precondition(lambda self: bool(self.commits))
     @rule()
@@ -216,14 +236,29 @@ class MessagesMachine(RuleBasedStateMachine):
             if p["cmd"] == "message_delete":
                 dead.add(mid)
 
+    def ask(self, cmd: str, **fields: Any) -> dict:
+        """The observer's reply to a read, run to its end on the current state and database."""
+        ctx = Context(conn_id=OBSERVER, now=2000.0, new_id="read")
+        req = Request(cmd=cmd, data={"cmd": cmd, **fields})
+        step = dispatch.handle(self.state, ctx, req)
+        while isinstance(step.effects[0], Fetch):
+            fetch = step.effects[0]
+            step = dispatch.run_guarded(fetch.then, step.state, ctx, req, run_op(self.con, fetch.op))
+        (reply,) = step.effects
+        assert isinstance(reply, Reply), reply
+        return reply.packet
+
     def check_settled(self) -> None:
         picture: dict[str, dict] = {}
         for p in self.seen:
             if p["cmd"] == "message_new":
                 m = p["message"]
-                picture[m["id"]] = {"content": m["content"], "reactions": {}}
+                picture[m["id"]] = {"content": m["content"], "reactions": {}, "pinned": False}
             elif p["cmd"] == "message_edit":
                 picture[p["id"]]["content"] = p["content"]
+                assert p["message"]["pinned"] == picture[p["id"]]["pinned"], p
+            elif p["cmd"] in ("message_pin", "message_unpin"):
+                picture[p["id"]]["pinned"] = p["pinned"]
             elif p["cmd"] == "message_delete":
                 del picture[p["id"]]
             elif p["cmd"] in ("message_react_add", "message_react_remove"):
@@ -241,6 +276,14 @@ class MessagesMachine(RuleBasedStateMachine):
         for m in stored:
             assert m.content == picture[m.id]["content"]
             assert {e: [names[u] for u in us] for e, us in m.reactions} == picture[m.id]["reactions"]
+            assert m.pinned == picture[m.id]["pinned"]
+        pinned = [m["id"] for m in self.ask("messages_pinned", channel="general")["messages"]]
+        assert pinned == [mid for mid in reversed(picture) if picture[mid]["pinned"]]
+        for query in self.queries:
+            found = [m["id"] for m in self.ask("messages_search", channel="general", query=query)["results"]]
+            scan = [mid for mid in reversed(picture) if query.lower() in picture[mid]["content"].lower()]
+            assert found == scan[:30], (query, found, scan)
+        self.queries.clear()
 
 
 MessagesMachine.TestCase.settings = settings(
@@ -298,4 +341,18 @@ def test_race_guards_are_forgotten_after_a_minute():
     machine.settle()
     assert set(machine.state.deleted_messages) == {second}
     assert set(machine.state.recent_reactions) == {(second, "+", "u-alice")}
+    machine.teardown()
+
+
+def test_an_edit_whose_read_predates_a_pin_broadcasts_the_pin():
+    """The edit read the message before the pin was decided; its broadcast still says pinned (a
+    client that takes the edited message as it comes must not lose the pin)."""
+    machine = replay()
+    mid = machine.created[0]
+    machine.start(1, "message_edit", channel="general", id=mid, content="late")  # read done, waiting
+    machine.start(2, "message_pin", channel="general", id=mid)
+    machine.advance(machine.inflight[-1])  # the pin decides first
+    machine.settle()
+    assert [(p["cmd"], p.get("pinned", p.get("message", {}).get("pinned"))) for p in machine.seen] == [
+        ("message_new", False), ("message_pin", True), ("message_edit", True)]
     machine.teardown()

@@ -33,7 +33,7 @@ FIELDS = ["channel", "content", "id", "message_id", "thread_id", "user", "userna
           "roles", "role", "permissions", "updates", "position", "embeds", "data", "duration", "reason",
           "nickname", "url", "listener", "bounds", "order", "type", "description",
           "poll_id", "option_id", "option_ids", "question", "options", "allow_multiselect", "expires_at",
-          "duration_hours", "remove", "offset"]
+          "duration_hours", "remove", "offset", "query", "pinned"]
 
 any_text = st.text(st.characters(exclude_categories=[]), max_size=30)  # lone surrogates included
 scalars = st.one_of(
@@ -53,11 +53,15 @@ def field(*plausible: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 small_ints = st.integers(min_value=-3, max_value=250)
 lone_surrogates = st.sampled_from(["\ud83d", "x\udc00y", "\ud800\ud800", "ok \udfff"])
 text = st.text(max_size=40) | any_text | lone_surrogates
+# FTS5 query syntax, which a search takes as text to find
+fts_syntax = st.sampled_from(['"', '""', 'a" OR "b', "NEAR(a b", "x*", "-x", "(", ")", "content:x", "scope : y",
+                              "AND", "a AND b OR NOT c", "^x", "{a}: b", "\x00", "a\x00b"])
 # a known command with fields it may read: the channel, a text, ids, numbers
 known_requests = st.builds(
     lambda cmd, base, extra: {**base, **extra, "cmd": cmd},
     st.sampled_from(COMMANDS) | st.sampled_from(["message_new", "message_edit", "message_delete", "message_get",
-                                                 "message_react_add", "messages_get", "typing", "status_set"]),
+                                                 "message_react_add", "messages_get", "typing", "status_set",
+                                                 "message_pin", "messages_search", "message_replies"]),
     st.fixed_dictionaries({}, optional={
         "channel": field(st.just("general"), st.sampled_from(["nope", "general "])),
         "content": field(text), "text": field(text), "name": field(text), "status": field(st.sampled_from(
@@ -73,6 +77,7 @@ known_requests = st.builds(
         "allow_multiselect": field(st.booleans()), "duration_hours": field(st.floats() | small_ints),
         "expires_at": field(st.floats() | st.integers()),
         "offset": field(small_ints),
+        "query": field(text, fts_syntax), "pinned": field(st.booleans()),
     }),
     st.dictionaries(st.sampled_from(FIELDS) | any_text, values, max_size=2),
 )
@@ -96,6 +101,10 @@ valid_requests = st.one_of(
     st.just({"cmd": "unreads_get"}),
     st.just({"cmd": "unreads_count", "channel": "general"}),
     st.builds(lambda n, o: {"cmd": "pings_get", "limit": n, "offset": o}, small_ints, small_ints),
+    st.builds(lambda q: {"cmd": "messages_search", "channel": "general", "query": q}, text | fts_syntax),
+    st.builds(lambda i, p: {"cmd": "message_pin", "channel": "general", "id": i, "pinned": p},
+              st.sampled_from(["x", ""]), st.booleans()),
+    st.just({"cmd": "messages_pinned", "channel": "general"}),
 )
 # anything shaped like an object: a random or missing `cmd`, random fields
 odd_requests = st.builds(
@@ -224,6 +233,7 @@ storing = st.one_of(
               st.dictionaries(st.sampled_from(["description", "color", "category", "permissions", "hoisted"]) | key_text,
                               deep_values, min_size=1, max_size=3)),
     st.builds(lambda e: {"cmd": "message_react_add", "channel": "general", "id": "$last", "emoji": e}, stored_text),
+    st.just({"cmd": "message_pin", "channel": "general", "id": "$last"}),
     st.builds(lambda s, t: {"cmd": "status_set", "status": s, "text": t}, statuses, stored_text),
     st.builds(lambda n: {"cmd": "nickname_update", "nickname": n}, stored_text | deep_values),
     st.builds(lambda u: {"cmd": "pfp_set", "url": u}, urls),

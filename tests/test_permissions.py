@@ -1,7 +1,8 @@
 """Channel permissions (objects.md §5.2): evaluator (a) with `!role` denials walked in the member's
-role order and the default-block fallback; evaluator (b) for edit_own/delete_own/react with its
-literal membership and `user` defaults; no owner bypass — first as pure functions, then through
-every message command."""
+role order and the default-block fallback; evaluator (b) for edit_own/delete_own/react/pin with the
+same walk (the original ignored `!` entries there: flaw 4 of reactions_pins_replies.md) over the
+key's list or its default; no owner bypass — first as pure functions, then through every message
+command."""
 
 from __future__ import annotations
 
@@ -57,13 +58,16 @@ def test_evaluator_a_missing_key_is_nobody_and_empty_permissions_are_the_default
     ({}, "react", ("owner",), False),  # the default has no owner
     ({}, "pin", ("owner",), True),  # pin defaults to ["owner"]
     ({}, "pin", ("admin", "user"), False),
-    ({"react": ["!muted", "user"]}, "react", ("muted", "user"), True),  # `!` has no effect here
+    ({"react": ["!muted", "user"]}, "react", ("muted", "user"), False),  # the denial comes first (was True)
+    ({"react": ["!muted", "user"]}, "react", ("user", "muted"), True),  # the member's order decides
     ({"react": ["!muted", "user"]}, "react", ("muted",), False),
+    ({"pin": ["!muted", "admin"]}, "pin", ("muted", "admin"), False),
+    ({"pin": ["user"]}, "pin", ("owner",), False),  # a channel's own list: no owner bypass
     ({"delete_own": ["!user", "admin"]}, "delete_own", ("user",), False),
     ({"edit_own": ["admin"]}, "edit_own", ("user", "admin"), True),  # any role, any order
     ({"edit_own": []}, "edit_own", ("user",), False),
 ])
-def test_evaluator_b_is_literal_membership_with_user_defaults(perms, action, roles, allowed):
+def test_evaluator_b_walks_the_list_or_the_keys_default(perms, action, roles, allowed):
     assert channel_allows_literal(ch(**perms), action, roles) is allowed
 
 
@@ -102,17 +106,21 @@ async def test_a_denial_listed_first_shuts_a_muted_member_out_of_every_message_c
         await c.assert_silent()
 
 
-async def test_own_message_and_reaction_lists_use_the_literal_evaluator(server):
-    alice, mia, solo, adam = await online(server, "alice", "mia", "solo", "adam")
+async def test_own_message_and_reaction_lists_honour_denials(server):
+    alice, mia, umi, solo, adam = await online(server, "alice", "mia", "umi", "solo", "adam")
     mine = await post(alice, "pets", "alice's")
     solos = await post(solo, "pets", "solo's")  # `send` lists muted
-    for c in (alice, mia, adam):
+    for c in (alice, mia, umi, adam):
         await c.drain()
-    # `react: ["!muted", "user"]`: the denial means nothing to evaluator (b), mia holds `user`
+    # `react: ["!muted", "user"]`: mia's list starts with `muted`, denied first (the original let
+    # her react: it ignored `!` entries for react, pin, edit_own and delete_own)
     await mia.send("message_react_add", channel="pets", id=mine["id"], emoji="🐈")
-    await mia.expect("message_react_add")
+    await mia.expect_error("You do not have permission to add reactions to this message", src="message_react_add")
+    # umi's starts with `user`: allowed, as evaluator (a) would for view/send
+    await umi.send("message_react_add", channel="pets", id=mine["id"], emoji="🐈")
+    await umi.expect("message_react_add")
     await solo.expect("message_react_add")  # solo views pets
-    for c in (alice, adam):
+    for c in (alice, mia, adam):
         await c.drain()
     # solo holds only `muted`: the defaults of edit_own/delete_own and the react list exclude her
     await solo.send("message_edit", channel="pets", id=solos["id"], content="edited")

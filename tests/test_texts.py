@@ -28,7 +28,7 @@ CATALOGUE = PACKAGE / "core" / "texts"
 SINKS: dict[str, tuple[int, str]] = {
     "ProtocolError": (0, "val"), "AuthError": (0, "val"), "Undecodable": (0, "val"),
     "error_reply": (0, "val"), "auth_error_send": (1, "val"), "Refusal": (0, "reason"),
-    "_Invalid": (1, "msg"), "Close": (2, "reason"), "disconnect": (2, "reason"),
+    "r.add": (1, "msg"), "Close": (2, "reason"), "disconnect": (2, "reason"),
     "login_success": (99, "failure"), "required_str": (2, "missing"),
     "packets.error": (0, "val"), "packets.auth_error": (0, "val"), "packets.disconnect": (0, "reason"),
     "packets.rate_limit": (1, "reason"), "packets.logout": (0, "val"), "packets.operator_error": (0, "message"),
@@ -193,7 +193,7 @@ PATTERNS = [_pattern(t) for t in DOCUMENTED]
 
 
 #: sample arguments for makers whose text depends on which value they get
-SAMPLES = {"string_or_null": ("Nickname",)}
+SAMPLES = {"string_or_null": ("Nickname",), "embed_invalid": (0, [("title", "Field required")])}
 
 
 def _sample(fn: object) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import attrs
 import cattrs
 
-from .sections import (CHANNEL_LISTING_EXTRA, Config, ConfigError, LIST_BYTES_MAX, LimitsSection, MESSAGE_BYTES_MAX, ModlogSection, RETENTION_DAYS)
+from .sections import (CHANNEL_LISTING_EXTRA, Config, ConfigError, LIST_BYTES_MAX, LISTED_MESSAGES_MAX, LimitsSection, MESSAGE_BYTES_MAX, ModlogSection, RETENTION_DAYS)
 from .sections import THREAD_LIST_BYTES_MAX
 
 
@@ -156,6 +156,11 @@ def _content_problems(limits: LimitsSection) -> list[str]:
     for key, low, high in (("url_length", 16, 65536), ("json_depth", 1, 32), ("reactions_per_message", 1, 1000),
                            ("emoji_length", 1, 200), ("max_channels", 1, 100000), ("max_roles", 4, 100000),
                            ("record_bytes", 1024, 1024 * 1024)):
+        value = getattr(limits, key)
+        if not low <= value <= high:
+            problems.append(f"limits.{key}: must be {low}-{high}, got {value}")
+    for key, low, high in (("search_results", 1, LISTED_MESSAGES_MAX), ("pins_per_channel", 1, LISTED_MESSAGES_MAX),
+                           ("search_scan", 100, 100000)):
         value = getattr(limits, key)
         if not low <= value <= high:
             problems.append(f"limits.{key}: must be {low}-{high}, got {value}")

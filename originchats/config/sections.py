@@ -62,6 +62,9 @@ MESSAGE_BYTES_MAX = 32 * 1024
 #: The most a whole `channels_get` or `roles_list` may take: `max_channels` (`max_roles`) records
 #: of `record_bytes` each must fit (half the 16 MiB outgoing cap).
 LIST_BYTES_MAX = 8 * 1024 * 1024
+#: The most messages one reply lists without paging (`messages_pinned`, `messages_search`): like a
+#: `messages_around` page, this many messages of `MESSAGE_BYTES_MAX` fit the outgoing cap.
+LISTED_MESSAGES_MAX = 400
 #: What `channels_get` adds to each stored channel object (last_message, last_message_id, ...).
 CHANNEL_LISTING_EXTRA = 256
 #: The largest `limits.thread_list_bytes`: with the channels' own LIST_BYTES_MAX, a whole
@@ -122,6 +125,9 @@ class LimitsSection:
     thread_name_length: int = 100  # characters of a thread's name
     thread_participants: int = 100  # participants of one thread
     thread_list_bytes: int = 6 * 1024 * 1024  # what the threads of all forums may add to a channels_get
+    # pins and search (docs/security.md "Pins, replies and search")
+    pins_per_channel: int = 100  # pinned messages in one channel or thread (messages_pinned lists them all)
+    search_scan: int = 5000  # messages (or index candidates) one messages_search may look at
 
 
 @attrs.frozen(kw_only=True)

@@ -45,6 +45,12 @@ def checked_embeds(req: Request, limits: ContentLimits) -> Any:
     return stored
 
 
+def has_embeds(req: Request) -> bool:
+    """The request carries embeds: a non-empty list (checked by `checked_embeds` later)."""
+    embeds = req.get("embeds")
+    return isinstance(embeds, list) and bool(embeds)
+
+
 @attrs.frozen(kw_only=True)
 class MessageNew:
     channel: str | None
@@ -61,15 +67,16 @@ class MessageNew:
         thread_id = opt_str(req, "thread_id")
         content = opt_str(req, "content")
         attachments = opt_list(req, "attachments")
+        embedded = has_embeds(req)  # embeds alone make a message (the original needed text or attachments)
         missing = []
         if not channel and not thread_id:
             missing.append("channel or thread_id")
-        if not content and not attachments:
+        if not content and not attachments and not embedded:
             missing.append("content or attachments")
         if missing:
             raise ProtocolError(texts.missing_fields(missing))
         content = (content or "").strip()
-        if not content and not attachments:
+        if not content and not attachments and not embedded:
             raise ProtocolError(texts.MESSAGE_EMPTY)
         embeds = checked_embeds(req, settings.content) or None  # `[]` means no embeds: the key stays absent
         if len(content) > settings.post_content:
@@ -91,8 +98,9 @@ class MessageEdit:
     def parse(cls, req: Request, settings: Settings) -> MessageEdit:
         mid = opt_str(req, "id")
         content = opt_str(req, "content")
-        if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")) or not content:
+        if not mid or not (opt_str(req, "channel") or opt_str(req, "thread_id")) or not (content or has_embeds(req)):
             raise ProtocolError(texts.INVALID_EDIT)
+        content = content or ""  # empty only beside embeds, as a message_new may be
         embeds = checked_embeds(req, settings.content)
         if len(content) > settings.post_content:  # the original accepted edits of any length
             raise ProtocolError(texts.message_too_long(settings.post_content))

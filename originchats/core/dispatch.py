@@ -23,14 +23,15 @@ from .context import Context
 from .effects import Close, Persist, Reply, Send, Step
 from .errors import AuthError, ProtocolError, auth_error_send, error_reply
 from .handlers import (account, auth, channels, history, member_roles, messages, moderation, modlog, operator,
-                       polls, profiles, reactions, roles, server_admin, session, threads, unreads, users)
+                       embeds_list, pins, polls, profiles, reactions, roles, search, server_admin, session, threads,
+                       unreads, users)
 from .request import Request
 from .state import Conn, ServerState
 from .views import all_authed
 
 #: Every module that defines commands (`@registry.command`), in one place.
 MODULES = (account, auth, channels, history, member_roles, messages, moderation, modlog, operator, profiles,
-           reactions, roles, server_admin, session, users, threads, polls, unreads)
+           reactions, roles, server_admin, session, users, threads, polls, unreads, embeds_list, pins, search)
 COMMANDS = registry.build(MODULES)
 HANDLERS = COMMANDS.handlers  # after authentication
 AUTH_HANDLERS = COMMANDS.auth  # the pre-auth gate

@@ -11,14 +11,16 @@ to its byte budget (core/budget.py).
 The original validated with a pydantic model in "lax" mode: numeric strings pass where an integer
 is expected, common spellings pass for booleans, but a number is not accepted as a string. Values
 of known keys are stored in the type they were sent in (`"color": "12"` stays a string). Reports
-follow pydantic's layout (`1 validation error for Embed\\n<field>\\n  <message>`); clients only
-rely on the `Embed <i>: ` prefix.
+follow pydantic 2's layout and wording (`2 validation errors for Embed\\n<field>\\n  <message>...`,
+every error of the failing embed, the model's own rules without a location), without the input
+echo and the documentation link each line had; clients only rely on the `Embed <i>: ` prefix.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from . import texts
@@ -43,11 +45,16 @@ POLL_KEYS = ("question", "options", "allow_multiselect", "expires_at")
 OPTION_KEYS = ("id", "text", "emoji")
 
 
-class _Invalid(Exception):
-    def __init__(self, loc: str, msg: str) -> None:
-        super().__init__(msg)
-        self.loc = loc
-        self.msg = msg
+class _Report:
+    """The errors found in one embed, in the order pydantic reports them: the schema's fields in
+    order, each nested object depth first. Each is `(location, message)`; the location of the
+    embed as a whole is empty."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, str]] = []
+
+    def add(self, loc: str, msg: str) -> None:
+        self.errors.append((loc, msg))
 
 
 def _known(obj: dict, keys: tuple[str, ...]) -> dict:
@@ -55,176 +62,229 @@ def _known(obj: dict, keys: tuple[str, ...]) -> dict:
     return {k: v for k, v in obj.items() if k in keys}
 
 
-def _lax_int(value: Any) -> int | None:
-    """The integer a lax validator sees in `value`, or None when it is not one."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and len(value) <= LAX_TEXT_MAX and _INT_TEXT.match(value):
-        return int(value)
-    return None
-
-
-def _lax_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, int) and value in (0, 1):
-        return True
-    return isinstance(value, str) and len(value) <= LAX_TEXT_MAX and value.strip().lower() in _BOOL_WORDS
-
-
-def _opt_str(obj: dict, key: str, loc: str, limit: int) -> int:
-    """Check an optional string field; returns its length (0 when absent)."""
-    value = obj.get(key)
-    if value is None:
+def _str(r: _Report, obj: dict, key: str, loc: str, limit: int, *, required: bool = False,
+         min_length: int = 0) -> int:
+    """Check a string field (absent or null: fine unless required); returns its length (0 when
+    absent or wrong: the total is checked only when nothing is wrong)."""
+    if key not in obj:
+        if required:
+            r.add(loc, texts.EMBED_FIELD_REQUIRED)
+        return 0
+    value = obj[key]
+    if value is None and not required:
         return 0
     if not isinstance(value, str):
-        raise _Invalid(loc, texts.EMBED_NOT_A_STRING)
-    if len(value) > limit:
-        raise _Invalid(loc, texts.embed_string_too_long(limit))
-    return len(value)
+        r.add(loc, texts.EMBED_NOT_A_STRING)
+    elif len(value) < min_length:
+        r.add(loc, texts.EMBED_STRING_TOO_SHORT)
+    elif len(value) > limit:
+        r.add(loc, texts.embed_string_too_long(limit))
+    else:
+        return len(value)
+    return 0
 
 
-def _req_str(obj: dict, key: str, loc: str, limit: int) -> int:
-    if obj.get(key) is None:
-        raise _Invalid(loc, texts.EMBED_FIELD_REQUIRED)
-    return _opt_str(obj, key, loc, limit)
-
-
-def _opt_int(obj: dict, key: str, loc: str) -> None:
+def _int(r: _Report, obj: dict, key: str, loc: str, *, low: int = -INT_MAX, high: int = INT_MAX) -> None:
+    """An optional integer, lax: booleans, integral floats and integer strings pass."""
     value = obj.get(key)
     if value is None:
         return
-    number = _lax_int(value)
-    if number is None:
-        raise _Invalid(loc, texts.EMBED_NOT_AN_INTEGER)
-    if abs(number) > INT_MAX:
-        raise _Invalid(loc, texts.embed_integer_range(INT_MAX))
+    if isinstance(value, int):  # booleans included, as pydantic's lax mode takes them
+        number = int(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            return r.add(loc, texts.EMBED_NOT_FINITE)
+        if not value.is_integer():
+            return r.add(loc, texts.EMBED_INTEGER_FRACTION)
+        number = int(value)
+    elif isinstance(value, str):
+        if len(value) > LAX_TEXT_MAX or not _INT_TEXT.match(value):
+            return r.add(loc, texts.EMBED_INTEGER_PARSING)
+        number = int(value)
+    else:
+        return r.add(loc, texts.EMBED_NOT_AN_INTEGER)
+    if number < low:
+        r.add(loc, texts.embed_at_least(low) if low > -INT_MAX else texts.embed_integer_range(INT_MAX))
+    elif number > high:
+        r.add(loc, texts.embed_at_most(high) if high < INT_MAX else texts.embed_integer_range(INT_MAX))
 
 
-def _obj(value: Any, loc: str) -> dict:
+def _bool(r: _Report, obj: dict, key: str, loc: str) -> None:
+    """A boolean with a default (so null is wrong), lax: 0/1 and common spellings pass."""
+    if key not in obj:
+        return
+    value = obj[key]
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if value not in (0, 1):
+            r.add(loc, texts.EMBED_BOOLEAN_PARSING)
+    elif isinstance(value, float):
+        if value not in (0.0, 1.0):
+            r.add(loc, texts.EMBED_BOOLEAN_PARSING if value.is_integer() else texts.EMBED_NOT_A_BOOLEAN)
+    elif isinstance(value, str):
+        if len(value) > LAX_TEXT_MAX or value.lower() not in _BOOL_WORDS:
+            r.add(loc, texts.EMBED_BOOLEAN_PARSING)
+    else:
+        r.add(loc, texts.EMBED_NOT_A_BOOLEAN)
+
+
+def _number(r: _Report, obj: dict, key: str, loc: str) -> None:
+    """An optional number, lax: booleans and numeric strings pass; it must be finite (pydantic
+    took infinity and NaN) and within ±INT_MAX."""
+    value = obj.get(key)
+    if value is None:
+        return
+    if isinstance(value, (int, float)):
+        number = float(value) if not isinstance(value, int) else value
+    elif isinstance(value, str):
+        try:
+            if len(value) > LAX_TEXT_MAX:
+                raise ValueError(value)
+            number = float(value)
+        except ValueError:
+            return r.add(loc, texts.EMBED_NUMBER_PARSING)
+    else:
+        return r.add(loc, texts.EMBED_NOT_A_NUMBER)
+    if isinstance(number, float) and not math.isfinite(number):
+        r.add(loc, texts.EMBED_NOT_FINITE)
+    elif abs(number) > INT_MAX:
+        r.add(loc, texts.embed_integer_range(INT_MAX))
+
+
+def _obj(r: _Report, value: Any, loc: str, model: str) -> dict | None:
     if not isinstance(value, dict):
-        raise _Invalid(loc, texts.EMBED_NOT_AN_OBJECT)
+        r.add(loc, texts.embed_not_an_object(model))
+        return None
     return value
 
 
-def _media(embed: dict, key: str, limits: ContentLimits) -> None:
+def _items(r: _Report, obj: dict, key: str, loc: str, least: int, most: int,
+           check: Callable[[Any, str], Any]) -> list | None:
+    """A list field: too long is reported alone; otherwise each item is checked (`check(item,
+    loc)` returns its stored form, None when wrong), then too short."""
+    if key not in obj:
+        r.add(loc, texts.EMBED_FIELD_REQUIRED)
+        return None
+    items = obj[key]
+    if not isinstance(items, list):
+        r.add(loc, texts.EMBED_NOT_A_LIST)
+        return None
+    if len(items) > most:
+        r.add(loc, texts.embed_list_too_long(most, len(items)))
+        return None
+    before = len(r.errors)
+    kept = [check(item, f"{loc}.{i}") for i, item in enumerate(items)]
+    if len(r.errors) == before and len(items) < least:
+        r.add(loc, texts.embed_list_too_short(least, len(items)))
+    return kept
+
+
+def _media(r: _Report, embed: dict, key: str, model: str, limits: ContentLimits) -> None:
     if embed.get(key) is None:
         return
-    media = _obj(embed[key], key)
-    _req_str(media, "url", f"{key}.url", limits.url_length)
+    media = _obj(r, embed[key], key, model)
+    if media is None:
+        return
+    _str(r, media, "url", f"{key}.url", limits.url_length, required=True)
     for dim in ("width", "height"):
-        _opt_int(media, dim, f"{key}.{dim}")
+        _int(r, media, dim, f"{key}.{dim}")
     embed[key] = _known(media, MEDIA_KEYS)
 
 
-def _poll(embed: dict, limits: ContentLimits) -> int:
-    poll = _obj(embed["poll"], "poll")
-    total = _req_str(poll, "question", "poll.question", 300)
-    options = poll.get("options")
-    if not isinstance(options, list):
-        raise _Invalid("poll.options", texts.EMBED_NOT_A_LIST)
-    if not 2 <= len(options) <= 10:
-        raise _Invalid("poll.options", texts.EMBED_POLL_OPTIONS)
-    kept = []
-    for i, option in enumerate(options):
-        where = f"poll.options.{i}"
-        option = _obj(option, where)
-        oid = option.get("id")
-        if not isinstance(oid, str) or not 1 <= len(oid) <= 50:
-            raise _Invalid(f"{where}.id", texts.EMBED_OPTION_ID)
-        total += _req_str(option, "text", f"{where}.text", 100)
-        _opt_str(option, "emoji", f"{where}.emoji", limits.emoji_length)
-        kept.append(_known(option, OPTION_KEYS))
-    multi = poll.get("allow_multiselect")
-    if multi is not None and not _lax_bool(multi):
-        raise _Invalid("poll.allow_multiselect", texts.EMBED_NOT_A_BOOLEAN)
-    expires = poll.get("expires_at")
-    if expires is not None:
-        if isinstance(expires, str) and _lax_int(expires) is not None:
-            pass
-        elif isinstance(expires, bool) or not isinstance(expires, (int, float)):
-            raise _Invalid("poll.expires_at", texts.EMBED_NOT_A_NUMBER)
-        elif not math.isfinite(expires) or abs(expires) > INT_MAX:
-            raise _Invalid("poll.expires_at", texts.EMBED_NOT_FINITE)
-    embed["poll"] = {**_known(poll, POLL_KEYS), "options": kept}
+def _poll(r: _Report, embed: dict, limits: ContentLimits) -> int:
+    poll = _obj(r, embed["poll"], "poll", "PollData")
+    if poll is None:
+        return 0
+    total = _str(r, poll, "question", "poll.question", 300, required=True)
+
+    def option(value: Any, loc: str) -> Any:
+        nonlocal total
+        opt = _obj(r, value, loc, "PollOption")
+        if opt is None:
+            return None
+        _str(r, opt, "id", f"{loc}.id", 50, required=True, min_length=1)
+        total += _str(r, opt, "text", f"{loc}.text", 100, required=True)
+        _str(r, opt, "emoji", f"{loc}.emoji", limits.emoji_length)
+        return _known(opt, OPTION_KEYS)
+
+    options = _items(r, poll, "options", "poll.options", 2, 10, option)
+    _bool(r, poll, "allow_multiselect", "poll.allow_multiselect")
+    _number(r, poll, "expires_at", "poll.expires_at")
+    embed["poll"] = {**_known(poll, POLL_KEYS), "options": options}
     return total
 
 
-def _check(embed: Any, limits: ContentLimits) -> dict:
-    """The stored form of one embed (schema keys only), or `_Invalid`."""
-    embed = _known(_obj(embed, "embed"), EMBED_KEYS)
+def _check(r: _Report, value: Any, limits: ContentLimits) -> dict | None:
+    """The stored form of one embed (schema keys only), or None with the errors in `r`."""
+    if not isinstance(value, dict):
+        r.add("", texts.embed_not_an_object("Embed"))
+        return None
+    embed = _known(value, EMBED_KEYS)
     etype = embed.get("type", "rich")
-    if etype is None:
-        etype = "rich"
     if not isinstance(etype, str) or etype not in TYPES:
-        raise _Invalid("type", texts.embed_type(TYPES))
-    total = _opt_str(embed, "title", "title", 256)
-    total += _opt_str(embed, "description", "description", 4096)
-    _opt_str(embed, "url", "url", limits.url_length)
-    _opt_str(embed, "timestamp", "timestamp", TIMESTAMP_MAX)
-    color = embed.get("color")
-    if color is not None:
-        value = _lax_int(color)
-        if value is None or isinstance(color, bool):
-            raise _Invalid("color", texts.EMBED_NOT_AN_INTEGER)
-        if not 0 <= value <= 0xFFFFFF:
-            raise _Invalid("color", texts.EMBED_COLOR_RANGE)
+        r.add("type", texts.embed_type(TYPES))
+    total = _str(r, embed, "title", "title", 256)
+    total += _str(r, embed, "description", "description", 4096)
+    _str(r, embed, "url", "url", limits.url_length)
+    _int(r, embed, "color", "color", low=0, high=0xFFFFFF)
+    _str(r, embed, "timestamp", "timestamp", TIMESTAMP_MAX)
     if embed.get("author") is not None:
-        author = _obj(embed["author"], "author")
-        total += _req_str(author, "name", "author.name", 256)
-        _opt_str(author, "url", "author.url", limits.url_length)
-        _opt_str(author, "icon_url", "author.icon_url", limits.url_length)
-        embed["author"] = _known(author, AUTHOR_KEYS)
+        author = _obj(r, embed["author"], "author", "EmbedAuthor")
+        if author is not None:
+            total += _str(r, author, "name", "author.name", 256, required=True)
+            _str(r, author, "url", "author.url", limits.url_length)
+            _str(r, author, "icon_url", "author.icon_url", limits.url_length)
+            embed["author"] = _known(author, AUTHOR_KEYS)
     if embed.get("footer") is not None:
-        footer = _obj(embed["footer"], "footer")
-        total += _req_str(footer, "text", "footer.text", 2048)
-        _opt_str(footer, "icon_url", "footer.icon_url", limits.url_length)
-        embed["footer"] = _known(footer, FOOTER_KEYS)
-    _media(embed, "image", limits)
-    _media(embed, "thumbnail", limits)
-    fields = embed.get("fields")
-    if fields is not None:
-        if not isinstance(fields, list):
-            raise _Invalid("fields", texts.EMBED_NOT_A_LIST)
-        if len(fields) > 25:
-            raise _Invalid("fields", texts.EMBED_TOO_MANY_FIELDS)
-        kept = []
-        for i, f in enumerate(fields):
-            f = _obj(f, f"fields.{i}")
-            total += _req_str(f, "name", f"fields.{i}.name", 256)
-            total += _req_str(f, "value", f"fields.{i}.value", 1024)
-            if f.get("inline") is not None and not _lax_bool(f["inline"]):
-                raise _Invalid(f"fields.{i}.inline", texts.EMBED_NOT_A_BOOLEAN)
-            kept.append(_known(f, FIELD_KEYS))
-        embed["fields"] = kept
+        footer = _obj(r, embed["footer"], "footer", "EmbedFooter")
+        if footer is not None:
+            total += _str(r, footer, "text", "footer.text", 2048, required=True)
+            _str(r, footer, "icon_url", "footer.icon_url", limits.url_length)
+            embed["footer"] = _known(footer, FOOTER_KEYS)
+    _media(r, embed, "image", "EmbedImage", limits)
+    _media(r, embed, "thumbnail", "EmbedThumbnail", limits)
+    if embed.get("fields") is not None:
+
+        def field(value: Any, loc: str) -> Any:
+            nonlocal total
+            f = _obj(r, value, loc, "EmbedField")
+            if f is None:
+                return None
+            total += _str(r, f, "name", f"{loc}.name", 256, required=True)
+            total += _str(r, f, "value", f"{loc}.value", 1024, required=True)
+            _bool(r, f, "inline", f"{loc}.inline")
+            return _known(f, FIELD_KEYS)
+
+        embed["fields"] = _items(r, embed, "fields", "fields", 0, 25, field)
     if embed.get("poll") is not None:
-        total += _poll(embed, limits)
+        total += _poll(r, embed, limits)
+    if r.errors:
+        return None
+    # the model's own rules run only on a valid embed, and report the first that fails
     if etype == "poll" and embed.get("poll") is None:
-        raise _Invalid("embed", texts.EMBED_POLL_DATA)
-    if etype == "link" and not embed.get("url"):
-        raise _Invalid("embed", texts.EMBED_LINK_URL)
-    if etype == "image" and embed.get("image") is None:
-        raise _Invalid("embed", texts.EMBED_IMAGE)
-    if total > MAX_TOTAL:
-        raise _Invalid("embed", texts.EMBED_TOTAL)
-    return embed
+        r.add("", texts.EMBED_POLL_DATA)
+    elif etype == "link" and not embed.get("url"):
+        r.add("", texts.EMBED_LINK_URL)
+    elif etype == "image" and embed.get("image") is None:
+        r.add("", texts.EMBED_IMAGE)
+    elif total > MAX_TOTAL:
+        r.add("", texts.EMBED_TOTAL)
+    return None if r.errors else embed
 
 
 def normalize_embeds(embeds: Any, limits: ContentLimits) -> tuple[list[dict] | None, str | None]:
     """The `message_new` / `message_edit` embed check: `(stored embeds, None)` when valid, else
-    `(None, error text)`."""
+    `(None, error text)` for the first embed that fails."""
     if not isinstance(embeds, list):
         return None, texts.EMBEDS_NOT_A_LIST
     if len(embeds) > MAX_EMBEDS:
         return None, texts.TOO_MANY_EMBEDS
     out = []
     for i, embed in enumerate(embeds):
-        try:
-            out.append(_check(embed, limits))
-        except _Invalid as exc:
-            return None, texts.embed_invalid(i, exc.loc, exc.msg)
+        report = _Report()
+        stored = _check(report, embed, limits)
+        if stored is None:
+            return None, texts.embed_invalid(i, report.errors)
+        out.append(stored)
     return out, None

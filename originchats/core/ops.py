@@ -171,10 +171,58 @@ class DuePolls:
     limit: int
 
 
+# ---- pins, replies, search (extended/reactions_pins_replies.md) --------------------------------
+
+
+@attrs.frozen
+class PinTarget:
+    """Result: `(Message | None, pins)`: the message (only if it belongs to the channel or thread,
+    as `GetMessage`) and how many messages of that channel or thread are pinned."""
+
+    channel_id: str
+    message_id: str
+    thread_id: str | None = None
+
+
+@attrs.frozen
+class Pinned:
+    """Result: `list[Message]`: the `limit` newest pinned messages of the channel or thread, newest first."""
+
+    channel_id: str
+    limit: int
+    thread_id: str | None = None
+
+
+@attrs.frozen
+class Replies:
+    """Result: `list[Message]`: the first `limit` messages of the channel or thread that reply to
+    `message_id`, oldest first."""
+
+    channel_id: str
+    message_id: str
+    limit: int
+    thread_id: str | None = None
+
+
+@attrs.frozen
+class Search:
+    """Result: `list[Message]`: the `limit` newest messages of the channel or thread whose content
+    contains `query`, ignoring case, newest first. `scan` bounds the work: a query the trigram
+    index cannot serve (under 3 characters, or holding NUL) looks at the `scan` newest messages
+    only, and a long query checks at most `scan` candidates the index gives for its first
+    characters."""
+
+    channel_id: str
+    query: str
+    limit: int
+    scan: int
+    thread_id: str | None = None
+
+
 #: Every operation a `Fetch` may ask for (`Busy` is a result, not an operation).
 Op = Union[GetMessage, History, Around, LastMessages, ModlogQuery, ModlogSummary, HashPassword, VerifyPassword,
            RoturValidate, HistoryBefore, LastMessage,
-           ReadPoll, DuePolls]
+           ReadPoll, DuePolls, PinTarget, Pinned, Replies, Search]
 
 
 # ---- unreads and pings (extended/unreads_pings.md) ---------------------------------------------

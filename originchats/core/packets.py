@@ -324,6 +324,41 @@ def thread_leave(thread: Json, thread_id: str, user: str) -> Packet:
     return {"cmd": "thread_leave", "thread": thread, "thread_id": thread_id, "user": user, "global": True}
 
 
+# ---- pins, replies, search, embeds_list (extended/reactions_pins_replies.md, embeds.md) ----------
+# The original has none of these in threads. Here a thread's packets name its parent in `channel`
+# and add `thread_id` right after it, as the reactions do; channel packets have no `thread_id` key.
+
+
+def _where(channel: str, thread_id: str | None) -> Packet:
+    return {"channel": channel} if thread_id is None else {"channel": channel, "thread_id": thread_id}
+
+
+def message_pin(*, id: str, channel: str, pinned: bool, thread_id: str | None = None) -> Packet:
+    """`pinned`: the message's state after the command (`false` once `message_pin` unpinned it)."""
+    return {"cmd": "message_pin", "id": id, **_where(channel, thread_id), "pinned": pinned, "global": True}
+
+
+def message_unpin(*, id: str, channel: str, thread_id: str | None = None) -> Packet:
+    """`pinned` is the message's new state, always `false` (the original sent `true` for "found")."""
+    return {"cmd": "message_unpin", "id": id, **_where(channel, thread_id), "pinned": False, "global": True}
+
+
+def messages_pinned(channel: str, messages: list[Json], thread_id: str | None = None) -> Packet:
+    return {"cmd": "messages_pinned", **_where(channel, thread_id), "messages": messages}
+
+
+def message_replies(channel: str, message_id: str, replies: list[Json], thread_id: str | None = None) -> Packet:
+    return {"cmd": "message_replies", **_where(channel, thread_id), "message_id": message_id, "replies": replies}
+
+
+def messages_search(channel: str, query: str, results: list[Json], thread_id: str | None = None) -> Packet:
+    return {"cmd": "messages_search", **_where(channel, thread_id), "query": query, "results": results}
+
+
+def embeds_list(id: str, embeds: list[Json]) -> Packet:
+    return {"cmd": "embeds_list", "id": id, "embeds": embeds}
+
+
 # ---- roles ------------------------------------------------------------------------------------
 
 

@@ -3,7 +3,8 @@
 * rank: who may act on which role or member (`role_rank`, `user_rank`, `outranks`);
 * server-wide role permissions (`has_perm`, `is_owner`), used by management commands;
 * per-channel role lists (`channel_allows` — evaluator (a) with `!role` denials and the default
-  block fallback; `channel_allows_literal` — evaluator (b) for delete_own/edit_own/react/pin).
+  block fallback; `channel_allows_literal` — evaluator (b) for delete_own/edit_own/react/pin: the
+  same walk over the key's list or its default).
 """
 
 from __future__ import annotations
@@ -58,13 +59,16 @@ def channel_lists_viewer(channel: Channel, user_roles: Sequence[str]) -> bool:
 
 
 def channel_allows_literal(channel: Channel | None, action: Action, user_roles: Sequence[str]) -> bool:
-    """Evaluator (b): delete_own, edit_own, react, pin. `!` entries have no effect here."""
+    """Evaluator (b): delete_own, edit_own, react, pin: the channel's list for the key, or the key's
+    default (`user`; `owner` for pin) when the channel has none. The original ignored `!` entries
+    here; this walks the list as evaluator (a) does, so `!muted` denies `muted` for every key of a
+    channel alike (docs/compatibility.md, "Pins, replies, search and embeds")."""
     if channel is None:
         return False
     entries = channel.permissions.get(action)
     if entries is None:
         entries = OWN_DEFAULTS.get(action, ())
-    return any(r in entries for r in user_roles)
+    return _evaluate(entries, user_roles)
 
 
 # ---- rank ------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ class ContentLimits:
     thread_name_length: int = 100  # characters of a thread's name
     thread_participants: int = 100  # participants of one thread
     thread_list_bytes: int = 6 * 1024 * 1024  # what all threads may add to a channels_get
+    pins_per_channel: int = 100  # pinned messages in one channel or thread
+    search_scan: int = 5000  # messages (or index candidates) one messages_search looks at
 
 
 @attrs.frozen(kw_only=True)

@@ -55,6 +55,8 @@ class ServerState:
     deleted_messages: Mapping[str, float] = attrs.field(default=EMPTY, converter=pmap)
     # (message id, emoji, user id) -> (reacted, when), for a minute: guards racing reaction reads
     recent_reactions: Mapping[tuple[str, str, str], tuple[bool, float]] = attrs.field(default=EMPTY, converter=pmap)
+    # message id -> (pinned, when), for a minute: a read that predates a pin or unpin shows its outcome
+    recent_pins: Mapping[str, tuple[bool, float]] = attrs.field(default=EMPTY, converter=pmap)
     auth: AuthRecords = attrs.Factory(AuthRecords)  # failure and registration counters; core/authguard.py
     # token SHA-256 -> (user id, created); core/sessions.py
     sessions: SessionTable = attrs.field(factory=SessionTable, converter=SessionTable.of)

@@ -60,10 +60,17 @@ def message_wire(state: ServerState, m: Message) -> dict[str, Any]:
         out["reactions"] = {e: [state.username_of(u) for u in users] for e, users in m.reactions}
     if m.webhook is not None:
         out["webhook"] = m.webhook
-    out["pinned"] = m.pinned
+    out["pinned"] = is_pinned(state, m)
     out["type"] = m.type or "message"
     out["interaction"] = m.interaction
     return out
+
+
+def is_pinned(state: ServerState, m: Message) -> bool:
+    """The message's pin as this server last decided it (a read may predate a pin or unpin that
+    is decided but not committed yet, or committed after the read began)."""
+    recent = state.recent_pins.get(m.id)
+    return m.pinned if recent is None else recent[0]
 
 
 def thread_wire(state: ServerState, thread: Thread) -> dict[str, Any]:

@@ -192,6 +192,19 @@ class PollsExpired:
     now: float
 
 
+# ---- pins (extended/reactions_pins_replies.md) ------------------------------------------------
+
+
+@attrs.frozen
+class MessagePinned:
+    message_id: str
+
+
+@attrs.frozen
+class MessageUnpinned:
+    message_id: str
+
+
 #: Every persisted fact (`Persist.writes` holds these).
 Write = Union[
     UserSaved, RoleSaved, RoleDeleted, ChannelSaved, ChannelsOrdered, ChannelDeleted, SettingSaved,
@@ -199,6 +212,7 @@ Write = Union[
     AuditPruned, TimeoutSaved, SessionCreated, SessionRevoked, UserSessionsRevoked,
     ThreadSaved, ThreadDeleted,
     PollCreated, PollVoted, PollEnded, PollsExpired,
+    MessagePinned, MessageUnpinned,
 ]
 
 

@@ -242,6 +242,140 @@ def pings_page(con: sqlite3.Connection, op: ops.PingsPage) -> tuple[list[Message
 
 #: Every read operation -> its function `(con, op) -> result`. The operations that are not reads
 #: (password hashing, the Rotur check) have their runners in the shell (server/ops.py).
+# ---- pins, replies, search (migrations/0005_pins_search.sql names the index each query uses) -----
+
+
+def _pinned_count(con: sqlite3.Connection, channel_id: str, thread_id: str | None) -> int:
+    # messages_pinned (partial index): as many rows as pins
+    return con.execute(f"SELECT COUNT(*) FROM messages WHERE channel_id = :cid AND {_thread_clause(thread_id)}"
+                       " AND pinned = 1", {"cid": channel_id, "tid": thread_id}).fetchone()[0]
+
+
+def pin_target(con: sqlite3.Connection, op: ops.PinTarget) -> tuple[Message | None, int]:
+    message = get_message(con, ops.GetMessage(op.channel_id, op.message_id, op.thread_id))
+    return message, _pinned_count(con, op.channel_id, op.thread_id)
+
+
+def pinned(con: sqlite3.Connection, op: ops.Pinned) -> list[Message]:
+    rows = con.execute(  # messages_pinned
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel_id = :cid AND {_thread_clause(op.thread_id)}"
+        " AND pinned = 1 ORDER BY seq DESC LIMIT :limit",
+        {"cid": op.channel_id, "tid": op.thread_id, "limit": op.limit}).fetchall()
+    return _with_reactions(con, rows)
+
+
+def replies(con: sqlite3.Connection, op: ops.Replies) -> list[Message]:
+    rows = con.execute(  # messages_by_reply
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE reply_to_id = :id AND channel_id = :cid"
+        f" AND {_thread_clause(op.thread_id)} ORDER BY seq LIMIT :limit",
+        {"id": op.message_id, "cid": op.channel_id, "tid": op.thread_id, "limit": op.limit}).fetchall()
+    return _with_reactions(con, rows)
+
+
+#: The trigram index serves queries of at least this many characters.
+TRIGRAM = 3
+#: Characters of a query that go into the index's phrase; a longer query is checked in full on each
+#: candidate the phrase finds. A phrase costs about one posting list per character (a query of a
+#: few hundred characters took 100+ ms at 300k messages), the check costs a `str.lower` per candidate.
+SEARCH_WINDOW = 16
+#: A scope's code: three characters of the private use area, base 6400 (the migration's `char(...)`).
+_PUA, _BASE = 0xE000, 6400
+
+
+def scope_code(scope_id: int) -> str:
+    return "".join(chr(_PUA + d) for d in (scope_id // _BASE**2 % _BASE, scope_id // _BASE % _BASE, scope_id % _BASE))
+
+
+def fts_phrase(text: str) -> str:
+    """`text` as one FTS5 string: whatever it holds (quotes, `NEAR(`, `*`, `-`, `AND`, parentheses,
+    `column:`) is matched literally, never parsed as query syntax."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _matching(rows: Any, needle: str | None, limit: int) -> list[int]:
+    """The seqs of the first `limit` rows `(seq, content)` whose content holds `needle` (lowercase),
+    or of every row when `needle` is None."""
+    out: list[int] = []
+    for seq, content in rows:
+        if needle is None or needle in content.lower():
+            out.append(seq)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def search(con: sqlite3.Connection, op: ops.Search) -> list[Message]:
+    p: dict[str, Any] = {"cid": op.channel_id, "tid": op.thread_id}
+    needle = op.query.lower()
+    if op.limit <= 0 or not op.query:
+        return []
+    if len(op.query) < TRIGRAM or "\x00" in op.query:
+        # the index cannot serve it (the trigram tokenizer also stops at NUL): the newest `scan`
+        # messages of the channel or thread, by messages_by_channel
+        rows = con.execute(f"SELECT seq, content FROM messages WHERE channel_id = :cid AND {_thread_clause(op.thread_id)}"
+                           " ORDER BY seq DESC LIMIT :scan", {**p, "scan": op.scan})
+        seqs = _matching(rows, needle, op.limit)
+    else:
+        scope = con.execute("SELECT id FROM search_scopes WHERE channel_id = :cid AND thread_key = COALESCE(:tid, '')",
+                            p).fetchone()
+        if scope is None:  # nothing was ever posted here
+            return []
+        window = op.query[:SEARCH_WINDOW]
+        exact = window == op.query
+        p["expr"] = f"scope : {fts_phrase(scope_code(scope[0]))} AND content : {fts_phrase(window)}"
+        p["n"] = op.limit if exact else op.scan
+        # the scope's matches, newest first, each joined to its row by primary key (and kept only if
+        # it is in this channel or thread, whatever the index says)
+        rows = con.execute(
+            "SELECT m.seq, m.content FROM messages_fts f CROSS JOIN messages m ON m.seq = f.rowid"
+            f" WHERE messages_fts MATCH :expr AND m.channel_id = :cid AND m.{_thread_clause(op.thread_id)}"
+            " ORDER BY f.rowid DESC LIMIT :n", p)
+        seqs = _matching(rows, None if exact else needle, op.limit)
+    if not seqs:
+        return []
+    marks = ",".join("?" * len(seqs))
+    found = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq IN ({marks}) ORDER BY seq DESC",
+                        seqs).fetchall()
+    return _with_reactions(con, found)
+
+
+# ---- the audit log ----------------------------------------------------------------------------
+
+_AUDIT_COLUMNS = {"category": "category", "actor": "actor_id", "target": "target", "action": "action"}
+_AUDIT_KEYS = ("id", "time", "category", "action", "actor_id", "target", "reason", "details")
+
+
+def modlog_query(con: sqlite3.Connection, op: ops.ModlogQuery) -> tuple[list[dict[str, Any]], int]:
+    params: dict[str, Any] = {"limit": op.limit, "offset": op.offset}
+    where = [retention_clause(op.cutoffs, op.default_cutoff, params)]
+    for i, (key, value) in enumerate(op.filters):
+        if key == "after":
+            where.append(f"time > :f{i}")
+        else:
+            where.append(f"{_AUDIT_COLUMNS[key]} = :f{i}")
+        params[f"f{i}"] = value
+    clause = " AND ".join(where)
+    total = con.execute(f"SELECT COUNT(*) FROM audit_log WHERE {clause}", params).fetchone()[0]
+    rows = con.execute(
+        f"SELECT {', '.join(_AUDIT_KEYS)} FROM audit_log"
+        f" WHERE {clause} ORDER BY time DESC, rowid DESC LIMIT :limit OFFSET :offset", params).fetchall()
+    out = []
+    for row in rows:
+        entry = dict(zip(_AUDIT_KEYS, row))
+        entry["details"] = None if entry["details"] is None else json.loads(entry["details"])
+        out.append(entry)
+    return out, total
+
+
+def modlog_summary(con: sqlite3.Connection, op: ops.ModlogSummary) -> list[tuple[str, str, int]]:
+    params: dict[str, Any] = {}
+    clause = retention_clause(op.cutoffs, op.default_cutoff, params)
+    return [tuple(r) for r in con.execute(
+        f"SELECT category, action, COUNT(*) FROM audit_log WHERE {clause} GROUP BY category, action", params)]
+
+
+#: Every read operation -> its function `(con, op) -> result`. The operations that are not reads
+#: (password hashing, the Rotur check) have their runners in the shell (server/ops.py).
 READS: dict[type, Callable[[sqlite3.Connection, Any], Any]] = {
     ops.GetMessage: get_message,
     ops.History: history,
@@ -251,6 +385,10 @@ READS: dict[type, Callable[[sqlite3.Connection, Any], Any]] = {
     ops.ModlogSummary: modlog_summary,
     ops.HistoryBefore: history_before,
     ops.LastMessage: last_message,
+    ops.PinTarget: pin_target,
+    ops.Pinned: pinned,
+    ops.Replies: replies,
+    ops.Search: search,
     ops.UnreadState: unread_state, ops.ReadTarget: read_target, ops.MarkBehind: mark_behind,
     ops.PingsPage: pings_page,
 }

@@ -236,6 +236,14 @@ def _mentions_changed(con: sqlite3.Connection, fact: w.MentionsChanged) -> None:
                 {"m": _dump(list(fact.mentions)) if fact.mentions else None, "id": fact.message_id})
 
 
+def _message_pinned(con: sqlite3.Connection, fact: w.MessagePinned) -> None:
+    con.execute("UPDATE messages SET pinned = 1 WHERE id = :id", {"id": fact.message_id})
+
+
+def _message_unpinned(con: sqlite3.Connection, fact: w.MessageUnpinned) -> None:
+    con.execute("UPDATE messages SET pinned = 0 WHERE id = :id", {"id": fact.message_id})
+
+
 WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.UserSaved: _user_saved, w.RoleSaved: _role_saved, w.RoleDeleted: _role_deleted,
     w.ChannelSaved: _channel_saved, w.ChannelsOrdered: _channels_ordered, w.ChannelDeleted: _channel_deleted,
@@ -245,6 +253,7 @@ WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.SessionCreated: _session_created, w.SessionRevoked: _session_revoked,
     w.UserSessionsRevoked: _user_sessions_revoked,
     w.ReadMarked: _read_marked, w.MentionsChanged: _mentions_changed,
+    w.MessagePinned: _message_pinned, w.MessageUnpinned: _message_unpinned,
 }
 WRITERS.update(POLL_WRITERS)  # polls: store/polls.py
 

@@ -20,6 +20,7 @@ from .accounts import *  # noqa: F403
 from .members import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .polls import *  # noqa: F403
+from .pins import *  # noqa: F403
 from .requests import *  # noqa: F403
 from .threads import *  # noqa: F403
 from .threads import UNDOCUMENTED_THREADS
@@ -47,11 +48,14 @@ UNDOCUMENTED = frozenset({
     # rules the original did not have
     "USERS_AT_OR_ABOVE", "cannot_grant", "CANNOT_RENAME_SYSTEM_ROLE", "CANNOT_BAN_SELF", "CANNOT_TIME_OUT_SELF",
     "LAST_OWNER", "NOT_CONNECTED", "NICKNAME_REQUIRED", "NO_NICKNAME",
+    # pins, replies, search (issue 8)
+    "too_many_pins",
     # the details of `Embed <i>: <detail>` (pydantic's wording, as the original sent them)
-    "EMBED_FIELD_REQUIRED", "EMBED_NOT_A_STRING", "EMBED_NOT_AN_INTEGER", "EMBED_NOT_AN_OBJECT", "EMBED_NOT_A_LIST",
-    "EMBED_NOT_A_BOOLEAN", "EMBED_NOT_A_NUMBER", "EMBED_NOT_FINITE", "EMBED_POLL_OPTIONS", "EMBED_OPTION_ID",
-    "EMBED_COLOR_RANGE", "EMBED_TOO_MANY_FIELDS", "EMBED_POLL_DATA", "EMBED_LINK_URL", "EMBED_IMAGE", "EMBED_TOTAL",
-    "embed_string_too_long", "embed_integer_range", "embed_type",
+    "EMBED_FIELD_REQUIRED", "EMBED_NOT_A_STRING", "EMBED_NOT_AN_INTEGER", "EMBED_INTEGER_PARSING",
+    "EMBED_INTEGER_FRACTION", "EMBED_NOT_A_LIST", "EMBED_NOT_A_BOOLEAN", "EMBED_BOOLEAN_PARSING", "EMBED_NOT_A_NUMBER",
+    "EMBED_NUMBER_PARSING", "EMBED_NOT_FINITE", "EMBED_STRING_TOO_SHORT", "EMBED_POLL_DATA", "EMBED_LINK_URL",
+    "EMBED_IMAGE", "EMBED_TOTAL", "embed_string_too_long", "embed_integer_range", "embed_at_least", "embed_at_most",
+    "embed_list_too_short", "embed_list_too_long", "embed_not_an_object", "embed_type",
     # the operator's answers (the admin socket, not the wire)
     "NO_RESULT", "OPERATOR_USER_REQUIRED", "OPERATOR_REASON_NOT_A_STRING", "OPERATOR_PASSWORD_REQUIRED",
     "OPERATOR_PASSWORD_LENGTH", "OPERATOR_ACCOUNT_DELETED", "unknown_admin_command", "no_such_user",
