@@ -47,7 +47,7 @@ def test_messages_stored_before_the_migration_are_indexed(tmp_path):
                     (f"m{i}", content))
     con.execute("INSERT INTO messages(id, channel_id, thread_id, user_id, content, timestamp)"
                 " VALUES ('t0', 'c', 'th', 'u', 'hello in a thread', 0)")
-    assert apply_migrations(con) == [5]
+    assert apply_migrations(con)[0] == 5  # and any later ones
     found = reads.search(con, ops.Search("c", "hello", 30, 5000))
     assert [m.id for m in found] == ["m2", "m0"]  # the thread's message is not the channel's
     assert [m.id for m in reads.search(con, ops.Search("c", "hello", 30, 5000, thread_id="th"))] == ["t0"]

@@ -21,7 +21,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from originchats.core import writes
 from originchats.core.model import Channel, Thread
-from originchats.core.ops import Around, GetMessage, History, HistoryBefore, LastMessage, LastMessages
+from originchats.core.ops import (Around, GetMessage, History, HistoryBefore, LastMessage, LastMessages, PinTarget, Pinned,
+                                  Replies, Search)
 from originchats.core.revert import revert
 from originchats.core.state import ServerState
 from originchats.core.thread_table import ThreadTable
@@ -137,8 +138,8 @@ class ThreadsMachine(MessagesMachine):
             if cmd in ("thread_update", "thread_join", "thread_leave"):
                 thread_packet = p["thread"]
                 continue
-            if not cmd.startswith("message_"):
-                continue
+            if not cmd.startswith("message_") or cmd in ("message_pin", "message_unpin"):
+                continue  # pins are checked by the base machine
             assert p.get("thread_id") == located[p["id"]], p  # the thread is named on every packet
             picture = pictures[located[p["id"]]]
             if cmd == "message_edit":
@@ -170,7 +171,8 @@ class ThreadsMachine(MessagesMachine):
 
 
 def run_op(con: Any, op: Any) -> Any:
-    assert type(op) in (GetMessage, History, Around, LastMessages, HistoryBefore, LastMessage), op
+    assert type(op) in (GetMessage, History, Around, LastMessages, HistoryBefore, LastMessage, PinTarget, Pinned, Replies,
+                        Search), op
     return reads.run_read(con, op)
 
 

@@ -339,41 +339,6 @@ def search(con: sqlite3.Connection, op: ops.Search) -> list[Message]:
     return _with_reactions(con, found)
 
 
-# ---- the audit log ----------------------------------------------------------------------------
-
-_AUDIT_COLUMNS = {"category": "category", "actor": "actor_id", "target": "target", "action": "action"}
-_AUDIT_KEYS = ("id", "time", "category", "action", "actor_id", "target", "reason", "details")
-
-
-def modlog_query(con: sqlite3.Connection, op: ops.ModlogQuery) -> tuple[list[dict[str, Any]], int]:
-    params: dict[str, Any] = {"limit": op.limit, "offset": op.offset}
-    where = [retention_clause(op.cutoffs, op.default_cutoff, params)]
-    for i, (key, value) in enumerate(op.filters):
-        if key == "after":
-            where.append(f"time > :f{i}")
-        else:
-            where.append(f"{_AUDIT_COLUMNS[key]} = :f{i}")
-        params[f"f{i}"] = value
-    clause = " AND ".join(where)
-    total = con.execute(f"SELECT COUNT(*) FROM audit_log WHERE {clause}", params).fetchone()[0]
-    rows = con.execute(
-        f"SELECT {', '.join(_AUDIT_KEYS)} FROM audit_log"
-        f" WHERE {clause} ORDER BY time DESC, rowid DESC LIMIT :limit OFFSET :offset", params).fetchall()
-    out = []
-    for row in rows:
-        entry = dict(zip(_AUDIT_KEYS, row))
-        entry["details"] = None if entry["details"] is None else json.loads(entry["details"])
-        out.append(entry)
-    return out, total
-
-
-def modlog_summary(con: sqlite3.Connection, op: ops.ModlogSummary) -> list[tuple[str, str, int]]:
-    params: dict[str, Any] = {}
-    clause = retention_clause(op.cutoffs, op.default_cutoff, params)
-    return [tuple(r) for r in con.execute(
-        f"SELECT category, action, COUNT(*) FROM audit_log WHERE {clause} GROUP BY category, action", params)]
-
-
 #: Every read operation -> its function `(con, op) -> result`. The operations that are not reads
 #: (password hashing, the Rotur check) have their runners in the shell (server/ops.py).
 READS: dict[type, Callable[[sqlite3.Connection, Any], Any]] = {
