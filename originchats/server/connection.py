@@ -4,7 +4,9 @@ Resource handling: the stream is closed when this task ends. A WebSocket gets a 
 nursery owned here; `hub.close(conn_id)` runs on every way out, so presence is always updated.
 Once a WebSocket is closing (whoever decided it), the connection gets at most `CLOSE_GRACE`
 seconds to flush its close frame, so a peer that stopped reading cannot hold it open. Reading an
-HTTP request (headers and body) is bounded by `REQUEST_TIMEOUT`.
+HTTP request (headers and body) is bounded by `REQUEST_TIMEOUT`. A plain WebSocket upgrade that
+arrives whole in the first read is parsed without h11 (server/upgrade.py); every other request,
+from the same bytes, goes to h11 under the same deadline and size limit.
 
 Admission (guard.Admission): a connection from an address that already has
 `network.max_connections_per_ip` open, or that opens them faster than its token bucket allows, is
@@ -33,7 +35,8 @@ import trio
 from . import http
 from .guard import Admission, LogSampler, address_key, client_ip, normalize_ip
 from .hub import Hub
-from .ws import InputBudget, InputLimits, InputRefused, WebSocket, upgrade_response
+from .upgrade import parse_upgrade
+from .ws import RECEIVE_BYTES, InputBudget, InputLimits, InputRefused, WebSocket, upgrade_response
 
 log = structlog.get_logger("originchats.connection")
 _peer_ids = itertools.count(1)
@@ -152,12 +155,24 @@ async def _refuse(stream: trio.abc.Stream, guards: Guards, key: str, refused: tu
 async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: str, held: list[str],  # type: ignore[no-untyped-def]
                       bound) -> tuple[bytes, str] | None:
     """Serve HTTP requests; after a WebSocket upgrade return the bytes already read past it and the
-    client's address."""
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+    client's address. A plain upgrade that arrives whole in the first read is taken without h11
+    (server/upgrade.py); anything else goes to h11, from the same bytes and under the same deadline."""
+    conn: h11.Connection | None = None
     while True:
         request = None
         with trio.move_on_after(REQUEST_TIMEOUT):
             try:
+                if conn is None:
+                    data = await stream.receive_some(RECEIVE_BYTES)
+                    fast = parse_upgrade(data, MAX_HEADER_BYTES)
+                    if fast is not None:
+                        ip = await _admit_upgrade(stream, guards, peer, held, fast.headers, bound)
+                        if ip is None:
+                            return None
+                        await stream.send_all(fast.response)
+                        return fast.trailing, ip
+                    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+                    conn.receive_data(data)
                 request = await _read_request(stream, conn)
             except h11.RemoteProtocolError as exc:
                 await stream.send_all(_bad_request(exc))
@@ -166,15 +181,9 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
             return None
         upgrade = upgrade_response(request) if request.target.split(b"?", 1)[0] == b"/" else None
         if upgrade is not None:
-            ip = peer
-            if not held:  # from a trusted proxy: admitted per upgrade, as the client it names
-                ip = client_ip(peer, request.headers, guards.admission.trusted)
-                key = address_key(ip)
-                refused = guards.admission.admit(key, trio.current_time())
-                if refused is not None:
-                    await _refuse(stream, guards, key, refused, bound, request_read=True)
-                    return None
-                held.append(key)
+            ip = await _admit_upgrade(stream, guards, peer, held, request.headers, bound)
+            if ip is None:
+                return None
             await stream.send_all(conn.send(upgrade) or b"")
             trailing, _ = conn.trailing_data
             return bytes(trailing), ip
@@ -186,6 +195,22 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
         if not drained or conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
             return None
         conn.start_next_cycle()
+
+
+async def _admit_upgrade(stream: trio.abc.Stream, guards: Guards, peer: str, held: list[str],  # type: ignore[no-untyped-def]
+                         headers, bound) -> str | None:
+    """The client's address for an upgrade, or None when it was refused (429 sent). A direct peer
+    was admitted when accepted; a trusted proxy's upgrade is admitted here, as the client it names."""
+    if held:
+        return peer
+    ip = client_ip(peer, headers, guards.admission.trusted)
+    key = address_key(ip)
+    refused = guards.admission.admit(key, trio.current_time())
+    if refused is not None:
+        await _refuse(stream, guards, key, refused, bound, request_read=True)
+        return None
+    held.append(key)
+    return ip
 
 
 async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, ip: str, guards: Guards, bound) -> None:  # type: ignore[no-untyped-def]
