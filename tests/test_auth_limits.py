@@ -17,6 +17,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 import trio
 import trio.testing
 
@@ -352,3 +354,17 @@ def test_addresses_are_keyed_ipv4_whole_and_ipv6_by_64(ip, key):
     from originchats.core.authguard import address_key
 
     assert address_key(ip) == key
+
+
+@given(st.one_of(st.ip_addresses(v=4).map(str), st.text(alphabet="0123456789.x० ", max_size=20)))
+def test_an_ipv4_key_is_what_parsing_the_address_gives(ip):
+    """IPv4 addresses are not parsed (they key as written): the same key parsing would give."""
+    import ipaddress
+
+    from originchats.core.authguard import address_key
+
+    try:
+        parsed = str(ipaddress.ip_address(ip))
+    except ValueError:
+        parsed = ip
+    assert address_key(ip) == parsed
