@@ -7,7 +7,9 @@
   many failing addresses slow each other down (backoff) without touching a clean address.
 
 The hashing tests hold the worker threads at a gate (the real argon2 runs once the gate opens), so
-what is running, waiting or refused is decided by the server, not by timing.
+what is running, waiting or refused is decided by the server, not by timing. The tests' accounts
+have cheap hashes (64 KiB, 1 pass), which the server checks on the event loop by default
+(`hash_inline_max_cost`); the queue tests turn that off so every check goes through the queue.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 import trio
 import trio.testing
 
@@ -84,7 +88,7 @@ async def accounts(server, *names: str) -> None:
 
 
 async def test_one_address_gets_its_share_of_hashing_and_another_is_served_next(make_server, gate):
-    server = await make_server(auth=AuthSection(hash_threads=1, hash_queue=8, hash_per_ip=3,
+    server = await make_server(auth=AuthSection(hash_threads=1, hash_inline_max_cost=0, hash_queue=8, hash_per_ip=3,
                                                 registrations_per_ip_per_hour=0))
     await accounts(server, "mallory", "victim")
     gate.holding = True
@@ -117,7 +121,7 @@ async def test_one_address_gets_its_share_of_hashing_and_another_is_served_next(
 
 
 async def test_the_hashing_queue_is_bounded_in_total(make_server, gate):
-    server = await make_server(auth=AuthSection(hash_threads=1, hash_queue=2, hash_per_ip=4,
+    server = await make_server(auth=AuthSection(hash_threads=1, hash_inline_max_cost=0, hash_queue=2, hash_per_ip=4,
                                                 registrations_per_ip_per_hour=0))
     await accounts(server, "alice")
     gate.holding = True
@@ -135,7 +139,7 @@ async def test_the_hashing_queue_is_bounded_in_total(make_server, gate):
 
 
 async def test_token_logins_never_wait_for_hashing(make_server, gate):
-    server = await make_server(auth=AuthSection(hash_threads=1, hash_queue=1, hash_per_ip=1,
+    server = await make_server(auth=AuthSection(hash_threads=1, hash_inline_max_cost=0, hash_queue=1, hash_per_ip=1,
                                                 registrations_per_ip_per_hour=0))
     first = await server.user("alice")
     token = first.ready["validator"]
@@ -155,6 +159,37 @@ async def test_token_logins_never_wait_for_hashing(make_server, gate):
     gate.release(2)
     for c in (running, waiting):
         assert (await c.recv())["cmd"] == "auth_success"
+
+
+async def test_a_cheap_hash_is_checked_at_once_while_the_queue_is_full(make_server, gate):
+    # the accounts' hashes cost 64 KiB x 1 pass: within 64, checked on the event loop
+    server = await make_server(auth=AuthSection(hash_threads=1, hash_queue=0, hash_per_ip=1,
+                                                hash_inline_max_cost=64, registrations_per_ip_per_hour=0))
+    await accounts(server, "alice")
+    gate.holding = True
+    for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):  # more than the thread and the queue could take
+        client = await login(server, "alice", ip=ip)
+        assert (await client.recv())["cmd"] == "auth_success"
+        await client.expect("ready")
+    wrong = await login(server, "alice", password="wrong123", ip="10.0.0.4")
+    assert await wrong.recv() == INVALID
+    newcomer = await server.connect(ip="10.0.0.5")  # a new hash (64 KiB x 1 pass) too
+    await newcomer.send("register", username="newbie", password="pass1234")
+    assert (await newcomer.recv())["cmd"] == "auth_success"
+
+
+async def test_a_hash_over_the_inline_cost_waits_for_a_thread(make_server, gate):
+    server = await make_server(auth=AuthSection(hash_threads=1, hash_queue=0, hash_per_ip=1,
+                                                hash_inline_max_cost=63, registrations_per_ip_per_hour=0))
+    await accounts(server, "alice")
+    gate.holding = True
+    running = await login(server, "alice", ip="10.0.0.1")
+    await trio.testing.wait_all_tasks_blocked()
+    await nothing_yet(running)  # held at the gate, in the worker thread
+    refused = await login(server, "alice", ip="10.0.0.2")
+    assert await refused.recv() == BUSY
+    gate.release()
+    assert (await running.recv())["cmd"] == "auth_success"
 
 
 # ---- per address ----------------------------------------------------------------------------------
@@ -319,3 +354,17 @@ def test_addresses_are_keyed_ipv4_whole_and_ipv6_by_64(ip, key):
     from originchats.core.authguard import address_key
 
     assert address_key(ip) == key
+
+
+@given(st.one_of(st.ip_addresses(v=4).map(str), st.text(alphabet="0123456789.x० ", max_size=20)))
+def test_an_ipv4_key_is_what_parsing_the_address_gives(ip):
+    """IPv4 addresses are not parsed (they key as written): the same key parsing would give."""
+    import ipaddress
+
+    from originchats.core.authguard import address_key
+
+    try:
+        parsed = str(ipaddress.ip_address(ip))
+    except ValueError:
+        parsed = ip
+    assert address_key(ip) == parsed

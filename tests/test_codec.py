@@ -86,3 +86,27 @@ def test_the_callers_copy_of_a_broadcast_is_byte_for_byte_its_reply(packet, list
     assert codec.reply_from(text, packet, listener) == codec.encode_reply(packet, listener)
     expected = packet if listener is None else {**packet, "listener": listener}
     assert codec.encode_reply(packet, listener) == dumps(expected)
+
+
+@given(st.text(), st.text())
+def test_a_spliced_packet_encodes_as_the_whole_packet(name, value):
+    """The handshake is encoded once per settings and each socket's key spliced in: the text must
+    be what encoding the whole packet gives, whatever the strings (quotes, non-ASCII, the slot's
+    own characters)."""
+    from originchats.core import packets
+
+    template = packets.handshake(server={"name": name}, limits={}, attachments={}, version="1", validator_key=packets.SLOT,
+                                 capabilities=["a"], permissions=[], auth_mode="cracked")
+    for key in (value, "originChats-" + value):
+        packet = packets.handshake_for(template, key)
+        assert codec.encode(packet) == dumps(dict(packet))
+        assert packet["val"]["validator_key"] == key
+
+
+def test_a_template_whose_slot_appears_twice_is_encoded_whole():
+    from originchats.core import packets
+
+    template = packets.handshake(server={"name": packets.SLOT}, limits={}, attachments={}, version="1",
+                                 validator_key=packets.SLOT, capabilities=[], permissions=[], auth_mode="cracked")
+    packet = packets.handshake_for(template, "k")
+    assert codec.encode(packet) == dumps(dict(packet))

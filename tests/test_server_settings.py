@@ -174,3 +174,16 @@ async def test_plugins_list_is_empty_and_reloading_all_succeeds(server):
         await m["alice"].expect_error("Access denied: 'manage_server' permission required", src=cmd)
     rows = await audit_rows(server)
     assert [(r[0], json.loads(r[4])) for r in rows] == [("plugins_reload", {"plugin": "all"})]
+
+
+async def test_handshakes_differ_only_in_their_validator_key_and_follow_the_settings(server):
+    first, second = await server.connect(), await server.connect()
+    a, b = dict(first.handshake["val"]), dict(second.handshake["val"])
+    assert a.pop("validator_key") != b.pop("validator_key")
+    assert a == b and list(first.handshake["val"]) == list(second.handshake["val"])
+    owner = await server.owner()
+    await owner.send("server_update", name="Renamed")
+    await owner.drain()
+    third = await server.connect()
+    assert third.handshake["val"]["server"]["name"] == "Renamed"
+    assert (await server.connect()).handshake["val"]["validator_key"] != third.handshake["val"]["validator_key"]

@@ -12,7 +12,8 @@ from typing import Any, Literal
 import attrs
 import cattrs
 
-from .sections import (CHANNEL_LISTING_EXTRA, Config, ConfigError, LIST_BYTES_MAX, LISTED_MESSAGES_MAX, LimitsSection, MESSAGE_BYTES_MAX, ModlogSection, RETENTION_DAYS)
+from .sections import (CHANNEL_LISTING_EXTRA, INLINE_HASH_COST_MAX, Config, ConfigError, LIST_BYTES_MAX, LISTED_MESSAGES_MAX,
+                       LimitsSection, MESSAGE_BYTES_MAX, ModlogSection, RETENTION_DAYS)
 from .sections import THREAD_LIST_BYTES_MAX
 
 
@@ -124,6 +125,9 @@ def parse_config(data: dict[str, Any]) -> Config:
     for key in ("hash_threads", "hash_per_ip", "rotur_concurrency", "rotur_per_ip", "rotur_cache_entries"):
         if getattr(a, key) < 1:
             problems.append(f"auth.{key}: must be at least 1, got {getattr(a, key)}")
+    if not 0 <= a.hash_inline_max_cost <= INLINE_HASH_COST_MAX:
+        problems.append(f"auth.hash_inline_max_cost: must be from 0 to {INLINE_HASH_COST_MAX} (a hash on the event "
+                        f"loop stalls every connection), got {a.hash_inline_max_cost}")
     for key in ("hash_queue", "registrations_per_ip_per_hour", "ip_failures", "lockout_failures", "backoff_after"):
         if getattr(a, key) < 0:
             problems.append(f"auth.{key}: must be at least 0 (0 turns it off), got {getattr(a, key)}")

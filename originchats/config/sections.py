@@ -65,6 +65,9 @@ LIST_BYTES_MAX = 8 * 1024 * 1024
 #: The most messages one reply lists without paging (`messages_pinned`, `messages_search`): like a
 #: `messages_around` page, this many messages of `MESSAGE_BYTES_MAX` fit the outgoing cap.
 LISTED_MESSAGES_MAX = 400
+#: The most `auth.hash_inline_max_cost` may be: an argon2 hash of 1 MiB x 1 pass takes ~1 ms here,
+#: during which the event loop serves nobody.
+INLINE_HASH_COST_MAX = 1024
 #: What `channels_get` adds to each stored channel object (last_message, last_message_id, ...).
 CHANNEL_LISTING_EXTRA = 256
 #: The largest `limits.thread_list_bytes`: with the channels' own LIST_BYTES_MAX, a whole
@@ -80,6 +83,9 @@ class AuthSection:
     hash_threads: int = 2  # hashes computed at once
     hash_queue: int = 32  # hashes waiting, all addresses together; beyond: refused at once
     hash_per_ip: int = 4  # hashes waiting or running per address
+    # a check or hash costing at most this (argon2 memory KiB x passes) runs on the event loop,
+    # skipping the queue and the thread hand-offs; 0: every one goes to the worker threads
+    hash_inline_max_cost: int = 128
     # Rotur `auth`
     rotur_concurrency: int = 32  # validations in flight, all addresses together
     rotur_per_ip: int = 4  # validations in flight per address

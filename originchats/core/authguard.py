@@ -58,6 +58,8 @@ class AuthRecords:
 def address_key(ip: str) -> str:
     """The address a limit counts: IPv4 as is, IPv6 by its /64 (IPv4-mapped IPv6 as IPv4); any
     other string (a test's name, a Unix socket) as it is."""
+    if ":" not in ip:  # IPv4 (whose only accepted spelling is the one `str` gives back) or not an address
+        return ip
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:

@@ -51,12 +51,25 @@ def capabilities(state: ServerState) -> list[str]:
 
 
 def handshake_packet(state: ServerState, validator_key: str) -> dict:
-    from .model import PERMISSIONS
+    """The handshake for a socket given `validator_key`. All but the key depends on the settings
+    only, so that part is built once per version of them (`_handshake_template`)."""
+    return packets.handshake_for(_handshake_template(state), validator_key)
 
+
+_last_template: tuple[object, dict] | None = None  # (settings, template): the settings of now, as a rule
+
+
+def _handshake_template(state: ServerState) -> dict:
+    global _last_template
     s = state.settings
-    return packets.handshake(server=dict(s.server), limits=dict(s.limits), attachments=dict(s.attachments),
-                             version=HANDSHAKE_VERSION, validator_key=validator_key,
-                             capabilities=capabilities(state), permissions=list(PERMISSIONS), auth_mode=s.auth_mode)
+    if _last_template is None or _last_template[0] is not s:
+        from .model import PERMISSIONS
+
+        _last_template = (s, packets.handshake(
+            server=dict(s.server), limits=dict(s.limits), attachments=dict(s.attachments), version=HANDSHAKE_VERSION,
+            validator_key=packets.SLOT, capabilities=capabilities(state), permissions=list(PERMISSIONS),
+            auth_mode=s.auth_mode))
+    return _last_template[1]
 
 
 def connect(state: ServerState, ctx: Context, ip: str = "") -> Step:

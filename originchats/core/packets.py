@@ -18,6 +18,23 @@ from . import texts
 Packet = dict[str, Any]
 Json = Any  # a value already in wire form
 
+#: What `Spliced.template` holds where the packet's own string goes.
+SLOT = "\x00slot\x00"
+
+
+class Spliced(dict):  # type: ignore[type-arg]
+    """A packet that is a shared `template` with one string of its own (`value`) in place of
+    `SLOT`. It is the whole packet as a dict (equal to it, readable as any packet), and tells the
+    codec that the rest is the same as for every packet built from the same template object: the
+    codec encodes the template once and splices each value in (protocol/codec.py)."""
+
+    __slots__ = ("template", "value")
+
+    def __init__(self, content: Packet, template: Packet, value: str) -> None:
+        super().__init__(content)
+        self.template = template
+        self.value = value
+
 # ---- errors and refusals ----------------------------------------------------------------------
 
 
@@ -53,6 +70,13 @@ def handshake(*, server: Json, limits: Json, attachments: Json, version: str, va
         "validator_key": validator_key, "capabilities": capabilities, "permissions": permissions,
         "auth_mode": auth_mode,
     }}
+
+
+def handshake_for(template: Packet, validator_key: str) -> Spliced:
+    """The handshake of one socket from `template` (a `handshake` with `validator_key=SLOT`)."""
+    val = dict(template["val"])  # same key order; only the key differs
+    val["validator_key"] = validator_key
+    return Spliced({"cmd": "handshake", "val": val}, template, validator_key)
 
 
 def ping() -> Packet:

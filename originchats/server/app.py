@@ -131,6 +131,7 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
                                                        parallelism=1),
                           hashing=HashScheduler(threads=config.auth.hash_threads, queue_size=config.auth.hash_queue,
                                                 per_source=config.auth.hash_per_ip),
+                          inline_max_cost=config.auth.hash_inline_max_cost,
                           rotur=RoturGate(total=config.auth.rotur_concurrency, per_source=config.auth.rotur_per_ip,
                                           cache_seconds=config.auth.rotur_cache_seconds,
                                           cache_entries=config.auth.rotur_cache_entries))

@@ -4,7 +4,9 @@ Resource handling: the stream is closed when this task ends. A WebSocket gets a 
 nursery owned here; `hub.close(conn_id)` runs on every way out, so presence is always updated.
 Once a WebSocket is closing (whoever decided it), the connection gets at most `CLOSE_GRACE`
 seconds to flush its close frame, so a peer that stopped reading cannot hold it open. Reading an
-HTTP request (headers and body) is bounded by `REQUEST_TIMEOUT`.
+HTTP request (headers and body) is bounded by `REQUEST_TIMEOUT`. A plain WebSocket upgrade that
+arrives whole in the first read is parsed without h11 (server/upgrade.py); every other request,
+from the same bytes, goes to h11 under the same deadline and size limit.
 
 Admission (guard.Admission): a connection from an address that already has
 `network.max_connections_per_ip` open, or that opens them faster than its token bucket allows, is
@@ -23,6 +25,7 @@ traceback and a WebSocket is closed with 1011; the server and every other connec
 from __future__ import annotations
 
 import itertools
+import logging
 from http import HTTPStatus
 
 import attrs
@@ -33,7 +36,8 @@ import trio
 from . import http
 from .guard import Admission, LogSampler, address_key, client_ip, normalize_ip
 from .hub import Hub
-from .ws import InputBudget, InputLimits, InputRefused, WebSocket, upgrade_response
+from .upgrade import parse_upgrade
+from .ws import RECEIVE_BYTES, InputBudget, InputLimits, InputRefused, WebSocket, upgrade_response
 
 log = structlog.get_logger("originchats.connection")
 _peer_ids = itertools.count(1)
@@ -104,8 +108,39 @@ def peer_ip(stream: trio.abc.Stream) -> str:
     return str(getattr(stream, "peer_ip", "local"))
 
 
+def _logs(level: int) -> bool:
+    """Whether the configured logger writes `level` (asked of the live configuration, which tests change)."""
+    check = getattr(structlog.get_config()["wrapper_class"], "is_enabled_for", None)
+    try:
+        return check is None or bool(check(None, level))  # structlog's filtering loggers do not use self
+    except Exception:  # another wrapper class: assume it writes
+        return True
+
+
+class ConnLog:
+    """The connection's log fields (`peer`, then `conn_id` once it has one), given to structlog only
+    when a line is written: binding a logger builds a new one each time (the configuration is not
+    cached, so tests can change it), ~5 us per connection that logs nothing at the default level."""
+
+    __slots__ = ("peer", "conn_id")
+
+    def __init__(self, peer: int) -> None:
+        self.peer = peer
+        self.conn_id: int | None = None
+
+    def _fields(self) -> dict:
+        return {"peer": self.peer} if self.conn_id is None else {"peer": self.peer, "conn_id": self.conn_id}
+
+    def info(self, event: str, **fields: object) -> None:
+        if _logs(logging.INFO):
+            log.info(event, **self._fields(), **fields)
+
+    def exception(self, event: str, **fields: object) -> None:
+        log.exception(event, **self._fields(), **fields)
+
+
 async def serve_connection(stream: trio.abc.Stream, hub: Hub, guards: Guards) -> None:
-    bound = log.bind(peer=next(_peer_ids))
+    bound = ConnLog(next(_peer_ids))
     peer = normalize_ip(peer_ip(stream))
     held: list[str] = []  # the admission slot this connection holds (its address key)
     try:
@@ -130,7 +165,7 @@ async def serve_connection(stream: trio.abc.Stream, hub: Hub, guards: Guards) ->
             guards.admission.release(key)
 
 
-async def _refuse(stream: trio.abc.Stream, guards: Guards, key: str, refused: tuple[str, int], bound,  # type: ignore[no-untyped-def]
+async def _refuse(stream: trio.abc.Stream, guards: Guards, key: str, refused: tuple[str, int], bound: ConnLog,
                   request_read: bool = False) -> None:
     """Answer 429 and end the connection; the request head is read first (briefly), else closing
     a socket with unread data would reset it and the client might never see the answer."""
@@ -152,12 +187,24 @@ async def _refuse(stream: trio.abc.Stream, guards: Guards, key: str, refused: tu
 async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: str, held: list[str],  # type: ignore[no-untyped-def]
                       bound) -> tuple[bytes, str] | None:
     """Serve HTTP requests; after a WebSocket upgrade return the bytes already read past it and the
-    client's address."""
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+    client's address. A plain upgrade that arrives whole in the first read is taken without h11
+    (server/upgrade.py); anything else goes to h11, from the same bytes and under the same deadline."""
+    conn: h11.Connection | None = None
     while True:
         request = None
         with trio.move_on_after(REQUEST_TIMEOUT):
             try:
+                if conn is None:
+                    data = await stream.receive_some(RECEIVE_BYTES)
+                    fast = parse_upgrade(data, MAX_HEADER_BYTES)
+                    if fast is not None:
+                        ip = await _admit_upgrade(stream, guards, peer, held, fast.headers, bound)
+                        if ip is None:
+                            return None
+                        await stream.send_all(fast.response)
+                        return fast.trailing, ip
+                    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+                    conn.receive_data(data)
                 request = await _read_request(stream, conn)
             except h11.RemoteProtocolError as exc:
                 await stream.send_all(_bad_request(exc))
@@ -166,15 +213,9 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
             return None
         upgrade = upgrade_response(request) if request.target.split(b"?", 1)[0] == b"/" else None
         if upgrade is not None:
-            ip = peer
-            if not held:  # from a trusted proxy: admitted per upgrade, as the client it names
-                ip = client_ip(peer, request.headers, guards.admission.trusted)
-                key = address_key(ip)
-                refused = guards.admission.admit(key, trio.current_time())
-                if refused is not None:
-                    await _refuse(stream, guards, key, refused, bound, request_read=True)
-                    return None
-                held.append(key)
+            ip = await _admit_upgrade(stream, guards, peer, held, request.headers, bound)
+            if ip is None:
+                return None
             await stream.send_all(conn.send(upgrade) or b"")
             trailing, _ = conn.trailing_data
             return bytes(trailing), ip
@@ -188,10 +229,26 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
         conn.start_next_cycle()
 
 
+async def _admit_upgrade(stream: trio.abc.Stream, guards: Guards, peer: str, held: list[str],  # type: ignore[no-untyped-def]
+                         headers, bound) -> str | None:
+    """The client's address for an upgrade, or None when it was refused (429 sent). A direct peer
+    was admitted when accepted; a trusted proxy's upgrade is admitted here, as the client it names."""
+    if held:
+        return peer
+    ip = client_ip(peer, headers, guards.admission.trusted)
+    key = address_key(ip)
+    refused = guards.admission.admit(key, trio.current_time())
+    if refused is not None:
+        await _refuse(stream, guards, key, refused, bound, request_read=True)
+        return None
+    held.append(key)
+    return ip
+
+
 async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, ip: str, guards: Guards, bound) -> None:  # type: ignore[no-untyped-def]
     ws = WebSocket(stream, trailing=trailing, limits=guards.input, budget=guards.budget)
     conn_id = hub.open(ws, ip)
-    bound = bound.bind(conn_id=conn_id)
+    bound.conn_id = conn_id
     bound.info("connection_opened")
     try:
         async with trio.open_nursery() as nursery:
