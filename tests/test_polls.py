@@ -84,9 +84,11 @@ async def test_poll_create_announces_the_poll_message_then_replies(server):
     assert list(announced) == list(expected)
     assert await bob.recv() == expected
     assert poll_id != mid
-    # stored like any message: history shows it
+    # stored like any message: history shows it, with the counts (test_reads_show_the_poll_counts)
     _, page = await request(bob, "messages_get", channel="general")
-    assert page["messages"] == [message]
+    counted = {**embed["poll"], "options": [{**o, "votes": 0} for o in options], "total_votes": 0,
+               "ended": False, "ended_at": None}
+    assert page["messages"] == [{**message, "embeds": [{**embed, "poll": counted}]}]
 
 
 CREATE_ERRORS = [
@@ -371,6 +373,50 @@ async def test_expiry_is_judged_with_the_commands_clock(make_server, monkeypatch
 
 
 # ---- deletion ---------------------------------------------------------------------------------
+
+
+async def test_reads_show_the_poll_counts(server):
+    """The official web client draws a poll's counts only from the message it holds: it does not
+    redraw on `poll_vote_update` (its PollEmbed is memoised on an embed it changes in place), and
+    the original's stored message had no counts, so its polls read "0 votes" even after a reload.
+    Every read of a poll message now carries each option's `votes`, `total_votes`, `ended` and
+    `ended_at` in the poll embed, as the results object has them (voters are never shown there)."""
+    alice = await server.user("alice")
+    bob = await server.user("bob")
+    poll = await create(alice, options=["a", {"text": "b", "emoji": "☕", "id": "x"}, "c"], allow_multiselect=True)
+    pid, mid = poll["poll_id"], poll["message_id"]
+    await vote(alice, pid, "0", "x")
+    await vote(bob, pid, "x")
+    _, plain = await request(alice, "message_new", channel="general", content="after the poll")
+    await bob.drain()
+
+    def shown(message: dict[str, Any]) -> dict[str, Any]:
+        (embed,) = message["embeds"]
+        assert embed["type"] == "poll" and embed["title"] == "Tea or coffee?"
+        return embed["poll"]
+
+    expected = {"id": pid, "question": "Tea or coffee?",
+                "options": [{"id": "0", "text": "a", "votes": 1}, {"id": "x", "text": "b", "emoji": "☕", "votes": 2},
+                            {"id": "2", "text": "c", "votes": 0}],
+                "allow_multiselect": True, "expires_at": None, "total_votes": 3, "ended": False, "ended_at": None}
+    _, page = await request(bob, "messages_get", channel="general")
+    assert [m["id"] for m in page["messages"]] == [mid, plain["message"]["id"]]
+    assert shown(page["messages"][0]) == expected
+    assert "embeds" not in page["messages"][1]
+    _, around = await request(bob, "messages_around", channel="general", around=mid)
+    assert shown(around["messages"][0]) == expected
+    _, one = await request(bob, "message_get", channel="general", id=mid)
+    assert shown(one["message"]) == expected
+    # a vote taken back and an end show in the next read, and after a restart
+    await vote(alice, pid, "0", remove=True)
+    _, ended = await request(alice, "poll_end", poll_id=pid)
+    await server.restart()
+    bob = await server.user("bob")
+    _, page = await request(bob, "messages_get", channel="general")
+    assert shown(page["messages"][0]) == {
+        **expected, "options": [{"id": "0", "text": "a", "votes": 0}, {"id": "x", "text": "b", "emoji": "☕", "votes": 2},
+                                {"id": "2", "text": "c", "votes": 0}],
+        "total_votes": 2, "ended": True, "ended_at": ended["results"]["ended_at"]}
 
 
 async def test_deleting_the_poll_message_deletes_the_poll(server):

@@ -3,7 +3,8 @@ record (`limits.record_bytes`), and free-form JSON stored as sent (`limits.json_
 
 A message is measured as `views.message_wire` would send it in any later read, with every user
 name (author, replied-to author, each reactor) counted as NAME_BYTES whatever its length today,
-so a rename cannot push a stored message past its budget (local names are at most 42 bytes). With
+so a rename cannot push a stored message past its budget (local names are at most 42 bytes), and a
+poll embed with the widest counts a read can add to it (core/polls.py `tally_bound`). With
 every message within `message_bytes`, a history page of n messages is at most
 n x (message_bytes + 1) plus its envelope: config.sections.MESSAGE_BYTES_MAX keeps the largest page, a
 `messages_around` of 200 + 1 + 200, under the per-socket outgoing cap.
@@ -18,6 +19,7 @@ from . import texts
 from .errors import ProtocolError
 from .jsonsize import Unstorable, json_size, str_size
 from .model import Message
+from .polls import tally_bound
 from .settings import ContentLimits
 
 #: What each user name in a message counts for (bytes, quotes excluded).
@@ -41,7 +43,7 @@ def reactions_size(reactions: Iterable[tuple[str, int]]) -> int:
 def _probe(m: Message) -> dict[str, Any]:
     return {
         "user": _NAME, "content": m.content, "timestamp": m.timestamp, "id": m.id,
-        "reply_to": {"id": m.reply_to_id or _ID, "user": _NAME}, "ping": False, "embeds": m.embeds,
+        "reply_to": {"id": m.reply_to_id or _ID, "user": _NAME}, "ping": False, "embeds": tally_bound(m.embeds),
         "attachments": m.attachments, "edited": True, "webhook": m.webhook, "pinned": False,
         "type": m.type or "message", "interaction": m.interaction,
     }

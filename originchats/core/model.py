@@ -11,6 +11,8 @@ from typing import Any
 
 import attrs
 
+from .poll_records import PollTally
+
 CRACKED_PREFIX = "USR:local_"
 
 
@@ -161,6 +163,8 @@ class Message:
     type: str | None = None
     interaction: Any = None
     webhook: Any = None
+    # not stored with the message: a read of a poll message attaches its poll's counts (store/reads.py)
+    poll_tally: PollTally | None = None
 
     def reaction_users(self, emoji: str) -> tuple[str, ...]:
         for e, users in self.reactions:

@@ -37,3 +37,16 @@ class PollRead:
     counts: tuple[int, ...]
     user_votes: tuple[str, ...] = ()
     voters: tuple[tuple[str, ...], ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PollTally:
+    """What a message read carries about the poll of a poll message (store/reads.py): the vote
+    count of each option (option id, votes, in display order) and whether the poll is ended, as
+    stored when the message was read. The wire shows it inside the message's poll embed
+    (core/polls.py `tallied`)."""
+
+    poll_id: str
+    votes: tuple[tuple[str, int], ...]
+    ended: bool
+    ended_at: float | None

@@ -21,7 +21,7 @@ from typing import Any
 from . import texts
 from .context import Context
 from .errors import ProtocolError
-from .poll_records import Poll, PollRead
+from .poll_records import Poll, PollRead, PollTally
 from .settings import ContentLimits, PollLimits
 from .state import ServerState
 
@@ -90,6 +90,60 @@ def embed(poll: Poll) -> dict[str, Any]:
             "poll": {"id": poll.id, "question": poll.question, "options": [dict(o) for o in poll.options],
                      "allow_multiselect": poll.allow_multiselect, "expires_at": poll.expires_at},
             "title": poll.question}
+
+
+def tallied(embeds: Any, tally: PollTally) -> Any:
+    """The embeds of a poll message as a read shows them: the poll's embed (the one whose
+    `poll.id` is the tally's) gets each option's `votes`, and `total_votes`, `ended` and
+    `ended_at` as the results object has them. The original's stored message never carried
+    counts, and the official client shows counts only from the message it holds (it does not
+    redraw a poll on `poll_vote_update`), so without them its polls showed 0 votes forever."""
+    if not isinstance(embeds, list):
+        return embeds
+    return [_with_counts(e, tally) if _poll_of(e, tally.poll_id) is not None else e for e in embeds]
+
+
+def _poll_of(embed: Any, poll_id: str | None) -> dict[str, Any] | None:
+    """The `poll` object of a poll embed with a list of options (and, unless `poll_id` is None,
+    that id), else None."""
+    if not isinstance(embed, dict) or embed.get("type") != "poll":
+        return None
+    poll = embed.get("poll")
+    if not isinstance(poll, dict) or not isinstance(poll.get("options"), list):
+        return None
+    return poll if poll_id is None or poll.get("id") == poll_id else None
+
+
+def _with_counts(embed: dict[str, Any], tally: PollTally) -> dict[str, Any]:
+    poll = embed["poll"]
+    votes = dict(tally.votes)
+    options = [{**o, "votes": votes.get(o.get("id"), 0)} if isinstance(o, dict) else o for o in poll["options"]]
+    counted = {**poll, "options": options, "total_votes": sum(votes.values()), "ended": tally.ended,
+               "ended_at": tally.ended_at}
+    return {**embed, "poll": counted}
+
+
+#: The widest numbers a tally can show, for core/budget.py's bound of a message as read.
+_WIDEST = 2**53 - 1
+_WIDEST_TIME = -1.7976931348623157e308
+
+
+def tally_bound(embeds: Any) -> Any:
+    """`embeds` with every poll embed counted as widely as any read can show it (see `tallied`),
+    so that a message's byte budget holds for its reads, counts included."""
+    if not isinstance(embeds, list) or not any(_poll_of(e, None) is not None for e in embeds):
+        return embeds
+    out = []
+    for e in embeds:
+        poll = _poll_of(e, None)
+        if poll is not None:
+            ids = [o.get("id") for o in poll["options"] if isinstance(o, dict)]
+            widest = PollTally(poll_id="", votes=tuple((i, _WIDEST) for i in ids), ended=False,
+                               ended_at=_WIDEST_TIME)
+            e = _with_counts(e, widest)
+            e["poll"]["total_votes"] = _WIDEST
+        out.append(e)
+    return out
 
 
 def channel_name(state: ServerState, poll: Poll) -> str | None:

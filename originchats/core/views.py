@@ -9,6 +9,7 @@ from . import packets
 from .effects import Send
 from .model import Action, Channel, Message, Thread, User
 from .permissions import channel_allows, channel_lists_viewer
+from .polls import tallied
 from .state import ServerState
 
 
@@ -51,7 +52,7 @@ def message_wire(state: ServerState, m: Message) -> dict[str, Any]:
     if m.ping is not None:
         out["ping"] = m.ping
     if m.embeds:  # `[]` (an edit that cleared them) is sent as no embeds
-        out["embeds"] = m.embeds
+        out["embeds"] = m.embeds if m.poll_tally is None else tallied(m.embeds, m.poll_tally)
     if m.attachments:
         out["attachments"] = m.attachments
     if m.edited:

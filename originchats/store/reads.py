@@ -11,8 +11,11 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
+
 from ..core import ops
 from ..core.model import Message
+from ..core.poll_records import PollTally
 from .polls import POLL_READS
 from .sql import MESSAGE_COLUMNS, message_from_row, retention_clause
 
@@ -31,7 +34,32 @@ def _with_reactions(con: sqlite3.Connection, rows: Sequence[tuple]) -> list[Mess
             f"SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({marks}) ORDER BY seq", part
         ):
             by_msg.setdefault(mid, {}).setdefault(emoji, []).append(uid)
-    return [message_from_row(r, tuple((e, tuple(us)) for e, us in by_msg.get(r[0], {}).items())) for r in rows]
+    tallies = _poll_tallies(con, rows)
+    return [attrs.evolve(m, poll_tally=tallies[m.id]) if m.id in tallies else m
+            for m in (message_from_row(r, tuple((e, tuple(us)) for e, us in by_msg.get(r[0], {}).items()))
+                      for r in rows)]
+
+
+_EMBEDS = 9  # the position of `embeds` in MESSAGE_COLUMNS
+
+
+def _poll_tallies(con: sqlite3.Connection, rows: Sequence[tuple]) -> dict[str, PollTally]:
+    """The counts of the polls of the poll messages among `rows` (core/polls.py `tallied` shows
+    them). Only a message whose stored embeds name a poll is looked up (polls UNIQUE(message_id),
+    then poll_options PRIMARY KEY): a page without polls costs no query."""
+    ids = [r[0] for r in rows if r[_EMBEDS] is not None and '"poll"' in r[_EMBEDS]]
+    found: dict[str, tuple[str, bool, float | None, list[tuple[str, int]]]] = {}
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk:chunk + 500]
+        marks = ",".join("?" * len(part))
+        for mid, pid, ended, ended_at, option_id, votes in con.execute(
+            "SELECT p.message_id, p.id, p.ended, p.ended_at, o.option_id, o.votes FROM polls p"
+            f" JOIN poll_options o ON o.poll_id = p.id WHERE p.message_id IN ({marks}) ORDER BY o.poll_id, o.position",
+            part,
+        ):
+            found.setdefault(mid, (pid, bool(ended), ended_at, []))[3].append((option_id, votes))
+    return {mid: PollTally(poll_id=pid, votes=tuple(counts), ended=ended, ended_at=ended_at)
+            for mid, (pid, ended, ended_at, counts) in found.items()}
 
 
 def _thread_clause(thread_id: str | None) -> str:
