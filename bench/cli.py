@@ -17,7 +17,7 @@ from typing import Any
 from . import common
 from .server import pin_self
 
-SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "soak", "coldstart", "ceiling", "preauth", "all")
+SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("history", help="latency of message_new/get/around/edit/delete with 0..1M stored messages")
     h.add_argument("--sizes", type=int, nargs="+", default=[0, 10_000, 100_000, 1_000_000])
     h.add_argument("--reps", type=int, default=200, help="requests per operation and size")
+
+    ri = sub.add_parser("rich", help="issue 8's reads (search, threads, pins, unreads, pings, polls) and message_new "
+                                     "with mentions, with 0..1M stored messages over 50 channels and 10,000 threads")
+    ri.add_argument("--sizes", type=int, nargs="+", default=[0, 100_000, 1_000_000])
+    ri.add_argument("--reps", type=int, default=200, help="requests per operation and size")
+    ri.add_argument("--threads", type=int, default=10_000, help="threads in the forum (200 of them are read)")
 
     so = sub.add_parser("soak", help="100 clients, realistic mix, bounded time; verify every ack is readable")
     so.add_argument("--clients", type=int, default=100)
@@ -131,12 +137,14 @@ async def run_one(args: argparse.Namespace) -> list[dict[str, Any]]:
     return out
 
 
-#: what `all` runs, in order (about 6 minutes on the 2-core machine)
+#: what `all` runs, in order (about 8 minutes on the 2-core machine, 4 of them `rich`, whose 1.1M rows
+#: of history take ~2.5 minutes to write)
 ALL = [["ceiling", "-n", "100", "1000"], ["fanout", "-n", "10"], ["connect"], ["logins"], ["ingest"],
-       ["history"], ["soak"], ["coldstart"]]
+       ["history"], ["rich"], ["soak"], ["coldstart"]]
 QUICK = [["ceiling", "-n", "20"], ["fanout", "-n", "10", "-m", "300"], ["connect", "-n", "200"],
          ["logins", "--secs", "2", "--in-flight", "8", "--observers", "4", "--tokens", "40"],
          ["ingest", "--secs", "2"], ["history", "--sizes", "0", "20000", "--reps", "100"],
+         ["rich", "--sizes", "0", "20000", "--reps", "50"],
          ["soak", "--clients", "20", "--secs", "5"], ["coldstart", "--messages", "20000", "--reps", "1"]]
 
 

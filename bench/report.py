@@ -84,6 +84,23 @@ def rows(r: dict[str, Any]) -> list[Row]:
             out.append((name, f"p50 ms at {' / '.join(_short(int(k)) for k in sizes)} messages", vals, "", None))
             out.append((name, f"p50 at {_short(int(sizes[-1]))} ÷ p50 at 0", ratio, "≤ 1.5",
                         ratio is not None and ratio <= 1.5))
+    elif s == "rich":  # issue 8
+        sizes = [str(k) for k in r["sizes"]]
+        at = " / ".join(_short(int(k)) for k in sizes)
+        for op, per in r["ops"].items():
+            name = f"rich {op}"
+            out.append((name, f"p50 / p99 ms at {at} messages",
+                        " / ".join(f"{_fmt(per[k]['p50_ms'])} ({_fmt(per[k]['p99_ms'])})" for k in sizes), "", None))
+            if op.startswith("messages_search") and int(sizes[-1]) >= 1_000_000:
+                p50 = per[sizes[-1]]["p50_ms"]
+                out.append((name, f"p50 ms at {_short(int(sizes[-1]))}", p50, "≤ 20", p50 is not None and p50 <= 20))
+            if not op.startswith("message_new"):
+                ratio = r["ratio_largest_vs_empty"].get(op)
+                out.append((name, f"p50 at {_short(int(sizes[-1]))} ÷ p50 at {_short(int(sizes[0]))}", ratio, "≤ 1.5",
+                            ratio is not None and ratio <= 1.5))
+        vs = r["mentions_vs_plain"]
+        out.append(("rich message_new", f"p50 with mentions ÷ plain p50 at {at} messages",
+                    " / ".join(_fmt(vs[k]) for k in sizes), "≤ 1.2", max(vs.values()) <= 1.2))
     elif s == "soak":
         name = f"soak {r['clients']} clients"
         out.append((name, "ops/s offered / served", f"{_fmt(r['offered_per_s'])} / {_fmt(r['served_per_s'])}", "", None))

@@ -19,7 +19,7 @@ def test_help_lists_every_scenario():
     out = subprocess.run([str(ROOT / "scripts" / "bench"), "--help"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
-    for name in ("fanout", "connect", "logins", "ingest", "history", "soak", "coldstart", "ceiling", "all"):
+    for name in ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "all"):
         assert name in out.stdout
 
 
@@ -45,3 +45,19 @@ def test_hostile_logins_measure_another_address(tmp_path):
     [r] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert r["scenario"] == "logins-hostile" and r["hostile_sockets"] == 4
     assert r["victim_logins"] == 1 and r["victim_errors"] == 0 and r["victim_token_login_ms"] is not None
+
+
+def test_rich_checks_the_written_history_through_the_protocol():
+    # a small world: the scenario raises (and exits non-zero) when what the protocol reports (unread
+    # totals and counts, the pings total, pins, threads, search hits) differs from the rows written
+    out = run_bench("rich", "--sizes", "0", "3000", "--reps", "3", "--threads", "300", timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [r] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert r["scenario"] == "rich" and r["sizes"] == [0, 3000]
+    small, grown = r["checks"]["0"], r["checks"]["3000"]
+    assert small["unread_entries"] == grown["unread_entries"] == 50 + 200  # channels + marked threads
+    assert grown["pings_total"] > small["pings_total"] == 60
+    for op in ("messages_search", "thread_messages", "messages_pinned", "unreads_get", "pings_get", "poll_vote",
+               "message_new_plain", "message_new_mentions"):
+        assert r["ops"][op]["3000"]["n"] == 3 and r["ratio_largest_vs_empty"][op] is not None
+    assert set(r["mentions_vs_plain"]) == {"0", "3000"}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -186,14 +187,24 @@ def modlog_summary(con: sqlite3.Connection, op: ops.ModlogSummary) -> list[tuple
 # ---- unreads and pings (migrations/0006_unreads_pings.sql) -------------------------------------
 
 
-def count_after(con: sqlite3.Connection, channel_id: str, thread_id: str | None, seq: int) -> int:
+#: A channel or thread of at most this many messages is counted directly through its index range
+#: (a few leaf pages) rather than by block counts: a thread's messages are spread thinly over the
+#: blocks, and its few index entries are cheaper to count than another index to look in.
+COUNT_DIRECTLY = 256
+
+
+def count_after(con: sqlite3.Connection, channel_id: str, thread_id: str | None, seq: int,
+                total: int | None = None) -> int:
     """How many messages of the channel/thread have a seq above `seq`: a count inside `seq`'s block
     (index `messages_by_channel`, a range of at most one block) plus the kept counts of the later
-    blocks (`message_blocks` primary key). Its cost follows what was posted since `seq`."""
+    blocks (`message_blocks` primary key). Its cost follows what was posted since `seq`. When the
+    channel's `total` is given and small (`COUNT_DIRECTLY`), the index range after `seq` alone."""
+    where = f"channel_id = :cid AND {_thread_clause(thread_id)}"
     block = seq >> BLOCK_BITS
     p = {"cid": channel_id, "tid": thread_id, "seq": seq, "hi": (block + 1) << BLOCK_BITS, "block": block}
-    part = con.execute(f"SELECT COUNT(*) FROM messages WHERE channel_id = :cid AND {_thread_clause(thread_id)}"
-                       " AND seq > :seq AND seq < :hi", p).fetchone()[0]
+    if total is not None and total <= COUNT_DIRECTLY:
+        return con.execute(f"SELECT COUNT(*) FROM messages WHERE {where} AND seq > :seq", p).fetchone()[0]
+    part = con.execute(f"SELECT COUNT(*) FROM messages WHERE {where} AND seq > :seq AND seq < :hi", p).fetchone()[0]
     rest = con.execute("SELECT COALESCE(SUM(n), 0) FROM message_blocks WHERE channel_id = :cid"
                        " AND thread_key = COALESCE(:tid, '') AND block > :block", p).fetchone()[0]
     return part + rest
@@ -208,18 +219,34 @@ def _unread_entry(con: sqlite3.Connection, user_id: str, channel_id: str,
                        " WHERE user_id = :uid AND channel_id = :cid AND thread_key = :tk", p).fetchone()
     if mark is None:
         return channel_id, thread_id, None, total, total
-    return channel_id, thread_id, mark[0], count_after(con, channel_id, thread_id, mark[1]), total
+    return channel_id, thread_id, mark[0], count_after(con, channel_id, thread_id, mark[1], total), total
+
+
+@contextmanager
+def snapshot(con: sqlite3.Connection) -> Iterator[None]:
+    """The statements inside read one state of the database (a read transaction), unless the
+    connection is in a transaction already."""
+    if con.in_transaction:
+        yield
+        return
+    con.execute("BEGIN")
+    try:
+        yield
+    finally:
+        con.execute("COMMIT")
 
 
 def unread_state(con: sqlite3.Connection, op: ops.UnreadState) -> list[tuple[str, str | None, str | None, int, int]]:
-    out = [_unread_entry(con, op.user_id, cid, tid) for cid, tid in op.targets]
-    if op.forum_ids:
-        threads = con.execute(  # read_marks primary key: the user's marks in those channels
-            "SELECT channel_id, thread_key FROM read_marks WHERE user_id = :uid"
-            " AND channel_id IN (SELECT value FROM json_each(:forums)) AND thread_key != ''"
-            " ORDER BY channel_id, thread_key",
-            {"uid": op.user_id, "forums": json.dumps(list(op.forum_ids))}).fetchall()
-        out.extend(_unread_entry(con, op.user_id, cid, tk) for cid, tk in threads)
+    # one snapshot: a total and the block counts it is set against must not straddle a commit
+    with snapshot(con):
+        out = [_unread_entry(con, op.user_id, cid, tid) for cid, tid in op.targets]
+        if op.forum_ids:
+            threads = con.execute(  # read_marks primary key: the user's marks in those channels
+                "SELECT channel_id, thread_key FROM read_marks WHERE user_id = :uid"
+                " AND channel_id IN (SELECT value FROM json_each(:forums)) AND thread_key != ''"
+                " ORDER BY channel_id, thread_key",
+                {"uid": op.user_id, "forums": json.dumps(list(op.forum_ids))}).fetchall()
+            out.extend(_unread_entry(con, op.user_id, cid, tk) for cid, tk in threads)
     return out
 
 
