@@ -18,7 +18,8 @@ import pytest
 
 from originchats.core import writes as w
 from originchats.core.model import Thread
-from originchats.store.reads import BLOCK_BITS, COUNT_DIRECTLY
+from originchats.store.rows import BLOCK_BITS
+from originchats.store.unread_reads import COUNT_DIRECTLY
 from tests.client import Client, until_reply
 from tests.msgworld import LOCAL, channel_id, msg, stored_rows, world_config
 

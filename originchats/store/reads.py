@@ -8,63 +8,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
-
-import attrs
 
 from ..core import ops
 from ..core.model import Message
-from ..core.poll_records import PollTally
 from .polls import POLL_READS
-from .sql import MESSAGE_COLUMNS, message_from_row, retention_clause
+from .rows import BLOCK_BITS, thread_clause as _thread_clause, with_reactions as _with_reactions
+from .sql import MESSAGE_COLUMNS, retention_clause
+from .unread_reads import UNREAD_READS
 
 # ---- messages ---------------------------------------------------------------------------------
-
-
-def _with_reactions(con: sqlite3.Connection, rows: Sequence[tuple]) -> list[Message]:
-    if not rows:
-        return []
-    ids = [r[0] for r in rows]
-    by_msg: dict[str, dict[str, list[str]]] = {}
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk:chunk + 500]
-        marks = ",".join("?" * len(part))
-        for mid, emoji, uid in con.execute(
-            f"SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({marks}) ORDER BY seq", part
-        ):
-            by_msg.setdefault(mid, {}).setdefault(emoji, []).append(uid)
-    tallies = _poll_tallies(con, rows)
-    return [attrs.evolve(m, poll_tally=tallies[m.id]) if m.id in tallies else m
-            for m in (message_from_row(r, tuple((e, tuple(us)) for e, us in by_msg.get(r[0], {}).items()))
-                      for r in rows)]
-
-
-_EMBEDS = 9  # the position of `embeds` in MESSAGE_COLUMNS
-
-
-def _poll_tallies(con: sqlite3.Connection, rows: Sequence[tuple]) -> dict[str, PollTally]:
-    """The counts of the polls of the poll messages among `rows` (core/polls.py `tallied` shows
-    them). Only a message whose stored embeds name a poll is looked up (polls UNIQUE(message_id),
-    then poll_options PRIMARY KEY): a page without polls costs no query."""
-    ids = [r[0] for r in rows if r[_EMBEDS] is not None and '"poll"' in r[_EMBEDS]]
-    found: dict[str, tuple[str, bool, float | None, list[tuple[str, int]]]] = {}
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk:chunk + 500]
-        marks = ",".join("?" * len(part))
-        for mid, pid, ended, ended_at, option_id, votes in con.execute(
-            "SELECT p.message_id, p.id, p.ended, p.ended_at, o.option_id, o.votes FROM polls p"
-            f" JOIN poll_options o ON o.poll_id = p.id WHERE p.message_id IN ({marks}) ORDER BY o.poll_id, o.position",
-            part,
-        ):
-            found.setdefault(mid, (pid, bool(ended), ended_at, []))[3].append((option_id, votes))
-    return {mid: PollTally(poll_id=pid, votes=tuple(counts), ended=ended, ended_at=ended_at)
-            for mid, (pid, ended, ended_at, counts) in found.items()}
-
-
-def _thread_clause(thread_id: str | None) -> str:
-    return "thread_id IS NULL" if thread_id is None else "thread_id = :tid"
 
 
 def get_message(con: sqlite3.Connection, op: ops.GetMessage) -> Message | None:
@@ -87,7 +41,6 @@ def history(con: sqlite3.Connection, op: ops.History) -> list[Message]:
     return _with_reactions(con, rows)
 
 
-BLOCK_BITS = 12  # migrations/0002: message_blocks counts messages per 4096 consecutive seq values
 
 
 def count_before(con: sqlite3.Connection, where: str, p: dict[str, Any]) -> int:
@@ -184,119 +137,6 @@ def modlog_summary(con: sqlite3.Connection, op: ops.ModlogSummary) -> list[tuple
         f"SELECT category, action, COUNT(*) FROM audit_log WHERE {clause} GROUP BY category, action", params)]
 
 
-# ---- unreads and pings (migrations/0006_unreads_pings.sql) -------------------------------------
-
-
-#: A channel or thread of at most this many messages is counted directly through its index range
-#: (a few leaf pages) rather than by block counts: a thread's messages are spread thinly over the
-#: blocks, and its few index entries are cheaper to count than another index to look in.
-COUNT_DIRECTLY = 256
-
-
-def count_after(con: sqlite3.Connection, channel_id: str, thread_id: str | None, seq: int,
-                total: int | None = None) -> int:
-    """How many messages of the channel/thread have a seq above `seq`: a count inside `seq`'s block
-    (index `messages_by_channel`, a range of at most one block) plus the kept counts of the later
-    blocks (`message_blocks` primary key). Its cost follows what was posted since `seq`. When the
-    channel's `total` is given and small (`COUNT_DIRECTLY`), the index range after `seq` alone."""
-    where = f"channel_id = :cid AND {_thread_clause(thread_id)}"
-    block = seq >> BLOCK_BITS
-    p = {"cid": channel_id, "tid": thread_id, "seq": seq, "hi": (block + 1) << BLOCK_BITS, "block": block}
-    if total is not None and total <= COUNT_DIRECTLY:
-        return con.execute(f"SELECT COUNT(*) FROM messages WHERE {where} AND seq > :seq", p).fetchone()[0]
-    part = con.execute(f"SELECT COUNT(*) FROM messages WHERE {where} AND seq > :seq AND seq < :hi", p).fetchone()[0]
-    rest = con.execute("SELECT COALESCE(SUM(n), 0) FROM message_blocks WHERE channel_id = :cid"
-                       " AND thread_key = COALESCE(:tid, '') AND block > :block", p).fetchone()[0]
-    return part + rest
-
-
-def _unread_entry(con: sqlite3.Connection, user_id: str, channel_id: str,
-                  thread_id: str | None) -> tuple[str, str | None, str | None, int, int]:
-    p = {"uid": user_id, "cid": channel_id, "tk": thread_id or ""}
-    row = con.execute("SELECT n FROM message_totals WHERE channel_id = :cid AND thread_key = :tk", p).fetchone()
-    total = row[0] if row is not None else 0
-    mark = con.execute("SELECT message_id, seq FROM read_marks"
-                       " WHERE user_id = :uid AND channel_id = :cid AND thread_key = :tk", p).fetchone()
-    if mark is None:
-        return channel_id, thread_id, None, total, total
-    return channel_id, thread_id, mark[0], count_after(con, channel_id, thread_id, mark[1], total), total
-
-
-@contextmanager
-def snapshot(con: sqlite3.Connection) -> Iterator[None]:
-    """The statements inside read one state of the database (a read transaction), unless the
-    connection is in a transaction already."""
-    if con.in_transaction:
-        yield
-        return
-    con.execute("BEGIN")
-    try:
-        yield
-    finally:
-        con.execute("COMMIT")
-
-
-def unread_state(con: sqlite3.Connection, op: ops.UnreadState) -> list[tuple[str, str | None, str | None, int, int]]:
-    # one snapshot: a total and the block counts it is set against must not straddle a commit
-    with snapshot(con):
-        out = [_unread_entry(con, op.user_id, cid, tid) for cid, tid in op.targets]
-        if op.forum_ids:
-            threads = con.execute(  # read_marks primary key: the user's marks in those channels
-                "SELECT channel_id, thread_key FROM read_marks WHERE user_id = :uid"
-                " AND channel_id IN (SELECT value FROM json_each(:forums)) AND thread_key != ''"
-                " ORDER BY channel_id, thread_key",
-                {"uid": op.user_id, "forums": json.dumps(list(op.forum_ids))}).fetchall()
-            out.extend(_unread_entry(con, op.user_id, cid, tk) for cid, tk in threads)
-    return out
-
-
-def read_target(con: sqlite3.Connection, op: ops.ReadTarget) -> str | None:
-    where = f"channel_id = :cid AND {_thread_clause(op.thread_id)}"
-    p = {"cid": op.channel_id, "tid": op.thread_id, "id": op.message_id}
-    if op.message_id is None:  # the newest (index messages_by_channel)
-        row = con.execute(f"SELECT id FROM messages WHERE {where} ORDER BY seq DESC LIMIT 1", p).fetchone()
-    else:
-        row = con.execute(f"SELECT id FROM messages WHERE id = :id AND {where}", p).fetchone()
-    return None if row is None else row[0]
-
-
-def mark_behind(con: sqlite3.Connection, op: ops.MarkBehind) -> bool:
-    row = con.execute(
-        "SELECT (SELECT seq FROM read_marks WHERE user_id = :uid AND channel_id = :cid"
-        " AND thread_key = COALESCE(:tid, '')), (SELECT seq FROM messages WHERE id = :mid)",
-        {"uid": op.user_id, "cid": op.channel_id, "tid": op.thread_id, "mid": op.message_id}).fetchone()
-    mark, seq = row
-    return seq is not None and (mark is None or mark < seq)
-
-
-def pings_page(con: sqlite3.Connection, op: ops.PingsPage) -> tuple[list[Message], int]:
-    """Only the caller's targets' rows, never the history of the channels: the page is the newest
-    `offset + limit` rows of each target (primary key (target, seq), read backwards) merged; the
-    total is the kept `ping_counts`, less the messages that reach the caller through two targets
-    (index `pings_multi`: only messages with several targets)."""
-    p = {"targets": json.dumps(list(op.targets)), "channels": json.dumps(list(op.channel_ids)),
-         "n": op.offset + op.limit}
-    mine = ("target IN (SELECT value FROM json_each(:targets))"
-            " AND channel_id IN (SELECT value FROM json_each(:channels))")
-    counted = con.execute(f"SELECT COALESCE(SUM(n), 0) FROM ping_counts WHERE {mine}", p).fetchone()[0]
-    twice = con.execute("SELECT COUNT(*) - COUNT(DISTINCT seq) FROM pings INDEXED BY pings_multi"
-                        f" WHERE multi = 1 AND {mine}", p).fetchone()[0]
-    seqs: set[int] = set()
-    for target in op.targets:
-        seqs.update(r[0] for r in con.execute(
-            "SELECT seq FROM pings WHERE target = :target AND channel_id IN (SELECT value FROM json_each(:channels))"
-            " ORDER BY seq DESC LIMIT :n", {**p, "target": target}))
-    page = sorted(seqs, reverse=True)[op.offset:op.offset + op.limit]
-    if not page:
-        return [], counted - twice
-    marks = ",".join("?" * len(page))
-    rows = con.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq IN ({marks}) ORDER BY seq DESC",
-                       page).fetchall()
-    return _with_reactions(con, rows), counted - twice
-
-
-#: Every read operation -> its function `(con, op) -> result`. The operations that are not reads
-#: (password hashing, the Rotur check) have their runners in the shell (server/ops.py).
 # ---- pins, replies, search (migrations/0005_pins_search.sql names the index each query uses) -----
 
 
@@ -409,10 +249,9 @@ READS: dict[type, Callable[[sqlite3.Connection, Any], Any]] = {
     ops.Pinned: pinned,
     ops.Replies: replies,
     ops.Search: search,
-    ops.UnreadState: unread_state, ops.ReadTarget: read_target, ops.MarkBehind: mark_behind,
-    ops.PingsPage: pings_page,
 }
 READS.update(POLL_READS)  # polls: store/polls.py
+READS.update(UNREAD_READS)  # unreads and pings: store/unread_reads.py
 
 
 def run_read(con: sqlite3.Connection, op: ops.Op) -> Any:
