@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from originchats.config import LimitsSection
+from originchats.config import LimitsSection, StorageSection
 from originchats.core import writes as w
 from originchats.core.model import Channel
 from tests.msgworld import LOCAL, channel_id, msg, online, post, stored_rows, world_config
@@ -30,7 +30,9 @@ PIN_ME = '"pin" AND "in " AND "n m" AND " me"'
 
 @pytest.fixture
 def config(tmp_path):
-    return world_config(tmp_path, SEEDED)
+    # search_batch = 1: every commit puts the messages it finds waiting into the search index
+    return world_config(tmp_path, SEEDED, storage=StorageSection(data_dir=str(tmp_path / "data"), synchronous="normal",
+                                                                 search_batch=1))
 
 
 async def read(client, cmd: str, **fields) -> dict:
@@ -203,6 +205,7 @@ async def test_deleting_a_pinned_message_or_its_channel_takes_the_pin(server):
     assert (await read(bob, "messages_search", channel="pinboard", query="pin me"))["results"] == []
     assert stored_rows(server.config, "SELECT COUNT(*) FROM messages WHERE channel_id = ?", (PINBOARD,)) == [(0,)]
     assert stored_rows(server.config, f"SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH '{PIN_ME}'") == [(0,)]
+    assert stored_rows(server.config, "SELECT COUNT(*) FROM search_pending") == [(0,)]
 
 
 async def test_a_channel_holds_at_most_pins_per_channel_pins(make_server):

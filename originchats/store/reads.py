@@ -346,10 +346,13 @@ def search(con: sqlite3.Connection, op: ops.Search) -> list[Message]:
                            {**p, "scan": op.scan})
         seqs = _matching(rows, needle, op.limit)
     else:
-        seqs: list[int] = []
+        # the messages not indexed yet (at most about `storage.search_batch`, all channels), one by one
+        rows = con.execute("SELECT m.seq, m.content FROM search_pending q CROSS JOIN messages m ON m.seq = q.seq"
+                           f" WHERE {where} ORDER BY q.seq DESC", p)
+        seqs = _matching(rows, needle, op.limit)
         scope = con.execute("SELECT id FROM search_scopes WHERE channel_id = :cid AND thread_key = COALESCE(:tid, '')",
                             p).fetchone()
-        if scope is not None:  # something was posted here
+        if scope is not None:  # something here was indexed
             # the messages holding every trigram (of this scope, when it is small), newest first,
             # each joined to its row by primary key and kept only if it is in this channel or thread,
             # then checked against the whole query: at most `scan` candidates of this channel or thread
@@ -361,7 +364,7 @@ def search(con: sqlite3.Connection, op: ops.Search) -> list[Message]:
                 "SELECT m.seq, m.content FROM messages_fts f CROSS JOIN messages m ON m.seq = f.rowid"
                 f" WHERE messages_fts MATCH :expr AND {where} ORDER BY f.rowid DESC LIMIT :scan",
                 {**p, "scan": op.scan})
-            seqs = _matching(rows, needle, op.limit)
+            seqs = sorted({*seqs, *_matching(rows, needle, op.limit)}, reverse=True)[:op.limit]
     if not seqs:
         return []
     marks = ",".join("?" * len(seqs))
