@@ -96,6 +96,8 @@ def general_channel_id(con: sqlite3.Connection) -> str:
 def add_messages(data_dir: Path, count: int, user_id: str, chunk: int = 50_000) -> float:
     """Append `count` messages to `general` with plain INSERTs in big transactions (the same columns
     the server writes); returns the seconds it took."""
+    from originchats.store.sql import index_all
+
     if count <= 0:
         return 0.0
     t0 = time.monotonic()
@@ -114,6 +116,7 @@ def add_messages(data_dir: Path, count: int, user_id: str, chunk: int = 50_000) 
                             " VALUES (?, ?, NULL, ?, ?, ?, 0, 0)", rows)
             con.execute("COMMIT")
             done += n
+        index_all(con)  # what the server's writer does for the messages it writes, and migration 0008
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         con.close()

@@ -101,6 +101,8 @@ def test_unknown_section(tmp_path):
     ("[limits]\nmax_frame_size = 10\n", "limits.max_frame_size: must be at least 1024, got 10"),
     ("[limits]\npost_content = 0\n", "limits.post_content: must be at least 1, got 0"),
     ("[heartbeat]\ninterval_seconds = 0\n", "heartbeat.interval_seconds: must be positive, got 0"),
+    ("[storage]\nsearch_batch = 0\n", "storage.search_batch: must be 1-16384, got 0"),
+    ("[storage]\nsearch_batch = 16385\n", "storage.search_batch: must be 1-16384, got 16385"),
     ("[rate_limiting]\nburst_limit = 0\n", "rate_limiting: messages_per_minute and burst_limit must be at least 1"),
     ("[modlog.retention]\ndefault = 0\n", "modlog.retention.default: must be at least 1 day, got 0"),
     ("[polls]\nquestion_length = 0\n", "polls.question_length: must be 1-4000, got 0"),

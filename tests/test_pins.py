@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from originchats.config import LimitsSection
+from originchats.config import LimitsSection, StorageSection
 from originchats.core import writes as w
 from originchats.core.model import Channel
 from tests.msgworld import LOCAL, channel_id, msg, online, post, stored_rows, world_config
@@ -24,11 +24,15 @@ SEEDED = [
     *[msg(f"p{i}", PINBOARD, LOCAL + "alice", f"pin me {i}", 1000.0 + i) for i in range(4)],
     msg("secret", channel_id("hidden"), LOCAL + "adam", "hidden text", 1000.0),
 ]
+#: the search index's query for rows holding "pin me" (each of its trigrams)
+PIN_ME = '"pin" AND "in " AND "n m" AND " me"'
 
 
 @pytest.fixture
 def config(tmp_path):
-    return world_config(tmp_path, SEEDED)
+    # search_batch = 1: every commit puts the messages it finds waiting into the search index
+    return world_config(tmp_path, SEEDED, storage=StorageSection(data_dir=str(tmp_path / "data"), synchronous="normal",
+                                                                 search_batch=1))
 
 
 async def read(client, cmd: str, **fields) -> dict:
@@ -193,13 +197,15 @@ async def test_deleting_a_pinned_message_or_its_channel_takes_the_pin(server):
     bob, boss = await online(server, "bob", owner="boss")
     assert [m["id"] for m in (await read(bob, "messages_pinned", channel="pinboard"))["messages"]] == ["p0"]
     # a new channel of the same name starts with no pins and nothing to find
+    assert stored_rows(server.config, f"SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH '{PIN_ME}'") == [(3,)]
     await read(boss, "channel_delete", name="pinboard")
     await read(boss, "channel_create", name="pinboard", type="text", permissions={"view": ["user"], "send": ["user"]})
     await bob.drain()
     assert (await read(bob, "messages_pinned", channel="pinboard"))["messages"] == []
     assert (await read(bob, "messages_search", channel="pinboard", query="pin me"))["results"] == []
     assert stored_rows(server.config, "SELECT COUNT(*) FROM messages WHERE channel_id = ?", (PINBOARD,)) == [(0,)]
-    assert stored_rows(server.config, "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'pin me'") == [(0,)]
+    assert stored_rows(server.config, f"SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH '{PIN_ME}'") == [(0,)]
+    assert stored_rows(server.config, "SELECT COUNT(*) FROM search_pending") == [(0,)]
 
 
 async def test_a_channel_holds_at_most_pins_per_channel_pins(make_server):

@@ -1,15 +1,21 @@
 """messages_search and message_replies through the protocol (extended/reactions_pins_replies.md,
 "Search", "Replies"): shapes, the case-insensitive substring the original matched, FTS5 syntax taken
 as text, `limits.search_results`, the bounded scan of short queries, visibility, and edits and
-deletes reaching the index. The index itself is tested in tests/test_search_index.py."""
+deletes reaching the index. Each search test runs twice: with the messages in the index
+(`storage.search_batch = 1`: each commit indexes what it wrote) and with them waiting for it (the
+default 256 is not reached). The index itself is tested in tests/test_search_index.py."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 
 import pytest
 
-from originchats.config import LimitsSection
-from tests.msgworld import LOCAL, channel_id, msg, online, post, world_config
+from originchats.config import LimitsSection, StorageSection
+from originchats.datadir import db_path
+from originchats.store import sql
+from tests.msgworld import LOCAL, channel_id, msg, online, post, stored_rows, world_config
 
 # FTS5 query syntax, written into messages so that a search for it must find it as text
 SYNTAX = ['say "hi"', 'NEAR(a b)', 'pre*fix', '-minus', 'this AND that', 'this OR that', 'NOT this', '(open',
@@ -24,9 +30,34 @@ SEEDED = [
 ]
 
 
+@pytest.fixture(params=[1, 256], ids=["indexed", "waiting"])
+def search_batch(request) -> int:
+    return request.param
+
+
+def storage(folder, search_batch: int) -> StorageSection:
+    return StorageSection(data_dir=str(folder / "data"), synchronous="normal", search_batch=search_batch)
+
+
 @pytest.fixture
-def config(tmp_path):
-    return world_config(tmp_path, SEEDED)
+def config(tmp_path, search_batch):
+    config = world_config(tmp_path, SEEDED, storage=storage(tmp_path, search_batch))
+    if search_batch == 1:  # the seeded messages into the index, as a writer would have put them
+        with contextlib.closing(sqlite3.connect(db_path(config.storage.data_dir), isolation_level=None)) as con:
+            con.execute("BEGIN")
+            sql.index_pending(con)
+            con.execute("COMMIT")
+    return config
+
+
+@pytest.fixture
+def searching(make_server, tmp_path, search_batch):
+    """make_server with this test's `storage.search_batch`."""
+    return lambda **overrides: make_server(storage=storage(tmp_path / "searching", search_batch), **overrides)
+
+
+def waiting(config) -> int:
+    return stored_rows(config, "SELECT COUNT(*) FROM search_pending")[0][0]
 
 
 async def search(client, query, channel: str = "history", **fields) -> list[str]:
@@ -40,8 +71,9 @@ async def search(client, query, channel: str = "history", **fields) -> list[str]
     return [m["id"] for m in reply["results"]]
 
 
-async def test_search_is_a_case_insensitive_substring_newest_first(server):
+async def test_search_is_a_case_insensitive_substring_newest_first(server, search_batch):
     (alice,) = await online(server, "alice")
+    assert (waiting(server.config) == 0) if search_batch == 1 else (waiting(server.config) >= len(SEEDED))
     assert await search(alice, "hello") == ["s1", "s0"]
     assert await search(alice, "HeLLo") == ["s1", "s0"]
     assert await search(alice, "ello to th") == ["s0"]  # across words, inside a word
@@ -107,8 +139,8 @@ async def test_edits_and_deletes_reach_the_index_in_their_own_commit(server):
     assert await search(bob, "an", channel="general") == []
 
 
-async def test_results_are_cut_to_search_results(make_server):
-    server = await make_server(limits=LimitsSection(search_results=3))
+async def test_results_are_cut_to_search_results(searching):
+    server = await searching(limits=LimitsSection(search_results=3))
     boss = await server.owner("boss")
     ids = [(await post(boss, "general", f"needle {i}"))["id"] for i in range(5)]
     assert await search(boss, "needle", channel="general") == ids[::-1][:3]
@@ -116,10 +148,10 @@ async def test_results_are_cut_to_search_results(make_server):
     assert boss.handshake["val"]["limits"]["search_results"] == 3
 
 
-async def test_short_queries_look_at_the_newest_search_scan_messages(make_server):
+async def test_short_queries_look_at_the_newest_search_scan_messages(searching):
     """The trigram index cannot serve one or two characters: those queries read the channel's newest
     `limits.search_scan` messages (a bounded scan); longer ones reach the whole history."""
-    server = await make_server(limits=LimitsSection(search_scan=100))
+    server = await searching(limits=LimitsSection(search_scan=100))
     boss = await server.owner("boss")
     old = await post(boss, "general", "qz old")
     for i in range(100):
@@ -137,6 +169,25 @@ async def test_long_queries_match_in_full(server):
     assert await search(alice, "ABCDEFGHIJKLMNOPQRSTUVWXYZ AND THEN TWO", channel="general") == [b["id"]]
     assert await search(alice, "abcdefghijklmnopqrstuvwxyz and then", channel="general") == [b["id"], a["id"]]
     assert await search(alice, "abcdefghijklmnopqrstuvwxyz and then three", channel="general") == []
+
+
+async def test_waiting_messages_are_indexed_together_once_search_batch_wait(make_server, tmp_path):
+    """`storage.search_batch`: new and edited messages wait until that many do, then the commit that
+    reaches it indexes them all; a search finds them the same before and after."""
+    server = await make_server(storage=storage(tmp_path / "groups", 3))
+    boss = await server.owner("boss")
+    assert waiting(server.config) == 0
+    ids = [(await post(boss, "general", f"group {i}"))["id"] for i in range(2)]
+    assert waiting(server.config) == 2
+    assert await search(boss, "group", channel="general") == ids[::-1]
+    ids.append((await post(boss, "general", "group 2"))["id"])
+    assert waiting(server.config) == 0
+    assert await search(boss, "group", channel="general") == ids[::-1]
+    await boss.send("message_edit", channel="general", id=ids[0], content="edited")
+    await boss.expect("message_edit")
+    assert waiting(server.config) == 1
+    assert await search(boss, "group", channel="general") == ids[:0:-1]
+    assert await search(boss, "edited", channel="general") == ids[:1]
 
 
 # ---- message_replies --------------------------------------------------------------------------

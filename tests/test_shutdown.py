@@ -65,11 +65,11 @@ async def test_in_process_shutdown_drains_the_writer(server, monkeypatch):
     monkeypatch.setitem(dispatch.HANDLERS, "message_new", recording)
     slow_apply = writer_mod._apply_batch
 
-    def slow(con, batch):  # type: ignore[no-untyped-def]
+    def slow(con, batch, *rest):  # type: ignore[no-untyped-def]
         import time
 
         time.sleep(0.02)  # a slow disk: commits fall behind (a worker thread, not the event loop)
-        slow_apply(con, batch)
+        slow_apply(con, batch, *rest)
 
     monkeypatch.setattr(writer_mod, "_apply_batch", slow)
     alice = await server.user("alice")

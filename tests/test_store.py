@@ -225,9 +225,9 @@ async def test_a_failing_write_does_not_fail_the_rest_of_its_batch(migrated, nur
 async def test_close_drains_everything_queued(migrated, nursery, monkeypatch):
     original = writer_mod._apply_batch
 
-    def slow(con, batch):  # type: ignore[no-untyped-def]
+    def slow(con, batch, *rest):  # type: ignore[no-untyped-def]
         time.sleep(0.01)  # a slow disk (in the worker thread)
-        original(con, batch)
+        original(con, batch, *rest)
 
     monkeypatch.setattr(writer_mod, "_apply_batch", slow)
     writer = Writer(migrated, max_batch=7)

@@ -14,7 +14,7 @@ import cattrs
 
 from .sections import (CHANNEL_LISTING_EXTRA, INLINE_HASH_COST_MAX, Config, ConfigError, LIST_BYTES_MAX, LISTED_MESSAGES_MAX,
                        LimitsSection, MESSAGE_BYTES_MAX, ModlogSection, RETENTION_DAYS)
-from .sections import THREAD_LIST_BYTES_MAX
+from .sections import SEARCH_BATCH_MAX, THREAD_LIST_BYTES_MAX
 
 
 def _strict(expected: type) -> Any:
@@ -115,6 +115,8 @@ def parse_config(data: dict[str, Any]) -> Config:
     problems += _thread_problems(config.limits)
     if config.storage.write_queue < 1:
         problems.append(f"storage.write_queue: must be at least 1, got {config.storage.write_queue}")
+    if not 1 <= config.storage.search_batch <= SEARCH_BATCH_MAX:
+        problems.append(f"storage.search_batch: must be 1-{SEARCH_BATCH_MAX}, got {config.storage.search_batch}")
     if config.heartbeat.interval_seconds <= 0:
         problems.append(f"heartbeat.interval_seconds: must be positive, got {config.heartbeat.interval_seconds}")
     if config.rotur.timeout_seconds <= 0:

@@ -28,6 +28,11 @@ class ListenSection:
     port: int = 5613
 
 
+#: The largest `storage.search_batch`: a search reads that many waiting messages at worst (one by
+#: one, about a microsecond each), beside what the index answers.
+SEARCH_BATCH_MAX = 16384
+
+
 @attrs.frozen(kw_only=True)
 class StorageSection:
     data_dir: str = "data"
@@ -37,6 +42,9 @@ class StorageSection:
     # Commands' writes that may wait for the single writer; when full, the connection whose command
     # writes waits (is not read) until there is room. Nothing is dropped.
     write_queue: int = 4096
+    # New and edited messages wait for the search index until this many wait; the writer then
+    # indexes them all in one statement. A search reads the waiting ones one by one.
+    search_batch: int = 256
 
 
 @attrs.frozen(kw_only=True)

@@ -123,7 +123,7 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         if open_to_others(config.storage.data_dir):
             log.warning("data_dir_open_to_others", path=str(config.storage.data_dir),
                         advice="chmod 700 it: other local users can see what it holds")
-        writer = Writer(con, inbox_size=config.storage.write_queue)
+        writer = Writer(con, inbox_size=config.storage.write_queue, search_batch=config.storage.search_batch)
         runner = OpRunner(reader=Reader(read_con), rotur_url=config.rotur.validate_url,
                           rotur_timeout=config.rotur.timeout_seconds,
                           hasher=argon2.PasswordHasher(memory_cost=config.cracked.argon2_memory_kib,

@@ -137,7 +137,7 @@ def modlog_summary(con: sqlite3.Connection, op: ops.ModlogSummary) -> list[tuple
         f"SELECT category, action, COUNT(*) FROM audit_log WHERE {clause} GROUP BY category, action", params)]
 
 
-# ---- pins, replies, search (migrations/0005_pins_search.sql names the index each query uses) -----
+# ---- pins, replies, search (migrations/0005_pins_search.sql and 0008 name the index each query uses)
 
 
 def _pinned_count(con: sqlite3.Connection, channel_id: str, thread_id: str | None) -> int:
@@ -169,10 +169,17 @@ def replies(con: sqlite3.Connection, op: ops.Replies) -> list[Message]:
 
 #: The trigram index serves queries of at least this many characters.
 TRIGRAM = 3
-#: Characters of a query that go into the index's phrase; a longer query is checked in full on each
-#: candidate the phrase finds. A phrase costs about one posting list per character (a query of a
-#: few hundred characters took 100+ ms at 300k messages), the check costs a `str.lower` per candidate.
-SEARCH_WINDOW = 16
+#: The most trigrams of a query the index is asked for (their AND); each candidate is then checked
+#: against the whole query. Each trigram costs the walk of one posting list, and a few
+#: non-overlapping ones already leave few false candidates: at 1M messages a 30-40 character query
+#: took ~13 ms with 12 trigrams, ~4-6 ms with 4 (docs/performance.md, "Search index").
+SEARCH_TRIGRAMS = 4
+#: A search asks the index for its scope's code (0005_pins_search.sql) only when the scope holds
+#: less than 1/SCOPE_SHARE of all messages: the code's posting list is as long as the scope, and
+#: walking it beside the trigrams' costs more than joining the candidates of a big scope to their
+#: rows and dropping the others (at 1M messages: a channel with 63% of them searched ~2x faster
+#: without it, one with 4.5% ~1.5x faster with it, a thread of 0.25% 2-3x faster with it).
+SCOPE_SHARE = 8
 #: A scope's code: three characters of the private use area, base 6400 (the migration's `char(...)`).
 _PUA, _BASE = 0xE000, 6400
 
@@ -187,16 +194,38 @@ def fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _matching(rows: Any, needle: str | None, limit: int) -> list[int]:
+def query_trigrams(query: str) -> list[str]:
+    """Trigrams of `query` (at least TRIGRAM characters) that a message holding it holds too: the
+    non-overlapping ones from its start and its last one, at most SEARCH_TRIGRAMS of them, spread
+    over the whole query."""
+    grams = [query[i:i + TRIGRAM] for i in range(0, len(query) - TRIGRAM + 1, TRIGRAM)]
+    grams = list(dict.fromkeys([*grams, query[-TRIGRAM:]]))
+    if len(grams) > SEARCH_TRIGRAMS:
+        step = (len(grams) - 1) / (SEARCH_TRIGRAMS - 1)
+        grams = [grams[round(k * step)] for k in range(SEARCH_TRIGRAMS)]
+    return grams
+
+
+def _matching(rows: Any, needle: str, limit: int) -> list[int]:
     """The seqs of the first `limit` rows `(seq, content)` whose content holds `needle` (lowercase),
-    or of every row when `needle` is None."""
+    as the original matched; the cursor is closed after."""
     out: list[int] = []
     for seq, content in rows:
-        if needle is None or needle in content.lower():
+        if needle in content.lower():
             out.append(seq)
             if len(out) >= limit:
                 break
+    rows.close()
     return out
+
+
+def _scope_share(con: sqlite3.Connection, p: dict[str, Any]) -> float:
+    """About what share of all messages the channel or thread holds: its counts per block of 4096
+    seqs (0002's message_blocks, one row per block), over the highest seq."""
+    (n,) = con.execute("SELECT COALESCE(SUM(n), 0) FROM message_blocks WHERE channel_id = :cid"
+                       " AND thread_key = COALESCE(:tid, '')", p).fetchone()
+    (top,) = con.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()
+    return n / top if top else 0.0
 
 
 def search(con: sqlite3.Connection, op: ops.Search) -> list[Message]:
@@ -204,28 +233,33 @@ def search(con: sqlite3.Connection, op: ops.Search) -> list[Message]:
     needle = op.query.lower()
     if op.limit <= 0 or not op.query:
         return []
+    where = f"m.channel_id = :cid AND m.{_thread_clause(op.thread_id)}"
     if len(op.query) < TRIGRAM or "\x00" in op.query:
         # the index cannot serve it (the trigram tokenizer also stops at NUL): the newest `scan`
         # messages of the channel or thread, by messages_by_channel
-        rows = con.execute(f"SELECT seq, content FROM messages WHERE channel_id = :cid AND {_thread_clause(op.thread_id)}"
-                           " ORDER BY seq DESC LIMIT :scan", {**p, "scan": op.scan})
+        rows = con.execute(f"SELECT seq, content FROM messages m WHERE {where} ORDER BY seq DESC LIMIT :scan",
+                           {**p, "scan": op.scan})
         seqs = _matching(rows, needle, op.limit)
     else:
+        # the messages not indexed yet (at most about `storage.search_batch`, all channels), one by one
+        rows = con.execute("SELECT m.seq, m.content FROM search_pending q CROSS JOIN messages m ON m.seq = q.seq"
+                           f" WHERE {where} ORDER BY q.seq DESC", p)
+        seqs = _matching(rows, needle, op.limit)
         scope = con.execute("SELECT id FROM search_scopes WHERE channel_id = :cid AND thread_key = COALESCE(:tid, '')",
                             p).fetchone()
-        if scope is None:  # nothing was ever posted here
-            return []
-        window = op.query[:SEARCH_WINDOW]
-        exact = window == op.query
-        p["expr"] = f"scope : {fts_phrase(scope_code(scope[0]))} AND content : {fts_phrase(window)}"
-        p["n"] = op.limit if exact else op.scan
-        # the scope's matches, newest first, each joined to its row by primary key (and kept only if
-        # it is in this channel or thread, whatever the index says)
-        rows = con.execute(
-            "SELECT m.seq, m.content FROM messages_fts f CROSS JOIN messages m ON m.seq = f.rowid"
-            f" WHERE messages_fts MATCH :expr AND m.channel_id = :cid AND m.{_thread_clause(op.thread_id)}"
-            " ORDER BY f.rowid DESC LIMIT :n", p)
-        seqs = _matching(rows, None if exact else needle, op.limit)
+        if scope is not None:  # something here was indexed
+            # the messages holding every trigram (of this scope, when it is small), newest first,
+            # each joined to its row by primary key and kept only if it is in this channel or thread,
+            # then checked against the whole query: at most `scan` candidates of this channel or thread
+            grams = query_trigrams(op.query)
+            if _scope_share(con, p) < 1 / SCOPE_SHARE:
+                grams.insert(0, scope_code(scope[0]))
+            p["expr"] = " AND ".join(fts_phrase(t) for t in grams)
+            rows = con.execute(
+                "SELECT m.seq, m.content FROM messages_fts f CROSS JOIN messages m ON m.seq = f.rowid"
+                f" WHERE messages_fts MATCH :expr AND {where} ORDER BY f.rowid DESC LIMIT :scan",
+                {**p, "scan": op.scan})
+            seqs = sorted({*seqs, *_matching(rows, needle, op.limit)}, reverse=True)[:op.limit]
     if not seqs:
         return []
     marks = ",".join("?" * len(seqs))

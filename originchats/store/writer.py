@@ -43,7 +43,7 @@ import trio
 
 from ..config import StorageSection
 from ..core.writes import MessageCreated, Write
-from .sql import apply_write
+from .sql import apply_write, index_pending
 
 #: writes that sql.py applies with a single statement (their triggers are part of it)
 SINGLE_STATEMENT = frozenset({MessageCreated})
@@ -52,6 +52,9 @@ log = structlog.get_logger("originchats.writer")
 
 #: Entries (one command's writes each) that may wait for the writer: `storage.write_queue`'s default.
 WRITE_QUEUE: int = attrs.fields(StorageSection).write_queue.default
+#: New or edited messages that wait for the search index before a group indexes them all:
+#: `storage.search_batch`'s default.
+SEARCH_BATCH: int = attrs.fields(StorageSection).search_batch.default
 
 
 class WriteFailed(Exception):
@@ -67,7 +70,7 @@ class _Entry:
     undo: Callable[[], None] | None = None
 
 
-def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
+def _apply_batch(con: sqlite3.Connection, batch: list[_Entry], search_batch: int = SEARCH_BATCH) -> None:
     con.execute("BEGIN IMMEDIATE")
     try:
         for entry in batch:
@@ -89,6 +92,7 @@ def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
                 con.execute("ROLLBACK TO entry")
                 entry.error = exc
             con.execute("RELEASE entry")
+        _index_pending(con, search_batch)
         con.execute("COMMIT")
     except BaseException as exc:
         if con.in_transaction:
@@ -97,6 +101,20 @@ def _apply_batch(con: sqlite3.Connection, batch: list[_Entry]) -> None:
             entry.error = entry.error or exc
         if not isinstance(exc, sqlite3.Error):
             raise
+
+
+def _index_pending(con: sqlite3.Connection, at_least: int) -> None:
+    """The waiting messages into the search index, in this group's transaction, once there are
+    `at_least` of them (migrations/0008_search_index.sql): one FTS5 segment for all of them
+    instead of one per message. If it fails, they wait on (a search reads them one by one) and
+    the group commits all the same."""
+    con.execute("SAVEPOINT search_index")
+    try:
+        index_pending(con, at_least)
+    except sqlite3.Error as exc:
+        con.execute("ROLLBACK TO search_index")
+        log.warning("search_index_failed", error=describe(exc))
+    con.execute("RELEASE search_index")
 
 
 def commit_now(con: sqlite3.Connection, writes: Sequence[Write]) -> None:
@@ -127,6 +145,7 @@ class Writer:
     con: sqlite3.Connection
     max_batch: int = 1024
     inbox_size: int = WRITE_QUEUE
+    search_batch: int = SEARCH_BATCH
     _send: trio.MemorySendChannel | None = None
     _recv: trio.MemoryReceiveChannel | None = None
     _limiter: trio.CapacityLimiter = attrs.Factory(lambda: trio.CapacityLimiter(1))
@@ -193,7 +212,8 @@ class Writer:
                             break
                     # not abandoned on cancel: a commit that started always finishes and reports
                     with trio.CancelScope(shield=True):
-                        await trio.to_thread.run_sync(_apply_batch, self.con, batch, limiter=self._limiter)
+                        await trio.to_thread.run_sync(_apply_batch, self.con, batch, self.search_batch,
+                                                   limiter=self._limiter)
                         reported = trio.Event()
                         await committed_send.send((batch, reported))
                         if any(e.error is not None for e in batch):

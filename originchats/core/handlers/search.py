@@ -3,10 +3,11 @@
 Both read one channel (TEXT: the caller may view it and it is a text channel) or one thread
 (`thread_id`, CTX), and only that: a search or a reply list never holds a message from anywhere
 else (the reads filter on the channel and thread too, store/reads.py). Search runs on an FTS5
-trigram index (migrations/0005_pins_search.sql): a case-insensitive substring of `content`, as the
-original matched, newest first, at most `limits.search_results`. The query text is always one FTS5
-string, so FTS5 syntax in it (quotes, `NEAR(`, `*`, `-`, `AND`, parentheses, `content:`) is text
-to find, never an operator. Replies come from an index on `reply_to_id`, oldest first.
+trigram index (migrations/0005_pins_search.sql, 0008_search_index.sql) plus the messages still
+waiting for it: a case-insensitive substring of `content`, as the original matched, newest first,
+at most `limits.search_results`. The query reaches the index only as quoted trigrams, so FTS5
+syntax in it (quotes, `NEAR(`, `*`, `-`, `AND`, parentheses, `content:`) is text to find, never an
+operator. Replies come from an index on `reply_to_id`, oldest first.
 """
 
 from __future__ import annotations
