@@ -46,7 +46,9 @@ async def test_signal_closes_clients_1001_commits_and_exits_0(tmp_path, sig):
         stored = srv.stored_message_ids()
     assert seen <= stored
     assert len(stored) >= len(seen) >= 50
-    assert len(stored) < sent[0]  # the signal came while messages were still arriving
+    # nothing is stored that was not sent; all of it may be (a fast writer commits what it read
+    # before the signal), so `<` would only measure the writer's speed
+    assert len(stored) <= sent[0]
 
 
 async def test_in_process_shutdown_drains_the_writer(server, monkeypatch):
