@@ -47,8 +47,9 @@ async def test_signal_closes_clients_1001_commits_and_exits_0(tmp_path, sig):
     assert seen <= stored
     assert len(stored) >= len(seen) >= 50
     # nothing is stored that was not sent; all of it may be (a fast writer commits what it read
-    # before the signal), so `<` would only measure the writer's speed
-    assert len(stored) <= sent[0]
+    # before the signal), so `<` would only measure the writer's speed. A burst counts a message
+    # after its send returns, so each of the 3 writers may have one more out than it counted.
+    assert len(stored) <= sent[0] + len(writers)
 
 
 async def test_in_process_shutdown_drains_the_writer(server, monkeypatch):
