@@ -7,6 +7,7 @@ import uuid
 
 import trio
 
+from originchats.store import grams
 from originchats.store.db import db_path
 from tests.client import MemoryListener
 
@@ -39,6 +40,7 @@ async def test_around_indices_match_the_real_positions(server):
 
     def bulk() -> None:
         con = sqlite3.connect(path)
+        grams.register(con)  # the search index's triggers call it (store/db.py registers it on the store's own)
         cid = con.execute("SELECT id FROM channels WHERE name = 'general'").fetchone()[0]
         rows = []
         for i in range(9000):

@@ -33,7 +33,7 @@ from originchats.core.ops import Around, GetMessage, History, LastMessages, Pinn
 from originchats.core.request import Request
 from originchats.core.settings import RateLimitSettings, Settings
 from originchats.core.state import Conn, ServerState
-from originchats.store import reads, sql
+from originchats.store import grams, reads, sql
 from originchats.store.migrate import apply_migrations
 
 MEMBERS = {1: ("alice", ("user",)), 2: ("bob", ("user",)), 3: ("adam", ("admin", "user"))}
@@ -96,6 +96,7 @@ class MessagesMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.con = sqlite3.connect(":memory:", isolation_level=None)
+        grams.register(self.con)  # as the store's own connections (store/db.py)
         template().backup(self.con)
         self.state = initial_state()
         self.ids = itertools.count()

@@ -30,7 +30,7 @@ from originchats.core.effects import Fetch, Persist, Reply, Send
 from originchats.core.poll_expiry import expire_due
 from originchats.core.request import Request
 from originchats.core.writes import PollVoted
-from originchats.store import reads, sql
+from originchats.store import grams, reads, sql
 from tests.test_core_messages import MEMBERS, OBSERVER, InFlight, Resume, initial_state, template
 
 OPTIONS = ["a", "b", "c"]
@@ -40,6 +40,7 @@ class PollsMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.con = sqlite3.connect(":memory:", isolation_level=None)
+        grams.register(self.con)  # as the store's own connections (store/db.py)
         template().backup(self.con)
         self.state = initial_state()
         self.ids = itertools.count()

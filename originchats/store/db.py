@@ -10,6 +10,7 @@ from pathlib import Path
 import structlog
 
 from ..datadir import DB_FILE, db_path  # noqa: F401  (re-exported: the store's callers use them)
+from . import grams
 
 log = structlog.get_logger("originchats.store")
 #: The database holds password hashes, session-token hashes, hidden channels and the audit log:
@@ -45,6 +46,7 @@ def open_db(path: str | Path, *, readonly: bool = False, synchronous: str = "FUL
             raise sqlite3.OperationalError(f"{path}: cannot switch to WAL mode (journal_mode is {mode})")
         con.execute(f"PRAGMA synchronous={synchronous}")
     con.execute("PRAGMA foreign_keys=ON")
+    grams.register(con)  # the search index's triggers call it (migrations/0009_search_grams.sql)
     return con
 
 

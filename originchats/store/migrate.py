@@ -10,6 +10,7 @@ import sqlite3
 from importlib.resources.abc import Traversable
 
 from ..resources import data_file
+from . import grams
 
 MIGRATIONS_DIR: Traversable = data_file("migrations")
 _NAME = re.compile(r"^(\d{4})_[\w-]+\.sql$")
@@ -33,7 +34,9 @@ def available(folder: Traversable = MIGRATIONS_DIR) -> list[tuple[int, Traversab
 
 
 def apply_migrations(con: sqlite3.Connection, folder: Traversable = MIGRATIONS_DIR) -> list[int]:
-    """Returns the versions applied now (empty when the schema was already current)."""
+    """Returns the versions applied now (empty when the schema was already current). Registers on
+    `con` the functions the schema's triggers call (store/grams.py)."""
+    grams.register(con)
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in con.execute("SELECT version FROM schema_version")}
     known = available(folder)

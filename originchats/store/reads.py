@@ -13,6 +13,7 @@ from typing import Any
 
 from ..core import ops
 from ..core.model import Message
+from . import grams as word_grams
 from .polls import POLL_READS
 from .rows import BLOCK_BITS, thread_clause as _thread_clause, with_reactions as _with_reactions
 from .sql import MESSAGE_COLUMNS, retention_clause
@@ -180,6 +181,10 @@ SEARCH_TRIGRAMS = 4
 #: rows and dropping the others (at 1M messages: a channel with 63% of them searched ~2x faster
 #: without it, one with 4.5% ~1.5x faster with it, a thread of 0.25% 2-3x faster with it).
 SCOPE_SHARE = 8
+#: The most word-pair grams of a query the grams index is asked for (their AND; store/grams.py).
+#: One already leaves few candidates besides the matches: the end of one word next to the start of
+#: the next, in one channel or thread.
+SEARCH_GRAMS = 3
 #: A scope's code: three characters of the private use area, base 6400 (the migration's `char(...)`).
 _PUA, _BASE = 0xE000, 6400
 
@@ -199,11 +204,15 @@ def query_trigrams(query: str) -> list[str]:
     non-overlapping ones from its start and its last one, at most SEARCH_TRIGRAMS of them, spread
     over the whole query."""
     grams = [query[i:i + TRIGRAM] for i in range(0, len(query) - TRIGRAM + 1, TRIGRAM)]
-    grams = list(dict.fromkeys([*grams, query[-TRIGRAM:]]))
-    if len(grams) > SEARCH_TRIGRAMS:
-        step = (len(grams) - 1) / (SEARCH_TRIGRAMS - 1)
-        grams = [grams[round(k * step)] for k in range(SEARCH_TRIGRAMS)]
-    return grams
+    return _spread(list(dict.fromkeys([*grams, query[-TRIGRAM:]])), SEARCH_TRIGRAMS)
+
+
+def _spread(items: list[str], most: int) -> list[str]:
+    """At most `most` of `items`, the first and the last among them, the rest evenly between."""
+    if len(items) <= most:
+        return items
+    step = (len(items) - 1) / (most - 1)
+    return [items[round(k * step)] for k in range(most)]
 
 
 def _matching(rows: Any, needle: str, limit: int) -> list[int]:
@@ -247,7 +256,18 @@ def search(con: sqlite3.Connection, op: ops.Search) -> list[Message]:
         seqs = _matching(rows, needle, op.limit)
         scope = con.execute("SELECT id FROM search_scopes WHERE channel_id = :cid AND thread_key = COALESCE(:tid, '')",
                             p).fetchone()
-        if scope is not None:  # something here was indexed
+        pairs = word_grams.grams(needle)
+        if scope is not None and pairs:
+            # a query with a space between two words of three characters or more (0009_search_grams.sql):
+            # this scope's messages holding its grams, newest first, joined to their rows by primary
+            # key and checked against the whole query: at most `scan` candidates
+            p["expr"] = " AND ".join(fts_phrase(word_grams.token(scope[0], g)) for g in _spread(pairs, SEARCH_GRAMS))
+            rows = con.execute(
+                "SELECT m.seq, m.content FROM search_grams g CROSS JOIN messages m ON m.seq = g.rowid"
+                f" WHERE search_grams MATCH :expr AND {where} ORDER BY g.rowid DESC LIMIT :scan",
+                {**p, "scan": op.scan})
+            seqs = sorted({*seqs, *_matching(rows, needle, op.limit)}, reverse=True)[:op.limit]
+        elif scope is not None:  # something here was indexed
             # the messages holding every trigram (of this scope, when it is small), newest first,
             # each joined to its row by primary key and kept only if it is in this channel or thread,
             # then checked against the whole query: at most `scan` candidates of this channel or thread

@@ -290,7 +290,7 @@ def apply_write(con: sqlite3.Connection, fact: Any) -> None:
 
 
 
-# ---- the search index (migrations/0008_search_index.sql) ------------------------------------
+# ---- the search indexes (migrations/0008_search_index.sql, 0009_search_grams.sql) --------------
 
 
 def index_pending(con: sqlite3.Connection, at_least: int = 1) -> int:
@@ -313,6 +313,12 @@ def index_pending(con: sqlite3.Connection, at_least: int = 1) -> int:
         " m.content FROM search_pending p CROSS JOIN messages m ON m.seq = p.seq"
         " CROSS JOIN search_scopes s ON s.channel_id = m.channel_id AND s.thread_key = COALESCE(m.thread_id, '')"
         " ORDER BY p.seq")
+    # and into the word-pair grams of their scope (0009_search_grams.sql, store/grams.py)
+    con.execute(
+        "INSERT INTO search_grams(rowid, grams) SELECT m.seq, oc_search_grams(s.id, m.content)"
+        " FROM search_pending p CROSS JOIN messages m ON m.seq = p.seq"
+        " CROSS JOIN search_scopes s ON s.channel_id = m.channel_id AND s.thread_key = COALESCE(m.thread_id, '')"
+        " ORDER BY p.seq")
     con.execute("DELETE FROM search_pending")
     return waiting
 
@@ -326,6 +332,7 @@ def index_all(con: sqlite3.Connection) -> int:
     try:
         done = index_pending(con)
         con.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+        con.execute("INSERT INTO search_grams(search_grams) VALUES ('optimize')")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
