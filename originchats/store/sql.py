@@ -218,13 +218,23 @@ def _user_sessions_revoked(con: sqlite3.Connection, fact: w.UserSessionsRevoked)
 
 
 def _read_marked(con: sqlite3.Connection, fact: w.ReadMarked) -> None:
-    # the message's own row gives the seq; a message that is gone stores nothing
+    # the message's own row gives the seq; a message that is gone stores nothing. The mark's
+    # position (0010_unread_positions.sql): the channel's total less the messages after it, counted
+    # in the index range of its 4096-seq block and by the kept counts of the later blocks (for a mark
+    # on the newest message, as most are, an empty range at the end of the index and no block)
     con.execute(
-        "INSERT INTO read_marks(user_id, channel_id, thread_key, message_id, seq)"
-        " SELECT :uid, channel_id, COALESCE(thread_id, ''), id, seq FROM messages"
-        " WHERE id = :mid AND channel_id = :cid AND thread_id IS :tid"
+        "INSERT INTO read_marks(user_id, channel_id, thread_key, message_id, seq, pos, removed)"
+        " SELECT :uid, m.channel_id, t.thread_key, m.id, m.seq, t.n"
+        " - (SELECT COUNT(*) FROM messages x WHERE x.channel_id = :cid AND x.thread_id IS :tid"
+        "    AND x.seq > m.seq AND x.seq < ((m.seq >> 12) + 1) << 12)"
+        " - (SELECT COALESCE(SUM(b.n), 0) FROM message_blocks b WHERE b.channel_id = :cid"
+        "    AND b.thread_key = t.thread_key AND b.block > m.seq >> 12), t.removed"
+        " FROM messages m CROSS JOIN message_totals t ON t.channel_id = m.channel_id"
+        " AND t.thread_key = COALESCE(m.thread_id, '')"
+        " WHERE m.id = :mid AND m.channel_id = :cid AND m.thread_id IS :tid"
         " ON CONFLICT(user_id, channel_id, thread_key) DO UPDATE SET message_id = excluded.message_id,"
-        " seq = excluded.seq WHERE NOT :forward OR excluded.seq > read_marks.seq",
+        " seq = excluded.seq, pos = excluded.pos, removed = excluded.removed"
+        " WHERE NOT :forward OR excluded.seq > read_marks.seq",
         {"uid": fact.user_id, "mid": fact.message_id, "cid": fact.channel_id, "tid": fact.thread_id,
          "forward": int(fact.forward_only)},
     )

@@ -41,16 +41,20 @@ def count_after(con: sqlite3.Connection, channel_id: str, thread_id: str | None,
     return part + rest
 
 
-def _unread_entry(con: sqlite3.Connection, user_id: str, channel_id: str,
-                  thread_id: str | None) -> tuple[str, str | None, str | None, int, int]:
-    p = {"uid": user_id, "cid": channel_id, "tk": thread_id or ""}
-    row = con.execute("SELECT n FROM message_totals WHERE channel_id = :cid AND thread_key = :tk", p).fetchone()
-    total = row[0] if row is not None else 0
-    mark = con.execute("SELECT message_id, seq FROM read_marks"
-                       " WHERE user_id = :uid AND channel_id = :cid AND thread_key = :tk", p).fetchone()
-    if mark is None:
+#: One entry's row: its total and the scope's `removed`, then the mark: id, seq, pos, removed.
+_Row = tuple[int | None, int | None, str | None, int | None, int | None, int | None]
+
+
+def _unread_entry(con: sqlite3.Connection, channel_id: str, thread_id: str | None,
+                  row: _Row) -> tuple[str, str | None, str | None, int, int]:
+    total, removed, mark_id, mark_seq, pos, mark_removed = row
+    total = total or 0
+    if mark_id is None or mark_seq is None:
         return channel_id, thread_id, None, total, total
-    return channel_id, thread_id, mark[0], count_after(con, channel_id, thread_id, mark[1], total), total
+    if pos is not None and mark_removed == removed:
+        # nothing at or before the mark came or went since it was set (0010_unread_positions.sql)
+        return channel_id, thread_id, mark_id, total - pos, total
+    return channel_id, thread_id, mark_id, count_after(con, channel_id, thread_id, mark_seq, total), total
 
 
 @contextmanager
@@ -70,14 +74,24 @@ def snapshot(con: sqlite3.Connection) -> Iterator[None]:
 def unread_state(con: sqlite3.Connection, op: ops.UnreadState) -> list[tuple[str, str | None, str | None, int, int]]:
     # one snapshot: a total and the block counts it is set against must not straddle a commit
     with snapshot(con):
-        out = [_unread_entry(con, op.user_id, cid, tid) for cid, tid in op.targets]
+        # every target's total and mark in one statement (primary keys of message_totals, read_marks)
+        rows = con.execute(
+            "SELECT t.n, t.removed, r.message_id, r.seq, r.pos, r.removed FROM json_each(:targets)"
+            " LEFT JOIN message_totals t ON t.channel_id = json_each.value ->> 0"
+            " AND t.thread_key = json_each.value ->> 1"
+            " LEFT JOIN read_marks r ON r.user_id = :uid AND r.channel_id = json_each.value ->> 0"
+            " AND r.thread_key = json_each.value ->> 1 ORDER BY json_each.key",
+            {"uid": op.user_id, "targets": json.dumps([[cid, tid or ""] for cid, tid in op.targets])}).fetchall()
+        out = [_unread_entry(con, cid, tid, row) for (cid, tid), row in zip(op.targets, rows, strict=True)]
         if op.forum_ids:
             threads = con.execute(  # read_marks primary key: the user's marks in those channels
-                "SELECT channel_id, thread_key FROM read_marks WHERE user_id = :uid"
-                " AND channel_id IN (SELECT value FROM json_each(:forums)) AND thread_key != ''"
-                " ORDER BY channel_id, thread_key",
+                "SELECT r.channel_id, r.thread_key, t.n, t.removed, r.message_id, r.seq, r.pos, r.removed"
+                " FROM read_marks r LEFT JOIN message_totals t ON t.channel_id = r.channel_id"
+                " AND t.thread_key = r.thread_key WHERE r.user_id = :uid"
+                " AND r.channel_id IN (SELECT value FROM json_each(:forums)) AND r.thread_key != ''"
+                " ORDER BY r.channel_id, r.thread_key",
                 {"uid": op.user_id, "forums": json.dumps(list(op.forum_ids))}).fetchall()
-            out.extend(_unread_entry(con, op.user_id, cid, tk) for cid, tk in threads)
+            out.extend(_unread_entry(con, cid, tk, row) for cid, tk, *row in threads)
     return out
 
 
