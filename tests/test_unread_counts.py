@@ -99,3 +99,35 @@ async def test_deletions_on_either_side_of_the_mark(server):
                                   "parent_channel": "ideas"}
     assert got["thread/short"] == {"last_read": "s4", "unread_count": SHORT - 5 - 1, "total_messages": SHORT - 1,
                                    "parent_channel": "ideas"}
+
+
+async def test_a_mark_keeps_counting_through_new_messages_and_later_deletions(server):
+    """A mark set after deletions, then new messages (counted from the mark's kept position,
+    0010_unread_positions.sql), then deletions before the mark and of the marked message itself
+    (counted the other way until the next mark): always the messages after the mark."""
+    alice, adam = await server.user("alice"), await server.user("adam")
+    for c in (alice, adam):
+        await c.drain()
+
+    async def expect(unread: int, total: int, last_read: str) -> None:
+        count = await ask(alice, "unreads_count", channel="history")
+        assert (count["unread_count"], count["total_messages"]) == (unread, total)
+        entry = (await ask(alice, "unreads_get"))["unreads"]["history"]
+        assert entry == {"last_read": last_read, "unread_count": unread, "total_messages": total}
+
+    for mid in ("h5", "h6"):
+        await ask(adam, "message_delete", channel="history", id=mid)
+    await ask(alice, "unreads_ack", channel="history", message_id="h100")
+    await expect(N - 101, N - 2, "h100")
+    new = [(await ask(adam, "message_new", channel="history", content=f"new {i}"))["message"]["id"] for i in range(3)]
+    await expect(N - 98, N + 1, "h100")
+    await ask(adam, "message_delete", channel="history", id="h7")
+    await expect(N - 98, N, "h100")
+    await ask(adam, "message_delete", channel="history", id="h100")  # the mark moves back to h99
+    await expect(N - 98, N - 1, "h99")
+    await ask(adam, "message_delete", channel="history", id=new[0])
+    await expect(N - 99, N - 2, "h99")
+    await ask(alice, "unreads_ack", channel="history", message_id=new[-1])
+    await expect(0, N - 2, new[-1])
+    await ask(adam, "message_new", channel="history", content="one more")
+    await expect(1, N - 1, new[-1])
