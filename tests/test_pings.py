@@ -223,6 +223,41 @@ def ping_rows(server: Any) -> list[tuple]:
     return stored_rows(server.config, "SELECT target, channel_id FROM pings ORDER BY target")
 
 
+async def test_a_message_reaching_someone_through_several_targets_counts_once(server):
+    """The total's correction for messages that ping a member through two or three of their targets
+    (their name and two roles) is kept by counters (migrations/0011_ping_pairs.sql): it stays
+    exact through edits, deletes, a role's deletion and a restart."""
+    umi, adam, boss = await members(server, "umi", "adam", owner="boss")
+    await boss.send("user_roles_set", user=LOCAL + "umi", roles=["user", "muted", "vip"])
+    await quiet(boss, umi)
+
+    async def check(expected: int) -> None:
+        got = await inbox(umi)
+        assert got["total"] == len(got["messages"]) == expected, got
+
+    three = await post(adam, "general", "@USR:local_umi @&muted @&vip all three")
+    two = await post(adam, "general", "@&muted @&vip two roles")
+    await post(adam, "general", "@&vip one role")
+    await quiet(umi, boss)
+    await check(3)
+    await adam.send("message_edit", channel="general", id=three["id"], content="@&muted @USR:local_umi now two")
+    await adam.expect("message_edit")
+    await check(3)
+    await adam.send("message_edit", channel="general", id=two["id"], content="nobody now")
+    await adam.expect("message_edit")
+    await check(2)
+    await post(adam, "general", "@USR:local_umi @&muted @&vip again")
+    await quiet(umi, boss)
+    await check(3)
+    await boss.send("role_delete", name="vip")
+    await quiet(boss, umi)
+    await check(2)  # the message that pinged only `vip` is out; the others still reach umi
+    await server.restart()
+    (umi,) = await members(server, "umi")
+    await check(2)
+    assert stored_rows(server.config, "SELECT COUNT(*) FROM ping_pairs WHERE n < 0 OR a >= b") == [(0,)]
+
+
 async def test_deleting_a_message_channel_role_or_account_removes_its_pings(server):
     alice, bob, adam, boss = await members(server, "alice", "bob", "adam", owner="boss")
     gone = await post(alice, "general", "@bob soon gone")

@@ -117,15 +117,22 @@ def mark_behind(con: sqlite3.Connection, op: ops.MarkBehind) -> bool:
 def pings_page(con: sqlite3.Connection, op: ops.PingsPage) -> tuple[list[Message], int]:
     """Only the caller's targets' rows, never the history of the channels: the page is the newest
     `offset + limit` rows of each target (primary key (target, seq), read backwards) merged; the
-    total is the kept `ping_counts`, less the messages that reach the caller through two targets
-    (index `pings_multi`: only messages with several targets)."""
+    total is the kept `ping_counts`, less the messages that reach the caller through several
+    targets (kept `ping_pairs`, and index `pings_many` for messages with three targets or more)."""
     p = {"targets": json.dumps(list(op.targets)), "channels": json.dumps(list(op.channel_ids)),
          "n": op.offset + op.limit}
     mine = ("target IN (SELECT value FROM json_each(:targets))"
             " AND channel_id IN (SELECT value FROM json_each(:channels))")
     counted = con.execute(f"SELECT COALESCE(SUM(n), 0) FROM ping_counts WHERE {mine}", p).fetchone()[0]
-    twice = con.execute("SELECT COUNT(*) - COUNT(DISTINCT seq) FROM pings INDEXED BY pings_multi"
-                        f" WHERE multi = 1 AND {mine}", p).fetchone()[0]
+    # the messages counted more than once (0011_ping_pairs.sql): one extra count per pair of the
+    # caller's targets a message pings; less, for the rare message pinging j >= 3 of them, the
+    # (j-1)(j-2)/2 counts the pairs give beyond its j-1
+    pairs = con.execute("SELECT COALESCE(SUM(n), 0) FROM ping_pairs WHERE a IN (SELECT value FROM json_each(:targets))"
+                        " AND b IN (SELECT value FROM json_each(:targets))"
+                        " AND channel_id IN (SELECT value FROM json_each(:channels))", p).fetchone()[0]
+    beyond = sum((j - 1) * (j - 2) // 2 for (j,) in con.execute(
+        f"SELECT COUNT(*) FROM pings INDEXED BY pings_many WHERE many = 1 AND {mine} GROUP BY seq", p))
+    twice = pairs - beyond
     seqs: set[int] = set()
     for target in op.targets:
         seqs.update(r[0] for r in con.execute(
