@@ -6,20 +6,22 @@
 -- counted more than once: a message that reaches the reader through j of their targets is counted
 -- j times and must count once. 0006 found those by reading every row of `pings_multi` of the reader's
 -- targets (each message with several targets), a number that grows with the history (~870 rows, 0.8
--- ms, for one user at a million messages). Now the excess comes from counters kept by the triggers:
+-- ms, for one user at a million messages). Now:
 --
--- * `ping_pairs`: for each pair of targets (a < b) and channel, how many messages ping both. Summed
---   over the pairs of the reader's targets, a message reaching them through j targets counts j(j-1)/2
---   times: for j = 2 that is the one extra count to take off, exactly.
--- * a message with three or more targets (rare: a user and two of their roles in one message) counts
---   (j-1)(j-2)/2 more there than it should; `pings.many` marks its rows, and index `pings_many` finds
---   them (the reader's rows of such messages only).
+-- * a message with exactly two distinct targets (a member and a role, two members...: nearly every
+--   message with several) is counted in `ping_pairs`, per pair (a < b) and channel: summed over the
+--   pairs of the reader's targets, that is the one extra count of each such message reaching them
+--   twice, read from a few kept rows;
+-- * a message with three or more (rare: several mentions and a reply or a role) has `pings.many` set
+--   on its rows, and index `pings_many` finds the reader's rows of those: j of them for a message
+--   means j - 1 extra counts. Such messages are not paired: a message naming k targets would
+--   otherwise write k(k-1)/2 pair rows (~220,000 for the ~666 a 2000-character message may name).
 --
--- Every statement that changes `pings` rows keeps these too: the message triggers below (0006's,
--- redefined to set `many` and the pairs in the same statements), and a deleted user or role takes
--- its pairs with its pings.
+-- Every statement that changes `pings` rows keeps these too: 0006's insert and edit triggers,
+-- redefined below to set `many` (the edit one also the pairs), triggers beside 0006's for the pairs
+-- of a new, moved or deleted message, and a deleted user or role takes its pairs with its pings.
 CREATE TABLE ping_pairs (
-    a          TEXT NOT NULL,               -- a target, less than b
+    a          TEXT NOT NULL,               -- a target, less than b (of a message with exactly these two)
     b          TEXT NOT NULL,
     channel_id TEXT NOT NULL,
     n          INTEGER NOT NULL,
@@ -41,14 +43,14 @@ CREATE TRIGGER pings_insert AFTER INSERT ON messages WHEN NEW.mentions IS NOT NU
         ON CONFLICT(target, channel_id) DO UPDATE SET n = n + 1;
 END;
 
-CREATE TRIGGER ping_pairs_insert AFTER INSERT ON messages WHEN json_array_length(NEW.mentions) > 1 BEGIN
+CREATE TRIGGER ping_pairs_insert AFTER INSERT ON messages
+    WHEN json_array_length(NEW.mentions) > 1 AND (SELECT COUNT(DISTINCT value) FROM json_each(NEW.mentions)) = 2 BEGIN
     INSERT INTO ping_pairs(a, b, channel_id, n)
-        SELECT DISTINCT x.value, y.value, NEW.channel_id, 1 FROM json_each(NEW.mentions) x, json_each(NEW.mentions) y
-        WHERE x.value < y.value
+        SELECT MIN(value), MAX(value), NEW.channel_id, 1 FROM json_each(NEW.mentions) WHERE true
         ON CONFLICT(a, b, channel_id) DO UPDATE SET n = n + 1;
 END;
 
--- (0006's, with the pairs: the old ones of the rows that were there, the new ones of the new rows)
+-- (0006's, with the pair of the rows that were there, and that of the new rows)
 DROP TRIGGER pings_edit;
 CREATE TRIGGER pings_edit AFTER UPDATE OF mentions ON messages BEGIN
     UPDATE ping_counts SET n = n - 1
@@ -58,7 +60,7 @@ CREATE TRIGGER pings_edit AFTER UPDATE OF mentions ON messages BEGIN
         WHERE (a, b, channel_id) IN (SELECT x.target, y.target, x.channel_id FROM pings x, pings y
                                      WHERE (x.target, x.seq) IN (SELECT value, OLD.seq FROM json_each(OLD.mentions))
                                        AND (y.target, y.seq) IN (SELECT value, OLD.seq FROM json_each(OLD.mentions))
-                                       AND x.target < y.target);
+                                       AND x.target < y.target AND x.many = 0);
     DELETE FROM pings WHERE (target, seq) IN (SELECT value, OLD.seq FROM json_each(OLD.mentions));
     INSERT OR IGNORE INTO pings(target, seq, channel_id, thread_key, multi, many)
         SELECT value, NEW.seq, NEW.channel_id, COALESCE(NEW.thread_id, ''), json_array_length(NEW.mentions) > 1,
@@ -68,25 +70,25 @@ CREATE TRIGGER pings_edit AFTER UPDATE OF mentions ON messages BEGIN
         SELECT DISTINCT value, NEW.channel_id, 1 FROM json_each(COALESCE(NEW.mentions, '[]')) WHERE true
         ON CONFLICT(target, channel_id) DO UPDATE SET n = n + 1;
     INSERT INTO ping_pairs(a, b, channel_id, n)
-        SELECT DISTINCT x.value, y.value, NEW.channel_id, 1
-        FROM json_each(COALESCE(NEW.mentions, '[]')) x, json_each(COALESCE(NEW.mentions, '[]')) y
-        WHERE x.value < y.value
+        SELECT MIN(value), MAX(value), NEW.channel_id, 1 FROM json_each(COALESCE(NEW.mentions, '[]')) WHERE true
+        HAVING COUNT(DISTINCT value) = 2
         ON CONFLICT(a, b, channel_id) DO UPDATE SET n = n + 1;
 END;
 
 -- (0006's pings_move and pings_message_delete stay; these follow them for the pairs, from the rows
--- of `pings`, which a deleted user's or role's targets no longer have)
+-- of `pings` of a message with two targets, which a deleted user's or role's target no longer has)
 CREATE TRIGGER ping_pairs_move AFTER UPDATE OF channel_id ON messages
     WHEN NEW.mentions IS NOT NULL AND NEW.channel_id IS NOT OLD.channel_id BEGIN
     UPDATE ping_pairs SET n = n - 1
-        WHERE (a, b, channel_id) IN (SELECT x.value, y.value, OLD.channel_id FROM json_each(NEW.mentions) x,
-                                     json_each(NEW.mentions) y WHERE x.value < y.value
-                                       AND EXISTS (SELECT 1 FROM pings WHERE target = x.value AND seq = NEW.seq)
-                                       AND EXISTS (SELECT 1 FROM pings WHERE target = y.value AND seq = NEW.seq));
+        WHERE (a, b, channel_id) IN (SELECT x.target, y.target, OLD.channel_id FROM pings x, pings y
+                                     WHERE (x.target, x.seq) IN (SELECT value, NEW.seq FROM json_each(NEW.mentions))
+                                       AND (y.target, y.seq) IN (SELECT value, NEW.seq FROM json_each(NEW.mentions))
+                                       AND x.target < y.target AND x.many = 0);
     INSERT INTO ping_pairs(a, b, channel_id, n)
-        SELECT DISTINCT x.value, y.value, NEW.channel_id, 1 FROM json_each(NEW.mentions) x, json_each(NEW.mentions) y
-        WHERE x.value < y.value AND EXISTS (SELECT 1 FROM pings WHERE target = x.value AND seq = NEW.seq)
-                                AND EXISTS (SELECT 1 FROM pings WHERE target = y.value AND seq = NEW.seq)
+        SELECT x.target, y.target, NEW.channel_id, 1 FROM pings x, pings y
+        WHERE (x.target, x.seq) IN (SELECT value, NEW.seq FROM json_each(NEW.mentions))
+          AND (y.target, y.seq) IN (SELECT value, NEW.seq FROM json_each(NEW.mentions))
+          AND x.target < y.target AND x.many = 0
         ON CONFLICT(a, b, channel_id) DO UPDATE SET n = n + 1;
 END;
 
@@ -95,7 +97,7 @@ CREATE TRIGGER ping_pairs_message_delete BEFORE DELETE ON messages WHEN OLD.ment
         WHERE (a, b, channel_id) IN (SELECT x.target, y.target, x.channel_id FROM pings x, pings y
                                      WHERE (x.target, x.seq) IN (SELECT value, OLD.seq FROM json_each(OLD.mentions))
                                        AND (y.target, y.seq) IN (SELECT value, OLD.seq FROM json_each(OLD.mentions))
-                                       AND x.target < y.target);
+                                       AND x.target < y.target AND x.many = 0);
 END;
 
 CREATE TRIGGER ping_pairs_user_deleted AFTER UPDATE OF deleted ON users WHEN NEW.deleted AND NOT OLD.deleted BEGIN
@@ -112,7 +114,8 @@ END;
 UPDATE pings SET many = 1
     WHERE multi = 1 AND (SELECT COUNT(DISTINCT value) FROM json_each((SELECT mentions FROM messages WHERE seq = pings.seq))) >= 3;
 INSERT INTO ping_pairs(a, b, channel_id, n)
-    SELECT x.target, j.value, x.channel_id, COUNT(DISTINCT x.seq)
+    SELECT x.target, y.target, x.channel_id, COUNT(*)
     FROM pings x CROSS JOIN messages m ON m.seq = x.seq CROSS JOIN json_each(m.mentions) j
-    WHERE x.multi = 1 AND j.value > x.target AND EXISTS (SELECT 1 FROM pings y WHERE y.target = j.value AND y.seq = x.seq)
+    CROSS JOIN pings y ON y.target = j.value AND y.seq = x.seq
+    WHERE x.multi = 1 AND x.many = 0 AND y.target > x.target
     GROUP BY 1, 2, 3;

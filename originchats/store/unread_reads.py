@@ -124,15 +124,14 @@ def pings_page(con: sqlite3.Connection, op: ops.PingsPage) -> tuple[list[Message
     mine = ("target IN (SELECT value FROM json_each(:targets))"
             " AND channel_id IN (SELECT value FROM json_each(:channels))")
     counted = con.execute(f"SELECT COALESCE(SUM(n), 0) FROM ping_counts WHERE {mine}", p).fetchone()[0]
-    # the messages counted more than once (0011_ping_pairs.sql): one extra count per pair of the
-    # caller's targets a message pings; less, for the rare message pinging j >= 3 of them, the
-    # (j-1)(j-2)/2 counts the pairs give beyond its j-1
+    # the messages counted more than once (0011_ping_pairs.sql): those with two targets from the
+    # kept pairs of the caller's targets; the rare ones with three or more from their rows here
     pairs = con.execute("SELECT COALESCE(SUM(n), 0) FROM ping_pairs WHERE a IN (SELECT value FROM json_each(:targets))"
                         " AND b IN (SELECT value FROM json_each(:targets))"
                         " AND channel_id IN (SELECT value FROM json_each(:channels))", p).fetchone()[0]
-    beyond = sum((j - 1) * (j - 2) // 2 for (j,) in con.execute(
+    more = sum(j - 1 for (j,) in con.execute(
         f"SELECT COUNT(*) FROM pings INDEXED BY pings_many WHERE many = 1 AND {mine} GROUP BY seq", p))
-    twice = pairs - beyond
+    twice = pairs + more
     seqs: set[int] = set()
     for target in op.targets:
         seqs.update(r[0] for r in con.execute(
