@@ -29,7 +29,7 @@ Then every server runs: u0 marks every channel and the 200 threads read up to a 
 random point of each (`unreads_ack`), the counts are checked through the protocol against the rows
 written (`unreads_get` totals and unread counts, the `pings_get` total, the numbers of pins,
 threads and search results), and the requests are timed: one request at a time, each operation in
-turn and each size in turn, so that the other work on the machine, which comes and goes, weighs on
+turn and each size in turn (the sizes in a new random order each time), so that the other work on the machine, which comes and goes, weighs on
 every size alike; then message_new by u1, plain and with mentions, alternating.
 """
 
@@ -420,8 +420,8 @@ class Site:
 
 
 async def measure(sites: list[Site], reps: int) -> dict[str, dict[int, list[int]]]:
-    """Each operation in turn, each size in turn: the machine's noise (other work on it comes and
-    goes) falls on every operation and every size alike."""
+    """Each operation in turn, each size in turn (in a random order each time): the machine's noise
+    (other work on it comes and goes) falls on every operation and every size alike."""
     lat: dict[str, dict[int, list[int]]] = {k: {s.size: [] for s in sites}
                                             for k in (*OPS, "message_new_plain", "message_new_mentions")}
     c = sites[0].world.corpus
@@ -434,10 +434,19 @@ async def measure(sites: list[Site], reps: int) -> dict[str, dict[int, list[int]
         "pings_get": lambda s, i: {"limit": 50},
         "poll_vote": lambda s, i: {"poll_id": s.poll_id, "option_id": str(i % 2)},
     }
+    # the sizes in a new random order for each request: something on the machine that recurs at a
+    # steady period would otherwise fall on the same place of the fixed sequence, so on one size
+    shuffled = random.Random(7)
+
+    def in_turn() -> list[Site]:
+        order = list(sites)
+        shuffled.shuffle(order)
+        return order
+
     for i in range(reps):
         for op in OPS:
             cmd = "messages_search" if op.startswith("messages_search") else op
-            for s in sites:
+            for s in in_turn():
                 dt, _ = await _timed(s.u0, cmd, requests[op](s, i))
                 lat[op][s.size].append(dt)
     for s in sites:
@@ -448,7 +457,7 @@ async def measure(sites: list[Site], reps: int) -> dict[str, dict[int, list[int]
         text = c.sentence(rng)
         for kind in ("plain", "mentions"):
             content = f"@USR:local_u0 @&user {text}" if kind == "mentions" else f"nobody is mentioned {text}"
-            for s in sites:
+            for s in in_turn():
                 dt, _ = await _timed(s.u1, "message_new", {"channel": "general", "content": content})
                 lat["message_new_" + kind][s.size].append(dt)
         if i % 50 == 0:
