@@ -118,17 +118,18 @@ def pings_page(con: sqlite3.Connection, op: ops.PingsPage) -> tuple[list[Message
     """Only the caller's targets' rows, never the history of the channels: the page is the newest
     `offset + limit` rows of each target (primary key (target, seq), read backwards) merged; the
     total is the kept `ping_counts`, less the messages that reach the caller through several
-    targets (kept `ping_pairs`, and index `pings_many` for messages with three targets or more)."""
+    targets (kept pair rows of `ping_counts`, and index `pings_many` for messages naming three or
+    more)."""
     p = {"targets": json.dumps(list(op.targets)), "channels": json.dumps(list(op.channel_ids)),
          "n": op.offset + op.limit}
     mine = ("target IN (SELECT value FROM json_each(:targets))"
             " AND channel_id IN (SELECT value FROM json_each(:channels))")
     counted = con.execute(f"SELECT COALESCE(SUM(n), 0) FROM ping_counts WHERE {mine}", p).fetchone()[0]
-    # the messages counted more than once (0011_ping_pairs.sql): those with two targets from the
-    # kept pairs of the caller's targets; the rare ones with three or more from their rows here
-    pairs = con.execute("SELECT COALESCE(SUM(n), 0) FROM ping_pairs WHERE a IN (SELECT value FROM json_each(:targets))"
-                        " AND b IN (SELECT value FROM json_each(:targets))"
-                        " AND channel_id IN (SELECT value FROM json_each(:channels))", p).fetchone()[0]
+    # the messages counted more than once (0011_ping_pairs.sql): those naming two targets from the
+    # kept pair rows of the caller's targets; the rare ones naming three or more from their rows here
+    pair_keys = json.dumps([f"{c}\x1f{t}" for c in op.channel_ids for t in op.targets])
+    pairs = con.execute("SELECT COALESCE(SUM(n), 0) FROM ping_counts WHERE target IN (SELECT value FROM json_each(:targets))"
+                        " AND channel_id IN (SELECT value FROM json_each(:pairs))", {**p, "pairs": pair_keys}).fetchone()[0]
     more = sum(j - 1 for (j,) in con.execute(
         f"SELECT COUNT(*) FROM pings INDEXED BY pings_many WHERE many = 1 AND {mine} GROUP BY seq", p))
     twice = pairs + more
