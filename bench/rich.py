@@ -29,8 +29,9 @@ Then every server runs: u0 marks every channel and the 200 threads read up to a 
 random point of each (`unreads_ack`), the counts are checked through the protocol against the rows
 written (`unreads_get` totals and unread counts, the `pings_get` total, the numbers of pins,
 threads and search results), and the requests are timed: one request at a time, each operation in
-turn and each size in turn (the sizes in a new random order each time), so that the other work on the machine, which comes and goes, weighs on
-every size alike; then message_new by u1, plain and with mentions, alternating.
+turn and each size in turn (the sizes in a new random order each time), so that the other work on
+the machine, which comes and goes, weighs on every size alike; then message_new by u1, plain and
+with mentions, alternating.
 """
 
 from __future__ import annotations

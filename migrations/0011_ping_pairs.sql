@@ -12,9 +12,9 @@
 --   nearly every message with several) is counted in a pair row of `ping_counts`: target a, and
 --   `channel_id` the channel, char(31), then b. Summed over the pairs of the reader's targets, that
 --   is the one extra count of each such message reaching them twice, from a few kept rows. The pair
---   row sits next to a's own row of that channel, which the same insert updates anyway: one more
---   page per message would have cost ~90 us at each commit of a message with mentions (measured on
---   a one-million-message file: the statement's journal passing its in-memory size);
+--   row sits next to a's own row of that channel, which the same insert updates anyway: a table of
+--   their own cost ~90 us more at each commit of a message with mentions on a one-million-message
+--   file (measured; temporary storage, the statement journal, by all signs), these rows ~20 us;
 -- * a message naming three or more (rare: several mentions and a reply or a role) has `pings.many`
 --   set on its rows, and index `pings_many` finds the reader's rows of those: j of them for a
 --   message means j - 1 extra counts. Such messages are not paired: a message naming k targets
