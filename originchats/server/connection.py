@@ -34,6 +34,7 @@ import structlog
 import trio
 
 from . import http
+from .fastsock import FastStream
 from .guard import Admission, LogSampler, address_key, client_ip, normalize_ip
 from .hub import Hub
 from .upgrade import parse_upgrade
@@ -98,8 +99,11 @@ def _too_many(retry_after: int) -> bytes:
 
 
 def peer_ip(stream: trio.abc.Stream) -> str:
-    """The address of the socket's peer; in-memory test streams may carry a `peer_ip` attribute."""
-    if isinstance(stream, trio.SocketStream):
+    """The address of the socket's peer (kept from `accept` by fastsock.Acceptor); in-memory test
+    streams may carry a `peer_ip` attribute."""
+    if isinstance(stream, FastStream) and stream.peer:
+        return stream.peer
+    if isinstance(stream, (trio.SocketStream, FastStream)):
         try:
             addr = stream.socket.getpeername()
         except OSError:

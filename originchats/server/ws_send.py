@@ -20,6 +20,7 @@ import structlog
 import trio
 from wsproto.frame_protocol import FrameProtocol
 
+from .fastsock import FastStream
 from .tick import OncePerTick
 
 MAX_OUTBOX_BYTES = 16 * 1024 * 1024  # a client this far behind is dropped (close 1008 "too slow")
@@ -96,7 +97,7 @@ class FrameSender:
 
     def use_flusher(self, flusher: Flusher) -> None:
         """Write through `flusher` when the stream is a real socket (not in-memory test streams)."""
-        if isinstance(self.stream, trio.SocketStream):
+        if isinstance(self.stream, (trio.SocketStream, FastStream)):
             self._flusher = flusher
             self._fd = self.stream.socket.fileno()
 
