@@ -88,12 +88,16 @@ class FrameSender:
     _fd: int = -1
     _dirty: bool = False
     _sending: bool = False  # the writer task is inside send_all: it owns the socket
-    # The connection's nursery: the writer task is started in it only when needed (a close, a slow
-    # reader, a stream without fd), which saves a task per idle connection. None: run_writer is
-    # driven by the caller (unit tests).
+    # Where the writer task is started, only when needed (a close, a slow reader, a stream without
+    # fd), which saves a task per idle connection: a nursery shared by the connections. None:
+    # run_writer is driven by the caller (unit tests).
     _tasks: trio.Nursery | None = None
+    # the connection's cancel scope: cancelled when the writer is done, and given a deadline of
+    # `_close_grace` seconds once closing
+    _scope: trio.CancelScope | None = None
     _close_grace: float = 5.0
     _writer_started: bool = False
+    _writer_done: trio.Event | None = None  # set when the writer task ended (or could not start)
 
     def use_flusher(self, flusher: Flusher) -> None:
         """Write through `flusher` when the stream is a real socket (not in-memory test streams)."""
@@ -101,18 +105,32 @@ class FrameSender:
             self._flusher = flusher
             self._fd = self.stream.socket.fileno()
 
-    def run_in(self, nursery: trio.Nursery, close_grace: float) -> None:
-        """Start the writer in `nursery` on demand; once closing, give it `close_grace` seconds
-        to flush, then cancel the nursery (a peer that stopped reading cannot hold it open)."""
+    def run_in(self, nursery: trio.Nursery, scope: trio.CancelScope, close_grace: float) -> None:
+        """Start the writer in `nursery` on demand. `scope` is the connection's: cancelled once the
+        writer is done (close frame sent, or the peer gone); once closing, it gets a deadline
+        `close_grace` seconds away (a peer that stopped reading cannot hold it open)."""
         self._tasks = nursery
+        self._scope = scope
         self._close_grace = close_grace
+        if self.closing:
+            scope.deadline = min(scope.deadline, trio.current_time() + close_grace)
         if self._wake.is_set():  # something was queued before (the handshake, on a memory stream)
             self._wake_writer()
+
+    async def flushed(self) -> None:
+        """Until the writer task is done: the close frame is out, or the peer is gone. Call it
+        once closing, inside the connection's scope (whose deadline bounds the wait)."""
+        if self._writer_done is None:
+            self._writer_done = trio.Event()
+        if not self._writer_started:
+            self._writer_done.set()  # nothing to wait for: never started, or it could not
+        await self._writer_done.wait()
 
     def detach(self) -> None:
         """The connection is over (its stream is about to close): never write to its fd again."""
         self._fd = -1
         self._tasks = None
+        self._scope = None
 
     def _wake_writer(self) -> None:
         self._wake.set()
@@ -121,23 +139,30 @@ class FrameSender:
             try:
                 self._tasks.start_soon(self._writer_task)
             except RuntimeError:  # the nursery is closing: the connection is ending anyway
-                pass
+                self._writer_started = False
 
     async def _writer_task(self) -> None:
         try:
             await self.run_writer()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
-        # once the writer is done (close frame sent, or the peer is gone) the read loop ends too
-        if self._tasks is not None:
-            self._tasks.cancel_scope.cancel()
+        except Exception:  # crash barrier: a bug ends this connection only
+            log.exception("connection_crashed", where="writer")
+        finally:
+            self._writer_started = True
+            if self._writer_done is None:
+                self._writer_done = trio.Event()
+            self._writer_done.set()
+            # once the writer is done the read loop ends too
+            if self._scope is not None:
+                self._scope.cancel()
 
     def _mark_closing(self, code: int | None) -> None:
         self.closing = True
         self.close_code = code
         self.closing_event.set()
-        if self._tasks is not None:
-            scope = self._tasks.cancel_scope
+        scope = self._scope
+        if scope is not None:
             scope.deadline = min(scope.deadline, trio.current_time() + self._close_grace)
         self._wake_writer()
 
