@@ -249,3 +249,42 @@ async def test_close_drains_everything_queued(migrated, nursery, monkeypatch):
     assert writer.batches >= 60 // 7
     with pytest.raises(WriteFailed, match="shut down"):
         await writer.submit([message("late")])
+
+
+async def test_session_entries_commit_beside_a_failing_entry_and_fail_with_the_database(migrated, nursery):
+    """A login's writes (a new session token, the oldest one revoked) run without a savepoint
+    (store/writer.py NEVER_REFUSED): a failing entry beside them still fails alone, and when the
+    database itself refuses one of them, the whole group is rolled back and every waiter told."""
+    migrated.execute("INSERT INTO sessions(token_hash, user_id, created_at) VALUES ('old', 'u1', 1.0)")
+    writer = Writer(migrated)
+    results: dict[str, str] = {}
+
+    async def submit(name: str, writes: list) -> None:  # type: ignore[type-arg]
+        try:
+            await writer.submit(writes)
+            results[name] = "ok"
+        except WriteFailed:
+            results[name] = "failed"
+
+    async def one_group(plan: dict) -> None:  # type: ignore[type-arg]
+        async with trio.open_nursery() as senders:
+            for name, writes in plan.items():
+                senders.start_soon(submit, name, writes)
+                await trio.testing.wait_all_tasks_blocked()  # queued in this order
+            await nursery.start(writer.run)  # all of them are waiting: one batch
+
+    await one_group({"login": [w.SessionRevoked("old"), w.SessionCreated("new", "u1", 2.0)],
+                     "duplicate": [message("m1"), message("m1")], "after": [message("m2")]})
+    assert results == {"login": "ok", "duplicate": "failed", "after": "ok"}
+    assert [r[0] for r in migrated.execute("SELECT token_hash FROM sessions")] == ["new"]
+    assert {r[0] for r in migrated.execute("SELECT id FROM messages")} == {"m2"}
+    writer.close()
+
+    # the database refuses a session row (standing in for an I/O error): nothing of the group stays
+    migrated.execute("CREATE TRIGGER refuse BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'disk'); END")
+    writer = Writer(migrated)
+    results.clear()
+    await one_group({"before": [message("m3")], "login": [w.SessionCreated("newer", "u1", 3.0)]})
+    assert results == {"before": "failed", "login": "failed"}
+    assert {r[0] for r in migrated.execute("SELECT id FROM messages")} == {"m2"}
+    writer.close()
