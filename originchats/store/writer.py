@@ -3,10 +3,7 @@
 Callers `await writer.submit(writes)`; it returns once those writes are committed (or raises
 `WriteFailed`). The writer task takes everything waiting in its inbox (up to `max_batch` entries),
 runs them in one `BEGIN IMMEDIATE … COMMIT` in a worker thread, and wakes every waiter. Each entry
-runs inside a SAVEPOINT, so a failing entry is rolled back alone and the rest of the group commits;
-an entry made only of writes that nothing but the database itself can refuse (`NEVER_REFUSED`: a
-login's session rows) skips the savepoint pair, and if the database does refuse it (an I/O error)
-the whole group fails.
+runs inside a SAVEPOINT, so a failing entry is rolled back alone and the rest of the group commits.
 While one group commits, the next one accumulates: with many senders a commit (and its fsync)
 serves many messages.
 
@@ -45,16 +42,11 @@ import structlog
 import trio
 
 from ..config import StorageSection
-from ..core.writes import MessageCreated, SessionCreated, SessionRevoked, Write
+from ..core.writes import MessageCreated, Write
 from .sql import apply_write, index_pending
 
 #: writes that sql.py applies with a single statement (their triggers are part of it)
 SINGLE_STATEMENT = frozenset({MessageCreated})
-#: writes whose statements can fail only when the database itself does (an I/O error, a full
-#: disk: no constraint, trigger or value of theirs can refuse them): an entry made of them alone
-#: (a login's new session token and the revocation of the oldest one past the cap) runs without
-#: its savepoint pair, and if one of them fails anyway the whole group fails and is rolled back
-NEVER_REFUSED = frozenset({SessionCreated, SessionRevoked})
 
 log = structlog.get_logger("originchats.writer")
 
@@ -82,10 +74,6 @@ def _apply_batch(con: sqlite3.Connection, batch: list[_Entry], search_batch: int
     con.execute("BEGIN IMMEDIATE")
     try:
         for entry in batch:
-            if all(type(fact) in NEVER_REFUSED for fact in entry.writes):
-                for fact in entry.writes:  # an error here is the database's: the group fails (below)
-                    apply_write(con, fact)
-                continue
             if len(entry.writes) == 1 and type(entry.writes[0]) in SINGLE_STATEMENT:
                 # one statement is atomic by itself: a failing one leaves nothing behind and the
                 # transaction goes on, so the savepoint pair (two more statements) is not needed
