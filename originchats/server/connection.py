@@ -1,10 +1,15 @@
 """One task per TCP connection: HTTP request(s), or the WebSocket upgrade and the read loop.
 
-Resource handling: the stream is closed when this task ends. A WebSocket gets a writer task in a
-nursery owned here; `hub.close(conn_id)` runs on every way out, so presence is always updated.
-Once a WebSocket is closing (whoever decided it), the connection gets at most `CLOSE_GRACE`
-seconds to flush its close frame, so a peer that stopped reading cannot hold it open. Reading an
-HTTP request (headers and body) is bounded by `REQUEST_TIMEOUT`. A plain WebSocket upgrade that
+Resource handling: the stream is closed when this task ends. Each connection has one cancel
+scope (no nursery of its own): its deadline is the request deadline while HTTP is read, then the
+close grace of its WebSocket. A WebSocket's writer task, when it needs one, runs in the nursery
+shared by the connections (`tasks`) and cancels the connection's scope when it is done; the
+login deadline is kept by one task for all sockets (ws_limits.LoginDeadlines). `hub.close(conn_id)`
+runs on every way out, so presence is always updated. Once a WebSocket is closing (whoever
+decided it), the connection gets at most `CLOSE_GRACE` seconds to flush its close frame, so a
+peer that stopped reading cannot hold it open. Reading an HTTP request (headers and body) is
+bounded by `REQUEST_TIMEOUT`. Accepted TCP sockets are server/fastsock.py `FastStream`s (reads and
+writes without a scheduler trip when the kernel answers at once). A plain WebSocket upgrade that
 arrives whole in the first read is parsed without h11 (server/upgrade.py); every other request,
 from the same bytes, goes to h11 under the same deadline and size limit.
 
