@@ -30,7 +30,7 @@ from wsproto.frame_protocol import (LOCAL_ONLY_CLOSE_REASONS, MAX_CLOSE_REASON, 
 from .ws_limits import (BUSY_CODE, BUSY_REASON, LOGIN_TIMEOUT_CODE, LOGIN_TIMEOUT_REASON, RECEIVE_BYTES,
                         BudgetExhausted, InputBudget, InputLimits, InputRefused, LoginDeadlines, LoginTimeout,
                         MessageTooBig)
-from .ws_send import MAX_OUTBOX_BYTES, Flusher, FrameSender, encode_text
+from .ws_send import MAX_OUTBOX_BYTES, SERVER_FRAMES, Flusher, FrameSender, encode_text
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -191,7 +191,7 @@ class WebSocket(FrameSender):
                 opcode = frame.opcode
                 if opcode.iscontrol():
                     if opcode is Opcode.PING:
-                        self.push(bytes(self._proto.pong(frame.payload)))
+                        self.push(bytes(SERVER_FRAMES.pong(frame.payload)))
                     elif opcode is Opcode.CLOSE:
                         # the peer closes: answer with the same code, then end
                         code, reason = parse_close(frame.payload)

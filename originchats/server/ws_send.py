@@ -23,6 +23,11 @@ from wsproto.frame_protocol import FrameProtocol
 from .fastsock import FastStream
 from .tick import OncePerTick
 
+#: Builds the server's control frames (ping, pong, close). For a server without extensions they
+#: depend on nothing but their arguments, so one instance serves every socket: a FrameProtocol per
+#: socket (a decoder, buffers, a generator) was a dozen more objects per idle connection for the
+#: garbage collector to walk (docs/performance.md, "The connect path, second round").
+SERVER_FRAMES = FrameProtocol(client=False, extensions=[])
 MAX_OUTBOX_BYTES = 16 * 1024 * 1024  # a client this far behind is dropped (close 1008 "too slow")
 log = structlog.get_logger("originchats.ws")
 
@@ -75,13 +80,12 @@ class FrameSender:
     """
 
     stream: trio.abc.Stream
-    _proto: FrameProtocol = attrs.field(init=False, factory=lambda: FrameProtocol(client=False, extensions=[]))
     _close_sent: bool = False  # serializes our control frames (above)
     _queue: list[bytes] = attrs.Factory(list)
     _queued_bytes: int = 0
-    _wake: trio.Event = attrs.Factory(trio.Event)
+    _woken: bool = False  # the writer has something to do (queued frames, a close)
+    _wake: trio.Event | None = None  # what the writer task waits on, only while it waits
     closing: bool = False
-    closing_event: trio.Event = attrs.Factory(trio.Event)  # set with `closing` (bounds the flush)
     close_code: int | None = None
     # direct writes (see Flusher): the socket's fd while the writer task is alive, else -1
     _flusher: Flusher | None = None
@@ -114,7 +118,7 @@ class FrameSender:
         self._close_grace = close_grace
         if self.closing:
             scope.deadline = min(scope.deadline, trio.current_time() + close_grace)
-        if self._wake.is_set():  # something was queued before (the handshake, on a memory stream)
+        if self._woken:  # something was queued before (the handshake, on a memory stream)
             self._wake_writer()
 
     async def flushed(self) -> None:
@@ -133,7 +137,9 @@ class FrameSender:
         self._scope = None
 
     def _wake_writer(self) -> None:
-        self._wake.set()
+        self._woken = True
+        if self._wake is not None:
+            self._wake.set()
         if self._tasks is not None and not self._writer_started:
             self._writer_started = True
             try:
@@ -160,7 +166,6 @@ class FrameSender:
     def _mark_closing(self, code: int | None) -> None:
         self.closing = True
         self.close_code = code
-        self.closing_event.set()
         scope = self._scope
         if scope is not None:
             scope.deadline = min(scope.deadline, trio.current_time() + self._close_grace)
@@ -219,7 +224,7 @@ class FrameSender:
 
     def ping(self, payload: bytes = b"hb") -> None:
         if not self.closing:
-            self.push(bytes(self._proto.ping(payload)))
+            self.push(bytes(SERVER_FRAMES.ping(payload)))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Queue a close frame after what is already queued; the writer then ends the connection."""
@@ -231,14 +236,19 @@ class FrameSender:
     def _send_close(self, code: int, reason: str) -> None:
         if not self._close_sent:
             self._close_sent = True
-            self._queue.append(bytes(self._proto.close(code, reason)))
+            self._queue.append(bytes(SERVER_FRAMES.close(code, reason)))
 
     async def run_writer(self) -> None:
         """Send whatever is queued in one write; return after the close frame went out."""
         try:
             while True:
-                await self._wake.wait()
-                self._wake = trio.Event()
+                if not self._woken:
+                    self._wake = trio.Event()
+                    await self._wake.wait()
+                    self._wake = None
+                else:
+                    await trio.lowlevel.checkpoint()
+                self._woken = False
                 batch, self._queue = self._queue, []
                 self._queued_bytes = 0
                 if batch:
