@@ -79,24 +79,24 @@ class FastStream(trio.abc.HalfCloseableStream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         sock = self._raw
         size = max_bytes or 65536
-        try:
-            data = sock.recv(size)
-        except BlockingIOError:
+        waited = False
+        while True:
+            try:
+                data = sock.recv(size)
+                break
+            except BlockingIOError:
+                pass  # (not waited for in here: the exception and its traceback would stay alive)
+            except OSError as exc:
+                raise _broken(exc, sock) from exc
+            waited = True
+            await trio.lowlevel.wait_readable(sock)  # parks the task: a schedule point
+        if waited:
             self._unyielded = 0
-            while True:
-                await trio.lowlevel.wait_readable(sock)  # parks the task: a schedule point
-                try:
-                    return sock.recv(size)
-                except BlockingIOError:
-                    continue
-                except OSError as exc:
-                    raise _broken(exc, sock) from exc
-        except OSError as exc:
-            raise _broken(exc, sock) from exc
-        self._unyielded += 1
-        if self._unyielded >= YIELD_EVERY:
-            self._unyielded = 0
-            await trio.lowlevel.checkpoint()
+        else:
+            self._unyielded += 1
+            if self._unyielded >= YIELD_EVERY:
+                self._unyielded = 0
+                await trio.lowlevel.checkpoint()
         return data
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
@@ -146,10 +146,7 @@ class Acceptor:
             try:
                 conn, addr = sock.accept()
             except BlockingIOError:
-                if streams:
-                    break
-                await trio.lowlevel.wait_readable(self._listener.socket)
-                continue
+                conn = None
             except OSError as exc:
                 if exc.errno in IGNORED_ACCEPT_ERRNOS:
                     continue
@@ -158,6 +155,11 @@ class Acceptor:
                 if exc.errno == errno.EBADF:
                     raise trio.ClosedResourceError from exc
                 raise
+            if conn is None:  # nothing waiting (waited for outside the handler, see receive_some)
+                if streams:
+                    break
+                await trio.lowlevel.wait_readable(self._listener.socket)
+                continue
             peer = str(addr[0]) if isinstance(addr, tuple) else str(addr)
             try:
                 streams.append(FastStream(conn, peer))
