@@ -151,9 +151,10 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
     if listeners is None:
         listeners = await trio.open_tcp_listeners(config.listen.port, host=config.listen.host)
     guards = guards_from(config)
-    handler = partial(serve_connection, hub=hub, guards=guards)
     async with trio.open_nursery() as conns:
+        handler = partial(serve_connection, hub=hub, guards=guards, tasks=conns)
         async with trio.open_nursery() as services:
+            services.start_soon(guards.logins.run)
             services.start_soon(heartbeat, hub, config.heartbeat.interval_seconds)
             services.start_soon(rate_limit_supervisor, hub)
             services.start_soon(auth_records_supervisor, hub)
