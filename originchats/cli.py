@@ -167,10 +167,14 @@ def raise_fd_limit() -> None:
 #: a full collection walks all of them. With the defaults one ran every ~1,000 new connections
 #: (each time the long-lived objects had grown by a quarter): connecting 10,000 clients took ~11 s
 #: of server CPU, ~8 s with these (docs/performance.md, "Garbage collection"). Young collections
-#: now run every 10,000 new objects, and a full one is considered after 50 middle ones (~5 million
-#: objects) and still only once the long-lived objects grew by a quarter: cyclic garbage that
-#: reaches the old generation (closed connections) waits longer to be freed, but not without bound.
-GC_THRESHOLDS = (10_000, 10, 50)
+#: run every 100,000 new objects: each one walks every young object still alive, including those
+#: of the connections in flight, and at 10,000 they took ~12% of the server's CPU while clients
+#: connected (a gc callback timed ~1.1 s in the young and middle generations over a 10,000-client
+#: run, ~0.3-0.5 s at 100,000). A middle one runs after 5 young ones, and a full one is considered
+#: after 10 middle ones (~5 million objects, as before) and still only once the long-lived objects
+#: grew by a quarter: cyclic garbage that reaches the old generation (closed connections) waits
+#: longer to be freed, but not without bound.
+GC_THRESHOLDS = (100_000, 5, 10)
 
 
 def tune_gc() -> None:

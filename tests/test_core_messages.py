@@ -16,42 +16,29 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections import deque
 from typing import Any
 
 import attrs
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, rule
 
 from originchats.core import dispatch
 from originchats.core.context import Context
 from originchats.core.defaults import default_general, default_roles
-from originchats.core.effects import Close, Fetch, Persist, Reply, Send
+from originchats.core.effects import Close, Fetch, Reply, Send
 from originchats.core.model import User
 from originchats.core.ops import Around, GetMessage, History, LastMessages, Pinned, PinTarget, Replies, Search
 from originchats.core.request import Request
 from originchats.core.settings import RateLimitSettings, Settings
 from originchats.core.state import Conn, ServerState
-from originchats.store import grams, reads, sql
-from originchats.store.migrate import apply_migrations
+from originchats.store import reads
+from tests.core_driver import CoreDriver, InFlight
 
 MEMBERS = {1: ("alice", ("user",)), 2: ("bob", ("user",)), 3: ("adam", ("admin", "user"))}
 OBSERVER = 4
 TEXTS = st.text(alphabet="ab @", min_size=1, max_size=6).filter(lambda t: t.strip() != "")
 QUERIES = st.text(alphabet='ab @"*(', min_size=1, max_size=4)
-
-
-_TEMPLATE: list[sqlite3.Connection] = []
-
-
-def template() -> sqlite3.Connection:
-    """An empty migrated database, copied for each example (migrating each time is slow)."""
-    if not _TEMPLATE:
-        con = sqlite3.connect(":memory:", isolation_level=None)
-        apply_migrations(con)
-        _TEMPLATE.append(con)
-    return _TEMPLATE[0]
 
 
 def initial_state() -> ServerState:
@@ -76,75 +63,21 @@ def run_op(con: sqlite3.Connection, op: Any) -> Any:
     return reads.run_read(con, op)
 
 
-class Resume:
-    """A read that completed; its continuation has not run yet."""
-
-    def __init__(self, then: Any, result: Any) -> None:
-        self.then, self.result = then, result
-
-
-class InFlight:
-    """One request between its steps: what it still has to do."""
-
-    def __init__(self, ctx: Context, req: Request, effects: tuple) -> None:
-        self.ctx, self.req = ctx, req
-        self.todo: deque = deque(effects)
-        self.waiting_commit = False
-
-
-class MessagesMachine(RuleBasedStateMachine):
+class MessagesMachine(CoreDriver):
     def __init__(self) -> None:
-        super().__init__()
-        self.con = sqlite3.connect(":memory:", isolation_level=None)
-        grams.register(self.con)  # as the store's own connections (store/db.py)
-        template().backup(self.con)
-        self.state = initial_state()
+        super().__init__(initial_state())
         self.ids = itertools.count()
-        self.inflight: list[InFlight] = []
-        self.commits: deque[tuple[InFlight, Persist]] = deque()
         self.created: list[str] = []  # every message id seen, deleted ones included
-        self.seen: list[dict] = []  # what the observer received, in order
         self.queries: list[str] = []  # searches to check at the next settle
-
-    def teardown(self) -> None:
-        self.con.close()
 
     # ---- driving the core like the shell does -----------------------------------------------
 
     def start(self, conn_id: int, cmd: str, at: float | None = None, **fields: Any) -> None:
         n = next(self.ids)  # time creeps: every read here is "recent" (well under a minute)
-        ctx = Context(conn_id=conn_id, now=1000.0 + n / 100 if at is None else at, new_id=f"id-{n}")
-        req = Request(cmd=cmd, data={"cmd": cmd, **fields})
-        step = dispatch.handle(self.state, ctx, req)
-        self.state = step.state
-        self.inflight.append(InFlight(ctx, req, step.effects))
-        self.advance(self.inflight[-1])
-
-    def advance(self, job: InFlight) -> None:
-        """Run the job's effects up to its next wait (a Fetch still runs now: reads do not wait
-        for writes here, which is the racier case)."""
-        while job.todo and not job.waiting_commit:
-            effect = job.todo.popleft()
-            if isinstance(effect, Persist):
-                job.waiting_commit = True
-                self.commits.append((job, effect))
-                return
-            if isinstance(effect, Fetch):
-                # the read happens now; the continuation runs at the job's next turn, on the
-                # state of that moment (other commands may have run in between)
-                job.todo.appendleft(Resume(effect.then, self.run_op(effect.op)))
-                return
-            if isinstance(effect, Resume):
-                step = dispatch.run_guarded(effect.then, self.state, job.ctx, job.req, effect.result)
-                self.state = step.state
-                job.todo.extendleft(reversed(step.effects))
-                continue
-            self.deliver(job, effect)
-        if not job.todo and not job.waiting_commit:
-            self.inflight.remove(job)
+        self.begin(Context(conn_id=conn_id, now=1000.0 + n / 100 if at is None else at, new_id=f"id-{n}"), cmd, **fields)
 
     def run_op(self, op: Any) -> Any:
-        return run_op(self.con, op)
+        return run_op(self.con, op)  # through this module's run_op, which test_threads_machine swaps
 
     def deliver(self, job: InFlight, effect: Any) -> None:
         if isinstance(effect, Send) and OBSERVER in effect.conns:
@@ -154,16 +87,6 @@ class MessagesMachine(RuleBasedStateMachine):
             if packet.get("cmd") == "message_new" and "message" in packet:
                 self.created.append(packet["message"]["id"])
         assert not isinstance(effect, Close)
-
-    def commit_next(self) -> None:
-        job, persist = self.commits.popleft()
-        self.con.execute("BEGIN")
-        for fact in persist.writes:
-            sql.apply_write(self.con, fact)
-        self.con.execute("COMMIT")
-        job.waiting_commit = False
-        job.todo.extendleft(reversed(persist.then))
-        self.advance(job)
 
     def pick(self, i: int) -> str:
         return self.created[i % len(self.created)] if self.created else "missing"
@@ -195,31 +118,10 @@ class MessagesMachine(RuleBasedStateMachine):
         else:
             self.start(who, f"message_{pin}", channel="general", id=self.pick(i))
 
-    @precondition(lambda self: any(j.todo and not j.waiting_commit for j in self.inflight))
-    @rule(i=st.integers(0, 20))
-    def step(self, i: int) -> None:
-        ready = [j for j in self.inflight if j.todo and not j.waiting_commit]
-        self.advance(ready[i % len(ready)])
-
     @rule(query=QUERIES)
     def search(self, query: str) -> None:
         """A query to check once everything has settled."""
         self.queries.append(query)
-
-    @precondition(lambda self: bool(self.commits))
-    @rule()
-    def commit(self) -> None:
-        self.commit_next()
-
-    @rule()
-    def settle(self) -> None:
-        while self.inflight:
-            ready = [j for j in self.inflight if j.todo and not j.waiting_commit]
-            if ready:
-                self.advance(ready[0])
-            else:
-                self.commit_next()
-        self.check_settled()
 
     # ---- properties --------------------------------------------------------------------------
 

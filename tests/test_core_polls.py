@@ -16,37 +16,27 @@ Properties:
 from __future__ import annotations
 
 import itertools
-import sqlite3
-from collections import deque
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, rule
 
-from originchats.core import dispatch
 from originchats.core.context import Context
-from originchats.core.effects import Fetch, Persist, Reply, Send
+from originchats.core.effects import Persist, Reply, Send
 from originchats.core.poll_expiry import expire_due
 from originchats.core.request import Request
 from originchats.core.writes import PollVoted
-from originchats.store import grams, reads, sql
-from tests.test_core_messages import MEMBERS, OBSERVER, InFlight, Resume, initial_state, template
+from tests.core_driver import CoreDriver, InFlight
+from tests.test_core_messages import MEMBERS, OBSERVER, initial_state
 
 OPTIONS = ["a", "b", "c"]
 
 
-class PollsMachine(RuleBasedStateMachine):
+class PollsMachine(CoreDriver):
     def __init__(self) -> None:
-        super().__init__()
-        self.con = sqlite3.connect(":memory:", isolation_level=None)
-        grams.register(self.con)  # as the store's own connections (store/db.py)
-        template().backup(self.con)
-        self.state = initial_state()
+        super().__init__(initial_state())
         self.ids = itertools.count()
-        self.inflight: list[InFlight] = []
-        self.commits: deque[tuple[InFlight, Persist]] = deque()
-        self.seen: list[dict] = []  # what the observer received, in order
         self.now = 1000.0
         self.polls: list[tuple[str, str]] = []  # (poll id, message id) of every poll announced
         self.deleted: set[str] = set()  # message ids whose message_delete the observer got
@@ -57,32 +47,8 @@ class PollsMachine(RuleBasedStateMachine):
     def start(self, conn_id: int, cmd: str, at: float | None = None, **fields: Any) -> None:
         n = next(self.ids)
         self.now += 0.5
-        ctx = Context(conn_id=conn_id, now=self.now if at is None else at, new_id=f"id-{n}",
-                      new_token=f"{n:06d}" + "A" * 37)
-        req = Request(cmd=cmd, data={"cmd": cmd, **fields})
-        step = dispatch.handle(self.state, ctx, req)
-        self.state = step.state
-        self.inflight.append(InFlight(ctx, req, step.effects))
-        self.advance(self.inflight[-1])
-
-    def advance(self, job: InFlight) -> None:
-        while job.todo and not job.waiting_commit:
-            effect = job.todo.popleft()
-            if isinstance(effect, Persist):
-                job.waiting_commit = True
-                self.commits.append((job, effect))
-                return
-            if isinstance(effect, Fetch):
-                job.todo.appendleft(Resume(effect.then, reads.run_read(self.con, effect.op)))
-                return
-            if isinstance(effect, Resume):
-                step = dispatch.run_guarded(effect.then, self.state, job.ctx, job.req, effect.result)
-                self.state = step.state
-                job.todo.extendleft(reversed(step.effects))
-                continue
-            self.deliver(job, effect)
-        if not job.todo and not job.waiting_commit:
-            self.inflight.remove(job)
+        self.begin(Context(conn_id=conn_id, now=self.now if at is None else at, new_id=f"id-{n}",
+                           new_token=f"{n:06d}" + "A" * 37), cmd, **fields)
 
     def deliver(self, job: InFlight, effect: Any) -> None:
         if isinstance(effect, (Send, Reply)):
@@ -96,23 +62,13 @@ class PollsMachine(RuleBasedStateMachine):
             if isinstance(effect, Send) and OBSERVER in effect.conns:
                 self.seen.append(packet)
 
-    def teardown(self) -> None:
-        self.con.close()
-
-    def commit_next(self) -> None:
-        job, persist = self.commits.popleft()
+    def apply(self, persist: Persist) -> None:
         votes = [w for w in persist.writes if isinstance(w, PollVoted)]
         before = {v.poll_id: (self.ended(v.poll_id), self.rows(v.poll_id)) for v in votes}
-        self.con.execute("BEGIN")
-        for fact in persist.writes:
-            sql.apply_write(self.con, fact)
-        self.con.execute("COMMIT")
+        super().apply(persist)
         for poll_id, (ended, rows) in before.items():
             if ended:
                 assert self.rows(poll_id) == rows, "a vote was stored on an ended poll"
-        job.waiting_commit = False
-        job.todo.extendleft(reversed(persist.then))
-        self.advance(job)
 
     def ended(self, poll_id: str) -> bool:
         row = self.con.execute("SELECT ended FROM polls WHERE id = ?", (poll_id,)).fetchone()
@@ -179,27 +135,6 @@ class PollsMachine(RuleBasedStateMachine):
         self.state = step.state
         self.inflight.append(InFlight(ctx, Request(cmd="poll_expiry", data={}), step.effects))
         self.advance(self.inflight[-1])
-
-    @precondition(lambda self: any(j.todo and not j.waiting_commit for j in self.inflight))
-    @rule(i=st.integers(0, 20))
-    def step(self, i: int) -> None:
-        ready = [j for j in self.inflight if j.todo and not j.waiting_commit]
-        self.advance(ready[i % len(ready)])
-
-    @precondition(lambda self: bool(self.commits))
-    @rule()
-    def commit(self) -> None:
-        self.commit_next()
-
-    @rule()
-    def settle(self) -> None:
-        while self.inflight:
-            ready = [j for j in self.inflight if j.todo and not j.waiting_commit]
-            if ready:
-                self.advance(ready[0])
-            else:
-                self.commit_next()
-        self.check_settled()
 
     # ---- properties --------------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ from originchats.core.budget import message_size
 from originchats.core.handlers.message_rules import AROUND_CAP, HISTORY_CAP
 from originchats.core.jsonsize import Unstorable, json_size
 from originchats.core.model import Message
-from originchats.core.settings import ContentLimits
 from originchats.server import ws as ws_mod
 from tests.client import Client, until_reply
 from tests.readers import read_back
@@ -305,4 +304,3 @@ def test_message_size_bounds_the_wire_form_with_names_up_to_64_bytes():
                         reply_to_user="u1" if reply else None, ping=ping, edited=True, pinned=True)
         wire = encoded_size(message_wire(state, plain))
         assert wire <= message_size(plain) <= wire + (100 if reply else 200)
-    assert ContentLimits().message_bytes == LimitsSection().message_bytes

@@ -8,6 +8,8 @@ from typing import Literal
 
 import attrs
 
+from ..core.settings import AuthSettings, ContentLimits, PollLimits, WelcomeSettings
+
 
 class ConfigError(Exception):
     pass
@@ -84,8 +86,10 @@ THREAD_LIST_BYTES_MAX = 7 * 1024 * 1024
 
 
 @attrs.frozen(kw_only=True)
-class AuthSection:
-    """Limits of the auth path (docs/security.md "Authentication"). A count of 0 turns that limit off."""
+class AuthSection(AuthSettings):
+    """Limits of the auth path (docs/security.md "Authentication"). A count of 0 turns that limit off.
+    The per-address and per-account limits the core applies are inherited from core/settings.py
+    `AuthSettings` (their one home); the shell's own are here."""
 
     # password hashing (argon2id, for login, register, password_change)
     hash_threads: int = 2  # hashes computed at once
@@ -99,20 +103,13 @@ class AuthSection:
     rotur_per_ip: int = 4  # validations in flight per address
     rotur_cache_seconds: float = 30.0  # reuse an answer for the same key and validator this long
     rotur_cache_entries: int = 10000
-    # per address
-    registrations_per_ip_per_hour: int = 10
-    ip_failures: int = 50
-    ip_failure_window_seconds: float = 900.0
-    # per account
-    lockout_failures: int = 10
-    lockout_window_seconds: float = 900.0
-    backoff_after: int = 10
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 300.0
 
 
 @attrs.frozen(kw_only=True)
-class LimitsSection:
+class LimitsSection(ContentLimits):
+    """`[limits]`: the bounds on stored content are inherited from core/settings.py `ContentLimits`
+    (their one home, with their defaults); the wire and input limits are here."""
+
     post_content: int = 2000
     search_results: int = 30
     max_frame_size: int = 4 * 1024 * 1024  # bytes of one incoming WebSocket message; larger: close 1009
@@ -125,23 +122,6 @@ class LimitsSection:
     max_buffered_input: int = 128 * 1024 * 1024
     # error answers (`command_rejected`) one socket may cause per minute; more: close 1008
     max_rejected_per_minute: int = 100
-    # stored content (docs/security.md "Stored content")
-    message_bytes: int = 32 * 1024  # one message as read back: content, embeds, reactions
-    url_length: int = 2048  # characters of each URL in an embed
-    json_depth: int = 8  # nesting of JSON stored as sent (channel keys, role permission objects)
-    record_bytes: int = 8192  # one channel or role as stored
-    reactions_per_message: int = 20  # distinct emoji on one message
-    emoji_length: int = 32  # characters of one reaction emoji
-    # administration (docs/security.md "Broadcasts and administration")
-    max_channels: int = 500
-    max_roles: int = 250
-    # threads (docs/security.md "Threads")
-    thread_name_length: int = 100  # characters of a thread's name
-    thread_participants: int = 100  # participants of one thread
-    thread_list_bytes: int = 6 * 1024 * 1024  # what the threads of all forums may add to a channels_get
-    # pins and search (docs/security.md "Pins, replies and search")
-    pins_per_channel: int = 100  # pinned messages in one channel or thread (messages_pinned lists them all)
-    search_scan: int = 5000  # messages (or index candidates) one messages_search may look at
 
 
 @attrs.frozen(kw_only=True)
@@ -195,22 +175,9 @@ class ModlogSection:
     retention: dict[str, int] = attrs.Factory(lambda: dict(RETENTION_DAYS))
 
 
-@attrs.frozen(kw_only=True)
-class PollsSection:
-    """Bounds on what `poll_create` stores (docs/security.md "Polls")."""
-
-    question_length: int = 300  # characters of a poll's question
-    option_length: int = 100  # characters of each option's text
-    option_id_length: int = 50  # characters of each option's id
-
-
-@attrs.frozen(kw_only=True)
-class WelcomeSection:
-    """The message posted as `originChats` when an account is created (core/welcome.py)."""
-
-    enabled: bool = True
-    channel: str = "general"
-    text: str = "Welcome {username}! Thanks for joining the server."
+#: `[polls]` and `[welcome]` are the core's own settings (core/settings.py), loaded as they are.
+PollsSection = PollLimits
+WelcomeSection = WelcomeSettings
 
 
 @attrs.frozen(kw_only=True)

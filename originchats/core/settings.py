@@ -18,32 +18,37 @@ class RateLimitSettings:
 @attrs.frozen(kw_only=True)
 class ContentLimits:
     """Bounds on what clients store (docs/security.md, "Stored content" and "Broadcasts and
-    administration"); see config.toml `[limits]`."""
+    administration"): the one home of these `[limits]` keys and their defaults (config's
+    `LimitsSection` extends this class with the shell's own limits)."""
 
-    message_bytes: int = 32768  # a message's wire form, every user name counted at NAME_BYTES
-    url_length: int = 2048  # characters of any URL stored in an embed
+    message_bytes: int = 32 * 1024  # one message as read back (content, embeds, reactions), user names at NAME_BYTES
+    url_length: int = 2048  # characters of each URL stored in an embed
     reactions_per_message: int = 20  # distinct emoji on one message
     emoji_length: int = 32  # characters of one reaction emoji
+    # administration (docs/security.md "Broadcasts and administration")
     max_channels: int = 500
     max_roles: int = 250
-    record_bytes: int = 8192  # a channel's or a role's stored object
-    json_depth: int = 8  # nesting of free-form JSON stored as sent (channel keys, role permission objects)
+    record_bytes: int = 8192  # one channel or role as stored
+    json_depth: int = 8  # nesting of JSON stored as sent (channel keys, role permission objects)
     # threads (docs/security.md "Threads")
     thread_name_length: int = 100  # characters of a thread's name
     thread_participants: int = 100  # participants of one thread
-    thread_list_bytes: int = 6 * 1024 * 1024  # what all threads may add to a channels_get
-    pins_per_channel: int = 100  # pinned messages in one channel or thread
-    search_scan: int = 5000  # messages (or index candidates) one messages_search looks at
+    thread_list_bytes: int = 6 * 1024 * 1024  # what the threads of all forums may add to a channels_get
+    # pins and search (docs/security.md "Pins, replies and search")
+    pins_per_channel: int = 100  # pinned messages in one channel or thread (messages_pinned lists them all)
+    search_scan: int = 5000  # messages (or index candidates) one messages_search may look at
 
 
 @attrs.frozen(kw_only=True)
 class AuthSettings:
-    """The per-address and per-account limits of the auth path (`[auth]`, core/authguard.py).
-    A count of 0 turns that limit off."""
+    """The per-address and per-account limits of the auth path (`[auth]`, core/authguard.py): their
+    one home (config's `AuthSection` extends this class). A count of 0 turns that limit off."""
 
+    # per address
     registrations_per_ip_per_hour: int = 10
     ip_failures: int = 50
     ip_failure_window_seconds: float = 900.0
+    # per account
     lockout_failures: int = 10
     lockout_window_seconds: float = 900.0
     backoff_after: int = 10
@@ -53,7 +58,7 @@ class AuthSettings:
 
 @attrs.frozen(kw_only=True)
 class PollLimits:
-    """Bounds on what `poll_create` stores (`[polls]`, docs/security.md "Polls")."""
+    """Bounds on what `poll_create` stores (`[polls]` in config.toml, docs/security.md "Polls")."""
 
     question_length: int = 300  # characters of the question (the poll embed schema's limit)
     option_length: int = 100  # characters of each option's text
@@ -62,7 +67,8 @@ class PollLimits:
 
 @attrs.frozen(kw_only=True)
 class WelcomeSettings:
-    """The message posted when someone registers (`[welcome]`, core/welcome.py)."""
+    """The message posted as `originChats` when an account is created (`[welcome]` in config.toml,
+    core/welcome.py)."""
 
     enabled: bool = True
     channel: str = "general"
@@ -94,3 +100,4 @@ class Settings:
     @property
     def post_content(self) -> int:
         return int(self.limits.get("post_content", 2000))
+

@@ -9,13 +9,15 @@ a moment to flush, then close the writer's inbox and let it commit what is queue
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import argon2
+import attrs
 import structlog
 import trio
 
 from ..config import Config
-from ..core.settings import AuthSettings, ContentLimits, PollLimits, RateLimitSettings, Settings, WelcomeSettings
+from ..core.settings import AuthSettings, ContentLimits, RateLimitSettings, Settings
 from ..store import load
 from ..store.db import db_path, open_db, open_to_others
 from ..store.migrate import apply_migrations
@@ -35,6 +37,12 @@ log = structlog.get_logger("originchats.app")
 SHUTDOWN_GRACE = 3.0
 
 
+def project(cls: type, section: object) -> Any:
+    """An instance of the attrs class `cls` with its fields' values taken from `section` (a config
+    section that extends `cls`, so has them all)."""
+    return cls(**{f.name: getattr(section, f.name) for f in attrs.fields(cls)})
+
+
 def settings_from(config: Config) -> Settings:
     s = config.server
     server: dict = {"name": s.name, "owner": {"name": s.owner}}
@@ -45,8 +53,6 @@ def settings_from(config: Config) -> Settings:
     if s.banner:
         server["banner"] = s.banner
     rl = config.rate_limiting
-    lim = config.limits
-    a = config.auth
     return Settings(
         server=server,
         limits={"post_content": config.limits.post_content, "search_results": config.limits.search_results},
@@ -58,22 +64,11 @@ def settings_from(config: Config) -> Settings:
         broadcast_limit=RateLimitSettings(enabled=rl.enabled, messages_per_minute=rl.broadcasts_per_minute,
                                           burst_limit=rl.broadcast_burst_limit,
                                           cooldown_seconds=rl.broadcast_cooldown_seconds),
-        content=ContentLimits(
-            message_bytes=lim.message_bytes, url_length=lim.url_length, reactions_per_message=lim.reactions_per_message,
-            emoji_length=lim.emoji_length, max_channels=lim.max_channels, max_roles=lim.max_roles,
-            record_bytes=lim.record_bytes, json_depth=lim.json_depth, thread_name_length=lim.thread_name_length,
-            thread_participants=lim.thread_participants, thread_list_bytes=lim.thread_list_bytes,
-            pins_per_channel=lim.pins_per_channel, search_scan=lim.search_scan),
+        content=project(ContentLimits, config.limits),
         modlog_retention_days=dict(config.modlog.retention),
-        polls=PollLimits(question_length=config.polls.question_length, option_length=config.polls.option_length,
-                         option_id_length=config.polls.option_id_length),
-        welcome=WelcomeSettings(enabled=config.welcome.enabled, channel=config.welcome.channel,
-                                text=config.welcome.text),
-        auth=AuthSettings(registrations_per_ip_per_hour=a.registrations_per_ip_per_hour,
-                          ip_failures=a.ip_failures, ip_failure_window_seconds=a.ip_failure_window_seconds,
-                          lockout_failures=a.lockout_failures, lockout_window_seconds=a.lockout_window_seconds,
-                          backoff_after=a.backoff_after, backoff_base_seconds=a.backoff_base_seconds,
-                          backoff_max_seconds=a.backoff_max_seconds),
+        polls=config.polls,
+        welcome=config.welcome,
+        auth=project(AuthSettings, config.auth),
     )
 
 
@@ -156,9 +151,10 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
     if listeners is None:
         listeners = await trio.open_tcp_listeners(config.listen.port, host=config.listen.host)
     guards = guards_from(config)
-    handler = partial(serve_connection, hub=hub, guards=guards)
     async with trio.open_nursery() as conns:
+        handler = partial(serve_connection, hub=hub, guards=guards, tasks=conns)
         async with trio.open_nursery() as services:
+            services.start_soon(guards.logins.run)
             services.start_soon(heartbeat, hub, config.heartbeat.interval_seconds)
             services.start_soon(rate_limit_supervisor, hub)
             services.start_soon(auth_records_supervisor, hub)

@@ -1,10 +1,15 @@
 """One task per TCP connection: HTTP request(s), or the WebSocket upgrade and the read loop.
 
-Resource handling: the stream is closed when this task ends. A WebSocket gets a writer task in a
-nursery owned here; `hub.close(conn_id)` runs on every way out, so presence is always updated.
-Once a WebSocket is closing (whoever decided it), the connection gets at most `CLOSE_GRACE`
-seconds to flush its close frame, so a peer that stopped reading cannot hold it open. Reading an
-HTTP request (headers and body) is bounded by `REQUEST_TIMEOUT`. A plain WebSocket upgrade that
+Resource handling: the stream is closed when this task ends. Each connection has one cancel
+scope (no nursery of its own): its deadline is the request deadline while HTTP is read, then the
+close grace of its WebSocket. A WebSocket's writer task, when it needs one, runs in the nursery
+shared by the connections (`tasks`) and cancels the connection's scope when it is done; the
+login deadline is kept by one task for all sockets (ws_limits.LoginDeadlines). `hub.close(conn_id)`
+runs on every way out, so presence is always updated. Once a WebSocket is closing (whoever
+decided it), the connection gets at most `CLOSE_GRACE` seconds to flush its close frame, so a
+peer that stopped reading cannot hold it open. Reading an HTTP request (headers and body) is
+bounded by `REQUEST_TIMEOUT`. Accepted TCP sockets are server/fastsock.py `FastStream`s (reads and
+writes without a scheduler trip when the kernel answers at once). A plain WebSocket upgrade that
 arrives whole in the first read is parsed without h11 (server/upgrade.py); every other request,
 from the same bytes, goes to h11 under the same deadline and size limit.
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from http import HTTPStatus
 
 import attrs
@@ -34,10 +40,12 @@ import structlog
 import trio
 
 from . import http
+from .fastsock import FastStream
 from .guard import Admission, LogSampler, address_key, client_ip, normalize_ip
 from .hub import Hub
 from .upgrade import parse_upgrade
 from .ws import RECEIVE_BYTES, InputBudget, InputLimits, InputRefused, WebSocket, upgrade_response
+from .ws_limits import LoginDeadlines
 
 log = structlog.get_logger("originchats.connection")
 _peer_ids = itertools.count(1)
@@ -86,6 +94,7 @@ class Guards:
     budget: InputBudget = attrs.Factory(lambda: InputBudget(128 * 1024 * 1024))
     refusals: LogSampler = attrs.Factory(lambda: LogSampler("connection_refused"))
     frames: LogSampler = attrs.Factory(lambda: LogSampler("frame_rejected"))
+    logins: LoginDeadlines = attrs.Factory(LoginDeadlines)  # its `run` task is started by app.py
     lingering: int = 0
 
     def samplers(self) -> list[LogSampler]:
@@ -98,8 +107,11 @@ def _too_many(retry_after: int) -> bytes:
 
 
 def peer_ip(stream: trio.abc.Stream) -> str:
-    """The address of the socket's peer; in-memory test streams may carry a `peer_ip` attribute."""
-    if isinstance(stream, trio.SocketStream):
+    """The address of the socket's peer (kept from `accept` by fastsock.Acceptor); in-memory test
+    streams may carry a `peer_ip` attribute."""
+    if isinstance(stream, FastStream) and stream.peer:
+        return stream.peer
+    if isinstance(stream, (trio.SocketStream, FastStream)):
         try:
             addr = stream.socket.getpeername()
         except OSError:
@@ -139,7 +151,8 @@ class ConnLog:
         log.exception(event, **self._fields(), **fields)
 
 
-async def serve_connection(stream: trio.abc.Stream, hub: Hub, guards: Guards) -> None:
+async def serve_connection(stream: trio.abc.Stream, hub: Hub, guards: Guards, tasks: trio.Nursery) -> None:
+    """Serve one accepted connection; `tasks` is where its WebSocket writer task starts, if it needs one."""
     bound = ConnLog(next(_peer_ids))
     peer = normalize_ip(peer_ip(stream))
     held: list[str] = []  # the admission slot this connection holds (its address key)
@@ -152,10 +165,14 @@ async def serve_connection(stream: trio.abc.Stream, hub: Hub, guards: Guards) ->
                     await _refuse(stream, guards, key, refused, bound)
                     return
                 held.append(key)
-            upgraded = await _serve_http(stream, hub, guards, peer, held, bound)
-            if upgraded is not None:  # h11's connection and request are garbage now
-                trailing, ip = upgraded
-                await _run_websocket(stream, hub, trailing, ip, guards, bound)
+            # the connection's one cancel scope: the request deadline while HTTP is read, then
+            # the close grace of its WebSocket (a timer task keeps the login deadline)
+            with trio.CancelScope() as scope:
+                upgraded = await _serve_http(stream, hub, guards, peer, held, bound, scope)
+                if upgraded is not None:  # h11's connection and request are garbage now
+                    scope.deadline = math.inf
+                    trailing, ip = upgraded
+                    await _run_websocket(stream, hub, trailing, ip, guards, bound, scope, tasks)
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
         pass
     except Exception:  # crash barrier: a bug ends this connection only
@@ -185,30 +202,32 @@ async def _refuse(stream: trio.abc.Stream, guards: Guards, key: str, refused: tu
 
 
 async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: str, held: list[str],  # type: ignore[no-untyped-def]
-                      bound) -> tuple[bytes, str] | None:
+                      bound, scope: trio.CancelScope) -> tuple[bytes, str] | None:
     """Serve HTTP requests; after a WebSocket upgrade return the bytes already read past it and the
     client's address. A plain upgrade that arrives whole in the first read is taken without h11
-    (server/upgrade.py); anything else goes to h11, from the same bytes and under the same deadline."""
+    (server/upgrade.py); anything else goes to h11, from the same bytes and under the same deadline.
+    Reading a request (and a body) is bounded by `REQUEST_TIMEOUT`: the deadline of the
+    connection's `scope`, whose expiry ends the connection."""
     conn: h11.Connection | None = None
     while True:
-        request = None
-        with trio.move_on_after(REQUEST_TIMEOUT):
-            try:
-                if conn is None:
-                    data = await stream.receive_some(RECEIVE_BYTES)
-                    fast = parse_upgrade(data, MAX_HEADER_BYTES)
-                    if fast is not None:
-                        ip = await _admit_upgrade(stream, guards, peer, held, fast.headers, bound)
-                        if ip is None:
-                            return None
-                        await stream.send_all(fast.response)
-                        return fast.trailing, ip
-                    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
-                    conn.receive_data(data)
-                request = await _read_request(stream, conn)
-            except h11.RemoteProtocolError as exc:
-                await stream.send_all(_bad_request(exc))
-                return None
+        scope.deadline = trio.current_time() + REQUEST_TIMEOUT
+        try:
+            if conn is None:
+                data = await stream.receive_some(RECEIVE_BYTES)
+                fast = parse_upgrade(data, MAX_HEADER_BYTES)
+                if fast is not None:
+                    ip = await _admit_upgrade(stream, guards, peer, held, fast.headers, bound)
+                    if ip is None:
+                        return None
+                    await stream.send_all(fast.response)
+                    return fast.trailing, ip
+                conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+                conn.receive_data(data)
+            request = await _read_request(stream, conn)
+        except h11.RemoteProtocolError as exc:
+            await stream.send_all(_bad_request(exc))
+            return None
+        scope.deadline = math.inf
         if request is None:
             return None
         upgrade = upgrade_response(request) if request.target.split(b"?", 1)[0] == b"/" else None
@@ -221,9 +240,8 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
             return bytes(trailing), ip
         status, headers, body = http.route(request, hub.state, len(hub.sockets))
         await stream.send_all(http.response_bytes(conn, request, status, headers, body))
-        drained = False
-        with trio.move_on_after(REQUEST_TIMEOUT):
-            drained = await _drain_body(stream, conn)
+        scope.deadline = trio.current_time() + REQUEST_TIMEOUT
+        drained = await _drain_body(stream, conn)
         if not drained or conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
             return None
         conn.start_next_cycle()
@@ -245,37 +263,44 @@ async def _admit_upgrade(stream: trio.abc.Stream, guards: Guards, peer: str, hel
     return ip
 
 
-async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, ip: str, guards: Guards, bound) -> None:  # type: ignore[no-untyped-def]
-    ws = WebSocket(stream, trailing=trailing, limits=guards.input, budget=guards.budget)
+async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, ip: str, guards: Guards,  # type: ignore[no-untyped-def]
+                         bound, scope: trio.CancelScope, tasks: trio.Nursery) -> None:
+    """The read loop of a WebSocket, inside the connection's `scope`. Its writer task starts in
+    `tasks` on demand (ws_send.py); once the socket is closing, the scope gets a deadline of
+    CLOSE_GRACE to flush, and the writer cancels it when done (close frame out, or peer gone)."""
+    ws = WebSocket(stream, trailing=trailing, limits=guards.input, budget=guards.budget, logins=guards.logins)
     conn_id = hub.open(ws, ip)
     bound.conn_id = conn_id
     bound.info("connection_opened")
     try:
-        async with trio.open_nursery() as nursery:
-            # the writer task starts on demand, and a closing socket gets CLOSE_GRACE to flush
-            ws.run_in(nursery, CLOSE_GRACE)
-            try:
-                while True:
-                    try:
-                        text = await ws.receive()
-                    except InputRefused as exc:  # frame_rejected (sampled per address) or login_timeout
-                        if exc.event != "frame_rejected" or guards.frames.allow(address_key(ip), trio.current_time()):
-                            bound.info(exc.event, reason=exc.reason, limit=exc.limit)
-                        break
-                    if text is None:
-                        break
-                    await hub.handle_text(conn_id, text)
-                    conn = hub.state.conns.get(conn_id)
-                    ws.set_logged_in(conn is not None and conn.authed)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                nursery.cancel_scope.cancel()
-            except Exception:  # crash barrier: a bug closes this connection only (1011)
-                bound.exception("connection_crashed")
-                ws.close(1011, "internal error")
-            finally:
-                if not ws.closing:
-                    ws.close(1000, "")
+        ws.run_in(tasks, scope, CLOSE_GRACE)
+        try:
+            while True:
+                try:
+                    text = await ws.receive()
+                except InputRefused as exc:  # frame_rejected (sampled per address)
+                    if exc.event != "frame_rejected" or guards.frames.allow(address_key(ip), trio.current_time()):
+                        bound.info(exc.event, reason=exc.reason, limit=exc.limit)
+                    break
+                if text is None:
+                    break
+                ws.busy = True
+                await hub.handle_text(conn_id, text)
+                ws.busy = False
+                conn = hub.state.conns.get(conn_id)
+                ws.set_logged_in(conn is not None and conn.authed)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            scope.cancel()
+        except Exception:  # crash barrier: a bug closes this connection only (1011)
+            bound.exception("connection_crashed")
+            ws.close(1011, "internal error")
+        finally:
+            if not ws.closing:
+                ws.close(1000, "")
+        await ws.flushed()  # the close frame goes out (bounded by the close grace)
     finally:
         ws.detach()
         hub.close(conn_id)
+        if ws.login_expired:
+            bound.info("login_timeout", reason="login_timeout", limit=guards.input.login_timeout)
         bound.info("connection_closed", code=ws.close_code)

@@ -6,7 +6,8 @@
 * `Rejections`: every rejected command (invalid JSON, unknown command, error answer) goes through
   here: its log line is sampled per address (`LogSampler`) with client text clipped (`clip`), and a
   socket that causes more than `limits.max_rejected_per_minute` of them is closed.
-* `serve_listeners`: trio's accept loop, but when accept fails for want of file descriptors it logs
+* `serve_listeners`: trio's accept loop (on a TCP listener: server/fastsock.py `Acceptor`, which
+  takes every waiting connection per wake-up), but when accept fails for want of file descriptors it logs
   one line per `ACCEPT_LOG_INTERVAL` (trio logs a traceback every 100 ms) and refuses the waiting
   connection with a 503 through a reserved descriptor, instead of leaving it in the backlog.
 
@@ -25,6 +26,8 @@ from typing import Any
 import attrs
 import structlog
 import trio
+
+from .fastsock import Acceptor
 
 log = structlog.get_logger("originchats.guard")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -278,11 +281,15 @@ async def _serve_one(listener: trio.abc.Listener, handler: Callable[[trio.abc.St
     reserve = _Reserve()
     failures = refused = 0
     logged_at = -math.inf
+    acceptor = Acceptor(listener) if isinstance(listener, trio.SocketListener) else None
     try:
         async with listener:
             while True:
                 try:
-                    stream = await listener.accept()
+                    if acceptor is not None:
+                        streams: list[trio.abc.Stream] = await acceptor.accept_batch()  # type: ignore[assignment]
+                    else:
+                        streams = [await listener.accept()]
                 except OSError as exc:
                     if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
                         raise
@@ -295,8 +302,11 @@ async def _serve_one(listener: trio.abc.Listener, handler: Callable[[trio.abc.St
                         logged_at, failures, refused = now, 0, 0
                     await trio.sleep(ACCEPT_RETRY)
                     continue
-                nursery.start_soon(_run_handler, stream, handler)
+                for stream in streams:
+                    nursery.start_soon(_run_handler, stream, handler)
     finally:
+        if acceptor is not None:
+            acceptor.detach()
         reserve.close()
 
 

@@ -109,8 +109,9 @@ class Hub:
         undo = interpreter.undo(before, step.state)
         if len(effects) == 1 and self.pipeline.start(effects[0], ctx, req, listener, undo):
             return
-        # shielded: the state already holds this step; its writes must reach the writer even if
-        # the connection is cancelled meanwhile (closed, server shutting down)
-        with trio.CancelScope(shield=True):
-            await self.pipeline.settle(conn_id)
+        if self.pipeline.pending(conn_id):
+            # shielded: the state already holds this step; its writes must reach the writer even
+            # if the connection is cancelled meanwhile (closed, server shutting down)
+            with trio.CancelScope(shield=True):
+                await self.pipeline.settle(conn_id)
         await interpreter.run(effects, ctx, req, listener, undo)

@@ -67,9 +67,10 @@ class Sink(Protocol):
     def rejected(self, conn_id: int, count: bool, fields: dict[str, Any]) -> None:
         """A command of `conn_id` was refused (`count`: it counts against the socket's allowance)."""
 
-    async def commit(self, writes: tuple[Write, ...], then: Committed, undo: Undo | None) -> None:
+    async def commit(self, writes: tuple[Write, ...], then: Committed, undo: Undo | None, last: bool = False) -> None:
         """Commit `writes`; call `then(None)` right after the commit, in commit order. On failure
-        call `undo()`, then `then(error)`, and raise `WriteFailed`."""
+        call `undo()`, then `then(error)`, and raise `WriteFailed`. `last`: nothing of the command
+        runs after this commit but what `then` does (the caller may then stop waiting if cancelled)."""
 
     async def fetch(self, op: Op) -> Any: ...
 
@@ -91,9 +92,11 @@ class Interpreter:
         return undo
 
     async def run(self, effects: tuple[Effect, ...], ctx: Context, req: Request, listener: str | None,
-                  undo: Undo | None = None) -> None:
-        """Run one step's effects; `undo` takes the step back if its `Persist` fails to commit."""
-        for effect in effects:
+                  undo: Undo | None = None, tail: bool = True) -> None:
+        """Run one step's effects; `undo` takes the step back if its `Persist` fails to commit.
+        `tail`: nothing runs after these effects (the command ends with them)."""
+        last_index = len(effects) - 1
+        for index, effect in enumerate(effects):
             if isinstance(effect, Persist):
                 # The sends that follow a commit run right after it (live: in the writer task, in
                 # commit order): two commands committed in one group (an edit and a delete of the
@@ -112,18 +115,20 @@ class Interpreter:
                         if effect.after is not None:
                             self.after(effect.after, ctx, listener)
 
+                last = tail and index == last_index and not rest
                 try:
-                    await self.sink.commit(effect.writes, committed, undo)
+                    await self.sink.commit(effect.writes, committed, undo, last)
                 except WriteFailed:
                     self.failed(effect, ctx.conn_id, req, listener)
                     return
-                await self.run(rest, ctx, req, listener)
+                await self.run(rest, ctx, req, listener, None, tail and index == last_index)
             elif isinstance(effect, Fetch):
                 result = await self.sink.fetch(effect.op)
                 before = self.owner.state
                 step = dispatch.run_guarded(effect.then, before, ctx, req, result)
                 self.owner.state = step.state
-                await self.run(step.effects, ctx, req, listener, self.undo(before, step.state, undo))
+                await self.run(step.effects, ctx, req, listener, self.undo(before, step.state, undo),
+                               tail and index == last_index)
             else:
                 self.run_one(effect, ctx.conn_id, listener)
             if isinstance(effect, (Reply, Send)) and effect.rejected is not None:  # an error answer

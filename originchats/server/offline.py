@@ -64,7 +64,7 @@ class OfflineSink:
     def rejected(self, conn_id: int, count: bool, fields: dict[str, Any]) -> None:
         pass  # the answer says it
 
-    async def commit(self, writes: tuple[Write, ...], then: Committed, undo: Undo | None) -> None:
+    async def commit(self, writes: tuple[Write, ...], then: Committed, undo: Undo | None, last: bool = False) -> None:
         try:
             commit_now(self.con, writes)
         except Exception as exc:  # noqa: BLE001 - as the writer: any failure fails this entry alone

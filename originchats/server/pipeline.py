@@ -64,6 +64,10 @@ class Pipeline:
             del self._pending[conn_id]
         return False
 
+    def pending(self, conn_id: int) -> bool:
+        """Whether the connection has pipelined writes not yet committed and announced."""
+        return conn_id in self._pending
+
     async def settle(self, conn_id: int) -> None:
         """Wait until every pipelined write of this connection is committed and its sends ran."""
         if conn_id in self._pending:

@@ -4,8 +4,11 @@ and where the effects of a running server land.
 * `send`: the packet is encoded once (one text, one frame) and the frame pushed to each socket;
   `reply`: the caller's copy carries its `listener` (the codec splices it into the same text);
   `close`: a close frame after what is queued for the socket.
-* `commit`: the single writer (store/writer.py), shielded from cancellation: once queued, a write
-  commits, and its broadcast must not be lost because the sender's connection went away.
+* `commit`: the single writer (store/writer.py): once queued, a write commits and its `then` (the
+  broadcast) runs in the writer task, so it is not lost because the sender's connection went away.
+  The entry is queued without a scheduler trip when the inbox has room; waiting for it is shielded
+  from cancellation only while more of the command must still be queued after it (else a
+  cancelled sender simply stops waiting), and waiting for room in a full inbox is shielded too.
 * `fetch`: the op runner (server/ops.py).
 * `channels_changed`: the per-tick coalesced `channels_get` pushes (server/coalesce.py).
 * `rejected`: the sampled rejection log; a socket that keeps sending what gets refused is closed.
@@ -84,9 +87,17 @@ class SocketSink:
         if flooding and ws is not None:
             ws.close(1008, "too many invalid requests")
 
-    async def commit(self, writes: tuple[Write, ...], then: Committed, undo: Undo | None) -> None:
-        with trio.CancelScope(shield=True):
-            await self.writer.submit(writes, then, undo)
+    async def commit(self, writes: tuple[Write, ...], then: Committed, undo: Undo | None, last: bool = False) -> None:
+        entry = self.writer.enqueue(writes, then, undo)
+        if entry is None:  # the inbox is full: wait for room (back-pressure), shielded
+            with trio.CancelScope(shield=True):
+                await self.writer.submit(writes, then, undo)
+            return
+        if last:  # queued: it commits and `then` runs whatever becomes of this task
+            await self.writer.wait(entry)
+        else:  # the writes of the rest of the command must still be queued, even if cancelled
+            with trio.CancelScope(shield=True):
+                await self.writer.wait(entry)
 
     async def fetch(self, op: Op) -> Any:
         return await self.ops.run(op)

@@ -28,8 +28,9 @@ from wsproto.frame_protocol import (LOCAL_ONLY_CLOSE_REASONS, MAX_CLOSE_REASON, 
                                     MIN_CLOSE_REASON, CloseReason, FrameDecoder, Opcode, ParseFailed)
 
 from .ws_limits import (BUSY_CODE, BUSY_REASON, LOGIN_TIMEOUT_CODE, LOGIN_TIMEOUT_REASON, RECEIVE_BYTES,
-                        BudgetExhausted, InputBudget, InputLimits, InputRefused, LoginTimeout, MessageTooBig)
-from .ws_send import MAX_OUTBOX_BYTES, Flusher, FrameSender, encode_text
+                        BudgetExhausted, InputBudget, InputLimits, InputRefused, LoginDeadlines, LoginTimeout,
+                        MessageTooBig)
+from .ws_send import MAX_OUTBOX_BYTES, SERVER_FRAMES, Flusher, FrameSender, encode_text
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -98,6 +99,9 @@ class WebSocket(FrameSender):
     limits: InputLimits | None = None
     budget: InputBudget | None = None
     login_deadline: float | None = None  # trio time; None once logged in (or without limits)
+    logins: LoginDeadlines | None = None  # who closes the socket at `login_deadline`
+    login_expired: bool = False  # closed for want of a login in time
+    busy: bool = False  # a command of this socket is being handled (its login may be under way)
     _frames: FrameDecoder = attrs.field(init=False, factory=lambda: FrameDecoder(client=False, extensions=[]))
     _opcode: Opcode | None = None  # of the message being received
     _size: int = 0  # its bytes so far
@@ -116,14 +120,29 @@ class WebSocket(FrameSender):
         """Switch between the before-login limits (a deadline and a small message limit) and the
         normal ones; cheap to call after every command."""
         limits = self.limits
-        if limits is None or logged_in == (self.login_deadline is None):
+        if limits is None:
+            return
+        if logged_in == (self.login_deadline is None):
+            if not logged_in and self.login_deadline <= trio.current_time():  # type: ignore[operator]
+                self.expire_login()  # it fell due while a command was handled
             return
         if logged_in:
             self.login_deadline = None
             self.max_message = limits.max_message
         else:
-            self.login_deadline = trio.current_time() + limits.login_timeout
+            self.login_deadline = deadline = trio.current_time() + limits.login_timeout
             self.max_message = limits.max_message_before_login
+            if self.logins is not None:
+                self.logins.add(deadline, self)
+
+    def expire_login(self) -> None:
+        """The login deadline passed (ws_limits.LoginDeadlines): close (1008 "login timeout"), unless
+        a command is being handled (a login under way): then `set_logged_in` decides after it, as
+        a read after the deadline would have."""
+        if self.busy or self.closing:
+            return
+        self.login_expired = True
+        self.close(LOGIN_TIMEOUT_CODE, LOGIN_TIMEOUT_REASON)
 
     def detach(self) -> None:
         """The connection is over (its stream is about to close): never write to its fd again, and
@@ -135,14 +154,16 @@ class WebSocket(FrameSender):
         """The next complete text message, or None once the connection is closing or closed.
 
         Raises an `InputRefused` (after queueing the close frame) when the input breaks a limit:
-        `MessageTooBig` (1009), `BudgetExhausted` (1013), `LoginTimeout` (1008).
+        `MessageTooBig` (1009), `BudgetExhausted` (1013). The login deadline is kept by
+        `logins` (ws_limits.LoginDeadlines), or, without it, here around each read (1008,
+        `LoginTimeout`).
         """
         while not self.closing:
             text = self._next_message()
             if text is not None or self.closing:
                 return text
             deadline = self.login_deadline
-            if deadline is None:
+            if deadline is None or self.logins is not None:
                 data = await self.stream.receive_some(RECEIVE_BYTES)
             else:
                 data = None
@@ -170,7 +191,7 @@ class WebSocket(FrameSender):
                 opcode = frame.opcode
                 if opcode.iscontrol():
                     if opcode is Opcode.PING:
-                        self.push(bytes(self._proto.pong(frame.payload)))
+                        self.push(bytes(SERVER_FRAMES.pong(frame.payload)))
                     elif opcode is Opcode.CLOSE:
                         # the peer closes: answer with the same code, then end
                         code, reason = parse_close(frame.payload)

@@ -3,14 +3,19 @@ login deadline, and the budget of unfinished messages held across all connection
 
 * `max_message` bytes per message (close 1009); `InputLimits.max_message_before_login` until the
   socket logs in, `InputLimits.max_message` after;
-* `InputLimits.login_timeout`: a socket not logged in by then is closed (1008 "login timeout");
+* `InputLimits.login_timeout`: a socket not logged in by then is closed (1008 "login timeout"),
+  by one `LoginDeadlines` task for the whole server (no timer per socket);
 * an `InputBudget` bounds the bytes of unfinished messages held across all connections (policy
   "refuse the newcomer": the socket whose fragment would go past it is closed, 1013).
 """
 
 from __future__ import annotations
 
+from collections import deque
+from typing import Any
+
 import attrs
+import trio
 
 RECEIVE_BYTES = 65536  # one read from the socket
 LOGIN_TIMEOUT_CODE, LOGIN_TIMEOUT_REASON = 1008, "login timeout"
@@ -46,6 +51,44 @@ class InputLimits:
     max_message: int = 4 * 1024 * 1024  # bytes per message once logged in
     max_message_before_login: int = 16 * 1024  # before
     login_timeout: float = 30.0  # seconds from the upgrade to the login
+
+
+class LoginDeadlines:
+    """The login deadlines of the sockets not logged in, kept by one task (`run`) for all of them.
+
+    Every socket gets the same `login_timeout`, so deadlines are added in the order they fall due
+    and a FIFO queue is the sorted structure: `add` is O(1), and the task sleeps until the oldest
+    deadline. A socket whose deadline passes while it still has the same one (not logged in
+    meanwhile, not closing) is expired: `expire_login()` closes it (1008 "login timeout"). This
+    replaces a cancel scope around every read before login."""
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[float, Any]] = deque()
+        self._wake: trio.Event | None = None
+
+    def add(self, deadline: float, ws: Any) -> None:
+        self._queue.append((deadline, ws))
+        if self._wake is not None:
+            self._wake.set()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    async def run(self) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                self._wake = trio.Event()
+                await self._wake.wait()
+                self._wake = None
+                continue
+            deadline, ws = queue[0]
+            if trio.current_time() < deadline:
+                await trio.sleep_until(deadline)
+                continue
+            queue.popleft()
+            if ws.login_deadline == deadline and not ws.closing:
+                ws.expire_login()
 
 
 def _find_malloc_trim():  # type: ignore[no-untyped-def]

@@ -20,8 +20,14 @@ import structlog
 import trio
 from wsproto.frame_protocol import FrameProtocol
 
+from .fastsock import FastStream
 from .tick import OncePerTick
 
+#: Builds the server's control frames (ping, pong, close). For a server without extensions they
+#: depend on nothing but their arguments, so one instance serves every socket: a FrameProtocol per
+#: socket (a decoder, buffers, a generator) was a dozen more objects per idle connection for the
+#: garbage collector to walk (docs/performance.md, "The connect path, second round").
+SERVER_FRAMES = FrameProtocol(client=False, extensions=[])
 MAX_OUTBOX_BYTES = 16 * 1024 * 1024  # a client this far behind is dropped (close 1008 "too slow")
 log = structlog.get_logger("originchats.ws")
 
@@ -74,69 +80,94 @@ class FrameSender:
     """
 
     stream: trio.abc.Stream
-    _proto: FrameProtocol = attrs.field(init=False, factory=lambda: FrameProtocol(client=False, extensions=[]))
     _close_sent: bool = False  # serializes our control frames (above)
     _queue: list[bytes] = attrs.Factory(list)
     _queued_bytes: int = 0
-    _wake: trio.Event = attrs.Factory(trio.Event)
+    _woken: bool = False  # the writer has something to do (queued frames, a close)
+    _wake: trio.Event | None = None  # what the writer task waits on, only while it waits
     closing: bool = False
-    closing_event: trio.Event = attrs.Factory(trio.Event)  # set with `closing` (bounds the flush)
     close_code: int | None = None
     # direct writes (see Flusher): the socket's fd while the writer task is alive, else -1
     _flusher: Flusher | None = None
     _fd: int = -1
     _dirty: bool = False
     _sending: bool = False  # the writer task is inside send_all: it owns the socket
-    # The connection's nursery: the writer task is started in it only when needed (a close, a slow
-    # reader, a stream without fd), which saves a task per idle connection. None: run_writer is
-    # driven by the caller (unit tests).
+    # Where the writer task is started, only when needed (a close, a slow reader, a stream without
+    # fd), which saves a task per idle connection: a nursery shared by the connections. None:
+    # run_writer is driven by the caller (unit tests).
     _tasks: trio.Nursery | None = None
+    # the connection's cancel scope: cancelled when the writer is done, and given a deadline of
+    # `_close_grace` seconds once closing
+    _scope: trio.CancelScope | None = None
     _close_grace: float = 5.0
     _writer_started: bool = False
+    _writer_done: trio.Event | None = None  # set when the writer task ended (or could not start)
 
     def use_flusher(self, flusher: Flusher) -> None:
         """Write through `flusher` when the stream is a real socket (not in-memory test streams)."""
-        if isinstance(self.stream, trio.SocketStream):
+        if isinstance(self.stream, (trio.SocketStream, FastStream)):
             self._flusher = flusher
             self._fd = self.stream.socket.fileno()
 
-    def run_in(self, nursery: trio.Nursery, close_grace: float) -> None:
-        """Start the writer in `nursery` on demand; once closing, give it `close_grace` seconds
-        to flush, then cancel the nursery (a peer that stopped reading cannot hold it open)."""
+    def run_in(self, nursery: trio.Nursery, scope: trio.CancelScope, close_grace: float) -> None:
+        """Start the writer in `nursery` on demand. `scope` is the connection's: cancelled once the
+        writer is done (close frame sent, or the peer gone); once closing, it gets a deadline
+        `close_grace` seconds away (a peer that stopped reading cannot hold it open)."""
         self._tasks = nursery
+        self._scope = scope
         self._close_grace = close_grace
-        if self._wake.is_set():  # something was queued before (the handshake, on a memory stream)
+        if self.closing:
+            scope.deadline = min(scope.deadline, trio.current_time() + close_grace)
+        if self._woken:  # something was queued before (the handshake, on a memory stream)
             self._wake_writer()
+
+    async def flushed(self) -> None:
+        """Until the writer task is done: the close frame is out, or the peer is gone. Call it
+        once closing, inside the connection's scope (whose deadline bounds the wait)."""
+        if self._writer_done is None:
+            self._writer_done = trio.Event()
+        if not self._writer_started:
+            self._writer_done.set()  # nothing to wait for: never started, or it could not
+        await self._writer_done.wait()
 
     def detach(self) -> None:
         """The connection is over (its stream is about to close): never write to its fd again."""
         self._fd = -1
         self._tasks = None
+        self._scope = None
 
     def _wake_writer(self) -> None:
-        self._wake.set()
+        self._woken = True
+        if self._wake is not None:
+            self._wake.set()
         if self._tasks is not None and not self._writer_started:
             self._writer_started = True
             try:
                 self._tasks.start_soon(self._writer_task)
             except RuntimeError:  # the nursery is closing: the connection is ending anyway
-                pass
+                self._writer_started = False
 
     async def _writer_task(self) -> None:
         try:
             await self.run_writer()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
-        # once the writer is done (close frame sent, or the peer is gone) the read loop ends too
-        if self._tasks is not None:
-            self._tasks.cancel_scope.cancel()
+        except Exception:  # crash barrier: a bug ends this connection only
+            log.exception("connection_crashed", where="writer")
+        finally:
+            self._writer_started = True
+            if self._writer_done is None:
+                self._writer_done = trio.Event()
+            self._writer_done.set()
+            # once the writer is done the read loop ends too
+            if self._scope is not None:
+                self._scope.cancel()
 
     def _mark_closing(self, code: int | None) -> None:
         self.closing = True
         self.close_code = code
-        self.closing_event.set()
-        if self._tasks is not None:
-            scope = self._tasks.cancel_scope
+        scope = self._scope
+        if scope is not None:
             scope.deadline = min(scope.deadline, trio.current_time() + self._close_grace)
         self._wake_writer()
 
@@ -193,7 +224,7 @@ class FrameSender:
 
     def ping(self, payload: bytes = b"hb") -> None:
         if not self.closing:
-            self.push(bytes(self._proto.ping(payload)))
+            self.push(bytes(SERVER_FRAMES.ping(payload)))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Queue a close frame after what is already queued; the writer then ends the connection."""
@@ -205,14 +236,19 @@ class FrameSender:
     def _send_close(self, code: int, reason: str) -> None:
         if not self._close_sent:
             self._close_sent = True
-            self._queue.append(bytes(self._proto.close(code, reason)))
+            self._queue.append(bytes(SERVER_FRAMES.close(code, reason)))
 
     async def run_writer(self) -> None:
         """Send whatever is queued in one write; return after the close frame went out."""
         try:
             while True:
-                await self._wake.wait()
-                self._wake = trio.Event()
+                if not self._woken:
+                    self._wake = trio.Event()
+                    await self._wake.wait()
+                    self._wake = None
+                else:
+                    await trio.lowlevel.checkpoint()
+                self._woken = False
                 batch, self._queue = self._queue, []
                 self._queued_bytes = 0
                 if batch:

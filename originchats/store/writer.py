@@ -172,6 +172,31 @@ class Writer:
         if entry.error is not None:
             raise WriteFailed(str(entry.error)) from entry.error
 
+    def enqueue(self, writes: Sequence[Write], then: Callable[[BaseException | None], None] | None = None,
+                undo: Callable[[], None] | None = None) -> _Entry | None:
+        """Queue `writes` without waiting, for `wait`: None when the inbox is full (then `submit`).
+        Once queued they commit, and `then` runs in the writer task, whatever becomes of the caller."""
+        assert self._send is not None
+        entry = _Entry(writes, then=then, undo=undo)
+        try:
+            self._send.send_nowait(entry)
+        except trio.WouldBlock:
+            return None
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            entry.error = WriteFailed("the writer is shut down")
+            if undo is not None:
+                undo()
+            entry.done.set()  # type: ignore[union-attr]
+        return entry
+
+    async def wait(self, entry: _Entry) -> None:
+        """Until `entry` (from `enqueue`) is committed; `WriteFailed` when it was not."""
+        await entry.done.wait()  # type: ignore[union-attr]
+        if entry.error is not None:
+            if isinstance(entry.error, WriteFailed):
+                raise entry.error
+            raise WriteFailed(str(entry.error)) from entry.error
+
     def submit_nowait(self, writes: Sequence[Write], then: Callable[[BaseException | None], None],
                       undo: Callable[[], None] | None = None) -> bool:
         """Queue `writes`; `then(None)` (or `undo()`, then `then(WriteFailed)`) runs in the writer

@@ -11,7 +11,7 @@ from ..context import Context
 from ..effects import Fetch, Persist, Step
 from ..budget import message_size
 from ..errors import ProtocolError
-from ..model import Action, Message
+from ..model import Action, Message, User
 from ..ops import GetMessage
 from ..permissions import channel_allows, channel_allows_literal
 from ..registry import command
@@ -53,32 +53,29 @@ def handle_message_react_add(state: ServerState, ctx: Context, req: Request) -> 
     user = me(state, ctx)
     require_roles(user, nosrc=True)
     mid, emoji = _reaction_fields(state, req)
-    target = ctx_channel(state, req, user)
-    ch = target.channel
-    # the original skipped the view check here; reacting needs both `view` and `react`
-    if not channel_allows(ch, Action.VIEW, user.roles) or not channel_allows_literal(ch, Action.REACT, user.roles):
-        raise ProtocolError(texts.REACT_ADD_DENIED)
-    state, refusal = rate_check(state, ctx, user, broadcast=True)
-    if refusal is not None:
-        return Step(state, (refusal,))
-    return Step(state, (Fetch(GetMessage(ch.id, mid, target.thread_id),
-                              partial(_react_target_read, emoji=emoji, add=True)),))
+    return _react(state, ctx, req, user, mid, emoji, add=True)
 
 
 @command("message_react_remove")
 def handle_message_react_remove(state: ServerState, ctx: Context, req: Request) -> Step:
     user = me(state, ctx)
-    mid, emoji = _reaction_fields(state, req)
+    mid, emoji = _reaction_fields(state, req)  # the fields are checked before the roles here, as the original did
     require_roles(user, nosrc=True)
+    return _react(state, ctx, req, user, mid, emoji, add=False)
+
+
+def _react(state: ServerState, ctx: Context, req: Request, user: User, mid: str, emoji: str, *, add: bool) -> Step:
+    """The rest of an add or a remove: the channel, `view` and `react` (the original skipped the view
+    check on add; reacting needs both), the broadcast rate limit, then the message is read."""
     target = ctx_channel(state, req, user)
     ch = target.channel
     if not channel_allows(ch, Action.VIEW, user.roles) or not channel_allows_literal(ch, Action.REACT, user.roles):
-        raise ProtocolError(texts.REACT_REMOVE_DENIED)
+        raise ProtocolError(texts.REACT_ADD_DENIED if add else texts.REACT_REMOVE_DENIED)
     state, refusal = rate_check(state, ctx, user, broadcast=True)
     if refusal is not None:
         return Step(state, (refusal,))
     return Step(state, (Fetch(GetMessage(ch.id, mid, target.thread_id),
-                              partial(_react_target_read, emoji=emoji, add=False)),))
+                              partial(_react_target_read, emoji=emoji, add=add)),))
 
 
 def _react_target_read(state: ServerState, ctx: Context, req: Request, m: Message | None, *,

@@ -186,14 +186,21 @@ def _page_read(state: ServerState, ctx: Context, req: Request, messages: list[Me
 # ---- changing a thread ------------------------------------------------------------------------
 
 
-@command("thread_update")
-def handle_thread_update(state: ServerState, ctx: Context, req: Request) -> Step:
+def _modifiable_thread(state: ServerState, ctx: Context, req: Request) -> tuple[User, Target, Thread]:
+    """The caller, the target and its thread, for a change that only the thread's creator or a
+    holder of `manage_threads` may make (thread_update, thread_delete)."""
     user = me(state, ctx)
     target = thread_access(state, req, user, view=False)
     thread = target.thread
-    assert thread is not None
+    assert thread is not None  # thread_access found it
     if not may_modify(state, user, thread):
         raise ProtocolError(texts.THREAD_MODIFY_DENIED)
+    return user, target, thread
+
+
+@command("thread_update")
+def handle_thread_update(state: ServerState, ctx: Context, req: Request) -> Step:
+    user, target, thread = _modifiable_thread(state, ctx, req)
     changes: dict[str, Any] = {}
     if req.get("name") is not None:
         changes["name"] = thread_name(state, req.get("name"))
@@ -211,12 +218,7 @@ def handle_thread_update(state: ServerState, ctx: Context, req: Request) -> Step
 
 @command("thread_delete")
 def handle_thread_delete(state: ServerState, ctx: Context, req: Request) -> Step:
-    user = me(state, ctx)
-    target = thread_access(state, req, user, view=False)
-    thread = target.thread
-    assert thread is not None
-    if not may_modify(state, user, thread):
-        raise ProtocolError(texts.THREAD_MODIFY_DENIED)
+    user, target, thread = _modifiable_thread(state, ctx, req)
     # gone from memory at once: reads of its messages still in flight find nothing (message_rules.not_deleted)
     after = state.without_thread(thread.id)
     packet = packets.thread_delete(thread.id, target.channel.name)
