@@ -11,7 +11,9 @@ peer that stopped reading cannot hold it open. Reading an HTTP request (headers 
 bounded by `REQUEST_TIMEOUT`. Accepted TCP sockets are server/fastsock.py `FastStream`s (reads and
 writes without a scheduler trip when the kernel answers at once). A plain WebSocket upgrade that
 arrives whole in the first read is parsed without h11 (server/upgrade.py); every other request,
-from the same bytes, goes to h11 under the same deadline and size limit.
+from the same bytes, goes to h11 under the same deadline and size limit. The upgrade's `101`
+response is not written on its own: it is queued in front of the handshake frame, and both leave
+in one write (`FrameSender.preface`).
 
 Admission (guard.Admission): a connection from an address that already has
 `network.max_connections_per_ip` open, or that opens them faster than its token bucket allows, is
