@@ -144,3 +144,29 @@ async def test_a_head_that_never_ends_is_dropped(server, autojump_clock):
     start = trio.current_time()
     assert await read_until_eof(stream, 60) == b""
     assert trio.current_time() - start >= connection.REQUEST_TIMEOUT
+
+
+@pytest.mark.parametrize("request_bytes", [UPGRADE, UPGRADE.replace(b"\r\n", b"\n")], ids=["fast", "h11"])
+async def test_the_101_leaves_with_the_handshake_in_one_write(server, request_bytes):
+    # one write (one system call, one TCP segment) instead of two per connection
+    assert (parse_upgrade(request_bytes, connection.MAX_HEADER_BYTES) is None) == (b"\r\n" not in request_bytes)
+    client, server_end = trio.testing.memory_stream_pair()
+    server_end.peer_ip = "local"  # type: ignore[attr-defined]
+    writes: list[bytes] = []
+    send_all = server_end.send_all
+
+    async def recorded(data: bytes) -> None:
+        writes.append(bytes(data))
+        await send_all(data)
+
+    server_end.send_all = recorded  # type: ignore[method-assign]
+    await server.listener._send.send(server_end)
+    await client.send_all(request_bytes)
+    got = b""
+    with trio.fail_after(10):
+        while b'"cmd":"handshake"' not in got:
+            chunk = await client.receive_some(65536)
+            assert chunk, got
+            got += chunk
+    assert got[:got.index(b"\r\n\r\n") + 4] == h11_answer(request_bytes)
+    assert len(writes) == 1 and writes[0] == got

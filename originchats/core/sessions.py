@@ -49,7 +49,7 @@ def issue(state: ServerState, user_id: str, token: str, now: float) -> tuple[Ser
         table = table.delete(h)
     table = table.set(new, (user_id, now))
     writes = (*(SessionRevoked(h) for h in drop), SessionCreated(new, user_id, now))
-    return attrs.evolve(state, sessions=table), writes
+    return state.replaced("sessions", table), writes
 
 
 def revoke(state: ServerState, token: str) -> tuple[ServerState, tuple]:
@@ -59,7 +59,7 @@ def revoke(state: ServerState, token: str) -> tuple[ServerState, tuple]:
 def revoke_hash(state: ServerState, h: str) -> tuple[ServerState, tuple]:
     if h not in state.sessions:
         return state, ()
-    return attrs.evolve(state, sessions=state.sessions.delete(h)), (SessionRevoked(h),)
+    return state.replaced("sessions", state.sessions.delete(h)), (SessionRevoked(h),)
 
 
 def revoke_user(state: ServerState, user_id: str) -> tuple[ServerState, tuple]:

@@ -11,7 +11,9 @@ peer that stopped reading cannot hold it open. Reading an HTTP request (headers 
 bounded by `REQUEST_TIMEOUT`. Accepted TCP sockets are server/fastsock.py `FastStream`s (reads and
 writes without a scheduler trip when the kernel answers at once). A plain WebSocket upgrade that
 arrives whole in the first read is parsed without h11 (server/upgrade.py); every other request,
-from the same bytes, goes to h11 under the same deadline and size limit.
+from the same bytes, goes to h11 under the same deadline and size limit. The upgrade's `101`
+response is not written on its own: it is queued in front of the handshake frame, and both leave
+in one write (`FrameSender.preface`).
 
 Admission (guard.Admission): a connection from an address that already has
 `network.max_connections_per_ip` open, or that opens them faster than its token bucket allows, is
@@ -171,8 +173,8 @@ async def serve_connection(stream: trio.abc.Stream, hub: Hub, guards: Guards, ta
                 upgraded = await _serve_http(stream, hub, guards, peer, held, bound, scope)
                 if upgraded is not None:  # h11's connection and request are garbage now
                     scope.deadline = math.inf
-                    trailing, ip = upgraded
-                    await _run_websocket(stream, hub, trailing, ip, guards, bound, scope, tasks)
+                    response, trailing, ip = upgraded
+                    await _run_websocket(stream, hub, response, trailing, ip, guards, bound, scope, tasks)
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
         pass
     except Exception:  # crash barrier: a bug ends this connection only
@@ -202,9 +204,10 @@ async def _refuse(stream: trio.abc.Stream, guards: Guards, key: str, refused: tu
 
 
 async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: str, held: list[str],  # type: ignore[no-untyped-def]
-                      bound, scope: trio.CancelScope) -> tuple[bytes, str] | None:
-    """Serve HTTP requests; after a WebSocket upgrade return the bytes already read past it and the
-    client's address. A plain upgrade that arrives whole in the first read is taken without h11
+                      bound, scope: trio.CancelScope) -> tuple[bytes, bytes, str] | None:
+    """Serve HTTP requests; after a WebSocket upgrade return its `101` response (not sent yet: it
+    leaves with the handshake frame), the bytes already read past the request, and the client's
+    address. A plain upgrade that arrives whole in the first read is taken without h11
     (server/upgrade.py); anything else goes to h11, from the same bytes and under the same deadline.
     Reading a request (and a body) is bounded by `REQUEST_TIMEOUT`: the deadline of the
     connection's `scope`, whose expiry ends the connection."""
@@ -219,8 +222,7 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
                     ip = await _admit_upgrade(stream, guards, peer, held, fast.headers, bound)
                     if ip is None:
                         return None
-                    await stream.send_all(fast.response)
-                    return fast.trailing, ip
+                    return fast.response, fast.trailing, ip
                 conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
                 conn.receive_data(data)
             request = await _read_request(stream, conn)
@@ -235,9 +237,8 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
             ip = await _admit_upgrade(stream, guards, peer, held, request.headers, bound)
             if ip is None:
                 return None
-            await stream.send_all(conn.send(upgrade) or b"")
             trailing, _ = conn.trailing_data
-            return bytes(trailing), ip
+            return conn.send(upgrade) or b"", bytes(trailing), ip
         status, headers, body = http.route(request, hub.state, len(hub.sockets))
         await stream.send_all(http.response_bytes(conn, request, status, headers, body))
         scope.deadline = trio.current_time() + REQUEST_TIMEOUT
@@ -263,13 +264,14 @@ async def _admit_upgrade(stream: trio.abc.Stream, guards: Guards, peer: str, hel
     return ip
 
 
-async def _run_websocket(stream: trio.abc.Stream, hub: Hub, trailing: bytes, ip: str, guards: Guards,  # type: ignore[no-untyped-def]
-                         bound, scope: trio.CancelScope, tasks: trio.Nursery) -> None:
+async def _run_websocket(stream: trio.abc.Stream, hub: Hub, response: bytes, trailing: bytes, ip: str,  # type: ignore[no-untyped-def]
+                         guards: Guards, bound, scope: trio.CancelScope, tasks: trio.Nursery) -> None:
     """The read loop of a WebSocket, inside the connection's `scope`. Its writer task starts in
     `tasks` on demand (ws_send.py); once the socket is closing, the scope gets a deadline of
     CLOSE_GRACE to flush, and the writer cancels it when done (close frame out, or peer gone)."""
     ws = WebSocket(stream, trailing=trailing, limits=guards.input, budget=guards.budget, logins=guards.logins)
     conn_id = hub.open(ws, ip)
+    ws.preface(response)  # the 101 goes out with the handshake that `open` queued, in one write
     bound.conn_id = conn_id
     bound.info("connection_opened")
     try:

@@ -267,7 +267,8 @@ def check_password_result(state: ServerState, ctx: Context, ok: object, *, uid: 
             or authguard.account_refusal(state.auth, cfg, uid, addr, ctx.now))
     if not ok:
         return attrs.evolve(state, auth=authguard.record_failure(state.auth, cfg, uid, addr, ctx.now)), False
-    return attrs.evolve(state, auth=authguard.record_success(state.auth, uid, addr)), True
+    records = authguard.record_success(state.auth, uid, addr)
+    return (state if records is state.auth else state.replaced("auth", records)), True
 
 
 def _login_checked(state: ServerState, ctx: Context, req: Request, ok: object, *, uid: str, addr: str) -> Step:
