@@ -96,7 +96,7 @@ def general_channel_id(con: sqlite3.Connection) -> str:
 def add_messages(data_dir: Path, count: int, user_id: str, chunk: int = 50_000) -> float:
     """Append `count` messages to `general` with plain INSERTs in big transactions (the same columns
     the server writes); returns the seconds it took."""
-    from originchats.store.sql import index_all
+    from originchats.store.search_index import index_all
 
     if count <= 0:
         return 0.0

@@ -130,7 +130,8 @@ class World:
         """Accounts, channels and threads, through the server's own writers."""
         from originchats.core.model import Channel, Thread, User
         from originchats.core.writes import ChannelSaved, ThreadSaved, UserSaved
-        from originchats.store.sql import apply_write, load_channels
+        from originchats.store.load import load_channels
+        from originchats.store.sql import apply_write
 
         pw = common.password_hash(CHEAP_ARGON2)
         con = common.open_store(self.data_dir)

@@ -14,7 +14,7 @@ import pytest
 
 from originchats.config import LimitsSection, StorageSection
 from originchats.datadir import db_path
-from originchats.store import grams, sql
+from originchats.store import grams, search_index
 from tests.msgworld import LOCAL, channel_id, msg, online, post, stored_rows, world_config
 
 # FTS5 query syntax, written into messages so that a search for it must find it as text
@@ -46,7 +46,7 @@ def config(tmp_path, search_batch):
         with contextlib.closing(sqlite3.connect(db_path(config.storage.data_dir), isolation_level=None)) as con:
             grams.register(con)  # what the store's own connections have (store/db.py)
             con.execute("BEGIN")
-            sql.index_pending(con)
+            search_index.index_pending(con)
             con.execute("COMMIT")
     return config
 

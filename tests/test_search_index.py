@@ -1,5 +1,5 @@
 """The search index at the store level (migrations/0005_pins_search.sql and 0008_search_index.sql,
-store/reads.py `search`, store/sql.py `index_pending`): it holds the messages stored before the
+store/reads.py `search`, store/search_index.py `index_pending`): it holds the messages stored before the
 migrations, follows every insert, edit and delete in the same transaction (channel and thread
 deletion included), whether a message still waits for the index or is in it, keeps each channel's
 and thread's messages apart, and answers exactly what the original's scan answered, whatever the
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from originchats.core import ops
 from originchats.core import writes as w
 from originchats.core.model import Channel, Message
-from originchats.store import reads, sql
+from originchats.store import reads, search_index, sql
 from originchats.store.migrate import MIGRATIONS_DIR, apply_migrations, available
 
 def indexed_count(con: sqlite3.Connection, text: str) -> int:
@@ -29,7 +29,7 @@ def indexed_count(con: sqlite3.Connection, text: str) -> int:
 def index_now(con: sqlite3.Connection) -> None:
     """What the writer does at the end of a group once enough messages wait."""
     con.execute("BEGIN")
-    sql.index_pending(con)
+    search_index.index_pending(con)
     con.execute("COMMIT")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from originchats.core import ops
 from originchats.core import writes as w
 from originchats.core.model import Message
-from originchats.store import grams, reads, sql
+from originchats.store import grams, reads, search_index, sql
 from originchats.store.migrate import MIGRATIONS_DIR, apply_migrations, available
 
 
@@ -62,7 +62,7 @@ def test_0009_indexes_the_grams_of_messages_already_indexed(tmp_path):
     hits = lambda: [m.id for m in reads.search(con, ops.Search("c", "HELLO WORLD", 30, 5000))]  # noqa: E731
     assert hits() == ["m3", "m2", "m1", "m0"]
     con.execute("BEGIN")
-    sql.index_pending(con)
+    search_index.index_pending(con)
     con.execute("COMMIT")
     assert gram_rows(con, "c", "llo wor") == 4 and hits() == ["m3", "m2", "m1", "m0"]
     store(con, w.MessageDeleted("m0"), w.MessageEdited("m1", "goodbye world", None))

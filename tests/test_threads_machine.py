@@ -27,7 +27,7 @@ from originchats.core.revert import revert
 from originchats.core.state import ServerState
 from originchats.core.thread_table import ThreadTable
 from originchats.core.threadsize import listing_bytes
-from originchats.store import reads, sql
+from originchats.store import load, reads, sql
 from tests.test_core_messages import MEMBERS, TEXTS, MessagesMachine, initial_state
 
 FORUM = Channel(id="c-forum", name="forum", type="forum",
@@ -163,7 +163,7 @@ class ThreadsMachine(MessagesMachine):
                 assert m.content == picture[m.id]["content"]
                 assert {e: [names[u] for u in us] for e, us in m.reactions} == picture[m.id]["reactions"]
         # the thread in memory is the one a restart would load
-        (loaded,) = sql.load_threads(self.con)
+        (loaded,) = load.load_threads(self.con)
         assert self.state.threads[THREAD] == loaded
         if thread_packet is not None:  # the last announcement shows the flags and participants kept
             assert (thread_packet["locked"], thread_packet["archived"]) == (loaded.locked, loaded.archived)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
+from typing import Any
 
 import attrs
 
@@ -11,6 +13,7 @@ from ..core import writes as w
 from ..core.defaults import default_general, default_roles
 from ..core.ratelimit import Bucket
 from ..core.settings import Settings
+from ..core.model import Channel, Role, Thread, User
 from ..core.state import ServerState
 from . import sql
 from .polls import next_expiry
@@ -20,14 +23,14 @@ INITIALIZED = "initialized"
 
 def seed_if_new(con: sqlite3.Connection) -> bool:
     """Give a brand-new database the default roles and the `general` channel (once, ever)."""
-    if sql.load_settings(con).get(INITIALIZED):
+    if load_settings(con).get(INITIALIZED):
         return False
     con.execute("BEGIN IMMEDIATE")
     try:
-        if not sql.load_roles(con):
+        if not load_roles(con):
             for role in default_roles([str(uuid.uuid4()) for _ in range(4)]):
                 sql.apply_write(con, w.RoleSaved(role))
-        if not sql.load_channels(con):
+        if not load_channels(con):
             sql.apply_write(con, w.ChannelSaved(default_general(str(uuid.uuid4()))))
         sql.apply_write(con, w.SettingSaved(INITIALIZED, True))
         con.execute("COMMIT")
@@ -38,8 +41,8 @@ def seed_if_new(con: sqlite3.Connection) -> bool:
 
 
 def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
-    users = sql.load_users(con)
-    stored = sql.load_settings(con)
+    users = load_users(con)
+    stored = load_settings(con)
     server_info = {k: stored.get(f"server.{k}", settings.server.get(k) or "") for k in ("name", "icon", "banner")}
     # `server_update` values also replace the handshake / `GET /info` block (an empty icon is unset)
     server = {**settings.server, **{k: v for k, v in server_info.items() if v}}
@@ -49,12 +52,72 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
     settings = attrs.evolve(settings, server=server)
     return ServerState(
         settings=settings,
-        rate_limits={uid: Bucket(timeout_until=until) for uid, until in sql.load_timeouts(con).items()},
-        sessions=sql.load_sessions(con),
+        rate_limits={uid: Bucket(timeout_until=until) for uid, until in load_timeouts(con).items()},
+        sessions=load_sessions(con),
         users={u.id: u for u in users},
-        roles={r.name: r for r in sql.load_roles(con)},
-        channels=tuple(sql.load_channels(con)),
+        roles={r.name: r for r in load_roles(con)},
+        channels=tuple(load_channels(con)),
         server_info=server_info,
-        threads=sql.load_threads(con),
+        threads=load_threads(con),
         poll_alarm=next_expiry(con),
     )
+
+
+# ---- the stored records, read at start ------------------------------------------------------
+
+
+def load_users(con: sqlite3.Connection) -> list[User]:
+    return [sql.user_from_row(r) for r in con.execute(
+        "SELECT id, username, nickname, password_hash, roles, status, status_text, pfp_url, created_at, deleted"
+        " FROM users ORDER BY rowid")]
+
+
+def load_roles(con: sqlite3.Connection) -> list[Role]:
+    return [sql.role_from_row(r) for r in con.execute(
+        "SELECT id, name, description, color, hoisted, permissions, self_assignable, category, position"
+        " FROM roles ORDER BY rowid")]
+
+
+def load_channels(con: sqlite3.Connection) -> list[Channel]:
+    return [sql.channel_from_row(r) for r in con.execute("SELECT id, name, type, data FROM channels ORDER BY position, rowid")]
+
+
+def load_settings(con: sqlite3.Connection) -> dict[str, Any]:
+    return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM settings")}
+
+
+def load_sessions(con: sqlite3.Connection) -> dict[str, tuple[str, float]]:
+    """token hash -> (user id, created at), for accounts that are neither banned nor deleted; the
+    tokens of the others are deleted here (revoked on load)."""
+    out = {}
+    dead = set()
+    users = {u.id: u for u in load_users(con)}
+    for h, uid, created in con.execute("SELECT token_hash, user_id, created_at FROM sessions"):
+        user = users.get(uid)
+        if user is None or user.deleted or user.banned:
+            dead.add(uid)
+        else:
+            out[h] = (uid, created)
+    if dead:
+        con.executemany("DELETE FROM sessions WHERE user_id = ?", [(uid,) for uid in dead])
+    return out
+
+
+def load_timeouts(con: sqlite3.Connection) -> dict[str, float]:
+    """user id -> end of their manual timeout (expired ones too; the limiter ignores those)."""
+    return {uid: until for uid, until in con.execute("SELECT user_id, until FROM timeouts")}
+
+
+def load_threads(con: sqlite3.Connection) -> list[Thread]:
+    """Every thread, with its newest message (MAX(seq) of the thread through messages_by_channel)."""
+    out = []
+    for (tid, cid, name, by, at, locked, archived, participants, last_ts, last_id) in con.execute(
+        "SELECT t.id, t.channel_id, t.name, t.created_by, t.created_at, t.locked, t.archived, t.participants,"
+        " m.timestamp, m.id FROM threads t LEFT JOIN messages m ON m.seq ="
+        " (SELECT MAX(seq) FROM messages WHERE channel_id = t.channel_id AND thread_id = t.id)"
+        " ORDER BY t.created_at, t.id"
+    ):
+        out.append(Thread(id=tid, channel_id=cid, name=name, created_by=by, created_at=at, locked=bool(locked),
+                          archived=bool(archived), participants=tuple(json.loads(participants)),
+                          last_message=last_ts, last_message_id=last_id))
+    return out

@@ -32,6 +32,7 @@ from ..core.jsonsize import Unstorable, json_size
 from ..core.settings import ContentLimits
 from ..core.writes import SettingSaved
 from . import sql
+from .load import load_settings
 
 log = structlog.get_logger("originchats.store")
 SETTING = "content_rechecked"
@@ -127,7 +128,7 @@ def _audit(con: sqlite3.Connection, limits: ContentLimits) -> int:
 
 def recheck_stored_content(con: sqlite3.Connection, limits: ContentLimits) -> int:
     """Run the pass if this database has not had it; returns how many rows it rewrote."""
-    if sql.load_settings(con).get(SETTING, 0) >= RECHECK_VERSION:
+    if load_settings(con).get(SETTING, 0) >= RECHECK_VERSION:
         return 0
     con.execute("BEGIN IMMEDIATE")
     try:

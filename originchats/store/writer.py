@@ -43,7 +43,8 @@ import trio
 
 from ..config import StorageSection
 from ..core.writes import MessageCreated, Write
-from .sql import apply_write, index_pending
+from .search_index import index_pending
+from .sql import apply_write
 
 #: writes that sql.py applies with a single statement (their triggers are part of it)
 SINGLE_STATEMENT = frozenset({MessageCreated})
