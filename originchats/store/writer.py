@@ -169,9 +169,7 @@ class Writer:
             if undo is not None:
                 undo()
             raise WriteFailed("the writer is shut down") from None
-        await entry.done.wait()  # type: ignore[union-attr]
-        if entry.error is not None:
-            raise WriteFailed(str(entry.error)) from entry.error
+        await self.wait(entry)
 
     def enqueue(self, writes: Sequence[Write], then: Callable[[BaseException | None], None] | None = None,
                 undo: Callable[[], None] | None = None) -> _Entry | None:
