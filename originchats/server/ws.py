@@ -28,8 +28,7 @@ from wsproto.frame_protocol import (LOCAL_ONLY_CLOSE_REASONS, MAX_CLOSE_REASON, 
                                     MIN_CLOSE_REASON, CloseReason, FrameDecoder, Opcode, ParseFailed)
 
 from .ws_limits import (BUSY_CODE, BUSY_REASON, LOGIN_TIMEOUT_CODE, LOGIN_TIMEOUT_REASON, RECEIVE_BYTES,
-                        BudgetExhausted, InputBudget, InputLimits, InputRefused, LoginDeadlines, LoginTimeout,
-                        MessageTooBig)
+                        BudgetExhausted, InputBudget, InputLimits, InputRefused, LoginDeadlines, MessageTooBig)
 from .ws_send import MAX_OUTBOX_BYTES, SERVER_FRAMES, Flusher, FrameSender, encode_text
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -114,6 +113,8 @@ class WebSocket(FrameSender):
             self._frames.receive_bytes(self.trailing)
         self.last_seen = trio.current_time()
         if self.limits is not None:
+            if self.logins is None:  # nothing else would close it at its login deadline
+                raise ValueError("a WebSocket with input limits needs `logins` to keep its login deadline")
             self.set_logged_in(False)
 
     def set_logged_in(self, logged_in: bool) -> None:
@@ -132,8 +133,7 @@ class WebSocket(FrameSender):
         else:
             self.login_deadline = deadline = trio.current_time() + limits.login_timeout
             self.max_message = limits.max_message_before_login
-            if self.logins is not None:
-                self.logins.add(deadline, self)
+            self.logins.add(deadline, self)  # type: ignore[union-attr]
 
     def expire_login(self) -> None:
         """The login deadline passed (ws_limits.LoginDeadlines): close (1008 "login timeout"), unless
@@ -154,24 +154,14 @@ class WebSocket(FrameSender):
         """The next complete text message, or None once the connection is closing or closed.
 
         Raises an `InputRefused` (after queueing the close frame) when the input breaks a limit:
-        `MessageTooBig` (1009), `BudgetExhausted` (1013). The login deadline is kept by
-        `logins` (ws_limits.LoginDeadlines), or, without it, here around each read (1008,
-        `LoginTimeout`).
+        `MessageTooBig` (1009), `BudgetExhausted` (1013). The login deadline is not kept here but
+        by `logins` (ws_limits.LoginDeadlines), which closes the socket (1008).
         """
         while not self.closing:
             text = self._next_message()
             if text is not None or self.closing:
                 return text
-            deadline = self.login_deadline
-            if deadline is None or self.logins is not None:
-                data = await self.stream.receive_some(RECEIVE_BYTES)
-            else:
-                data = None
-                with trio.move_on_at(deadline):
-                    data = await self.stream.receive_some(RECEIVE_BYTES)
-                if data is None:
-                    self.close(LOGIN_TIMEOUT_CODE, LOGIN_TIMEOUT_REASON)
-                    raise LoginTimeout(self.limits.login_timeout if self.limits else 0)
+            data = await self.stream.receive_some(RECEIVE_BYTES)
             if not data:
                 self._mark_closing(self.close_code)
                 return None
@@ -263,6 +253,6 @@ class WebSocket(FrameSender):
 
 
 __all__ = ["WebSocket", "FrameSender", "Flusher", "encode_text", "upgrade_response", "accept_key", "valid_key",
-           "parse_close", "InputRefused", "MessageTooBig", "BudgetExhausted", "LoginTimeout", "InputLimits",
+           "parse_close", "InputRefused", "MessageTooBig", "BudgetExhausted", "InputLimits",
            "InputBudget", "CloseReason", "MAX_OUTBOX_BYTES", "BUSY_CODE", "BUSY_REASON", "LOGIN_TIMEOUT_CODE",
            "LOGIN_TIMEOUT_REASON", "RECEIVE_BYTES"]

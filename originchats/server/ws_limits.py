@@ -42,10 +42,6 @@ class BudgetExhausted(InputRefused):
     event, reason = "frame_rejected", "input_budget"
 
 
-class LoginTimeout(InputRefused):
-    event, reason = "login_timeout", "login_timeout"
-
-
 @attrs.frozen
 class InputLimits:
     max_message: int = 4 * 1024 * 1024  # bytes per message once logged in
