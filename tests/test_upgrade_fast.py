@@ -31,18 +31,25 @@ def h11_answer(request: bytes) -> bytes:
     return conn.send(upgrade_response(event)) or b""
 
 
+async def read_until(stream: trio.abc.Stream, marker: bytes, *, until_eof: bool = False) -> bytes:
+    """What the server sends until `marker` arrives (within 10 s); the end of the stream before
+    it fails the test, unless `until_eof` (then what came is returned)."""
+    got = b""
+    with trio.fail_after(10):
+        while marker not in got:
+            chunk = await stream.receive_some(65536)
+            if not chunk and until_eof:
+                break
+            assert chunk, got
+            got += chunk
+    return got
+
+
 async def exchange(server, data: bytes) -> bytes:  # type: ignore[no-untyped-def]
     """Send `data` in one write; the server's answer up to the end of its head (or all, if it closes)."""
     stream = await server.listener.connect()
     await stream.send_all(data)
-    got = b""
-    with trio.fail_after(10):
-        while b"\r\n\r\n" not in got:
-            chunk = await stream.receive_some(65536)
-            if not chunk:
-                break
-            got += chunk
-    return got
+    return await read_until(stream, b"\r\n\r\n", until_eof=True)
 
 
 def text_frame(text: str) -> bytes:
@@ -103,12 +110,7 @@ async def test_frames_sent_with_the_upgrade_are_read(server):
     login = text_frame(json.dumps({"cmd": "login", "username": "alice", "password": "pass1234"}))
     stream = await server.listener.connect()
     await stream.send_all(UPGRADE + login)
-    got = b""
-    with trio.fail_after(10):
-        while b'"cmd":"ready"' not in got:
-            chunk = await stream.receive_some(65536)
-            assert chunk, got
-            got += chunk
+    got = await read_until(stream, b'"cmd":"ready"')
     assert got.startswith(h11_answer(UPGRADE))
     assert b'"cmd":"auth_success"' in got
 
@@ -118,10 +120,7 @@ async def test_an_upgrade_split_over_reads_is_read_by_h11(server):
     await stream.send_all(UPGRADE[:30])
     await trio.testing.wait_all_tasks_blocked()
     await stream.send_all(UPGRADE[30:])
-    got = b""
-    with trio.fail_after(10):
-        while b"\r\n\r\n" not in got:
-            got += await stream.receive_some(65536)
+    got = await read_until(stream, b"\r\n\r\n")
     assert got.startswith(h11_answer(UPGRADE))
 
 
@@ -162,11 +161,6 @@ async def test_the_101_leaves_with_the_handshake_in_one_write(server, request_by
     server_end.send_all = recorded  # type: ignore[method-assign]
     await server.listener._send.send(server_end)
     await client.send_all(request_bytes)
-    got = b""
-    with trio.fail_after(10):
-        while b'"cmd":"handshake"' not in got:
-            chunk = await client.receive_some(65536)
-            assert chunk, got
-            got += chunk
+    got = await read_until(client, b'"cmd":"handshake"')
     assert got[:got.index(b"\r\n\r\n") + 4] == h11_answer(request_bytes)
     assert len(writes) == 1 and writes[0] == got
