@@ -218,25 +218,28 @@ def _user_sessions_revoked(con: sqlite3.Connection, fact: w.UserSessionsRevoked)
 
 
 def _read_marked(con: sqlite3.Connection, fact: w.ReadMarked) -> None:
-    # the message's own row gives the seq; a message that is gone stores nothing. The mark's
-    # position (0010_unread_positions.sql): the channel's total less the messages after it, counted
-    # in the index range of its 4096-seq block and by the kept counts of the later blocks (for a mark
-    # on the newest message, as most are, an empty range at the end of the index and no block)
+    # the message's own row gives the seq; a message that is gone stores nothing. The mark keeps its
+    # position (0010_unread_positions.sql): the scope's total less the messages after it, counted as
+    # unreads_get counts them (unread_reads.count_after), and the scope's `removed` of this moment
+    from .unread_reads import count_after  # (that module reads rows through this one)
+
+    p = {"uid": fact.user_id, "mid": fact.message_id, "cid": fact.channel_id, "tid": fact.thread_id,
+         "forward": int(fact.forward_only)}
+    row = con.execute(
+        "SELECT m.seq, t.thread_key, t.n, t.removed FROM messages m CROSS JOIN message_totals t"
+        " ON t.channel_id = m.channel_id AND t.thread_key = COALESCE(m.thread_id, '')"
+        " WHERE m.id = :mid AND m.channel_id = :cid AND m.thread_id IS :tid", p).fetchone()
+    if row is None:
+        return
+    seq, thread_key, total, removed = row
+    pos = total - count_after(con, fact.channel_id, fact.thread_id, seq, total)
     con.execute(
         "INSERT INTO read_marks(user_id, channel_id, thread_key, message_id, seq, pos, removed)"
-        " SELECT :uid, m.channel_id, t.thread_key, m.id, m.seq, t.n"
-        " - (SELECT COUNT(*) FROM messages x WHERE x.channel_id = :cid AND x.thread_id IS :tid"
-        "    AND x.seq > m.seq AND x.seq < ((m.seq >> 12) + 1) << 12)"
-        " - (SELECT COALESCE(SUM(b.n), 0) FROM message_blocks b WHERE b.channel_id = :cid"
-        "    AND b.thread_key = t.thread_key AND b.block > m.seq >> 12), t.removed"
-        " FROM messages m CROSS JOIN message_totals t ON t.channel_id = m.channel_id"
-        " AND t.thread_key = COALESCE(m.thread_id, '')"
-        " WHERE m.id = :mid AND m.channel_id = :cid AND m.thread_id IS :tid"
+        " VALUES (:uid, :cid, :tk, :mid, :seq, :pos, :removed)"
         " ON CONFLICT(user_id, channel_id, thread_key) DO UPDATE SET message_id = excluded.message_id,"
         " seq = excluded.seq, pos = excluded.pos, removed = excluded.removed"
         " WHERE NOT :forward OR excluded.seq > read_marks.seq",
-        {"uid": fact.user_id, "mid": fact.message_id, "cid": fact.channel_id, "tid": fact.thread_id,
-         "forward": int(fact.forward_only)},
+        {**p, "tk": thread_key, "seq": seq, "pos": pos, "removed": removed},
     )
 
 
