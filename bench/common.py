@@ -155,6 +155,19 @@ async def login(ws: WS, name: str, password: str = PASSWORD, timeout: float = 60
     return await ws.expect("ready", timeout)
 
 
+async def timed(ws: WS, cmd: str, fields: dict[str, Any], timeout: float = 60.0) -> tuple[int, dict]:
+    """Send one command and wait for its own answer (by `listener`): (nanoseconds, the packet).
+    Any other answer to it (an error) raises."""
+    t0 = time.monotonic_ns()
+    ws.send(cmd, listener="timed", **fields)
+    while True:
+        pkt = await ws.recv(timeout)
+        if pkt.get("listener") == "timed":
+            if pkt.get("cmd") != cmd:
+                raise RuntimeError(f"{cmd}: {str(pkt)[:300]}")
+            return time.monotonic_ns() - t0, pkt
+
+
 async def connect_login(host: str, port: int, name: str, password: str = PASSWORD, source: str | None = None) -> WS:
     ws = await open_ws(host, port, source=source)
     await login(ws, name, password)

@@ -270,19 +270,8 @@ class World:
 # ---- the protocol side -----------------------------------------------------------------------
 
 
-async def _timed(ws: WS, cmd: str, fields: dict[str, Any]) -> tuple[int, dict]:
-    t0 = time.monotonic_ns()
-    ws.send(cmd, listener="r", **fields)
-    while True:
-        pkt = await ws.recv(60)
-        if pkt.get("listener") == "r":
-            if pkt.get("cmd") != cmd:
-                raise RuntimeError(f"{cmd}: {str(pkt)[:300]}")
-            return time.monotonic_ns() - t0, pkt
-
-
 async def _ask(ws: WS, cmd: str, **fields: Any) -> dict:
-    return (await _timed(ws, cmd, fields))[1]
+    return (await common.timed(ws, cmd, fields))[1]
 
 
 async def seed(world: World, u0: WS, u1: WS) -> str:
@@ -449,7 +438,7 @@ async def measure(sites: list[Site], reps: int) -> dict[str, dict[int, list[int]
         for op in OPS:
             cmd = "messages_search" if op.startswith("messages_search") else op
             for s in in_turn():
-                dt, _ = await _timed(s.u0, cmd, requests[op](s, i))
+                dt, _ = await common.timed(s.u0, cmd, requests[op](s, i))
                 lat[op][s.size].append(dt)
     for s in sites:
         s.u0.drain()
@@ -460,7 +449,7 @@ async def measure(sites: list[Site], reps: int) -> dict[str, dict[int, list[int]
         for kind in ("plain", "mentions"):
             content = f"@USR:local_u0 @&user {text}" if kind == "mentions" else f"nobody is mentioned {text}"
             for s in in_turn():
-                dt, _ = await _timed(s.u1, "message_new", {"channel": "general", "content": content})
+                dt, _ = await common.timed(s.u1, "message_new", {"channel": "general", "content": content})
                 lat["message_new_" + kind][s.size].append(dt)
         if i % 50 == 0:
             for s in sites:
