@@ -60,7 +60,7 @@ def persisted(state: ServerState) -> dict[str, Any]:
     return {"users": dict(state.users), "names": dict(state.names), "roles": dict(state.roles),
             "channels": state.channels, "sessions": dict(state.sessions), "server_info": dict(state.server_info),
             "timeouts": {u: b.timeout_until for u, b in state.rate_limits.items() if b.timeout_until},
-            "threads": dict(state.threads)}
+            "threads": dict(state.threads), "attachments": dict(state.attachments)}
 
 
 @attrs.define
@@ -72,6 +72,7 @@ class World:
     clients: list[Client]
     thread_id: str = ""  # bob's thread in the forum `board`
     poll_id: str = ""
+    attachment_id: str = ""  # bob's upload
 
 
 async def make_world(server) -> World:  # type: ignore[no-untyped-def]
@@ -114,8 +115,10 @@ async def make_world(server) -> World:  # type: ignore[no-untyped-def]
     assert poll_id is not None
     for client in (boss, bob, carl, eve):
         await client.drain()
+    from tests.test_attachments import uploaded
+    attachment = await uploaded(server, bob, b"bob's file")
     return World(boss=boss, bob=bob, carl=carl, message_id=message_id, clients=[boss, bob, carl],
-                 thread_id=thread_id, poll_id=poll_id)
+                 thread_id=thread_id, poll_id=poll_id, attachment_id=attachment["id"])
 
 
 #: command -> (who sends it, its fields); every write command of the protocol is here.
@@ -166,6 +169,7 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
         "unreads_ack": (w.bob, {"channel": "general", "message_id": mid}),
         "message_pin": (w.boss, {"channel": "general", "id": mid}),
         "message_unpin": (w.boss, {"channel": "general", "id": mid}),
+        "attachment_delete": (w.bob, {"attachment_id": w.attachment_id}),
     }
 
 
@@ -177,7 +181,7 @@ READ_ONLY = {"channels_get", "message_get", "messages_around", "messages_get", "
              # unread state and the pings inbox (messages_get's auto-acknowledge may write: its
              # failure still answers the page, tests/test_unreads.py)
              "unreads_get", "unreads_count", "pings_get",
-             "messages_pinned", "messages_search", "message_replies", "embeds_list"}
+             "messages_pinned", "messages_search", "message_replies", "embeds_list", "attachment_get"}
 
 
 def test_every_command_is_either_tried_here_or_read_only():

@@ -198,6 +198,17 @@ def _poll_and_welcome_problems(config: Config) -> list[str]:
         value = getattr(config.polls, key)
         if not 1 <= value <= high:
             problems.append(f"polls.{key}: must be 1-{high}, got {value}")
+    a = config.attachments
+    if a.max_size < 1:
+        problems.append(f"attachments.max_size: must be at least 1, got {a.max_size}")
+    if a.max_attachments_per_user < -1:
+        problems.append(f"attachments.max_attachments_per_user: must be -1 or more, got {a.max_attachments_per_user}")
+    for key in ("uploads_per_minute", "max_per_message"):
+        if getattr(a, key) < 0:
+            problems.append(f"attachments.{key}: must be 0 or more, got {getattr(a, key)}")
+    for key in ("permanent_expiration_days", "free_tier_max_expiration_days", "subscription_cache_ttl"):
+        if not getattr(a, key) >= 0:
+            problems.append(f"attachments.{key}: must be 0 or more, got {getattr(a, key)}")
     if not config.welcome.channel.strip():
         problems.append("welcome.channel: must name a channel")
     if not 1 <= len(config.welcome.text) <= WELCOME_TEXT_MAX or not config.welcome.text.strip():

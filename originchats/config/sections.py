@@ -8,7 +8,7 @@ from typing import Literal
 
 import attrs
 
-from ..core.settings import AuthSettings, ContentLimits, PollLimits, WelcomeSettings
+from ..core.settings import AttachmentSettings, AuthSettings, ContentLimits, PollLimits, WelcomeSettings
 
 
 class ConfigError(Exception):
@@ -62,6 +62,8 @@ class CrackedSection:
 @attrs.frozen(kw_only=True)
 class RoturSection:
     validate_url: str = "https://api.rotur.dev/validate"
+    # the subscription lookup of attachments' permanent tiers (`?include_posts=0&name=<username>`)
+    profile_url: str = "https://api.rotur.dev/profile"
     timeout_seconds: float = 5.0
 
 
@@ -178,6 +180,8 @@ class ModlogSection:
 #: `[polls]` and `[welcome]` are the core's own settings (core/settings.py), loaded as they are.
 PollsSection = PollLimits
 WelcomeSection = WelcomeSettings
+#: `[attachments]` too (the upload body's bound, `max_size`, is applied by the shell as well).
+AttachmentsSection = AttachmentSettings
 
 
 @attrs.frozen(kw_only=True)
@@ -197,3 +201,4 @@ class Config:
     modlog: ModlogSection = attrs.Factory(ModlogSection)
     polls: PollsSection = attrs.Factory(PollsSection)
     welcome: WelcomeSection = attrs.Factory(WelcomeSection)
+    attachments: AttachmentsSection = attrs.Factory(AttachmentsSection)

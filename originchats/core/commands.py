@@ -30,7 +30,7 @@ from .context import Context
 from .embeds import normalize_embeds
 from .errors import ProtocolError
 from .model import Message
-from .request import Request, opt_bool, opt_list, opt_str
+from .request import Request, opt_bool, opt_str
 from .settings import ContentLimits, Settings
 
 
@@ -56,7 +56,7 @@ class MessageNew:
     channel: str | None
     thread_id: str | None
     content: str  # stripped, never longer than `settings.post_content`
-    attachments: list[Any] | None
+    attachments: Any  # as sent (None: absent); core/attachments.py `attached` checks it
     embeds: list[dict[str, Any]] | None  # as stored; None when absent or `[]`
     ping: bool | None
     reply_to: str | None
@@ -66,7 +66,7 @@ class MessageNew:
         channel = opt_str(req, "channel")
         thread_id = opt_str(req, "thread_id")
         content = opt_str(req, "content")
-        attachments = opt_list(req, "attachments")
+        attachments = req.data.get("attachments")  # checked in the documented order by `attached`
         embedded = has_embeds(req)  # embeds alone make a message (the original needed text or attachments)
         missing = []
         if not channel and not thread_id:

@@ -275,3 +275,27 @@ class PingsPage:
 
 #: the reads above join the set
 Op = Union[Op, UnreadState, ReadTarget, MarkBehind, PingsPage]  # type: ignore[misc]
+
+
+# ---- attachments (extended/attachments.md; the shell's runners in server/ops.py) -------------
+
+
+@attrs.frozen
+class DropBlobs:
+    """Result: None. After the commit that removed the last record naming each of `shas`, delete
+    those blob files (a blob an upload in flight has placed meanwhile, or a record names again,
+    is kept)."""
+
+    shas: tuple[str, ...]
+
+
+@attrs.frozen
+class RoturTier:
+    """Result: the Rotur account's subscription, lower-case (`""` for none), or "error" when Rotur
+    could not be reached or answered garbage (counted as no permanent tier, not cached)."""
+
+    username: str
+
+
+#: attachments' operations join the set
+Op = Union[Op, DropBlobs, RoturTier]  # type: ignore[misc]

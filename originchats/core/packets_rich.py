@@ -165,3 +165,15 @@ def unreads_update(*, last_read: str, channel: str | None, thread_id: str | None
 
 def pings_get(*, messages: list[Json], offset: int, limit: int, total: int) -> Packet:
     return {"cmd": "pings_get", "messages": messages, "offset": offset, "limit": limit, "total": total}
+
+
+# ---- attachments (extended/attachments.md §5) ---------------------------------------------------
+
+
+def attachment_info(attachment: Json) -> Packet:
+    """The reply to `attachment_get` (its `cmd` differs from the request's)."""
+    return {"cmd": "attachment_info", "attachment": attachment}
+
+
+def attachment_deleted(attachment_id: str) -> Packet:
+    return {"cmd": "attachment_deleted", "attachment_id": attachment_id, "deleted": True}

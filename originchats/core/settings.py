@@ -76,14 +76,47 @@ class WelcomeSettings:
 
 
 @attrs.frozen(kw_only=True)
+class CompressionSettings:
+    """How images are re-encoded on upload (`[attachments.compression]`; originchats/media)."""
+
+    enabled: bool = True
+    max_width: int = 1920
+    max_height: int = 1920
+    jpeg_quality: int = 85
+    webp_quality: int = 85
+    png_compression: int = 6
+
+
+@attrs.frozen(kw_only=True)
+class AttachmentSettings:
+    """`[attachments]` in config.toml (extended/attachments.md §1, §3; docs/security.md
+    "Attachments"): the core applies all but the upload body's own bounds, which the shell applies
+    while it streams in (`max_size`)."""
+
+    enabled: bool = True
+    max_size: int = 104857600  # bytes of one decoded file (the body may be 4/3 of it, as base64)
+    allowed_types: list[str] = attrs.Factory(lambda: ["image/*", "video/*", "audio/*", "application/pdf"])
+    max_attachments_per_user: int = -1  # live uploads per user; -1 no limit, 0 no uploads; beyond: oldest goes
+    permanent_tiers: list[str] = attrs.Factory(lambda: ["pro", "max"])  # Rotur subscriptions, lower-case
+    permanent_expiration_days: float = 365
+    free_tier_max_expiration_days: float = 7
+    subscription_cache_ttl: float = 300  # seconds a Rotur subscription answer is reused
+    uploads_per_minute: int = 10  # per user, over a sliding minute; 0: no limit
+    max_per_message: int = 10  # attachments one message may reference
+    compression: CompressionSettings = attrs.Factory(CompressionSettings)
+
+
+def attachments_handshake(a: AttachmentSettings) -> dict[str, Any]:
+    """The handshake's `attachments` object (extended/attachments.md §1)."""
+    return {"enabled": a.enabled, "max_size": a.max_size, "allowed_types": list(a.allowed_types),
+            "max_attachments_per_user": a.max_attachments_per_user, "permanent_tiers": list(a.permanent_tiers)}
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     server: dict[str, Any] = attrs.Factory(lambda: {"name": "OriginChats", "owner": {"name": "Admin"}})
     limits: dict[str, Any] = attrs.Factory(lambda: {"post_content": 2000, "search_results": 30})
-    attachments: dict[str, Any] = attrs.Factory(lambda: {
-        "enabled": False, "max_size": 104857600,
-        "allowed_types": ["image/*", "video/*", "audio/*", "application/pdf"],
-        "max_attachments_per_user": -1, "permanent_tiers": ["pro", "max"],
-    })
+    files: AttachmentSettings = attrs.Factory(AttachmentSettings)
     auth_mode: str = "cracked"
     allow_registration: bool = True
     allow_name_reuse: bool = False
@@ -96,6 +129,11 @@ class Settings:
     modlog_retention_days: dict[str, int] = attrs.Factory(dict)
     polls: PollLimits = attrs.Factory(PollLimits)
     welcome: WelcomeSettings = attrs.Factory(WelcomeSettings)
+
+    @property
+    def attachments(self) -> dict[str, Any]:
+        """The handshake's `attachments` object."""
+        return attachments_handshake(self.files)
 
     @property
     def post_content(self) -> int:

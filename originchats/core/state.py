@@ -19,6 +19,7 @@ from .model import Channel, Role, Thread, User
 from .ratelimit import Bucket
 from .settings import Settings
 from .tables import EMPTY, NO_CHANNELS, ChannelList, ConnTable, SessionTable, channel_list, pmap
+from .attachment_table import AttachmentTable
 from .thread_table import ThreadTable
 from .user_table import NameIndex, UserTable
 
@@ -66,6 +67,11 @@ class ServerState:
     # `expires_at` of an open poll, as far as the core knows (it may be early, never late); None:
     # no poll expires (loaded at start, kept by poll_create and core/poll_expiry.py)
     poll_alarm: float | None = None
+    # attachment id -> record (core/attachments.py), expired ones until the cleanup removes them,
+    # with the uploader -> uploads and blob -> records indexes
+    attachments: AttachmentTable = attrs.field(factory=AttachmentTable, converter=AttachmentTable.of)
+    # user id -> times of their uploads in the last minute (`attachments.uploads_per_minute`)
+    upload_times: Mapping[str, tuple[float, ...]] = attrs.field(default=EMPTY, converter=pmap)
 
     @property
     def names(self) -> NameIndex:

@@ -242,3 +242,25 @@ class MentionsChanged:
 
 #: the facts above join the set
 Write = Union[Write, ReadMarked, MentionsChanged]  # type: ignore[misc]
+
+
+# ---- attachments (extended/attachments.md; migrations/0012_attachments.sql) ---------------------
+
+
+@attrs.frozen
+class AttachmentStored:
+    """A new upload's record (`core/attachments.py` `Attachment`); its blob is on disk already."""
+
+    record: Any
+
+
+@attrs.frozen
+class AttachmentsRemoved:
+    """These records and their message references go (deleted, expired, evicted, purged); the
+    bytes of a blob no record names any more are deleted after the commit (`ops.DropBlobs`)."""
+
+    ids: tuple[str, ...]
+
+
+#: the facts above join the set
+Write = Union[Write, AttachmentStored, AttachmentsRemoved]  # type: ignore[misc]

@@ -9,6 +9,7 @@ a moment to flush, then close the writer's inbox and let it commit what is queue
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import argon2
@@ -25,12 +26,14 @@ from ..store.recheck import recheck_stored_content
 from ..store.reader import Reader
 from ..store.writer import Writer
 from .admin_socket import serve_admin
+from .blobs import BlobStore
 from .connection import Guards, serve_connection
 from . import audit_prune
 from .guard import Admission, LogSampler, Rejections, parse_networks, serve_listeners
 from .hub import Hub
 from .ops import HashScheduler, OpRunner, RoturGate
-from .timers import auth_records_supervisor, flush_log_samplers, heartbeat, poll_expiry, rate_limit_supervisor
+from .timers import (attachment_cleanup, auth_records_supervisor, flush_log_samplers, heartbeat, poll_expiry,
+                     rate_limit_supervisor)
 from .ws import InputBudget, InputLimits
 
 log = structlog.get_logger("originchats.app")
@@ -68,6 +71,7 @@ def settings_from(config: Config) -> Settings:
         modlog_retention_days=dict(config.modlog.retention),
         polls=config.polls,
         welcome=config.welcome,
+        files=config.attachments,
         auth=project(AuthSettings, config.auth),
     )
 
@@ -112,6 +116,8 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         stop = trio.Event()
     con, read_con, applied = await trio.to_thread.run_sync(open_store, config)
     try:
+        blobs = BlobStore(Path(config.storage.data_dir))
+        await trio.to_thread.run_sync(blobs.sweep, con)  # before the state is loaded: no record without its file
         state = load.load_state(con, settings_from(config))
         log.info("store_opened", path=str(db_path(config.storage.data_dir)), migrations_applied=applied,
                  users=len(state.users), channels=len(state.channels))
@@ -129,7 +135,9 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
                           inline_max_cost=config.auth.hash_inline_max_cost,
                           rotur=RoturGate(total=config.auth.rotur_concurrency, per_source=config.auth.rotur_per_ip,
                                           cache_seconds=config.auth.rotur_cache_seconds,
-                                          cache_entries=config.auth.rotur_cache_entries))
+                                          cache_entries=config.auth.rotur_cache_entries),
+                          blobs=blobs, profile_url=config.rotur.profile_url,
+                          tier_cache_seconds=config.attachments.subscription_cache_ttl)
         try:
             async with trio.open_nursery() as outer:
                 await outer.start(writer.run)
@@ -159,6 +167,7 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
             services.start_soon(rate_limit_supervisor, hub)
             services.start_soon(auth_records_supervisor, hub)
             services.start_soon(poll_expiry, hub)
+            services.start_soon(attachment_cleanup, hub)
             await services.start(hub.ops.run_services)
             services.start_soon(audit_prune.prune_periodically, hub)
             services.start_soon(flush_log_samplers, [hub.rejections.sampler, *guards.samplers()])

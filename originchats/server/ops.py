@@ -43,6 +43,7 @@ import trio
 
 from ..core import ops
 from ..store.reader import Reader
+from .blobs import BlobStore
 from ..store.reads import READS
 
 log = structlog.get_logger("originchats.ops")
@@ -215,6 +216,12 @@ class OpRunner:
     # server that never sees `auth` need not pay at start
     _http: httpx.AsyncClient | None = None
     _nursery: trio.Nursery | None = None  # where Rotur calls run (`run_services`)
+    # attachments: the blob store (None: no data directory, blobs are never dropped) and the Rotur
+    # subscription lookup of permanent tiers, cached per username
+    blobs: BlobStore | None = None
+    profile_url: str = "https://api.rotur.dev/profile"
+    tier_cache_seconds: float = 300.0
+    _tiers: dict[str, tuple[float, str]] = attrs.Factory(dict)  # username -> (until, tier), oldest first
     #: operation type -> async runner(op): see `runner_table`
     table: dict[type, Callable[[Any], Awaitable[Any]]] = attrs.field(init=False)
 
@@ -223,6 +230,8 @@ class OpRunner:
             ops.HashPassword: self._hash_password,
             ops.VerifyPassword: self._verify_password,
             ops.RoturValidate: self._rotur_validate,
+            ops.DropBlobs: self._drop_blobs,
+            ops.RoturTier: self._rotur_tier,
         })
 
     @property
@@ -270,6 +279,36 @@ class OpRunner:
 
     async def _rotur_validate(self, op: ops.RoturValidate) -> Any:
         return await self.rotur.run(op, self._rotur, self._nursery)
+
+    async def _drop_blobs(self, op: ops.DropBlobs) -> None:
+        if self.blobs is not None:
+            await self.blobs.drop(op.shas, self.reader)
+
+    async def _rotur_tier(self, op: ops.RoturTier) -> str:
+        """The account's subscription, lower-case; "error" is not cached. Bounded like `auth`'s
+        checks (the same client, its timeout); the cache keeps at most `rotur.cache_entries`."""
+        now = trio.current_time()
+        hit = self._tiers.get(op.username)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        tier = "error"
+        with trio.move_on_after(self.rotur_timeout):
+            try:
+                resp = await self.http.get(self.profile_url, params={"include_posts": "0", "name": op.username})
+                body = resp.json() if resp.status_code == 200 else None
+                if isinstance(body, dict):
+                    sub = body.get("subscription")
+                    tier = sub.lower() if isinstance(sub, str) else ""
+                elif resp.status_code == 404:
+                    tier = ""
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("rotur_tier_unavailable", error=type(exc).__name__)
+        if tier != "error" and self.tier_cache_seconds > 0:
+            self._tiers.pop(op.username, None)
+            self._tiers[op.username] = (now + self.tier_cache_seconds, tier)
+            while len(self._tiers) > self.rotur.cache_entries:
+                del self._tiers[next(iter(self._tiers))]
+        return tier
 
     def _hash(self, password: str) -> str:  # in a worker thread
         return self._compute_hash(password)

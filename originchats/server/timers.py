@@ -7,6 +7,7 @@ import structlog
 import trio
 
 from ..core import authguard, packets, ratelimit
+from ..core import attachments
 from ..core.poll_expiry import expire_due
 from ..core.request import Request
 from ..protocol import codec
@@ -100,3 +101,23 @@ async def poll_expiry(hub: Hub, check_seconds: float = POLL_CHECK_SECONDS) -> No
         alarm = hub.state.poll_alarm
         if alarm is not None and alarm <= hub.now():  # more due (or a failed commit): not in a tight loop
             await trio.sleep(min(check_seconds, 0.05))
+
+
+#: How often expired attachments are removed (records, then the bytes no record names): at start,
+#: then daily. Until then an expired one is already gone to every command and to the download route.
+ATTACHMENT_CLEANUP_SECONDS = 86400.0
+
+
+async def attachment_cleanup(hub: Hub, interval: float = ATTACHMENT_CLEANUP_SECONDS) -> None:
+    """Removes the expired attachments (core/attachments.py `expire_due`), at start and every `interval`."""
+    request = Request(cmd="attachment_cleanup", data={})
+    while True:
+        ctx = hub.context(TIMER_CONN)
+        before = hub.state  # read and replaced with no await in between
+        step = attachments.expire_due(before, ctx)
+        hub.state = step.state
+        try:
+            await hub.interpreter.run(step.effects, ctx, request, None, hub.interpreter.undo(before, step.state))
+        except Exception:  # a failed commit or drop: the next round takes them again
+            log.exception("attachment_cleanup_failed")
+        await trio.sleep(interval)

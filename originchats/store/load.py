@@ -16,6 +16,8 @@ from ..core.settings import Settings
 from ..core.model import Channel, Role, Thread, User
 from ..core.state import ServerState
 from . import sql
+from ..core.attachment_table import AttachmentTable
+from .attachments import load_attachments
 from .polls import next_expiry
 
 INITIALIZED = "initialized"
@@ -60,6 +62,7 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
         server_info=server_info,
         threads=load_threads(con),
         poll_alarm=next_expiry(con),
+        attachments=AttachmentTable.of(load_attachments(con)),
     )
 
 

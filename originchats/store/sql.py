@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core import writes as w
 from ..core.model import Channel, Message, Role, User
+from .attachments import ATTACHMENT_WRITERS, reference
 from .polls import POLL_WRITERS
 
 
@@ -137,6 +138,7 @@ def _message_created(con: sqlite3.Connection, fact: w.MessageCreated) -> None:
          "edited": int(m.edited), "pinned": int(m.pinned), "type": m.type, "inter": _dump(m.interaction),
          "hook": _dump(m.webhook), "mentions": _dump(list(fact.mentions)) if fact.mentions else None},
     )
+    reference(con, m.id, m.attachments)
 
 
 def _message_edited(con: sqlite3.Connection, fact: w.MessageEdited) -> None:
@@ -269,6 +271,7 @@ WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.MessagePinned: _message_pinned, w.MessageUnpinned: _message_unpinned,
 }
 WRITERS.update(POLL_WRITERS)  # polls: store/polls.py
+WRITERS.update(ATTACHMENT_WRITERS)  # attachments: store/attachments.py
 
 
 # ---- threads (extended/threads.md) ------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from .. import packets, texts
+from ..attachments import attached
 from ..audit import audit
 from ..context import Context
 from ..effects import Fetch, Persist, Send, Step
@@ -44,11 +45,11 @@ def _new_allowed(state: ServerState, *, ctx: Context, user: User, cmd: MessageNe
     users, roles = mentions(state, user, cmd.content)
     target = resolve_target(state, cmd.channel, cmd.thread_id)
     _may_post(target, user)
-    if cmd.attachments:
-        raise ProtocolError(texts.ATTACHMENTS_DISABLED)
+    files = attached(state, ctx, user, cmd.attachments) if cmd.attachments not in (None, []) else None
     ch = target.channel
     message = Message(id=ctx.new_id, channel_id=ch.id, thread_id=target.thread_id, user_id=user.id,
-                      content=cmd.content, timestamp=ctx.now, ping=cmd.ping, embeds=cmd.embeds)
+                      content=cmd.content, timestamp=ctx.now, ping=cmd.ping, embeds=cmd.embeds,
+                      attachments=files or None)
     if cmd.reply_to:  # the reply target must be in the same channel or thread
         return Step(state, (Fetch(GetMessage(ch.id, cmd.reply_to, target.thread_id),
                                   partial(_reply_target_read, message=message, pings=(users, roles))),))

@@ -17,6 +17,7 @@ Clients match on these texts: change one only together with docs/compatibility.m
 from __future__ import annotations
 
 from .accounts import *  # noqa: F403
+from .attachments import *  # noqa: F403
 from .members import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .polls import *  # noqa: F403
@@ -64,5 +65,14 @@ UNDOCUMENTED = frozenset({
     "POLL_HAS_ENDED", "POLL_HAS_EXPIRED", "invalid_option", "question_too_long", "option_not_text_or_object",
     "option_text_invalid", "option_id_invalid", "option_emoji_invalid", "option_id_duplicate",
     "POLL_EXPIRY_INVALID", "POLL_DURATION_INVALID",
+})
+#: attachments (extended/attachments.md, not README §7): this server's own texts
+UNDOCUMENTED |= frozenset({
+    "too_many_attachments", "invalid_attachment_command",
+    "UPLOAD_CREDENTIALS_REQUIRED", "UPLOAD_VALIDATION_FAILED", "UPLOAD_INVALID_CREDENTIALS",
+    "UPLOAD_NO_USER_ID", "UPLOAD_MISSING_FIELDS", "UPLOAD_CHANNEL_NOT_FOUND",
+    "UPLOAD_SEND_DENIED", "UPLOAD_BANNED", "UPLOAD_TIMED_OUT", "UPLOADS_DISABLED", "UPLOAD_FAILED",
+    "UPLOAD_BAD_EXPIRY", "UPLOAD_BAD_FIELD", "UPLOAD_NAME_TOO_LONG",
+    "upload_throttled", "upload_type_not_allowed", "upload_too_large",
 })
 UNDOCUMENTED |= UNDOCUMENTED_THREADS
