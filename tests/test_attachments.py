@@ -395,3 +395,52 @@ async def test_orphan_blobs_and_temp_files_are_swept_at_start_and_no_record_outl
     alice = await server.user("alice")
     await alice.send("attachment_get", attachment_id=lost["id"])
     await alice.expect_error("Attachment not found or expired", src="attachment_get")
+
+
+# ---- Rotur accounts: their validator, and permanent tiers --------------------------------------
+
+
+@pytest.fixture
+async def rotur_server(make_server, nursery):
+    from functools import partial
+
+    from originchats.config import RoturSection
+    from tests.test_rotur import FakeRotur
+
+    fake = FakeRotur()
+    listeners = await nursery.start(partial(trio.serve_tcp, fake.handle, 0, host="127.0.0.1"))
+    base = f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+    server = await make_server(auth_mode="rotur", rotur=RoturSection(validate_url=base + "/validate",
+                                                                      profile_url=base + "/profile",
+                                                                      timeout_seconds=2))
+    return server, fake
+
+
+async def test_rotur_accounts_upload_with_their_validator_and_subscribers_get_permanent_files(rotur_server):
+    from tests.test_rotur import rotur_login
+
+    server, rotur = rotur_server
+    alice = await rotur_login(server, rotur, "v-alice", "usr_alice", "Alice")
+    bob = await rotur_login(server, rotur, "v-bob", "usr_bob", "Bob")
+    rotur.profiles["Alice"] = {"username": "Alice", "subscription": "Pro"}
+    rotur.profiles["Bob"] = {"username": "Bob", "subscription": "Free"}
+    status, body = await upload(server, alice, validator="v-alice")
+    assert status == 201 and body["permanent"] is True and body["attachment"]["permanent"] is True
+    assert body["attachment"]["expires_at"] == pytest.approx(server.hub.now() + 365 * DAY, abs=5)
+    status, body = await upload(server, bob, b"bob", validator="v-bob")
+    assert status == 201 and body["permanent"] is False
+    assert body["attachment"]["expires_at"] == pytest.approx(server.hub.now() + 7 * DAY, abs=5)
+    # the subscription is cached: a second upload asks Rotur nothing more about it
+    asked = sum(1 for r in rotur.requests if "name" in r)
+    await uploaded(server, alice, b"again", validator="v-alice")
+    assert sum(1 for r in rotur.requests if "name" in r) == asked
+    # a validator Rotur refuses, one of another account, and Rotur answering garbage
+    assert (await upload(server, alice, b"x", validator="v-wrong"))[0] == 401
+    rotur.user("v-bob-for-alice", "usr_bob", "Bob")
+    assert await upload(server, alice, b"x", validator="v-bob-for-alice") == (401, {"error": "Invalid credentials"})
+    rotur.answer("v-garbage", b"not json")
+    assert await upload(server, alice, b"x", validator="v-garbage") == (502, {"error": "Failed to validate credentials"})
+    rotur.answer("v-noid", {"valid": True})
+    assert await upload(server, alice, b"x", validator="v-noid") == (401, {"error": "User ID not found in authentication response"})
+    # a session token is no Rotur validator
+    assert (await upload(server, alice, b"x"))[0] == 401

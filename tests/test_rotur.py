@@ -39,6 +39,7 @@ class FakeRotur:
     requests: list[dict[str, list[str]]] = attrs.Factory(list)
     url: str = ""
     held_prefix: tuple[str, trio.Event] | None = None  # every validator starting with it is held
+    profiles: dict[str, dict[str, Any]] = attrs.Factory(dict)  # username -> `/profile` answer (attachments)
 
     def answer(self, validator: str, body: Any, status: int = 200) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -72,6 +73,16 @@ class FakeRotur:
                     return
             params = parse_qs(urlsplit(request.target.decode()).query, keep_blank_values=True)
             self.requests.append(params)
+            if urlsplit(request.target.decode()).path.endswith("/profile"):
+                name = params.get("name", [""])[0]
+                raw = json.dumps(self.profiles[name]).encode() if name in self.profiles else b'{"error": "no"}'
+                status = 200 if name in self.profiles else 404
+                await stream.send_all(conn.send(h11.Response(status_code=status, headers=[
+                    ("content-type", "application/json"), ("content-length", str(len(raw))), ("connection", "close"),
+                ])))
+                await stream.send_all(conn.send(h11.Data(data=raw)))
+                await stream.send_all(conn.send(h11.EndOfMessage()))
+                return
             validator = params.get("v", [""])[0]
             self.arrived.setdefault(validator, trio.Event()).set()
             if validator in self.held:
