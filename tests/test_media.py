@@ -54,7 +54,8 @@ async def test_sniffed_type_is_served_and_only_media_is_inline(tmp_path, data, d
 @pytest.mark.parametrize(("data", "declared", "text"), [
     (s.HTML, "image/png", "The file's content is not image/png, as declared"),
     (s.SVG, "image/png", "The file's content is not image/png, as declared"),
-    (s.image("PNG"), "application/pdf", "The file's content (image/png) does not match its declared type (application/pdf)"),
+    (s.image("PNG"), "application/pdf",
+     "The file's content (image/png) does not match its declared type (application/pdf)"),
     (s.image("PNG"), "image/jpeg", "The file's content (image/png) does not match its declared type (image/jpeg)"),
     (s.PDF, "video/mp4", "The file's content (application/pdf) does not match its declared type (video/mp4)"),
     (s.TEXT, "audio/mpeg", "The file's content is not audio/mpeg, as declared"),

@@ -10,11 +10,11 @@ from .sections import (CHANNEL_LISTING_EXTRA, LIST_BYTES_MAX, MESSAGE_BYTES_MAX,
                        Config, ConfigError, CrackedSection, HeartbeatSection, LimitsSection, ListenSection,
                        LogSection, ModlogSection, NetworkSection, RateLimitingSection, RoturSection,
                        ServerSection, StorageSection)
-from .sections import PollsSection, WelcomeSection
+from .sections import AssetsSection, EmojisSection, MediaSection, PollsSection, WelcomeSection
 
 __all__ = [
     "load_config", "parse_config", "CHANNEL_LISTING_EXTRA", "LIST_BYTES_MAX", "MESSAGE_BYTES_MAX", "RETENTION_DAYS",
     "AuthSection", "Config", "ConfigError", "CrackedSection", "HeartbeatSection", "LimitsSection", "ListenSection",
     "LogSection", "ModlogSection", "NetworkSection", "RateLimitingSection", "RoturSection", "ServerSection",
-    "StorageSection", "PollsSection", "WelcomeSection",
+    "StorageSection", "PollsSection", "WelcomeSection", "EmojisSection", "AssetsSection", "MediaSection",
 ]

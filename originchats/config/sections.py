@@ -8,7 +8,7 @@ from typing import Literal
 
 import attrs
 
-from ..core.settings import AuthSettings, ContentLimits, PollLimits, WelcomeSettings
+from ..core.settings import AssetSettings, AuthSettings, ContentLimits, EmojiSettings, PollLimits, WelcomeSettings
 
 
 class ConfigError(Exception):
@@ -178,6 +178,22 @@ class ModlogSection:
 #: `[polls]` and `[welcome]` are the core's own settings (core/settings.py), loaded as they are.
 PollsSection = PollLimits
 WelcomeSection = WelcomeSettings
+EmojisSection = EmojiSettings
+AssetsSection = AssetSettings
+
+
+@attrs.frozen(kw_only=True)
+class MediaSection:
+    """`[media]`: decoding limits for every image the server re-encodes (attachments, emoji, the
+    server icon and banner); the shell applies them (originchats/media)."""
+
+    # pixels of one image (width x height), checked from its header before decoding: a small file
+    # claiming huge dimensions (a decompression bomb) is refused; Pillow's own guard uses it too
+    max_pixels: int = 40_000_000
+    # pixels of all the frames of an animated image together
+    max_animation_pixels: int = 100_000_000
+    # images decoded at once (worker threads)
+    threads: int = 2
 
 
 @attrs.frozen(kw_only=True)
@@ -197,3 +213,6 @@ class Config:
     modlog: ModlogSection = attrs.Factory(ModlogSection)
     polls: PollsSection = attrs.Factory(PollsSection)
     welcome: WelcomeSection = attrs.Factory(WelcomeSection)
+    emojis: EmojisSection = attrs.Factory(EmojisSection)
+    assets: AssetsSection = attrs.Factory(AssetsSection)
+    media: MediaSection = attrs.Factory(MediaSection)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from .authguard import AuthRecords
+from .emoji_records import Emoji
 from .model import Channel, Role, Thread, User
 from .ratelimit import Bucket
 from .settings import Settings
@@ -66,6 +67,12 @@ class ServerState:
     # `expires_at` of an open poll, as far as the core knows (it may be early, never late); None:
     # no poll expires (loaded at start, kept by poll_create and core/poll_expiry.py)
     poll_alarm: float | None = None
+    # custom emoji: id -> record (core/emoji_records.py); `emoji_next` is the next id to give, never
+    # one given before (loaded from the table's AUTOINCREMENT sequence)
+    emojis: Mapping[int, Emoji] = attrs.field(default=EMPTY, converter=pmap)
+    emoji_next: int = 0
+    # the icon and banner images stored by server_update: "icon"/"banner" -> (file name, MIME type)
+    server_assets: Mapping[str, tuple[str, str]] = attrs.field(default=EMPTY, converter=pmap)
 
     @property
     def names(self) -> NameIndex:

@@ -9,6 +9,7 @@ a moment to flush, then close the writer's inbox and let it commit what is queue
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import argon2
@@ -17,6 +18,7 @@ import structlog
 import trio
 
 from ..config import Config
+from ..media import MediaLimits
 from ..core.settings import AuthSettings, ContentLimits, RateLimitSettings, Settings
 from ..store import load
 from ..store.db import db_path, open_db, open_to_others
@@ -26,6 +28,7 @@ from ..store.reader import Reader
 from ..store.writer import Writer
 from .admin_socket import serve_admin
 from .connection import Guards, serve_connection
+from .files import FileStore
 from . import audit_prune
 from .guard import Admission, LogSampler, Rejections, parse_networks, serve_listeners
 from .hub import Hub
@@ -69,7 +72,28 @@ def settings_from(config: Config) -> Settings:
         polls=config.polls,
         welcome=config.welcome,
         auth=project(AuthSettings, config.auth),
+        emojis=config.emojis,
+        assets=config.assets,
+        public_base=public_base(config),
     )
+
+
+def public_base(config: Config) -> str:
+    """The HTTP base of URLs this server makes (attachments.md §4): `server.url` lower-cased, with
+    ws -> http and wss -> https (https stays, any other scheme becomes http), without a trailing
+    slash; without `server.url`, `http://<listen.host>:<listen.port>`."""
+    url = config.server.url.strip().lower().rstrip("/")
+    if not url:
+        return f"http://{config.listen.host}:{config.listen.port}"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    return ("https" if scheme in ("https", "wss") else "http") + "://" + rest
+
+
+def media_limits(config: Config) -> MediaLimits:
+    m = config.media
+    return MediaLimits(max_pixels=m.max_pixels, max_animation_pixels=m.max_animation_pixels, threads=m.threads)
 
 
 def guards_from(config: Config) -> Guards:
@@ -119,6 +143,8 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
             log.warning("data_dir_open_to_others", path=str(config.storage.data_dir),
                         advice="chmod 700 it: other local users can see what it holds")
         writer = Writer(con, inbox_size=config.storage.write_queue, search_batch=config.storage.search_batch)
+        files = FileStore(Path(config.storage.data_dir), media_limits(config))
+        await trio.to_thread.run_sync(files.sweep, state)
         runner = OpRunner(reader=Reader(read_con), rotur_url=config.rotur.validate_url,
                           rotur_timeout=config.rotur.timeout_seconds,
                           hasher=argon2.PasswordHasher(memory_cost=config.cracked.argon2_memory_kib,
@@ -129,7 +155,8 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
                           inline_max_cost=config.auth.hash_inline_max_cost,
                           rotur=RoturGate(total=config.auth.rotur_concurrency, per_source=config.auth.rotur_per_ip,
                                           cache_seconds=config.auth.rotur_cache_seconds,
-                                          cache_entries=config.auth.rotur_cache_entries))
+                                          cache_entries=config.auth.rotur_cache_entries),
+                          files=files)
         try:
             async with trio.open_nursery() as outer:
                 await outer.start(writer.run)

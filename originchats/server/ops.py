@@ -41,8 +41,10 @@ import httpx
 import structlog
 import trio
 
-from ..core import ops
+from ..core import ops, texts
+from ..core.emoji_records import ImageRefused
 from ..store.reader import Reader
+from .files import FileStore
 from ..store.reads import READS
 
 log = structlog.get_logger("originchats.ops")
@@ -215,6 +217,8 @@ class OpRunner:
     # server that never sees `auth` need not pay at start
     _http: httpx.AsyncClient | None = None
     _nursery: trio.Nursery | None = None  # where Rotur calls run (`run_services`)
+    # emoji and server-asset images (server/files.py); None: no data directory (refused)
+    files: FileStore | None = None
     #: operation type -> async runner(op): see `runner_table`
     table: dict[type, Callable[[Any], Awaitable[Any]]] = attrs.field(init=False)
 
@@ -223,6 +227,8 @@ class OpRunner:
             ops.HashPassword: self._hash_password,
             ops.VerifyPassword: self._verify_password,
             ops.RoturValidate: self._rotur_validate,
+            ops.PrepareImage: self._prepare_image,
+            ops.RemoveFile: self._remove_file,
         })
 
     @property
@@ -267,6 +273,15 @@ class OpRunner:
         if cost is not None and cost <= self.inline_max_cost:
             return self._check(op.password_hash, op.password)
         return await self.hashing.run(op.source, self._verify, op.password_hash, op.password)
+
+    async def _prepare_image(self, op: ops.PrepareImage) -> Any:
+        if self.files is None:
+            return ImageRefused(texts.FILES_UNAVAILABLE)
+        return await self.files.prepare_image(op)
+
+    async def _remove_file(self, op: ops.RemoveFile) -> None:
+        if self.files is not None:
+            await self.files.remove_file(op)
 
     async def _rotur_validate(self, op: ops.RoturValidate) -> Any:
         return await self.rotur.run(op, self._rotur, self._nursery)

@@ -16,6 +16,7 @@ from ..core.settings import Settings
 from ..core.model import Channel, Role, Thread, User
 from ..core.state import ServerState
 from . import sql
+from .emojis import load_assets, load_emojis, next_emoji_id
 from .polls import next_expiry
 
 INITIALIZED = "initialized"
@@ -60,6 +61,9 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
         server_info=server_info,
         threads=load_threads(con),
         poll_alarm=next_expiry(con),
+        emojis=load_emojis(con),
+        emoji_next=next_emoji_id(con),
+        server_assets=load_assets(con),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core import writes as w
 from ..core.model import Channel, Message, Role, User
+from .emojis import EMOJI_WRITERS
 from .polls import POLL_WRITERS
 
 
@@ -269,6 +270,7 @@ WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.MessagePinned: _message_pinned, w.MessageUnpinned: _message_unpinned,
 }
 WRITERS.update(POLL_WRITERS)  # polls: store/polls.py
+WRITERS.update(EMOJI_WRITERS)  # custom emoji and server assets: store/emojis.py
 
 
 # ---- threads (extended/threads.md) ------------------------------------------------------------
