@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 from typing import Any
 
 import h11
@@ -32,11 +31,16 @@ class HttpClient:
         self.stream = stream
         self.conn = h11.Connection(h11.CLIENT)
 
-    async def send(self, method: str, target: str, headers: list[tuple[str, str]] | None = None) -> None:
+    async def send(self, method: str, target: str, headers: list[tuple[str, str]] | None = None,
+                   body: bytes = b"") -> None:
         if self.conn.our_state is h11.DONE:
             self.conn.start_next_cycle()
         all_headers = [("Host", "localhost"), *(headers or [])]
+        if body:
+            all_headers.append(("Content-Length", str(len(body))))
         await self.stream.send_all(self.conn.send(h11.Request(method=method, target=target, headers=all_headers)))
+        if body:
+            await self.stream.send_all(self.conn.send(h11.Data(data=body)))
         await self.stream.send_all(self.conn.send(h11.EndOfMessage()))
 
     async def response(self) -> tuple[h11.Response | h11.InformationalResponse, dict[str, str], bytes]:
@@ -58,8 +62,9 @@ class HttpClient:
         headers = {k.decode().lower(): v.decode() for k, v in head.headers}
         return head, headers, body
 
-    async def request(self, method: str, target: str, headers: list[tuple[str, str]] | None = None):  # type: ignore[no-untyped-def]
-        await self.send(method, target, headers)
+    async def request(self, method: str, target: str, headers: list[tuple[str, str]] | None = None,  # type: ignore[no-untyped-def]
+                      body: bytes = b""):
+        await self.send(method, target, headers, body)
         return await self.response()
 
 
@@ -233,10 +238,10 @@ async def test_a_peer_that_never_finishes_its_request_is_dropped(server, autojum
 
 
 async def test_a_crash_while_routing_ends_that_request_only(server, monkeypatch):
-    def boom(*args: Any) -> Any:
+    async def boom(*args: Any) -> Any:
         raise RuntimeError("bug in a route")
 
-    monkeypatch.setattr(http, "route", boom)
+    monkeypatch.setattr(http, "ROUTES", http.ROUTES.add("/info", GET=boom))
     with structlog.testing.capture_logs() as logs:
         stream = await server.listener.connect()
         await stream.send_all(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -311,10 +316,10 @@ async def test_a_bad_upgrade_gets_400_and_the_server_keeps_serving(server, heade
 
 
 def test_route_table_without_a_server():
-    """`route` is a plain function of the request and the state."""
-    from originchats.core.state import ServerState
-
-    req = partial(h11.Request, headers=[("Host", "x")])
-    assert http.route(req(method="GET", target="/health"), ServerState(), 0)[0] == 200
-    assert http.route(req(method="OPTIONS", target="/x"), ServerState(), 0)[0] == 204
-    assert http.route(req(method="GET", target="/info/"), ServerState(), 0)[0] == 404
+    """The table is plain data: exact paths, then the longest prefix; `rest` is what follows it."""
+    assert http.ROUTES.find("/health")[0][b"GET"] is http.health
+    assert http.ROUTES.find("/info/") is None
+    assert http.ROUTES.find("/attachments/upload", b"POST")[0].keys() == {b"POST"}
+    assert http.ROUTES.find("/attachments/upload", b"GET")[1] == "upload"  # a download, as in the original
+    assert http.ROUTES.find("/attachments/abc")[1] == "abc"
+    assert http.ROUTES.find("/emojis/") is None  # a prefix needs something after it

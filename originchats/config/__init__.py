@@ -7,14 +7,14 @@ whose message names the file, the key and the problem (the CLI prints it and exi
 
 from .loading import load_config, parse_config
 from .sections import (CHANNEL_LISTING_EXTRA, LIST_BYTES_MAX, MESSAGE_BYTES_MAX, RETENTION_DAYS, AuthSection,
-                       Config, ConfigError, CrackedSection, HeartbeatSection, LimitsSection, ListenSection,
+                       Config, ConfigError, CrackedSection, HeartbeatSection, HttpSection, LimitsSection, ListenSection,
                        LogSection, ModlogSection, NetworkSection, RateLimitingSection, RoturSection,
                        ServerSection, StorageSection)
 from .sections import AssetsSection, EmojisSection, MediaSection, PollsSection, WelcomeSection
 
 __all__ = [
     "load_config", "parse_config", "CHANNEL_LISTING_EXTRA", "LIST_BYTES_MAX", "MESSAGE_BYTES_MAX", "RETENTION_DAYS",
-    "AuthSection", "Config", "ConfigError", "CrackedSection", "HeartbeatSection", "LimitsSection", "ListenSection",
+    "AuthSection", "Config", "ConfigError", "CrackedSection", "HeartbeatSection", "HttpSection", "LimitsSection", "ListenSection",
     "LogSection", "ModlogSection", "NetworkSection", "RateLimitingSection", "RoturSection", "ServerSection",
     "StorageSection", "PollsSection", "WelcomeSection", "EmojisSection", "AssetsSection", "MediaSection",
 ]

@@ -109,6 +109,8 @@ def parse_config(data: dict[str, Any]) -> Config:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             problems.append(f"network.trusted_proxies.{i}: not an address or network, got {entry!r}")
+    if config.http.idle_timeout_seconds <= 0 or config.http.upload_fields_bytes < 1024:
+        problems.append("http: idle_timeout_seconds must be positive and upload_fields_bytes at least 1024")
     if config.log.max_field_chars < 16 or config.log.rejections_per_minute < 0:
         problems.append("log: max_field_chars must be at least 16 and rejections_per_minute at least 0")
     problems += _content_problems(config.limits)

@@ -136,6 +136,17 @@ class NetworkSection:
 
 
 @attrs.frozen(kw_only=True)
+class HttpSection:
+    """Plain HTTP on the WebSocket port (uploads, downloads; docs/security.md, "HTTP transport")."""
+
+    # seconds a request body may stall (no byte in) or an answer may (no byte taken) before the
+    # connection is dropped; renewed while bytes flow, so a large upload is not cut for its size
+    idle_timeout_seconds: float = 30.0
+    # bytes of an upload's JSON besides the file itself (name, channel, ..., keys included)
+    upload_fields_bytes: int = 64 * 1024
+
+
+@attrs.frozen(kw_only=True)
 class RateLimitingSection:
     enabled: bool = True
     messages_per_minute: int = 60
@@ -207,6 +218,7 @@ class Config:
     auth: AuthSection = attrs.Factory(AuthSection)
     limits: LimitsSection = attrs.Factory(LimitsSection)
     network: NetworkSection = attrs.Factory(NetworkSection)
+    http: HttpSection = attrs.Factory(HttpSection)
     rate_limiting: RateLimitingSection = attrs.Factory(RateLimitingSection)
     heartbeat: HeartbeatSection = attrs.Factory(HeartbeatSection)
     log: LogSection = attrs.Factory(LogSection)

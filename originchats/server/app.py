@@ -29,6 +29,7 @@ from ..store.writer import Writer
 from .admin_socket import serve_admin
 from .connection import Guards, serve_connection
 from .files import FileStore
+from .httpio import HttpSettings
 from . import audit_prune
 from .guard import Admission, LogSampler, Rejections, parse_networks, serve_listeners
 from .hub import Hub
@@ -105,7 +106,9 @@ def guards_from(config: Config) -> Guards:
         input=InputLimits(max_message=lim.max_frame_size, max_message_before_login=lim.max_frame_size_before_login,
                           login_timeout=lim.login_timeout_seconds),
         budget=InputBudget(lim.max_buffered_input),
-        refusals=LogSampler("connection_refused", per_minute), frames=LogSampler("frame_rejected", per_minute))
+        refusals=LogSampler("connection_refused", per_minute), frames=LogSampler("frame_rejected", per_minute),
+        http=HttpSettings(idle_timeout=config.http.idle_timeout_seconds,
+                          upload_fields_bytes=config.http.upload_fields_bytes))
 
 
 def rejections_from(config: Config) -> Rejections:

@@ -7,8 +7,8 @@ shared by the connections (`tasks`) and cancels the connection's scope when it i
 login deadline is kept by one task for all sockets (ws_limits.LoginDeadlines). `hub.close(conn_id)`
 runs on every way out, so presence is always updated. Once a WebSocket is closing (whoever
 decided it), the connection gets at most `CLOSE_GRACE` seconds to flush its close frame, so a
-peer that stopped reading cannot hold it open. Reading an HTTP request (headers and body) is
-bounded by `REQUEST_TIMEOUT`. Accepted TCP sockets are server/fastsock.py `FastStream`s (reads and
+peer that stopped reading cannot hold it open. Reading an HTTP request head is bounded by
+`REQUEST_TIMEOUT`, a body and an answer by the idle timeout of server/httpio.py. Accepted TCP sockets are server/fastsock.py `FastStream`s (reads and
 writes without a scheduler trip when the kernel answers at once). A plain WebSocket upgrade that
 arrives whole in the first read is parsed without h11 (server/upgrade.py); every other request,
 from the same bytes, goes to h11 under the same deadline and size limit. The upgrade's `101`
@@ -44,6 +44,7 @@ import trio
 from . import http
 from .fastsock import FastStream
 from .guard import Admission, LogSampler, address_key, client_ip, normalize_ip
+from .httpio import Exchange, HttpSettings
 from .hub import Hub
 from .upgrade import parse_upgrade
 from .ws import RECEIVE_BYTES, InputBudget, InputLimits, InputRefused, WebSocket, upgrade_response
@@ -53,6 +54,9 @@ log = structlog.get_logger("originchats.connection")
 _peer_ids = itertools.count(1)
 MAX_HEADER_BYTES = 16 * 1024
 REQUEST_TIMEOUT = 30.0
+MAX_DRAIN_BYTES = 1024 * 1024  # an unused request body read past before the next request; more: close
+LINGER_SECONDS = 2.0  # after an answer that ends a connection mid-body (413), its input is dropped this long...
+LINGER_BYTES = 16 * 1024 * 1024  # ...or up to this many bytes, so the peer reads the answer before the close
 CLOSE_GRACE = 5.0
 REFUSE_READ_TIMEOUT = 1.0  # a refused peer's request head is read this long before the 429
 MAX_LINGERING = 256  # refused connections read at once; beyond, the 429 goes out at once
@@ -71,15 +75,35 @@ async def _read_request(stream: trio.abc.Stream, conn: h11.Connection) -> h11.Re
         # Data / EndOfMessage of a request body we do not use: skip it
 
 
-async def _drain_body(stream: trio.abc.Stream, conn: h11.Connection) -> bool:
-    """Read the rest of the request (its body is not used); False when the peer went away."""
+async def _drain_body(stream: trio.abc.Stream, conn: h11.Connection, limit: int) -> bool:
+    """Read the rest of the request (its body is not used), up to `limit` bytes; False when the peer
+    went away or sent more (the connection is then closed rather than read for long)."""
     while conn.their_state is h11.SEND_BODY:  # then DONE, or MUST_CLOSE after `Connection: close`
         event = conn.next_event()
         if event is h11.NEED_DATA:
-            conn.receive_data(await stream.receive_some(65536))
+            if limit <= 0:
+                return False
+            data = await stream.receive_some(65536)
+            limit -= len(data)
+            conn.receive_data(data)
         elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
             return False
     return True
+
+
+async def _linger(stream: trio.abc.Stream) -> None:
+    """Before closing on a request whose body was not read (a 413): end our side, then read and drop
+    what the peer still sends, briefly. Closing a socket with unread input resets it, and the peer
+    could lose the answer it has not read yet (a "lingering close", as web servers do)."""
+    with trio.move_on_after(LINGER_SECONDS):
+        try:
+            if isinstance(stream, trio.abc.HalfCloseableStream):
+                await stream.send_eof()
+            left = LINGER_BYTES
+            while left > 0 and (data := await stream.receive_some(65536)):
+                left -= len(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
 
 
 def _bad_request(exc: h11.RemoteProtocolError) -> bytes:
@@ -97,6 +121,7 @@ class Guards:
     refusals: LogSampler = attrs.Factory(lambda: LogSampler("connection_refused"))
     frames: LogSampler = attrs.Factory(lambda: LogSampler("frame_rejected"))
     logins: LoginDeadlines = attrs.Factory(LoginDeadlines)  # its `run` task is started by app.py
+    http: HttpSettings = attrs.Factory(HttpSettings)
     lingering: int = 0
 
     def samplers(self) -> list[LogSampler]:
@@ -209,8 +234,12 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
     leaves with the handshake frame), the bytes already read past the request, and the client's
     address. A plain upgrade that arrives whole in the first read is taken without h11
     (server/upgrade.py); anything else goes to h11, from the same bytes and under the same deadline.
-    Reading a request (and a body) is bounded by `REQUEST_TIMEOUT`: the deadline of the
-    connection's `scope`, whose expiry ends the connection."""
+    Reading a request head is bounded by `REQUEST_TIMEOUT`: the deadline of the connection's
+    `scope`, whose expiry ends the connection. A request that is not an upgrade becomes an
+    httpio.Exchange answered by the route table (server/http.py); its handler reads the body, if it
+    wants it, under the transport's idle timeout. An unread body is then skipped (up to
+    `MAX_DRAIN_BYTES`) before the next request on the connection; an answer that says
+    `Connection: close` (a 413) ends it after a short lingering close."""
     conn: h11.Connection | None = None
     while True:
         scope.deadline = trio.current_time() + REQUEST_TIMEOUT
@@ -239,13 +268,27 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
                 return None
             trailing, _ = conn.trailing_data
             return conn.send(upgrade) or b"", bytes(trailing), ip
-        status, headers, body = http.route(request, hub.state, len(hub.sockets))
-        await stream.send_all(http.response_bytes(conn, request, status, headers, body))
+        ex = _exchange(stream, conn, request, hub, guards, peer)
+        await http.dispatch(ex, request.target)
+        if ex.close or conn.our_state is not h11.DONE:
+            if conn.their_state is h11.SEND_BODY:
+                await _linger(stream)
+            return None
         scope.deadline = trio.current_time() + REQUEST_TIMEOUT
-        drained = await _drain_body(stream, conn)
+        drained = await _drain_body(stream, conn, MAX_DRAIN_BYTES)
         if not drained or conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
             return None
         conn.start_next_cycle()
+
+
+def _exchange(stream: trio.abc.Stream, conn: h11.Connection, request: h11.Request, hub: Hub, guards: Guards,
+              peer: str) -> Exchange:
+    headers: dict[bytes, bytes] = {}
+    for name, value in request.headers:  # h11 gives lower-case names
+        headers[name] = headers[name] + b", " + value if name in headers else value
+    return Exchange(method=request.method.upper(), path="", query={}, headers=headers,
+                    peer=client_ip(peer, request.headers, guards.admission.trusted), hub=hub, stream=stream,
+                    conn=conn, settings=guards.http)
 
 
 async def _admit_upgrade(stream: trio.abc.Stream, guards: Guards, peer: str, held: list[str],  # type: ignore[no-untyped-def]
