@@ -164,3 +164,23 @@ async def test_asset_size_limit(make_server):
     boss = await srv.owner("boss")
     await boss.send("server_update", banner=uri(s.image("PNG", size=(64, 64))))
     await boss.expect_error("Banner image refused: Image too large (max 100 bytes)", src="server_update")
+
+
+async def test_an_icon_file_configured_at_start_is_served(server):
+    import attrs
+
+    folder = Path(server.config.storage.data_dir) / "server-assets"
+    folder.mkdir()
+    (folder / "logo.png").write_bytes(s.image("PNG", size=(30, 20)))
+    server.config = attrs.evolve(server.config, server=ServerSection(icon="some/dir/logo.png", banner="missing.png",
+                                                                     url="https://chat.example"))
+    await server.restart()
+    client = await server.connect()
+    icon = client.handshake["val"]["server"]["icon"]
+    assert re.fullmatch(r"https://chat\.example/server-assets/icon\?v=[0-9a-f]{12}", icon), icon
+    http = await http_client(server)
+    resp, headers, body = await http.request("GET", "/server-assets/icon")
+    assert (resp.status_code, headers["content-type"]) == (200, "image/png")
+    assert Image.open(io.BytesIO(body)).size == (30, 20)
+    assert (await http.request("GET", "/server-assets/banner"))[0].status_code == 404
+    assert client.handshake["val"]["server"]["banner"] == "missing.png"  # left as configured

@@ -127,6 +127,10 @@ def _prepare_emoji_sync(data: bytes, exts: frozenset[str], rules: ImageRules) ->
     return out.getvalue(), EXTENSIONS[done.mime_type], done.width, done.height
 
 
+def _emoji_rules(max_side: int, limits: MediaLimits) -> ImageRules:
+    return ImageRules(max_side, max_side, 90, 90, 6, limits.max_pixels, limits.max_animation_pixels)
+
+
 async def prepare_emoji(data: bytes, allowed_exts: Iterable[str], *, max_side: int = 256,
                         limits: MediaLimits = DEFAULT_LIMITS) -> tuple[bytes, str, int, int]:
     """(clean image bytes, extension, width, height) of a small image: an emoji or a server asset.
@@ -134,7 +138,11 @@ async def prepare_emoji(data: bytes, allowed_exts: Iterable[str], *, max_side: i
     The detected format must be in `allowed_exts` (png, jpeg/jpg, gif, webp); the image is shrunk
     to fit `max_side` x `max_side`, animation kept. Raises MediaRefused.
     """
-    exts = normalise_exts(allowed_exts)
-    rules = ImageRules(max_side, max_side, 90, 90, 6, limits.max_pixels, limits.max_animation_pixels)
-    return await trio.to_thread.run_sync(_prepare_emoji_sync, bytes(data), exts, rules,
+    return await trio.to_thread.run_sync(prepare_emoji_blocking, bytes(data), allowed_exts, max_side, limits,
                                          limiter=_limiter(limits))
+
+
+def prepare_emoji_blocking(data: bytes, allowed_exts: Iterable[str], max_side: int = 256,
+                           limits: MediaLimits = DEFAULT_LIMITS) -> tuple[bytes, str, int, int]:
+    """`prepare_emoji` in the calling thread: for start-up work, before the server serves anyone."""
+    return _prepare_emoji_sync(bytes(data), normalise_exts(allowed_exts), _emoji_rules(max_side, limits))

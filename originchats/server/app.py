@@ -148,6 +148,7 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         writer = Writer(con, inbox_size=config.storage.write_queue, search_batch=config.storage.search_batch)
         files = FileStore(Path(config.storage.data_dir), media_limits(config))
         await trio.to_thread.run_sync(files.sweep, state)
+        state = await trio.to_thread.run_sync(files.adopt_configured, state)
         runner = OpRunner(reader=Reader(read_con), rotur_url=config.rotur.validate_url,
                           rotur_timeout=config.rotur.timeout_seconds,
                           hasher=argon2.PasswordHasher(memory_cost=config.cracked.argon2_memory_kib,

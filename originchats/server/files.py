@@ -27,11 +27,13 @@ from ..core import ops, texts
 from ..core.emoji_records import ImageRefused, PreparedImage
 from ..core.state import ServerState
 from ..media import MediaLimits, MediaRefused, prepare_emoji
+from ..media.prepare import prepare_emoji_blocking
 from ..media.images import EXTENSIONS
 
 log = structlog.get_logger("originchats.files")
 _MIME = {ext: mime for mime, ext in EXTENSIONS.items()}
 TEMP_SUFFIX = ".part"
+CONFIGURED_DIR = "server-assets"  # <data dir>/server-assets/: the operator's icon and banner files
 
 
 @attrs.define(eq=False)
@@ -79,6 +81,37 @@ class FileStore:
         if removed:
             log.info("files_swept", removed=removed)
         return removed
+
+    def adopt_configured(self, state: ServerState) -> ServerState:
+        """attachments.md §4 at start: an icon or banner whose value is a file name (no `://`) is
+        looked up by its base name in `<data dir>/server-assets/`; if it is there and is an image,
+        a clean copy is stored and served at `/server-assets/<name>`, and the value becomes that
+        URL. Blocking: run at start, after `sweep` (the copy is made again at each start)."""
+        assets, info, server = state.server_assets, dict(state.server_info), dict(state.settings.server)
+        cfg = state.settings.assets
+        for key in ("icon", "banner"):
+            value = (info.get(key) or "").strip()
+            if not value or "://" in value or value.startswith("data:"):
+                continue
+            source = Path(self.data_dir) / CONFIGURED_DIR / Path(value.replace("\\", "/")).name
+            if not source.is_file() or source.stat().st_size > cfg.max_bytes:
+                log.warning("server_asset_missing", asset=key, path=str(source))
+                continue
+            try:
+                image, ext, _, _ = prepare_emoji_blocking(source.read_bytes(), ("png", "jpeg", "gif", "webp"),
+                                                          cfg.max_side, self.limits)
+            except MediaRefused as refused:
+                log.warning("server_asset_refused", asset=key, path=str(source), reason=refused.text)
+                continue
+            name = f"configured-{key}.{ext}"
+            _write(self.folder(datadir.ASSETS_DIR), name, image)
+            assets = assets.set(key, (name, _MIME[ext]))
+            url = f"{state.settings.public_base}/server-assets/{key}?v={hashlib.sha256(image).hexdigest()[:12]}"
+            info[key] = server[key] = url
+        if assets is state.server_assets:
+            return state
+        return attrs.evolve(state, server_assets=assets, server_info=info,
+                            settings=attrs.evolve(state.settings, server=server))
 
     def path_of(self, purpose: str, file_name: str) -> Path | None:
         """The stored file `file_name` (a name some record holds), or None if it is not there."""
