@@ -32,3 +32,15 @@ def blob_path(data_dir: str | Path, sha256: str) -> Path:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError("not a sha256 hex digest")
     return blobs_dir(data_dir) / sha256[:2] / sha256
+
+
+# ---- files (issue 9): uploads, custom emoji and server assets ----------------------------------
+
+EMOJIS_DIR = "emojis"  # files/emojis/<file name of an emoji record> (server/files.py)
+ASSETS_DIR = "assets"  # files/assets/<file name of a server_assets record>
+
+
+def files_path(data_dir: str | Path, purpose: str) -> Path:
+    """The folder of one kind of stored file: `purpose` is EMOJIS_DIR or ASSETS_DIR."""
+    assert purpose in (EMOJIS_DIR, ASSETS_DIR), purpose
+    return Path(data_dir) / FILES_DIR / purpose

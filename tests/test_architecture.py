@@ -9,6 +9,7 @@ FORBIDDEN = {
     "trio", "trio_websocket", "sqlite3", "socket", "ssl", "asyncio", "httpx", "h11", "wsproto", "structlog",
     "time", "datetime", "uuid", "random", "secrets", "os", "subprocess", "threading", "json",
     "originchats.server", "originchats.store", "originchats.cli", "originchats.admin",
+    "originchats.media", "PIL", "filetype",
 }
 CORE = Path(originchats.core.__file__).parent
 

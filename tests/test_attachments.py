@@ -19,10 +19,23 @@ from originchats.core.settings import AttachmentSettings, Settings
 from originchats.datadir import blob_path, blobs_dir, db_path, uploads_tmp_dir
 from originchats.server import attachments_upload
 from originchats.server.attachments_upload import UploadedFile
+from tests import media_samples
 from tests.client import settle
 from tests.modhelpers import LOCAL, members
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = media_samples.image("PNG", size=(8, 6))
+
+
+def pdf(tag: bytes) -> bytes:
+    """A small file sniffed as a PDF (stored as it is, not re-encoded)."""
+    return b"%PDF-1.4\n%" + tag + b"\n%%EOF\n"
+
+
+def as_file(data: bytes) -> bytes:
+    return data if data.startswith((b"%PDF", b"\x89PNG")) else pdf(data)
+
+
+DOC = pdf(b"doc")
 DAY = 86400.0
 
 
@@ -34,18 +47,21 @@ def temp_file(server: Any, data: bytes) -> UploadedFile:
     return UploadedFile(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
-async def upload(server: Any, client: Any, data: bytes = PNG, *, validator: str | None = None,
+async def upload(server: Any, client: Any, data: bytes | None = DOC, *, validator: str | None = None,
                  key: str | None = None, **fields: Any) -> tuple[int, dict]:
     """An upload as `client` (its socket's key, its session token), through the shell's upload path."""
     body = {"validator_key": key if key is not None else client.handshake["val"]["validator_key"],
             "validator": validator if validator is not None else client.ready["validator"],
-            "name": "cat.png", "mime_type": "image/png", "channel": "general", **fields}
+            "name": "doc.pdf", "channel": "general", **fields}
+    if data is not None:
+        data = as_file(data)
+        body.setdefault("mime_type", "image/png" if data.startswith(b"\x89PNG") else "application/pdf")
     body = {k: v for k, v in body.items() if v is not None}
     file = temp_file(server, data) if data is not None else None
     return await attachments_upload.accept(server.hub, server.hub.ops.blobs, body, file)
 
 
-async def uploaded(server: Any, client: Any, data: bytes = PNG, **fields: Any) -> dict:
+async def uploaded(server: Any, client: Any, data: bytes = DOC, **fields: Any) -> dict:
     status, body = await upload(server, client, data, **fields)
     assert status == 201, body
     return body["attachment"]
@@ -60,7 +76,7 @@ def rows(server: Any, sql: str, *args: Any) -> list[tuple]:
 
 
 def blob(server: Any, data: bytes) -> Path:
-    return blob_path(server.config.storage.data_dir, hashlib.sha256(data).hexdigest())
+    return blob_path(server.config.storage.data_dir, hashlib.sha256(as_file(data)).hexdigest())
 
 
 async def quiet(*clients: Any) -> None:
@@ -77,13 +93,17 @@ async def test_a_cracked_account_uploads_with_its_session_and_attaches_the_file(
     alice = await server.user("alice")
     bob = await server.user("bob")
     await alice.drain()
-    status, body = await upload(server, alice)
+    status, body = await upload(server, alice, PNG, name="cat.png")
     assert status == 201
     info = body["attachment"]
     assert body["permanent"] is False
-    assert info["name"] == "cat.png" and info["mime_type"] == "image/png" and info["size"] == len(PNG)
+    assert info["name"] == "cat.png" and info["mime_type"] == "image/png"
+    assert (info["width"], info["height"]) == (8, 6)
     assert info["url"] == f"/attachments/{info['id']}"  # no server.url: a relative URL
-    assert blob(server, PNG).read_bytes() == PNG
+    [(sha, size, inline)] = rows(server, "SELECT sha256, size, inline FROM attachments")
+    stored = blob_path(server.config.storage.data_dir, sha)
+    assert stored.stat().st_size == size == info["size"] and inline == 1
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha
     assert list(uploads_tmp_dir(server.config.storage.data_dir).iterdir()) == []  # the temp file is gone
 
     await bob.send("attachment_get", attachment_id=f"  {info['id']} ")
@@ -126,7 +146,8 @@ async def test_bad_uploads_get_their_status_and_store_nothing(server):
     assert (await upload(server, alice, name=""))[0] == 400
     assert await upload(server, alice, channel="nope") == (404, {"error": "Channel does not exist"})
     assert (await upload(server, alice, expires_in_days="soon"))[0] == 400
-    assert (await upload(server, alice, mime_type="text/html"))  == (415, {"error": "File type not allowed: text/html"})
+    assert (await upload(server, alice, mime_type="text/html"))[0] == 415  # not what the bytes are
+    assert (await upload(server, alice, b"<svg/>", mime_type="text/plain"))[0] == 415
     assert rows(server, "SELECT COUNT(*) FROM attachments") == [(0,)]
     assert list(blobs_dir(server.config.storage.data_dir).glob("*/*")) == []
     assert list(uploads_tmp_dir(server.config.storage.data_dir).iterdir()) == []
@@ -245,8 +266,8 @@ async def test_dedup_shares_bytes_never_records_and_one_delete_keeps_the_others_
     alice = await server.user("alice")
     bob = await server.user("bob")
     await alice.drain()
-    a = await uploaded(server, alice, PNG, name="a.png", expires_in_days=1)
-    b = await uploaded(server, bob, PNG, name="b.png")
+    a = await uploaded(server, alice, DOC, name="a.png", expires_in_days=1)
+    b = await uploaded(server, bob, DOC, name="b.png")
     assert a["id"] != b["id"]
     assert (a["name"], b["name"]) == ("a.png", "b.png")
     assert b["expires_at"] - a["expires_at"] > 5 * DAY  # bob's upload did not change alice's record
@@ -260,13 +281,13 @@ async def test_dedup_shares_bytes_never_records_and_one_delete_keeps_the_others_
     await bob.drain()
     await alice.send("attachment_delete", attachment_id=a["id"])
     await alice.expect("attachment_deleted")
-    assert blob(server, PNG).exists()  # bob's record still names the bytes
+    assert blob(server, DOC).exists()  # bob's record still names the bytes
     await bob.send("attachment_get", attachment_id=b["id"])
     await bob.expect("attachment_info")
     await bob.send("attachment_delete", attachment_id=b["id"])
     await bob.expect("attachment_deleted")
     await settle()
-    assert not blob(server, PNG).exists()
+    assert not blob(server, DOC).exists()
     assert rows(server, "SELECT COUNT(*) FROM message_attachments") == [(0,)]
 
 
@@ -281,7 +302,7 @@ async def test_deleting_a_message_releases_its_references_and_keeps_the_upload(s
     await alice.send("message_delete", channel="general", id=mid)
     await alice.expect("message_delete")
     assert len(rows(server, "SELECT * FROM message_attachments")) == 1
-    assert blob(server, PNG).exists()  # the other message still shows it
+    assert blob(server, DOC).exists()  # the other message still shows it
     await alice.send("attachment_get", attachment_id=info["id"])
     await alice.expect("attachment_info")
 
@@ -301,7 +322,7 @@ async def test_an_expired_attachment_is_gone_at_once_and_its_bytes_at_the_cleanu
     await alice.expect_error(f"Attachment {info['id']} not found or expired", src="message_new")
     await trio.sleep(DAY)  # the daily cleanup
     await alice.drain()
-    assert not blob(server, PNG).exists()
+    assert not blob(server, DOC).exists()
     assert rows(server, "SELECT COUNT(*) FROM attachments") == [(0,)]
 
 
@@ -318,7 +339,7 @@ async def test_the_cleanup_runs_at_start(server):
     await server.restart()
     await settle()
     assert rows(server, "SELECT COUNT(*) FROM attachments") == [(1,)]
-    assert not blob(server, PNG).exists()
+    assert not blob(server, DOC).exists()
     assert blob(server, b"kept").exists()
 
 

@@ -10,6 +10,7 @@ the caller got the failure answer, and a restart loads the same state from the d
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import attrs
@@ -20,11 +21,13 @@ import trio.testing
 from originchats.config import RateLimitingSection, RoturSection
 from originchats.core.dispatch import AUTH_HANDLERS, HANDLERS, OPERATOR_HANDLERS
 from originchats.core.state import ServerState
+from tests import media_samples
 from tests.client import Client, _Threads, settle
 from tests.conftest import make_config
 from tests.test_rotur import rotur  # noqa: F401  (the fake Rotur fixture)
 
 LOCAL = "USR:local_"
+EMOJI = "data:image/png;base64," + base64.b64encode(media_samples.image("PNG")).decode()
 
 
 @pytest.fixture
@@ -60,7 +63,8 @@ def persisted(state: ServerState) -> dict[str, Any]:
     return {"users": dict(state.users), "names": dict(state.names), "roles": dict(state.roles),
             "channels": state.channels, "sessions": dict(state.sessions), "server_info": dict(state.server_info),
             "timeouts": {u: b.timeout_until for u, b in state.rate_limits.items() if b.timeout_until},
-            "threads": dict(state.threads), "attachments": dict(state.attachments)}
+            "threads": dict(state.threads), "emojis": dict(state.emojis), "server_assets": dict(state.server_assets),
+            "attachments": dict(state.attachments)}
 
 
 @attrs.define
@@ -92,6 +96,7 @@ async def make_world(server) -> World:  # type: ignore[no-untyped-def]
             message_id = packet["message"]["id"]
     assert message_id is not None
     await boss.send("message_react_add", channel="general", id=message_id, emoji="👍")
+    await boss.send("emoji_add", name="wave", image=EMOJI)  # emoji 0
     await boss.send("channel_create", name="board", type="forum",
                     permissions={"view": ["user"], "send": ["user"], "create_thread": ["user"]})
     await settle()
@@ -170,6 +175,9 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
         "message_pin": (w.boss, {"channel": "general", "id": mid}),
         "message_unpin": (w.boss, {"channel": "general", "id": mid}),
         "attachment_delete": (w.bob, {"attachment_id": w.attachment_id}),
+        "emoji_add": (w.boss, {"name": "fresh", "image": EMOJI}),
+        "emoji_update": (w.boss, {"emoji_id": 0, "name": "renamed", "image": EMOJI}),
+        "emoji_delete": (w.boss, {"emoji_id": 0}),
     }
 
 
@@ -181,7 +189,8 @@ READ_ONLY = {"channels_get", "message_get", "messages_around", "messages_get", "
              # unread state and the pings inbox (messages_get's auto-acknowledge may write: its
              # failure still answers the page, tests/test_unreads.py)
              "unreads_get", "unreads_count", "pings_get",
-             "messages_pinned", "messages_search", "message_replies", "embeds_list", "attachment_get"}
+             "messages_pinned", "messages_search", "message_replies", "embeds_list", "attachment_get",
+             "emoji_get_all", "emoji_get_id", "emoji_get_filename"}
 
 
 def test_every_command_is_either_tried_here_or_read_only():

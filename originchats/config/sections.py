@@ -8,7 +8,8 @@ from typing import Literal
 
 import attrs
 
-from ..core.settings import AttachmentSettings, AuthSettings, ContentLimits, PollLimits, WelcomeSettings
+from ..core.settings import (AssetSettings, AttachmentSettings, AuthSettings, ContentLimits, EmojiSettings, PollLimits,
+                             WelcomeSettings)
 
 
 class ConfigError(Exception):
@@ -193,6 +194,22 @@ PollsSection = PollLimits
 WelcomeSection = WelcomeSettings
 #: `[attachments]` too (the upload body's bound, `max_size`, is applied by the shell as well).
 AttachmentsSection = AttachmentSettings
+EmojisSection = EmojiSettings
+AssetsSection = AssetSettings
+
+
+@attrs.frozen(kw_only=True)
+class MediaSection:
+    """`[media]`: decoding limits for every image the server re-encodes (attachments, emoji, the
+    server icon and banner); the shell applies them (originchats/media)."""
+
+    # pixels of one image (width x height), checked from its header before decoding: a small file
+    # claiming huge dimensions (a decompression bomb) is refused; Pillow's own guard uses it too
+    max_pixels: int = 40_000_000
+    # pixels of all the frames of an animated image together
+    max_animation_pixels: int = 100_000_000
+    # images decoded at once (worker threads)
+    threads: int = 2
 
 
 @attrs.frozen(kw_only=True)
@@ -214,3 +231,6 @@ class Config:
     polls: PollsSection = attrs.Factory(PollsSection)
     welcome: WelcomeSection = attrs.Factory(WelcomeSection)
     attachments: AttachmentsSection = attrs.Factory(AttachmentsSection)
+    emojis: EmojisSection = attrs.Factory(EmojisSection)
+    assets: AssetsSection = attrs.Factory(AssetsSection)
+    media: MediaSection = attrs.Factory(MediaSection)

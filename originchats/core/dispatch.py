@@ -22,7 +22,8 @@ from . import packets, registry, texts
 from .context import Context
 from .effects import Close, Persist, Reply, Send, Step
 from .errors import AuthError, ProtocolError, auth_error_send, error_reply
-from .handlers import (account, attachments, auth, channels, history, member_roles, messages, moderation, modlog, operator,
+from .handlers import (account, attachments, auth, channels, emojis, history, member_roles, messages, moderation, modlog,
+                       operator,
                        embeds_list, pins, polls, profiles, reactions, roles, search, server_admin, session, threads,
                        unreads, users)
 from .request import Request
@@ -31,7 +32,8 @@ from .views import all_authed
 
 #: Every module that defines commands (`@registry.command`), in one place.
 MODULES = (account, attachments, auth, channels, history, member_roles, messages, moderation, modlog, operator, profiles,
-           reactions, roles, server_admin, session, users, threads, polls, unreads, embeds_list, pins, search)
+           reactions, roles, server_admin, session, users, threads, polls, unreads, embeds_list, pins, search,
+           emojis)
 COMMANDS = registry.build(MODULES)
 HANDLERS = COMMANDS.handlers  # after authentication
 AUTH_HANDLERS = COMMANDS.auth  # the pre-auth gate

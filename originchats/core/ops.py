@@ -299,3 +299,36 @@ class RoturTier:
 
 #: attachments' operations join the set
 Op = Union[Op, DropBlobs, RoturTier]  # type: ignore[misc]
+
+
+# ---- images for custom emoji and server assets (the shell: server/files.py, originchats/media) --
+
+
+@attrs.frozen
+class PrepareImage:
+    """Result: `PreparedImage`, or `ImageRefused` (core/emoji_records.py).
+
+    Decode `payload` (strict base64) in a worker thread, check and re-encode the image
+    (originchats/media `prepare_emoji`: a detected format in `allowed`, at most `max_bytes`
+    decoded, shrunk to `max_side`), and store it as `<file_stem>.<ext>` in the folder of `purpose`
+    ("emojis" or "assets") before the record that names it is committed. The payload is never
+    logged or kept."""
+
+    purpose: str
+    file_stem: str
+    payload: str = attrs.field(repr=False)
+    allowed: tuple[str, ...]
+    max_bytes: int
+    max_side: int
+
+
+@attrs.frozen
+class RemoveFile:
+    """Result: None. Delete `file_name` from the folder of `purpose`, once no record names it (the
+    commit that dropped its last reference is done; no other record ever shares it)."""
+
+    purpose: str
+    file_name: str
+
+
+Op = Union[Op, PrepareImage, RemoveFile]  # type: ignore[misc]

@@ -177,3 +177,36 @@ def attachment_info(attachment: Json) -> Packet:
 
 def attachment_deleted(attachment_id: str) -> Packet:
     return {"cmd": "attachment_deleted", "attachment_id": attachment_id, "deleted": True}
+
+
+# ---- custom emoji (extended/emojis.md; the change fields are this server's, docs/compatibility.md)
+
+
+def emoji_add(emoji_id: int, name: str, file_name: str) -> Packet:
+    """The reply to `emoji_add` and its broadcast: the spec's `id` (a string) and `added`, plus
+    `name` and `fileName`, which the official client reads to add the emoji at once."""
+    return {"cmd": "emoji_add", "id": str(emoji_id), "added": True, "name": name, "fileName": file_name}
+
+
+def emoji_update(emoji_id: int, updated: bool, name: str | None = None, file_name: str | None = None) -> Packet:
+    packet: Packet = {"cmd": "emoji_update", "id": emoji_id, "updated": updated}
+    if updated:
+        packet["name"] = name
+        packet["fileName"] = file_name
+    return packet
+
+
+def emoji_delete(emoji_id: int, deleted: bool) -> Packet:
+    return {"cmd": "emoji_delete", "id": emoji_id, "deleted": deleted}
+
+
+def emoji_get_all(emojis: Json) -> Packet:
+    return {"cmd": "emoji_get_all", "emojis": emojis}
+
+
+def emoji_get_id(name: str, emoji_id: int) -> Packet:
+    return {"cmd": "emoji_get_id", "name": name, "id": str(emoji_id)}
+
+
+def emoji_get_filename(name: str, file_name: str) -> Packet:
+    return {"cmd": "emoji_get_filename", "name": name, "filepath": file_name}

@@ -113,6 +113,26 @@ def attachments_handshake(a: AttachmentSettings) -> dict[str, Any]:
 
 
 @attrs.frozen(kw_only=True)
+class EmojiSettings:
+    """Custom emoji (`[emojis]` in config.toml, extended/emojis.md; docs/security.md "Emoji and
+    server assets"). The image is decoded and re-encoded by the shell (originchats/media)."""
+
+    # detected formats an emoji may have (png, jpeg/jpg, gif, webp), like the original's
+    # `uploads.emoji_allowed_file_types`; an empty list means the default
+    allowed_types: tuple[str, ...] = attrs.field(default=("gif", "jpg", "jpeg", "png"), converter=tuple)
+    max_bytes: int = 512 * 1024  # decoded bytes of the image a client sends
+    max_side: int = 256  # pixels: larger images are shrunk to fit max_side x max_side
+
+
+@attrs.frozen(kw_only=True)
+class AssetSettings:
+    """Server icon and banner sent as images to `server_update` (`[assets]` in config.toml)."""
+
+    max_bytes: int = 2 * 1024 * 1024  # decoded bytes of the image a client sends
+    max_side: int = 1920  # pixels: larger images are shrunk to fit max_side x max_side
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     server: dict[str, Any] = attrs.Factory(lambda: {"name": "OriginChats", "owner": {"name": "Admin"}})
     limits: dict[str, Any] = attrs.Factory(lambda: {"post_content": 2000, "search_results": 30})
@@ -129,6 +149,11 @@ class Settings:
     modlog_retention_days: dict[str, int] = attrs.Factory(dict)
     polls: PollLimits = attrs.Factory(PollLimits)
     welcome: WelcomeSettings = attrs.Factory(WelcomeSettings)
+    emojis: EmojiSettings = attrs.Factory(EmojiSettings)
+    assets: AssetSettings = attrs.Factory(AssetSettings)
+    # the server's public HTTP base, for the URLs it makes itself (`/server-assets/icon`): from
+    # `server.url` (ws -> http, wss -> https), else the listening address (server/app.py)
+    public_base: str = ""
 
     @property
     def attachments(self) -> dict[str, Any]:

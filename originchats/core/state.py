@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from .authguard import AuthRecords
+from .emoji_records import Emoji
 from .model import Channel, Role, Thread, User
 from .ratelimit import Bucket
 from .settings import Settings
@@ -72,6 +73,12 @@ class ServerState:
     attachments: AttachmentTable = attrs.field(factory=AttachmentTable, converter=AttachmentTable.of)
     # user id -> times of their uploads in the last minute (`attachments.uploads_per_minute`)
     upload_times: Mapping[str, tuple[float, ...]] = attrs.field(default=EMPTY, converter=pmap)
+    # custom emoji: id -> record (core/emoji_records.py); `emoji_next` is the next id to give, never
+    # one given before (loaded from the table's AUTOINCREMENT sequence)
+    emojis: Mapping[int, Emoji] = attrs.field(default=EMPTY, converter=pmap)
+    emoji_next: int = 0
+    # the icon and banner images stored by server_update: "icon"/"banner" -> (file name, MIME type)
+    server_assets: Mapping[str, tuple[str, str]] = attrs.field(default=EMPTY, converter=pmap)
 
     @property
     def names(self) -> NameIndex:

@@ -12,6 +12,7 @@ from typing import Any, Union
 
 import attrs
 
+from .emoji_records import Emoji
 from .model import Channel, Message, Role, Thread, User
 from .poll_records import Poll
 
@@ -264,3 +265,30 @@ class AttachmentsRemoved:
 
 #: the facts above join the set
 Write = Union[Write, AttachmentStored, AttachmentsRemoved]  # type: ignore[misc]
+
+
+# ---- custom emoji and server assets (extended/emojis.md, attachments.md §4) -------------------
+
+
+@attrs.frozen
+class EmojiSaved:
+    """A new emoji, or an existing one renamed or given a new image (upsert by id)."""
+
+    emoji: Emoji
+
+
+@attrs.frozen
+class EmojiDeleted:
+    emoji_id: int
+
+
+@attrs.frozen
+class ServerAssetSaved:
+    """The icon or banner image sent to `server_update` (`file_name` under files/assets/)."""
+
+    name: str
+    file_name: str
+    mime_type: str
+
+
+Write = Union[Write, EmojiSaved, EmojiDeleted, ServerAssetSaved]  # type: ignore[misc]

@@ -18,6 +18,7 @@ import structlog
 import trio
 
 from ..config import Config
+from ..media import MediaLimits
 from ..core.settings import AuthSettings, ContentLimits, RateLimitSettings, Settings
 from ..store import load
 from ..store.db import db_path, open_db, open_to_others
@@ -28,6 +29,7 @@ from ..store.writer import Writer
 from .admin_socket import serve_admin
 from .blobs import BlobStore
 from .connection import Guards, serve_connection
+from .files import FileStore
 from .httpio import HttpSettings
 from . import audit_prune
 from .guard import Admission, LogSampler, Rejections, parse_networks, serve_listeners
@@ -74,7 +76,28 @@ def settings_from(config: Config) -> Settings:
         welcome=config.welcome,
         files=config.attachments,
         auth=project(AuthSettings, config.auth),
+        emojis=config.emojis,
+        assets=config.assets,
+        public_base=public_base(config),
     )
+
+
+def public_base(config: Config) -> str:
+    """The HTTP base of URLs this server makes (attachments.md §4): `server.url` lower-cased, with
+    ws -> http and wss -> https (https stays, any other scheme becomes http), without a trailing
+    slash; without `server.url`, `http://<listen.host>:<listen.port>`."""
+    url = config.server.url.strip().lower().rstrip("/")
+    if not url:
+        return f"http://{config.listen.host}:{config.listen.port}"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    return ("https" if scheme in ("https", "wss") else "http") + "://" + rest
+
+
+def media_limits(config: Config) -> MediaLimits:
+    m = config.media
+    return MediaLimits(max_pixels=m.max_pixels, max_animation_pixels=m.max_animation_pixels, threads=m.threads)
 
 
 def guards_from(config: Config) -> Guards:
@@ -128,6 +151,9 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
             log.warning("data_dir_open_to_others", path=str(config.storage.data_dir),
                         advice="chmod 700 it: other local users can see what it holds")
         writer = Writer(con, inbox_size=config.storage.write_queue, search_batch=config.storage.search_batch)
+        files = FileStore(Path(config.storage.data_dir), media_limits(config))
+        await trio.to_thread.run_sync(files.sweep, state)
+        state = await trio.to_thread.run_sync(files.adopt_configured, state)
         runner = OpRunner(reader=Reader(read_con), rotur_url=config.rotur.validate_url,
                           rotur_timeout=config.rotur.timeout_seconds,
                           hasher=argon2.PasswordHasher(memory_cost=config.cracked.argon2_memory_kib,
@@ -140,7 +166,8 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
                                           cache_seconds=config.auth.rotur_cache_seconds,
                                           cache_entries=config.auth.rotur_cache_entries),
                           blobs=blobs, profile_url=config.rotur.profile_url,
-                          tier_cache_seconds=config.attachments.subscription_cache_ttl)
+                          tier_cache_seconds=config.attachments.subscription_cache_ttl,
+                          files=files)
         try:
             async with trio.open_nursery() as outer:
                 await outer.start(writer.run)

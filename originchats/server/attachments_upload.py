@@ -31,7 +31,7 @@ from ..core.effects import Persist
 from ..core.ops import RoturTier, RoturValidate
 from ..core.request import Request
 from ..store.writer import WriteFailed
-from . import attachments_media as media
+from .. import media
 from .blobs import BlobStore
 from .hub import Hub
 
@@ -91,7 +91,8 @@ async def _accept(hub: Hub, blobs: BlobStore, fields: dict[str, Any], file: Any,
     if file.size > settings.max_size:
         raise UploadRefused(413, texts.upload_too_large(settings.max_size))
     try:
-        prepared = await media.prepare_upload(Path(file.path), mime, settings, blobs.tmp_dir())
+        limits = hub.ops.files.limits if hub.ops.files is not None else media.DEFAULT_LIMITS
+        prepared = await media.prepare_upload(Path(file.path), mime, settings, blobs.tmp_dir(), limits=limits)
     except media.MediaRefused as refused:
         raise UploadRefused(415, refused.text) from None
     try:

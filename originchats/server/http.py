@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable
 import attrs
 
 from ..core.state import ServerState
+from . import assets_http
 from .httpio import CORS, Exchange, HttpError  # noqa: F401  (CORS: re-exported for older imports)
 
 Handler = Callable[[Exchange, str], Awaitable[None]]
@@ -113,8 +114,8 @@ ROUTES = Routes(
     },
     prefixes={
         "/attachments/": {b"GET": not_found},  # attach: attachments_http.download
-        "/emojis/": {b"GET": not_found},  # media: assets_http.emoji
-        "/server-assets/": {b"GET": not_found},  # media: assets_http.server_asset
+        "/emojis/": {b"GET": assets_http.emoji},
+        "/server-assets/": {b"GET": assets_http.server_asset},
     },
 )
 

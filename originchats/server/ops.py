@@ -41,9 +41,11 @@ import httpx
 import structlog
 import trio
 
-from ..core import ops
+from ..core import ops, texts
+from ..core.emoji_records import ImageRefused
 from ..store.reader import Reader
 from .blobs import BlobStore
+from .files import FileStore
 from ..store.reads import READS
 
 log = structlog.get_logger("originchats.ops")
@@ -222,6 +224,8 @@ class OpRunner:
     profile_url: str = "https://api.rotur.dev/profile"
     tier_cache_seconds: float = 300.0
     _tiers: dict[str, tuple[float, str]] = attrs.Factory(dict)  # username -> (until, tier), oldest first
+    # emoji and server-asset images (server/files.py); None: no data directory (refused)
+    files: FileStore | None = None
     #: operation type -> async runner(op): see `runner_table`
     table: dict[type, Callable[[Any], Awaitable[Any]]] = attrs.field(init=False)
 
@@ -232,6 +236,8 @@ class OpRunner:
             ops.RoturValidate: self._rotur_validate,
             ops.DropBlobs: self._drop_blobs,
             ops.RoturTier: self._rotur_tier,
+            ops.PrepareImage: self._prepare_image,
+            ops.RemoveFile: self._remove_file,
         })
 
     @property
@@ -276,6 +282,15 @@ class OpRunner:
         if cost is not None and cost <= self.inline_max_cost:
             return self._check(op.password_hash, op.password)
         return await self.hashing.run(op.source, self._verify, op.password_hash, op.password)
+
+    async def _prepare_image(self, op: ops.PrepareImage) -> Any:
+        if self.files is None:
+            return ImageRefused(texts.FILES_UNAVAILABLE)
+        return await self.files.prepare_image(op)
+
+    async def _remove_file(self, op: ops.RemoveFile) -> None:
+        if self.files is not None:
+            await self.files.remove_file(op)
 
     async def _rotur_validate(self, op: ops.RoturValidate) -> Any:
         return await self.rotur.run(op, self._rotur, self._nursery)

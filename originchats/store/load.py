@@ -18,6 +18,7 @@ from ..core.state import ServerState
 from . import sql
 from ..core.attachment_table import AttachmentTable
 from .attachments import load_attachments
+from .emojis import load_assets, load_emojis, next_emoji_id
 from .polls import next_expiry
 
 INITIALIZED = "initialized"
@@ -63,6 +64,9 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
         threads=load_threads(con),
         poll_alarm=next_expiry(con),
         attachments=AttachmentTable.of(load_attachments(con)),
+        emojis=load_emojis(con),
+        emoji_next=next_emoji_id(con),
+        server_assets=load_assets(con),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from ..core import writes as w
 from ..core.model import Channel, Message, Role, User
 from .attachments import ATTACHMENT_WRITERS, reference
+from .emojis import EMOJI_WRITERS
 from .polls import POLL_WRITERS
 
 
@@ -272,6 +273,7 @@ WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
 }
 WRITERS.update(POLL_WRITERS)  # polls: store/polls.py
 WRITERS.update(ATTACHMENT_WRITERS)  # attachments: store/attachments.py
+WRITERS.update(EMOJI_WRITERS)  # custom emoji and server assets: store/emojis.py
 
 
 # ---- threads (extended/threads.md) ------------------------------------------------------------

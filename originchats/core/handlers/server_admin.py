@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import urlsplit
 
 import attrs
@@ -10,16 +11,20 @@ import attrs
 from .. import packets, texts
 from ..audit import audit
 from ..context import Context
-from ..effects import Effect, Persist, Reply, Send, Step
-from ..errors import ProtocolError
+from ..effects import Effect, Fetch, Persist, Reply, Send, Step
+from ..emoji_records import ImageRefused, PreparedImage, decoded_size, payload_of
+from ..errors import ProtocolError, error_reply
 from ..model import Perm
+from ..ops import PrepareImage, RemoveFile
+from ..permissions import has_perm
 from ..registry import command
 from ..request import Request, opt_str
 from ..state import ServerState
 from ..views import all_authed
-from ..writes import AuditRecorded, SettingSaved
+from ..writes import ServerAssetSaved, SettingSaved, Write
 from .common import MAX_NAME, me, require_perm
 
+ASSETS = "assets"  # the images' folder (core/ops.py PrepareImage.purpose)
 SERVER_NAME_MAX = 100  # characters
 URL_MAX = 2048  # characters of the icon or banner URL
 
@@ -45,6 +50,20 @@ def _check_server_field(key: str, label: str, value: str) -> str:
     return value
 
 
+def _image_payload(state: ServerState, label: str, value: object) -> str | None:
+    """The base64 payload of an icon or banner sent as `data:image/<type>;base64,...`, or None when
+    the value is something else (a URL, "", null: checked as before)."""
+    if not isinstance(value, str) or not value.lstrip().startswith("data:"):
+        return None
+    payload = payload_of(value.strip())
+    if payload is None:
+        raise ProtocolError(texts.not_a_url(label, URL_MAX))
+    limit = state.settings.assets.max_bytes
+    if decoded_size(payload) > limit:
+        raise ProtocolError(texts.image_refused(label, texts.image_too_large(limit)))
+    return payload
+
+
 @command("server_update")
 def handle_server_update(state: ServerState, ctx: Context, req: Request) -> Step:
     actor = me(state, ctx)
@@ -57,17 +76,62 @@ def handle_server_update(state: ServerState, ctx: Context, req: Request) -> Step
             raise ProtocolError(texts.string_or_null(label))
     if not any(req.has(key) for key, _ in fields):
         raise ProtocolError(texts.NO_UPDATES)
+    images: list[tuple[str, str, str]] = []  # (key, label, base64 payload)
     for key, label in fields:
         value = req.get(key)
-        if isinstance(value, str):  # null leaves the value unchanged (as the original does)
+        payload = _image_payload(state, label, value) if key != "name" else None
+        if payload is not None:
+            images.append((key, label, payload))
+        elif isinstance(value, str):  # null leaves the value unchanged (as the original does)
             sent[key] = _check_server_field(key, label, value)
+    if images:  # decoded and stored by the shell first (a worker thread), then applied
+        return _next_image(state, ctx, tuple(images), sent, {})
+    return _apply(state, ctx, actor.id, sent, {})
+
+
+def _next_image(state: ServerState, ctx: Context, images: tuple[tuple[str, str, str], ...], sent: dict[str, str],
+                done: dict[str, PreparedImage]) -> Step:
+    key, label, payload = images[0]
+    cfg = state.settings.assets
+    op = PrepareImage(purpose=ASSETS, file_stem=f"{key}-{ctx.new_id.replace('-', '')}", payload=payload,
+                      allowed=("png", "jpeg", "gif", "webp"), max_bytes=cfg.max_bytes, max_side=cfg.max_side)
+    return Step(state, (Fetch(op, partial(_image_ready, images=images, sent=sent, done=done)),))
+
+
+def _image_ready(state: ServerState, ctx: Context, req: Request, result: object, *,
+                 images: tuple[tuple[str, str, str], ...], sent: dict[str, str],
+                 done: dict[str, PreparedImage]) -> Step:
+    key, label, _ = images[0]
+    drop = tuple(_remove_asset(p.file_name) for p in done.values())
+    if isinstance(result, ImageRefused):
+        return Step(state, (error_reply(texts.image_refused(label, result.text), req.cmd), *drop))
+    assert isinstance(result, PreparedImage)
+    done = {**done, key: result}
+    drop += (_remove_asset(result.file_name),)
+    conn = state.conns.get(ctx.conn_id)
+    user = state.users.get(conn.user_id or "") if conn is not None else None
+    if user is None or not has_perm(state.roles, user, Perm.MANAGE_SERVER):  # lost meanwhile
+        return Step(state, (error_reply(texts.permission_required(Perm.MANAGE_SERVER), req.cmd), *drop))
+    if len(images) > 1:
+        return _next_image(state, ctx, images[1:], sent, done)
+    return _apply(state, ctx, user.id, sent, done)
+
+
+def _apply(state: ServerState, ctx: Context, actor_id: str, sent: dict[str, str],
+           images: dict[str, PreparedImage]) -> Step:
+    sent = dict(sent)
+    base = state.settings.public_base
+    for key, image in images.items():  # a new URL each time, so clients fetch the new image
+        sent[key] = f"{base}/server-assets/{key}?v={image.sha256[:12]}"
     info = dict(state.server_info)
     applied = {k: v for k, v in sent.items() if (info.get(k) or "") != v}
     info.update(applied)
     packet = packets.server_update(name=info.get("name") or "", icon=info.get("icon") or "",
                                    banner=info.get("banner") or "")
     effects: tuple[Effect, ...] = (Send(all_authed(state), packet, reply=True),)
-    if not applied:
+    old_files = tuple(state.server_assets[k][0] for k in images if k in state.server_assets
+                      and state.server_assets[k][0] != images[k].file_name)
+    if not applied and not images:
         return Step(state, effects)
     server = dict(state.settings.server)
     for k, v in applied.items():
@@ -75,10 +139,27 @@ def handle_server_update(state: ServerState, ctx: Context, req: Request) -> Step
             server[k] = v
         else:
             server.pop(k, None)
-    state = attrs.evolve(state, server_info=info, settings=attrs.evolve(state.settings, server=server))
-    writes: list[SettingSaved | AuditRecorded] = [SettingSaved(f"server.{k}", v) for k, v in applied.items()]
-    writes.append(audit(ctx, actor.id, "server_management", "server_update", details=applied))
-    return Step(state, (Persist(tuple(writes), effects),))
+    assets = state.server_assets
+    for key, image in images.items():
+        assets = assets.set(key, (image.file_name, image.mime_type))
+    state = attrs.evolve(state, server_info=info, settings=attrs.evolve(state.settings, server=server),
+                         server_assets=assets)
+    writes: list[Write] = [ServerAssetSaved(k, p.file_name, p.mime_type) for k, p in images.items()]
+    writes += [SettingSaved(f"server.{k}", v) for k, v in applied.items()]
+    # the audit names an image by its new URL, never by its data
+    writes.append(audit(ctx, actor_id, "server_management", "server_update", details=applied))
+    # the old images go once the commit is done; after a failed commit the new files have no
+    # record, and the start-up sweep takes them
+    then = effects + tuple(_remove_asset(f) for f in old_files)
+    return Step(state, (Persist(tuple(writes), then),))
+
+
+def _discard(state: ServerState, ctx: Context, req: Request, result: object) -> Step:
+    return Step(state, ())
+
+
+def _remove_asset(file_name: str) -> Fetch:
+    return Fetch(RemoveFile(ASSETS, file_name), _discard)
 
 
 # ---- plugins (there is no plugin system: an empty list, and reloading "all" succeeds) ---------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .accounts import *  # noqa: F403
 from .attachments import *  # noqa: F403
+from .emojis import *  # noqa: F403
 from .members import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .polls import *  # noqa: F403
@@ -65,6 +66,9 @@ UNDOCUMENTED = frozenset({
     "POLL_HAS_ENDED", "POLL_HAS_EXPIRED", "invalid_option", "question_too_long", "option_not_text_or_object",
     "option_text_invalid", "option_id_invalid", "option_emoji_invalid", "option_id_duplicate",
     "POLL_EXPIRY_INVALID", "POLL_DURATION_INVALID",
+    # emoji: the details inside `Invalid emoji_<cmd> command scheme: <detail>`; server_update images
+    "FIELD_REQUIRED", "NOT_A_STRING", "NOT_AN_INTEGER", "NOT_A_DATA_URI", "NOT_BASE64", "image_refused",
+    "image_too_large", "FILES_UNAVAILABLE",
 })
 #: attachments (extended/attachments.md, not README §7): this server's own texts
 UNDOCUMENTED |= frozenset({
