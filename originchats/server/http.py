@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable
 import attrs
 
 from ..core.state import ServerState
-from . import assets_http
+from . import assets_http, attachments_http
 from .httpio import CORS, Exchange, HttpError  # noqa: F401  (CORS: re-exported for older imports)
 
 Handler = Callable[[Exchange, str], Awaitable[None]]
@@ -110,10 +110,10 @@ ROUTES = Routes(
         "/index.html": {b"GET": index},
         "/info": {b"GET": server_info},
         "/health": {b"GET": health},
-        "/attachments/upload": {b"POST": not_found},  # attach: attachments_http.upload
+        "/attachments/upload": {b"POST": attachments_http.upload},
     },
     prefixes={
-        "/attachments/": {b"GET": not_found},  # attach: attachments_http.download
+        "/attachments/": {b"GET": attachments_http.download},
         "/emojis/": {b"GET": assets_http.emoji},
         "/server-assets/": {b"GET": assets_http.server_asset},
     },

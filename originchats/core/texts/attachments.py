@@ -29,6 +29,7 @@ def invalid_attachment_command(cmd: str) -> str:
 
 # ---- the upload (HTTP bodies) -----------------------------------------------------------------
 
+UPLOAD_NOT_JSON = "Content-Type must be application/json"
 UPLOAD_CREDENTIALS_REQUIRED = "validator_key and validator are required for authentication"
 UPLOAD_VALIDATION_FAILED = "Failed to validate credentials"
 UPLOAD_INVALID_CREDENTIALS = "Invalid credentials"
@@ -44,6 +45,9 @@ UPLOAD_FAILED = "Failed to save attachment"
 UPLOAD_BAD_EXPIRY = "expires_in_days must be a number"
 UPLOAD_BAD_FIELD = "name, mime_type and channel must be strings"
 UPLOAD_NAME_TOO_LONG = "name is too long (max 255 characters)"
+
+
+ATTACHMENT_FILE_NOT_FOUND = "Attachment file not found"
 
 
 def upload_throttled(limit: int) -> str:
