@@ -78,7 +78,14 @@ def _reset_password_command(cmds: argparse._SubParsersAction) -> None:
     reset.set_defaults(build=lambda a: {"cmd": "reset-password", "user": a.name, "password": read_new_password()})
 
 
-ADMIN_COMMANDS += [_ban_command, _list_users_command, _reset_password_command]
+def _files_command(cmds: argparse._SubParsersAction) -> None:
+    files = cmds.add_parser("files", help="disk use of attachments per user; --purge NAME deletes that user's uploads")
+    files.add_argument("--purge", metavar="NAME", help="delete every upload of this user (records, message "
+                                                       "references, and the bytes no other upload shares)")
+    files.set_defaults(build=lambda a: {"cmd": "files", "purge": a.purge} if a.purge else {"cmd": "files"})
+
+
+ADMIN_COMMANDS += [_ban_command, _list_users_command, _reset_password_command, _files_command]
 
 
 def build_request(args: argparse.Namespace) -> dict[str, Any]:

@@ -465,3 +465,44 @@ async def test_rotur_accounts_upload_with_their_validator_and_subscribers_get_pe
     assert await upload(server, alice, b"x", validator="v-noid") == (401, {"error": "User ID not found in authentication response"})
     # a session token is no Rotur validator
     assert (await upload(server, alice, b"x"))[0] == 401
+
+
+# ---- `originchats admin files` --------------------------------------------------------------
+
+
+async def test_admin_files_reports_disk_use_and_purges_one_users_uploads(server):
+    from tests.test_admin_cli import admin
+
+    alice = await server.user("alice")
+    bob = await server.user("bob")
+    await quiet(alice)
+    a1 = await uploaded(server, alice, b"shared")
+    await uploaded(server, alice, b"alice only")
+    b1 = await uploaded(server, bob, b"shared")
+    await alice.send("message_new", channel="general", content="x", attachments=[{"id": a1["id"]}])
+    await alice.expect("message_new")
+    size = len(as_file(b"shared")) + len(as_file(b"alice only"))
+    code, out = await admin(server, "files")
+    assert (code, out.splitlines()) == (0, [
+        f"3 uploads by 2 users; 2 files, {size} bytes on disk",
+        f"USR:local_alice  uploads=2  bytes={size}",
+        f"USR:local_bob  uploads=1  bytes={len(as_file(b'shared'))}"])
+    # through the running server: alice's uploads are gone at once, bob's copy of the shared bytes stays
+    code, out = await admin(server, "files", "--purge", "alice")
+    assert (code, out) == (0, f"purged 2 uploads of USR:local_alice ({size} bytes)\n")
+    await alice.send("attachment_get", attachment_id=a1["id"])
+    await alice.expect_error("Attachment not found or expired", src="attachment_get")
+    await settle()
+    assert blob(server, b"shared").exists() and not blob(server, b"alice only").exists()
+    assert rows(server, "SELECT COUNT(*) FROM message_attachments") == [(0,)]
+    # on a stopped server too
+    await quiet(alice, bob)
+    await server.shutdown()
+    assert await admin(server, "files", "--purge", "bob") == (0, f"purged 1 upload of USR:local_bob ({len(as_file(b'shared'))} bytes)\n")
+    assert not blob(server, b"shared").exists()
+    assert await admin(server, "files") == (0, "0 uploads by 0 users; 0 files, 0 bytes on disk\n")
+    assert await admin(server, "files", "--purge", "zed") == (1, "no such user: zed\n")
+    await server.restart()
+    bob = await server.user("bob")
+    await bob.send("attachment_get", attachment_id=b1["id"])
+    await bob.expect_error("Attachment not found or expired", src="attachment_get")

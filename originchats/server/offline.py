@@ -34,6 +34,7 @@ from ..store.writer import WriteFailed, commit_now, describe
 from .ids import fresh_ids
 from .interpreter import Committed, Interpreter, Undo
 from .operator import OperatorBridge
+from .blobs import BlobStore
 from .ops import OpRunner
 
 log = structlog.get_logger("originchats.admin")
@@ -88,7 +89,7 @@ async def run_offline(data_dir: Path, request: dict[str, Any], argon2_params: tu
     """Apply the operator command `request` to the database in `data_dir`; its answer. A password is
     hashed with `argon2_params` (memory KiB, passes: the configured cost)."""
     con = open_db(db_path(data_dir))
-    runner = OpRunner(reader=Reader(con), rotur_url="",
+    runner = OpRunner(reader=Reader(con), rotur_url="", blobs=BlobStore(Path(data_dir)),
                       hasher=argon2.PasswordHasher(memory_cost=argon2_params[0], time_cost=argon2_params[1],
                                                    parallelism=1))
     try:
