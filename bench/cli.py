@@ -17,7 +17,7 @@ from typing import Any
 from . import common
 from .server import pin_self
 
-SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "all")
+SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "files", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--after", type=float, default=3.0, help="seconds after closing to read the RSS")
     pa.add_argument("--config", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="extra server configuration (TOML value); repeatable")
+
+    fi = sub.add_parser("files", help="HTTP files: upload/download MB/s vs a disk copy, peak RSS of a big upload, "
+                                      "chat p99 during concurrent downloads")
+    fi.add_argument("--size-mb", type=float, default=10, help="file uploaded and downloaded --reps times")
+    fi.add_argument("--reps", type=int, default=5)
+    fi.add_argument("--big-mb", type=float, default=100, help="file uploaded once while the server's peak RSS is read")
+    fi.add_argument("--small-mb", type=float, default=1, help="file the --downloads clients fetch again and again")
+    fi.add_argument("--downloads", type=int, default=100, help="concurrent download loops beside the chat")
+    fi.add_argument("--download-mb-s", type=float, default=0.0,
+                    help="pace of each download loop in MB/s (0: as fast as loopback allows)")
+    fi.add_argument("--chatters", type=int, default=100, help="logged-in clients posting every 2 s")
+    fi.add_argument("--secs", type=float, default=6.0, help="length of each chat phase (alone, then with downloads)")
 
     a = sub.add_parser("all", help="every scenario (under 15 minutes); writes docs/performance.md")
     a.add_argument("--output", default="docs/performance.md")

@@ -154,6 +154,36 @@ async def test_a_big_file_is_streamed_in_chunks(server, files, monkeypatch):
     assert body == data[100:] and max(reads) <= file_response.FILE_CHUNK
 
 
+async def test_files_over_a_real_socket_are_sent_whole_and_in_ranges(nursery, config, files):
+    """Over TCP the body leaves by sendfile (file_response._sendfile): whole, a range, HEAD, and
+    the keep-alive connection stays in sync after each."""
+    from functools import partial
+
+    import trio
+
+    from originchats.server.app import serve
+    from tests.test_http import HttpClient
+
+    data = os.urandom(8 * 1024 * 1024 + 5)
+    (files / "big.bin").write_bytes(data)
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    stop = trio.Event()
+    await nursery.start(partial(serve, config, listeners=listeners, stop=stop))
+    host, port = listeners[0].socket.getsockname()[:2]
+    client = HttpClient(await trio.open_tcp_stream(host, port))
+    resp, headers, body = await client.request("GET", "/test-file/big.bin")
+    assert (resp.status_code, headers["content-length"], body == data) == (200, str(len(data)), True)
+    resp, _, body = await client.request("GET", "/test-file/big.bin", [("Range", "bytes=1000000-")])
+    assert (resp.status_code, body == data[1000000:]) == (206, True)
+    resp, _, body = await client.request("HEAD", "/test-file/big.bin")
+    assert (resp.status_code, body) == (200, b"")
+    resp, _, body = await client.request("GET", "/test-file/big.bin", [("Range", "bytes=-3")])
+    assert (resp.status_code, body) == (206, data[-3:])
+    assert (await client.request("GET", "/health"))[0].status_code == 200
+    await client.stream.aclose()
+    stop.set()
+
+
 async def test_a_missing_file_or_a_directory_is_a_json_404(server, files):
     (files / "dir").mkdir()
     client = await http_client(server)

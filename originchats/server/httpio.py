@@ -46,7 +46,7 @@ CORS = [
 ]
 NOSNIFF = (b"X-Content-Type-Options", b"nosniff")
 READ_FAILED = "Failed to read request body"
-RECEIVE_BYTES = 65536
+RECEIVE_BYTES = 256 * 1024  # one read of a request body
 WRITE_BATCH = 1024 * 1024  # decoded upload bytes gathered before one write (and hash) in a thread
 
 Headers = Iterable[tuple[bytes, bytes]]
