@@ -276,7 +276,10 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
             return None
         scope.deadline = trio.current_time() + REQUEST_TIMEOUT
         drained = await _drain_body(stream, conn, MAX_DRAIN_BYTES)
-        if not drained or conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+        if not drained:
+            await _linger(stream)
+            return None
+        if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
             return None
         conn.start_next_cycle()
 

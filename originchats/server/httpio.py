@@ -116,6 +116,8 @@ class Exchange:
             while True:
                 event = self.conn.next_event()
                 if event is h11.NEED_DATA:
+                    if self.conn.they_are_waiting_for_100_continue:  # `Expect: 100-continue`: go on
+                        await self.send_all(self.conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
                     self.conn.receive_data(await self._receive())
                 elif isinstance(event, h11.Data):
                     self.body_read += len(event.data)
