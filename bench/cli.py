@@ -152,12 +152,13 @@ async def run_one(args: argparse.Namespace) -> list[dict[str, Any]]:
 #: what `all` runs, in order (about 8 minutes on the 2-core machine, 4 of them `rich`, whose 1.1M rows
 #: of history take ~2.5 minutes to write)
 ALL = [["ceiling", "-n", "100", "1000"], ["fanout", "-n", "10"], ["connect"], ["logins"], ["ingest"],
-       ["history"], ["rich"], ["soak"], ["coldstart"]]
+       ["history"], ["rich"], ["soak"], ["coldstart"], ["files"]]
 QUICK = [["ceiling", "-n", "20"], ["fanout", "-n", "10", "-m", "300"], ["connect", "-n", "200"],
          ["logins", "--secs", "2", "--in-flight", "8", "--observers", "4", "--tokens", "40"],
          ["ingest", "--secs", "2"], ["history", "--sizes", "0", "20000", "--reps", "100"],
          ["rich", "--sizes", "0", "20000", "--reps", "50"],
-         ["soak", "--clients", "20", "--secs", "5"], ["coldstart", "--messages", "20000", "--reps", "1"]]
+         ["soak", "--clients", "20", "--secs", "5"], ["coldstart", "--messages", "20000", "--reps", "1"],
+         ["files", "--reps", "2", "--big-mb", "20", "--downloads", "20", "--chatters", "20", "--secs", "2"]]
 
 
 def _subprocess(argv: list[str]) -> list[dict[str, Any]]:

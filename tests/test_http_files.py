@@ -230,3 +230,28 @@ async def test_options_anywhere_is_204(server, target):
     resp, headers, body = await client.request("OPTIONS", target)
     assert (resp.status_code, body) == (204, b"")
     assert CORS.items() <= headers.items()
+
+
+async def test_the_exchange_a_handler_sees(make_server, monkeypatch):
+    """Method, decoded path, query (first value wins), lower-case headers, and the client address
+    through a trusted proxy, as the WebSocket gets it."""
+    from originchats.config import NetworkSection
+
+    seen = {}
+
+    async def echo(ex, rest):  # type: ignore[no-untyped-def]
+        seen.update(method=ex.method, path=ex.path, rest=rest, query=ex.query, peer=ex.peer,
+                    agent=ex.headers.get(b"x-test"))
+        await ex.send_json(200, {})
+
+    monkeypatch.setattr(http, "ROUTES", http.ROUTES.add("/echo/", prefix=True, GET=echo))
+    server = await make_server(network=NetworkSection(trusted_proxies=["10.0.0.0/8"]))
+    for ip, forwarded, peer in [("10.0.0.7", "198.51.100.4", "198.51.100.4"), ("192.0.2.1", "198.51.100.4", "192.0.2.1")]:
+        from tests.test_http import HttpClient
+
+        client = HttpClient(await server.listener.connect(ip))
+        resp, _, _ = await client.request("HEAD", "/echo/caf%C3%A9%20x?a=1&a=2&b=%2F",
+                                          [("X-Forwarded-For", forwarded), ("X-Test", "yes")])
+        assert resp.status_code == 200
+        assert seen == {"method": b"HEAD", "path": "/echo/café x", "rest": "café x", "query": {"a": "1", "b": "/"},
+                        "peer": peer, "agent": b"yes"}
