@@ -141,7 +141,7 @@ async def send_file(ex: Exchange, path: Path, *, content_type: str, inline: bool
     from .httpio import HttpError
 
     try:
-        f, st = await trio.to_thread.run_sync(_open, path)
+        f, st = await trio.to_thread.run_sync(_open, path, limiter=_limiter())
     except OSError:
         raise HttpError(404, "Not found") from None
     try:
