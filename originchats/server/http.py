@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable
 import attrs
 
 from ..core.state import ServerState
-from .httpio import Exchange, HttpError
+from .httpio import CORS, Exchange, HttpError  # noqa: F401  (CORS: re-exported for older imports)
 
 Handler = Callable[[Exchange, str], Awaitable[None]]
 
