@@ -8,7 +8,9 @@ import sqlite3
 
 import trio
 
+from originchats.config import HeartbeatSection
 from originchats.core.sessions import MAX_SESSIONS_PER_USER, SESSION_TTL
+from originchats.server import timers
 from originchats.store.db import db_path
 from tests.clock import autojump_clock  # noqa: F401  (fixture)
 
@@ -79,9 +81,13 @@ async def test_an_account_keeps_only_its_newest_tokens(server):
     assert answer["cmd"] == "auth_success"
 
 
-async def test_tokens_expire(server, autojump_clock):
+async def test_tokens_expire(make_server, autojump_clock, monkeypatch):
+    # a heartbeat and a poll check a day: the month's sleep below wakes the server's timers ~100
+    # times, not ~2.7 million (the poll check runs every second)
+    monkeypatch.setattr(timers, "POLL_CHECK_SECONDS", 86400.0)
+    server = await make_server(heartbeat=HeartbeatSection(interval_seconds=86400))
     alice = await server.user("alice")
-    await alice.close()  # (a month of heartbeats would fill its queue)
+    await alice.close()
     await trio.sleep(SESSION_TTL + 60)
     _, answer = await token_login(server, "alice", alice.ready["validator"])
     assert answer == {"cmd": "auth_error", "val": "Invalid or expired session token"}

@@ -77,12 +77,13 @@ POLL_CHECK_SECONDS = 1.0
 TIMER_CONN = -1
 
 
-async def poll_expiry(hub: Hub, check_seconds: float = POLL_CHECK_SECONDS) -> None:
+async def poll_expiry(hub: Hub, check_seconds: float | None = None) -> None:
     """Ends the polls whose `expires_at` has passed and announces each (`poll_end` to the viewers
     of its channel): a pure step (core/poll_expiry.py) run through the hub's interpreter whenever
     the state's `poll_alarm` is due. Votes on an expired poll are refused from its `expires_at` on,
     whether or not this has run yet (the commands judge expiry with their own clock)."""
     request = Request(cmd="poll_expiry", data={})
+    check_seconds = check_seconds or POLL_CHECK_SECONDS  # read at start: tests that sleep a month raise it
     while True:
         alarm = hub.state.poll_alarm
         now = hub.now()
