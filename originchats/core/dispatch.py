@@ -49,6 +49,10 @@ def capabilities(state: ServerState) -> list[str]:
         names.add("auth")
     if mode in ("cracked", "cracked-only"):
         names.update(("login", "register"))
+    if state.settings.files.enabled:
+        # not a WebSocket command (uploads are `POST /attachments/upload`), but the official client
+        # uses that route only when the handshake lists it, as the original's does
+        names.add("attachment_upload")
     return sorted(names)
 
 
