@@ -281,6 +281,7 @@ async def test_dedup_shares_bytes_never_records_and_one_delete_keeps_the_others_
     await bob.drain()
     await alice.send("attachment_delete", attachment_id=a["id"])
     await alice.expect("attachment_deleted")
+    await settle()
     assert blob(server, DOC).exists()  # bob's record still names the bytes
     await bob.send("attachment_get", attachment_id=b["id"])
     await bob.expect("attachment_info")
@@ -506,3 +507,16 @@ async def test_admin_files_reports_disk_use_and_purges_one_users_uploads(server)
     bob = await server.user("bob")
     await bob.send("attachment_get", attachment_id=b1["id"])
     await bob.expect_error("Attachment not found or expired", src="attachment_get")
+
+
+async def test_bytes_an_upload_is_committing_are_never_dropped(server):
+    """An upload of bytes whose last record is being deleted: between the upload's rename and its
+    commit no record names the blob, yet the drop that follows the delete keeps it."""
+    blobs = server.hub.ops.blobs
+    f = temp_file(server, DOC)
+    with blobs.pinned(f.sha256):
+        await blobs.place(f.path, f.sha256)
+        await blobs.drop((f.sha256,), server.hub.ops.reader)
+        assert blob(server, DOC).exists()
+    await blobs.drop((f.sha256,), server.hub.ops.reader)  # nothing committed named it: an orphan
+    assert not blob(server, DOC).exists()
