@@ -17,7 +17,7 @@ from typing import Any
 from . import common
 from .server import pin_self
 
-SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "all")
+SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "files", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--config", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="extra server configuration (TOML value); repeatable")
 
+    fi = sub.add_parser("files", help="HTTP files: upload/download MB/s vs a disk copy, peak RSS of a big upload, "
+                                      "chat p99 during concurrent downloads")
+    fi.add_argument("--size-mb", type=float, default=10, help="file uploaded and downloaded --reps times")
+    fi.add_argument("--reps", type=int, default=5)
+    fi.add_argument("--big-mb", type=float, default=100, help="file uploaded once while the server's peak RSS is read")
+    fi.add_argument("--small-mb", type=float, default=1, help="file the --downloads clients fetch again and again")
+    fi.add_argument("--downloads", type=int, default=100, help="concurrent download loops beside the chat")
+    fi.add_argument("--download-mb-s", type=float, default=0.0,
+                    help="pace of each download loop in MB/s (0: as fast as loopback allows)")
+    fi.add_argument("--chatters", type=int, default=100, help="logged-in clients posting every 2 s")
+    fi.add_argument("--secs", type=float, default=6.0, help="length of each chat phase (alone, then with downloads)")
+
     a = sub.add_parser("all", help="every scenario (under 15 minutes); writes docs/performance.md")
     a.add_argument("--output", default="docs/performance.md")
     a.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not for the figures)")
@@ -140,12 +152,13 @@ async def run_one(args: argparse.Namespace) -> list[dict[str, Any]]:
 #: what `all` runs, in order (about 8 minutes on the 2-core machine, 4 of them `rich`, whose 1.1M rows
 #: of history take ~2.5 minutes to write)
 ALL = [["ceiling", "-n", "100", "1000"], ["fanout", "-n", "10"], ["connect"], ["logins"], ["ingest"],
-       ["history"], ["rich"], ["soak"], ["coldstart"]]
+       ["history"], ["rich"], ["soak"], ["coldstart"], ["files"]]
 QUICK = [["ceiling", "-n", "20"], ["fanout", "-n", "10", "-m", "300"], ["connect", "-n", "200"],
          ["logins", "--secs", "2", "--in-flight", "8", "--observers", "4", "--tokens", "40"],
          ["ingest", "--secs", "2"], ["history", "--sizes", "0", "20000", "--reps", "100"],
          ["rich", "--sizes", "0", "20000", "--reps", "50"],
-         ["soak", "--clients", "20", "--secs", "5"], ["coldstart", "--messages", "20000", "--reps", "1"]]
+         ["soak", "--clients", "20", "--secs", "5"], ["coldstart", "--messages", "20000", "--reps", "1"],
+         ["files", "--reps", "2", "--big-mb", "20", "--downloads", "20", "--chatters", "20", "--secs", "2"]]
 
 
 def _subprocess(argv: list[str]) -> list[dict[str, Any]]:

@@ -108,6 +108,19 @@ def rows(r: dict[str, Any]) -> list[Row]:
                     r["p99_ms"] is not None and r["p99_ms"] < 50))
         out.append((name, "acked messages not readable / unexpected drops", f"{r['unreadable']} / {r['dropped']}",
                     "0 / 0", r["unreadable"] == 0 and r["dropped"] == 0))
+    elif s == "files":  # issue 9
+        name = f"files {_fmt(r['size_mb'])} MB"
+        out.append((name, "upload / download / disk copy (MB/s)",
+                    f"{_fmt(r['upload_mb_s'])} / {_fmt(r['download_mb_s'])} / {_fmt(r['copy_mb_s'])}", "", None))
+        out.append((name, "download ÷ disk copy", r["download_vs_copy"], "≥ 0.5", r["download_vs_copy"] >= 0.5))
+        big = f"files {_fmt(r['big_mb'])} MB upload"
+        out.append((big, "server peak RSS ÷ file size", r["big_hwm_vs_file"], "< 2.5", r["big_hwm_vs_file"] < 2.5))
+        pace = f"{_fmt(r['download_mb_s_each'])} MB/s each" if r["download_mb_s_each"] else "unpaced"
+        chat = f"files {r['chatters']} chatting, {r['downloads']} downloading ({pace})"
+        out.append((chat, "broadcast p50 / p99 (ms)", f"{_fmt(r['chat_busy_p50_ms'])} / {_fmt(r['chat_busy_p99_ms'])}",
+                    "p99 < 50", r["chat_busy_p99_ms"] is not None and r["chat_busy_p99_ms"] < 50))
+        out.append((chat, "downloads MB/s; broadcast p99 without them (ms)",
+                    f"{_fmt(r['downloads_mb_s'])}; {_fmt(r['chat_alone_p99_ms'])}", "", None))
     elif s == "coldstart":
         name = f"coldstart {_short(r['messages'])} messages"
         out.append((name, "process start to first handshake (s)", r["secs"], "< 1", r["secs"] < 1))

@@ -154,6 +154,36 @@ async def test_a_big_file_is_streamed_in_chunks(server, files, monkeypatch):
     assert body == data[100:] and max(reads) <= file_response.FILE_CHUNK
 
 
+async def test_files_over_a_real_socket_are_sent_whole_and_in_ranges(nursery, config, files):
+    """Over TCP the body leaves by sendfile (file_response._sendfile): whole, a range, HEAD, and
+    the keep-alive connection stays in sync after each."""
+    from functools import partial
+
+    import trio
+
+    from originchats.server.app import serve
+    from tests.test_http import HttpClient
+
+    data = os.urandom(8 * 1024 * 1024 + 5)
+    (files / "big.bin").write_bytes(data)
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    stop = trio.Event()
+    await nursery.start(partial(serve, config, listeners=listeners, stop=stop))
+    host, port = listeners[0].socket.getsockname()[:2]
+    client = HttpClient(await trio.open_tcp_stream(host, port))
+    resp, headers, body = await client.request("GET", "/test-file/big.bin")
+    assert (resp.status_code, headers["content-length"], body == data) == (200, str(len(data)), True)
+    resp, _, body = await client.request("GET", "/test-file/big.bin", [("Range", "bytes=1000000-")])
+    assert (resp.status_code, body == data[1000000:]) == (206, True)
+    resp, _, body = await client.request("HEAD", "/test-file/big.bin")
+    assert (resp.status_code, body) == (200, b"")
+    resp, _, body = await client.request("GET", "/test-file/big.bin", [("Range", "bytes=-3")])
+    assert (resp.status_code, body) == (206, data[-3:])
+    assert (await client.request("GET", "/health"))[0].status_code == 200
+    await client.stream.aclose()
+    stop.set()
+
+
 async def test_a_missing_file_or_a_directory_is_a_json_404(server, files):
     (files / "dir").mkdir()
     client = await http_client(server)
@@ -200,3 +230,28 @@ async def test_options_anywhere_is_204(server, target):
     resp, headers, body = await client.request("OPTIONS", target)
     assert (resp.status_code, body) == (204, b"")
     assert CORS.items() <= headers.items()
+
+
+async def test_the_exchange_a_handler_sees(make_server, monkeypatch):
+    """Method, decoded path, query (first value wins), lower-case headers, and the client address
+    through a trusted proxy, as the WebSocket gets it."""
+    from originchats.config import NetworkSection
+
+    seen = {}
+
+    async def echo(ex, rest):  # type: ignore[no-untyped-def]
+        seen.update(method=ex.method, path=ex.path, rest=rest, query=ex.query, peer=ex.peer,
+                    agent=ex.headers.get(b"x-test"))
+        await ex.send_json(200, {})
+
+    monkeypatch.setattr(http, "ROUTES", http.ROUTES.add("/echo/", prefix=True, GET=echo))
+    server = await make_server(network=NetworkSection(trusted_proxies=["10.0.0.0/8"]))
+    for ip, forwarded, peer in [("10.0.0.7", "198.51.100.4", "198.51.100.4"), ("192.0.2.1", "198.51.100.4", "192.0.2.1")]:
+        from tests.test_http import HttpClient
+
+        client = HttpClient(await server.listener.connect(ip))
+        resp, _, _ = await client.request("HEAD", "/echo/caf%C3%A9%20x?a=1&a=2&b=%2F",
+                                          [("X-Forwarded-For", forwarded), ("X-Test", "yes")])
+        assert resp.status_code == 200
+        assert seen == {"method": b"HEAD", "path": "/echo/café x", "rest": "café x", "query": {"a": "1", "b": "/"},
+                        "peer": peer, "agent": b"yes"}

@@ -79,6 +79,18 @@ async def test_an_upload_is_decoded_to_a_temp_file(server, tmp_dir, data_uri):
     assert list(tmp_dir.iterdir()) == []
 
 
+async def test_expect_100_continue_is_answered_before_the_body(server, tmp_dir):
+    client = await http_client(server)
+    raw = upload_body(b"hello")
+    headers = [("Host", "x"), ("Content-Length", str(len(raw))), ("Expect", "100-continue")]
+    await client.stream.send_all(client.conn.send(h11.Request(method="POST", target="/test-upload", headers=headers)))
+    resp, _, _ = await client.response()  # sent nothing of the body yet
+    assert resp.status_code == 100
+    await client.stream.send_all(client.conn.send(h11.Data(data=raw)) + client.conn.send(h11.EndOfMessage()))
+    resp, _, body = await client.response()
+    assert (resp.status_code, json.loads(body)["file"]["size"]) == (201, 5)
+
+
 async def test_a_declared_length_over_the_limit_is_refused_before_the_body(server, tmp_dir):
     client = await http_client(server)
     await start(client, "/test-upload", 10_000_000, b'{"file": "QUFB')  # the rest is never sent

@@ -44,7 +44,7 @@ import trio
 from . import http
 from .fastsock import FastStream
 from .guard import Admission, LogSampler, address_key, client_ip, normalize_ip
-from .httpio import Exchange, HttpSettings
+from .httpio import Exchange, HttpSettings, linger_close
 from .hub import Hub
 from .upgrade import parse_upgrade
 from .ws import RECEIVE_BYTES, InputBudget, InputLimits, InputRefused, WebSocket, upgrade_response
@@ -55,8 +55,6 @@ _peer_ids = itertools.count(1)
 MAX_HEADER_BYTES = 16 * 1024
 REQUEST_TIMEOUT = 30.0
 MAX_DRAIN_BYTES = 1024 * 1024  # an unused request body read past before the next request; more: close
-LINGER_SECONDS = 2.0  # after an answer that ends a connection mid-body (413), its input is dropped this long...
-LINGER_BYTES = 16 * 1024 * 1024  # ...or up to this many bytes, so the peer reads the answer before the close
 CLOSE_GRACE = 5.0
 REFUSE_READ_TIMEOUT = 1.0  # a refused peer's request head is read this long before the 429
 MAX_LINGERING = 256  # refused connections read at once; beyond, the 429 goes out at once
@@ -89,21 +87,6 @@ async def _drain_body(stream: trio.abc.Stream, conn: h11.Connection, limit: int)
         elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
             return False
     return True
-
-
-async def _linger(stream: trio.abc.Stream) -> None:
-    """Before closing on a request whose body was not read (a 413): end our side, then read and drop
-    what the peer still sends, briefly. Closing a socket with unread input resets it, and the peer
-    could lose the answer it has not read yet (a "lingering close", as web servers do)."""
-    with trio.move_on_after(LINGER_SECONDS):
-        try:
-            if isinstance(stream, trio.abc.HalfCloseableStream):
-                await stream.send_eof()
-            left = LINGER_BYTES
-            while left > 0 and (data := await stream.receive_some(65536)):
-                left -= len(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
 
 
 def _bad_request(exc: h11.RemoteProtocolError) -> bytes:
@@ -268,27 +251,21 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
                 return None
             trailing, _ = conn.trailing_data
             return conn.send(upgrade) or b"", bytes(trailing), ip
-        ex = _exchange(stream, conn, request, hub, guards, peer)
+        ex = Exchange.start(stream, conn, request, hub, client_ip(peer, request.headers, guards.admission.trusted),
+                            guards.http)
         await http.dispatch(ex, request.target)
         if ex.close or conn.our_state is not h11.DONE:
             if conn.their_state is h11.SEND_BODY:
-                await _linger(stream)
+                await linger_close(stream)
             return None
         scope.deadline = trio.current_time() + REQUEST_TIMEOUT
         drained = await _drain_body(stream, conn, MAX_DRAIN_BYTES)
-        if not drained or conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+        if not drained:
+            await linger_close(stream)
+            return None
+        if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
             return None
         conn.start_next_cycle()
-
-
-def _exchange(stream: trio.abc.Stream, conn: h11.Connection, request: h11.Request, hub: Hub, guards: Guards,
-              peer: str) -> Exchange:
-    headers: dict[bytes, bytes] = {}
-    for name, value in request.headers:  # h11 gives lower-case names
-        headers[name] = headers[name] + b", " + value if name in headers else value
-    return Exchange(method=request.method.upper(), path="", query={}, headers=headers,
-                    peer=client_ip(peer, request.headers, guards.admission.trusted), hub=hub, stream=stream,
-                    conn=conn, settings=guards.http)
 
 
 async def _admit_upgrade(stream: trio.abc.Stream, guards: Guards, peer: str, held: list[str],  # type: ignore[no-untyped-def]

@@ -42,6 +42,9 @@ def _broken(exc: OSError, sock: stdlib_socket.socket) -> Exception:
     return trio.BrokenResourceError(f"socket connection broken: {exc}")
 
 
+NOTSENT_LOWAT = 2**14
+
+
 class FastStream(trio.abc.HalfCloseableStream):
     """An accepted TCP socket as a trio stream (what `trio.SocketStream` is, which cannot be
     subclassed), with the reads and writes described above; `socket` is its trio socket."""
@@ -55,10 +58,16 @@ class FastStream(trio.abc.HalfCloseableStream):
         # the kernel, so a slow reader's backlog stays in the outbox where it is counted
         try:
             sock.setsockopt(stdlib_socket.IPPROTO_TCP, stdlib_socket.TCP_NODELAY, 1)
-            if hasattr(stdlib_socket, "TCP_NOTSENT_LOWAT"):
-                sock.setsockopt(stdlib_socket.IPPROTO_TCP, stdlib_socket.TCP_NOTSENT_LOWAT, 2**14)
+            self.set_unsent_limit(NOTSENT_LOWAT)
         except OSError:  # not TCP
             pass
+
+    def set_unsent_limit(self, limit: int) -> None:
+        """Bytes the kernel may hold unsent before a write waits (TCP_NOTSENT_LOWAT). Small for the
+        chat (a slow reader's backlog stays countable in the outbox); a file answer raises it for
+        its duration, else every 256 KiB piece would take ~16 wake-ups to leave."""
+        if hasattr(stdlib_socket, "TCP_NOTSENT_LOWAT"):
+            self._raw.setsockopt(stdlib_socket.IPPROTO_TCP, stdlib_socket.TCP_NOTSENT_LOWAT, limit)
 
     async def aclose(self) -> None:
         self.socket.close()

@@ -23,14 +23,35 @@ from typing import TYPE_CHECKING, BinaryIO
 import h11
 import trio
 
+from .fastsock import NOTSENT_LOWAT, FastStream
+
 if TYPE_CHECKING:
     from .httpio import Exchange
 
 FILE_CHUNK = 256 * 1024
+FILE_THREADS = 2  # worker threads reading or sending files at once, all answers together (see _limiter)
+SENDFILE_MAX = 8 * 1024 * 1024  # bytes one sendfile call may copy
+FILE_UNSENT = 4 * 1024 * 1024  # unsent bytes the kernel may hold while a file is sent: its usual maximum
+                                # (tcp_wmem); fastsock.NOTSENT_LOWAT, 16 KiB, otherwise
 SANDBOX = (b"Content-Security-Policy", b"sandbox")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()-]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+_LIMITER: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar("file_threads")
+
+
+def _limiter() -> trio.CapacityLimiter:
+    """The threads that move file bytes. Few on purpose: the server may be pinned to one CPU, where
+    each busy thread takes an equal share of it, so 40 threads copying files would leave the event
+    loop (the chat) 1/41 of the CPU; with two it keeps a third at worst."""
+    try:
+        return _LIMITER.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(FILE_THREADS)
+        _LIMITER.set(limiter)
+        return limiter
 
 
 def read_chunk(f: BinaryIO, size: int) -> bytes:
@@ -121,7 +142,7 @@ async def send_file(ex: Exchange, path: Path, *, content_type: str, inline: bool
     from .httpio import HttpError
 
     try:
-        f, st = await trio.to_thread.run_sync(_open, path)
+        f, st = await trio.to_thread.run_sync(_open, path, limiter=_limiter())
     except OSError:
         raise HttpError(404, "Not found") from None
     try:
@@ -152,17 +173,67 @@ async def send_file(ex: Exchange, path: Path, *, content_type: str, inline: bool
         if ex.head:
             await ex.send_all(ex.end_bytes())
             return
-        if first:
-            await trio.to_thread.run_sync(f.seek, first)
-        left = length
-        while left > 0:
-            piece = await trio.to_thread.run_sync(read_chunk, f, min(FILE_CHUNK, left))
-            if not piece:  # the file shrank: the promised length cannot be kept
-                ex.close = True
-                return
-            left -= len(piece)
-            await ex.send_all(ex.conn.send(h11.Data(data=piece)) or b"")
+        stream = ex.stream
+        if isinstance(stream, FastStream):  # a TCP socket: the kernel copies from the page cache
+            stream.set_unsent_limit(FILE_UNSENT)
+            try:
+                complete = await _sendfile(ex, stream, f, first, length)
+            finally:
+                stream.set_unsent_limit(NOTSENT_LOWAT)
+        else:
+            complete = await _send_pieces(ex, f, first, length)
+        if not complete:  # the file shrank: the promised length cannot be kept
+            ex.close = True
+            return
         await ex.send_all(ex.end_bytes())
     finally:
         f.close()
+
+
+async def _send_pieces(ex: Exchange, f: BinaryIO, first: int, length: int) -> bool:
+    if first:
+        await trio.to_thread.run_sync(f.seek, first)
+    left = length
+    while left > 0:
+        piece = await trio.to_thread.run_sync(read_chunk, f, min(FILE_CHUNK, left), limiter=_limiter())
+        if not piece:
+            return False
+        left -= len(piece)
+        await ex.send_all(ex.conn.send(h11.Data(data=piece)) or b"")
+    return True
+
+
+class _Span:
+    """`length` bytes of the open file as h11 `Data`: h11 only counts them and passes the object
+    through (`send_with_data_passthrough`, h11's documented sendfile support)."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+
+async def _sendfile(ex: Exchange, stream: FastStream, f: BinaryIO, offset: int, count: int) -> bool:
+    """os.sendfile in worker threads, on the non-blocking socket: each call sends what the kernel
+    takes at once; then the task waits (on the trio thread) until the socket is writable again."""
+    parts = ex.conn.send_with_data_passthrough(h11.Data(data=_Span(count)))  # type: ignore[arg-type]
+    assert parts is not None and len(parts) == 1, "a Content-Length body is passed through whole"
+    sock = stream.socket
+    while count > 0:
+        try:
+            sent = await trio.to_thread.run_sync(os.sendfile, sock.fileno(), f.fileno(), offset,
+                                                 min(count, SENDFILE_MAX), limiter=_limiter())
+        except BlockingIOError:
+            with trio.move_on_after(ex.settings.idle_timeout):
+                await trio.lowlevel.wait_writable(sock)
+                continue
+            raise trio.BrokenResourceError("peer stopped reading") from None
+        except OSError as exc:
+            raise trio.BrokenResourceError(str(exc)) from exc
+        if sent == 0:
+            return False
+        offset += sent
+        count -= sent
+    return True
 

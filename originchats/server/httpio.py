@@ -46,7 +46,9 @@ CORS = [
 ]
 NOSNIFF = (b"X-Content-Type-Options", b"nosniff")
 READ_FAILED = "Failed to read request body"
-RECEIVE_BYTES = 65536
+RECEIVE_BYTES = 256 * 1024  # one read of a request body
+LINGER_SECONDS = 2.0  # after an answer that ends a connection mid-body (413), its input is dropped this long...
+LINGER_BYTES = 16 * 1024 * 1024  # ...or up to this many bytes, so the peer reads the answer before the close
 WRITE_BATCH = 1024 * 1024  # decoded upload bytes gathered before one write (and hash) in a thread
 
 Headers = Iterable[tuple[bytes, bytes]]
@@ -103,6 +105,16 @@ class Exchange:
     close: bool = False  # end the connection after this answer
     body_read: int = 0
 
+    @classmethod
+    def start(cls, stream: trio.abc.Stream, conn: h11.Connection, request: h11.Request, hub: Hub, peer: str,
+              settings: HttpSettings) -> Exchange:
+        """The exchange of a request whose head h11 has read (`path` and `query` are set by the router)."""
+        headers: dict[bytes, bytes] = {}
+        for name, value in request.headers:  # h11 gives lower-case names
+            headers[name] = headers[name] + b", " + value if name in headers else value
+        return cls(method=request.method.upper(), path="", query={}, headers=headers, peer=peer, hub=hub,
+                   stream=stream, conn=conn, settings=settings)
+
     # -- reading -----------------------------------------------------------------------------
     async def _receive(self) -> bytes:
         with trio.move_on_after(self.settings.idle_timeout):
@@ -116,6 +128,8 @@ class Exchange:
             while True:
                 event = self.conn.next_event()
                 if event is h11.NEED_DATA:
+                    if self.conn.they_are_waiting_for_100_continue:  # `Expect: 100-continue`: go on
+                        await self.send_all(self.conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
                     self.conn.receive_data(await self._receive())
                 elif isinstance(event, h11.Data):
                     self.body_read += len(event.data)
@@ -239,6 +253,21 @@ class Exchange:
         await file_response.send_file(self, path, content_type=content_type, inline=inline,
                                       cache_control=cache_control, etag=etag, last_modified=last_modified,
                                       download_name=download_name)
+
+
+async def linger_close(stream: trio.abc.Stream) -> None:
+    """Before closing on a request whose body was not read (a 413): end our side, then read and drop
+    what the peer still sends, briefly. Closing a socket with unread input resets it, and the peer
+    could lose the answer it has not read yet (a "lingering close", as web servers do)."""
+    with trio.move_on_after(LINGER_SECONDS):
+        try:
+            if isinstance(stream, trio.abc.HalfCloseableStream):
+                await stream.send_eof()
+            left = LINGER_BYTES
+            while left > 0 and (data := await stream.receive_some(RECEIVE_BYTES)):
+                left -= len(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
 
 
 def _write(out: BinaryIO, sha: Any, parts: list[bytes]) -> None:

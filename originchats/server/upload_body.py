@@ -26,7 +26,6 @@ MAX_DATA_URI_PREFIX = 1024  # bytes of `data:<anything>;base64,` before the comm
 
 _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _WS = b" \t\r\n"
-_STRING_STOP = re.compile(rb'["\\]')
 _HEX4 = re.compile(rb"[0-9a-fA-F]{4}")
 _ESCAPES = {ord("/"): b"/", ord("n"): b"", ord("r"): b"", ord("t"): b"",  # line breaks in base64: skipped
             ord('"'): b'"', ord("\\"): b"\\", ord("b"): b"\b", ord("f"): b"\f"}
@@ -142,8 +141,10 @@ class UploadBody:
         """Consume the file string from `data[i:]`; the index after what was consumed."""
         n = len(data)
         while i < n:
-            m = _STRING_STOP.search(data, i)
-            j = n if m is None else m.start()
+            quote = data.find(b'"', i)  # two memchr scans: far faster than a regex over megabytes
+            j = data.find(b"\\", i, n if quote < 0 else quote)
+            if j < 0:
+                j = n if quote < 0 else quote
             self._file_text(data[i:j], out)
             if j == n:
                 return n
