@@ -128,6 +128,16 @@ async def test_icon_sent_as_an_image_is_served_at_once_and_advertised(make_serve
     resp, headers, again = await http.request("GET", "/server-assets/icon")
     assert (resp.status_code, again) == (200, body)
     assert (await http.request("GET", "/server-assets/banner"))[0].status_code == 404
+    # back to a plain URL: the stored image is no longer served, and its file goes
+    boss = await srv.owner("boss")
+    await boss.send("server_update", icon="https://img.example/i.png", listener="s3")
+    await until_reply(boss, "s3")
+    await boss.drain()
+    assert (await http.request("GET", "/server-assets/icon"))[0].status_code == 404
+    assert list(folder.iterdir()) == []
+    await srv.restart()
+    http = await http_client(srv)
+    assert (await http.request("GET", "/server-assets/icon"))[0].status_code == 404
 
 
 async def test_icon_and_banner_in_one_update_and_the_default_base(make_server):

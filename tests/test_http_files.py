@@ -216,6 +216,11 @@ async def test_the_attachment_routes_and_unrouted_methods(server):
         resp, headers, body = await client.request(method, target)
         assert (resp.status_code, json.loads(body)) == (404, {"error": answer}), target
         assert CORS.items() <= headers.items()
+    # the emoji and server-asset routes (server/assets_http.py) answer the spec's plain-text 404s
+    for target, text in [("/emojis/x.png", b"Emoji not found"), ("/server-assets/icon", b"Server asset not found")]:
+        resp, headers, body = await client.request("GET", target)
+        assert (resp.status_code, body) == (404, text), target
+        assert CORS.items() <= headers.items()
     resp, headers, _ = await client.request("POST", "/emojis/x.png", body=b"x")
     assert (resp.status_code, headers["allow"]) == (405, "GET, HEAD, OPTIONS")
     resp, headers, _ = await client.request("GET", "/nowhere/at/all")

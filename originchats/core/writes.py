@@ -291,4 +291,11 @@ class ServerAssetSaved:
     mime_type: str
 
 
-Write = Union[Write, EmojiSaved, EmojiDeleted, ServerAssetSaved]  # type: ignore[misc]
+@attrs.frozen
+class ServerAssetDeleted:
+    """The icon or banner was set to a URL or cleared: its stored image is no longer served."""
+
+    name: str
+
+
+Write = Union[Write, EmojiSaved, EmojiDeleted, ServerAssetSaved, ServerAssetDeleted]  # type: ignore[misc]

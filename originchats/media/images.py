@@ -137,7 +137,7 @@ def encode(src: BinaryIO, rules: ImageRules, dst: BinaryIO) -> Encoded:
             if count > 1:
                 return _animated(im, src, fmt, count, rules, dst)
             im.load()
-            upright = ImageOps.exif_transpose(im)
+            upright = _upright(im)
             size = _target(upright.size, rules)
             if size != upright.size:
                 upright = upright.resize(size, Image.Resampling.LANCZOS)
@@ -168,6 +168,15 @@ def _animated(im: Image.Image, src: BinaryIO, fmt: str, count: int, rules: Image
     out = fmt if fmt in ("GIF", "WEBP") else "PNG"
     frames = _save_animated(im, out, size, rules, dst)
     return Encoded(_KEEP[out], size[0], size[1], frames)
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """The pixels turned as the EXIF orientation says; unreadable EXIF is ignored (it is dropped
+    from the output anyway), the image kept as stored."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except (SyntaxError, ValueError, TypeError, KeyError, IndexError, OSError):
+        return im
 
 
 def _refusal(exc: BaseException, rules: ImageRules) -> str:

@@ -33,8 +33,13 @@ def _asset_saved(con: sqlite3.Connection, fact: w.ServerAssetSaved) -> None:
                 (fact.name, fact.file_name, fact.mime_type))
 
 
+def _asset_deleted(con: sqlite3.Connection, fact: w.ServerAssetDeleted) -> None:
+    con.execute("DELETE FROM server_assets WHERE name = ?", (fact.name,))
+
+
 EMOJI_WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     w.EmojiSaved: _emoji_saved, w.EmojiDeleted: _emoji_deleted, w.ServerAssetSaved: _asset_saved,
+    w.ServerAssetDeleted: _asset_deleted,
 }
 
 

@@ -21,7 +21,7 @@ from ..registry import command
 from ..request import Request, opt_str
 from ..state import ServerState
 from ..views import all_authed
-from ..writes import ServerAssetSaved, SettingSaved, Write
+from ..writes import ServerAssetDeleted, ServerAssetSaved, SettingSaved, Write
 from .common import MAX_NAME, me, require_perm
 
 ASSETS = "assets"  # the images' folder (core/ops.py PrepareImage.purpose)
@@ -129,8 +129,10 @@ def _apply(state: ServerState, ctx: Context, actor_id: str, sent: dict[str, str]
     packet = packets.server_update(name=info.get("name") or "", icon=info.get("icon") or "",
                                    banner=info.get("banner") or "")
     effects: tuple[Effect, ...] = (Send(all_authed(state), packet, reply=True),)
-    old_files = tuple(state.server_assets[k][0] for k in images if k in state.server_assets
-                      and state.server_assets[k][0] != images[k].file_name)
+    # an icon or banner now set to a URL or cleared: its stored image goes
+    dropped = tuple(k for k in applied if k in state.server_assets and k not in images)
+    old_files = tuple(state.server_assets[k][0] for k in (*images, *dropped) if k in state.server_assets
+                      and (k in dropped or state.server_assets[k][0] != images[k].file_name))
     if not applied and not images:
         return Step(state, effects)
     server = dict(state.settings.server)
@@ -142,9 +144,12 @@ def _apply(state: ServerState, ctx: Context, actor_id: str, sent: dict[str, str]
     assets = state.server_assets
     for key, image in images.items():
         assets = assets.set(key, (image.file_name, image.mime_type))
+    for key in dropped:
+        assets = assets.delete(key)
     state = attrs.evolve(state, server_info=info, settings=attrs.evolve(state.settings, server=server),
                          server_assets=assets)
     writes: list[Write] = [ServerAssetSaved(k, p.file_name, p.mime_type) for k, p in images.items()]
+    writes += [ServerAssetDeleted(k) for k in dropped]
     writes += [SettingSaved(f"server.{k}", v) for k, v in applied.items()]
     # the audit names an image by its new URL, never by its data
     writes.append(audit(ctx, actor_id, "server_management", "server_update", details=applied))
