@@ -523,3 +523,19 @@ async def test_bytes_an_upload_is_committing_are_never_dropped(server):
         assert blob(server, DOC).exists()
     await blobs.drop((f.sha256,), server.hub.ops.reader)  # nothing committed named it: an orphan
     assert not blob(server, DOC).exists()
+
+
+async def test_an_upload_whose_record_fails_to_commit_leaves_no_trace(server):
+    from tests.test_failed_commits import _fail_all, _heal, _on_writer
+
+    alice = await server.user("alice")
+    before = server.hub.state.attachments
+    await _on_writer(server, _fail_all)
+    assert await upload(server, alice) == (500, {"error": "Failed to save attachment"})
+    await _on_writer(server, _heal)
+    await settle()
+    assert server.hub.state.attachments == before
+    assert not blob(server, DOC).exists()
+    assert list(uploads_tmp_dir(server.config.storage.data_dir).iterdir()) == []
+    await uploaded(server, alice)  # and the same bytes go in once the store works again
+    assert blob(server, DOC).exists()
