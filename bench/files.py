@@ -17,8 +17,12 @@
    server, not its own backlog. Target: p99 < 50 ms during the downloads.
 
 The routes: until the attachment routes land, the server runs with the bench-only stand-ins of
-bench/files_server.py. Pointing the scenario at the real routes is the three constants below
-(and, for the upload, the authentication fields attach requires in `upload_fields`).
+bench/files_server.py (the same `read_upload` and `send_file` the real routes call, without
+authentication, type checks or records). Pointing the scenario at the real routes is the three
+constants below, plus what the real upload asks for: `upload_fields` must carry a logged-in
+socket's `validator_key` (its handshake) and `validator` (its `ready` session token), the file
+must be of an allowed type that survives sniffing (random bytes do not), and the per-user upload
+throttle must be raised in the server's config.
 """
 
 from __future__ import annotations

@@ -281,6 +281,7 @@ async def test_dedup_shares_bytes_never_records_and_one_delete_keeps_the_others_
     await bob.drain()
     await alice.send("attachment_delete", attachment_id=a["id"])
     await alice.expect("attachment_deleted")
+    await settle()
     assert blob(server, DOC).exists()  # bob's record still names the bytes
     await bob.send("attachment_get", attachment_id=b["id"])
     await bob.expect("attachment_info")
@@ -312,18 +313,21 @@ async def test_deleting_a_message_releases_its_references_and_keeps_the_upload(s
 
 async def test_an_expired_attachment_is_gone_at_once_and_its_bytes_at_the_cleanup(server, autojump_clock):
     alice = await server.user("alice")
-    info = await uploaded(server, alice, expires_in_days=1)
-    assert info["expires_at"] == pytest.approx(server.hub.now() + DAY, abs=1)
-    await trio.sleep(DAY + 1)
+    info = await uploaded(server, alice, expires_in_days=60 / DAY)  # a minute
+    assert info["expires_at"] == pytest.approx(server.hub.now() + 60, abs=1)
+    kept = await uploaded(server, alice, b"kept", expires_in_days=2)
+    await trio.sleep(61)
     await alice.drain()
     await alice.send("attachment_get", attachment_id=info["id"])
     await alice.expect_error("Attachment not found or expired", src="attachment_get")
     await alice.send("message_new", channel="general", content="x", attachments=[{"id": info["id"]}])
     await alice.expect_error(f"Attachment {info['id']} not found or expired", src="message_new")
-    await trio.sleep(DAY)  # the daily cleanup
+    assert blob(server, DOC).exists()  # not swept yet: the cleanup is daily
+    await trio.sleep(DAY)
+    await settle()
     await alice.drain()
     assert not blob(server, DOC).exists()
-    assert rows(server, "SELECT COUNT(*) FROM attachments") == [(0,)]
+    assert rows(server, "SELECT id FROM attachments") == [(kept["id"],)]
 
 
 async def test_the_cleanup_runs_at_start(server):
@@ -506,3 +510,32 @@ async def test_admin_files_reports_disk_use_and_purges_one_users_uploads(server)
     bob = await server.user("bob")
     await bob.send("attachment_get", attachment_id=b1["id"])
     await bob.expect_error("Attachment not found or expired", src="attachment_get")
+
+
+async def test_bytes_an_upload_is_committing_are_never_dropped(server):
+    """An upload of bytes whose last record is being deleted: between the upload's rename and its
+    commit no record names the blob, yet the drop that follows the delete keeps it."""
+    blobs = server.hub.ops.blobs
+    f = temp_file(server, DOC)
+    with blobs.pinned(f.sha256):
+        await blobs.place(f.path, f.sha256)
+        await blobs.drop((f.sha256,), server.hub.ops.reader)
+        assert blob(server, DOC).exists()
+    await blobs.drop((f.sha256,), server.hub.ops.reader)  # nothing committed named it: an orphan
+    assert not blob(server, DOC).exists()
+
+
+async def test_an_upload_whose_record_fails_to_commit_leaves_no_trace(server):
+    from tests.test_failed_commits import _fail_all, _heal, _on_writer
+
+    alice = await server.user("alice")
+    before = server.hub.state.attachments
+    await _on_writer(server, _fail_all)
+    assert await upload(server, alice) == (500, {"error": "Failed to save attachment"})
+    await _on_writer(server, _heal)
+    await settle()
+    assert server.hub.state.attachments == before
+    assert not blob(server, DOC).exists()
+    assert list(uploads_tmp_dir(server.config.storage.data_dir).iterdir()) == []
+    await uploaded(server, alice)  # and the same bytes go in once the store works again
+    assert blob(server, DOC).exists()

@@ -137,3 +137,30 @@ async def test_attachment_urls_are_http_urls_from_server_url(make_server, url, b
     alice = await server.user("alice")
     _, _, answer = await post(server, body_for(alice, DOC, "application/pdf"))
     assert answer["attachment"]["url"] == f"{base}/attachments/{answer['attachment']['id']}"
+
+
+async def test_upload_bodies_read_at_once_are_bounded_per_address(make_server):
+    from tests.test_http import HttpClient
+    from tests.test_http_upload import start
+
+    server = await make_server(attachments=AttachmentsSection(uploads_in_progress_per_ip=2))
+    alice = await server.user("alice")
+    slow = [HttpClient(await server.listener.connect("10.0.0.5")) for _ in range(2)]
+    for client in slow:  # two bodies still coming from one address
+        await start(client, "/attachments/upload", 100_000, b'{"file": "AAAA')
+    third = HttpClient(await server.listener.connect("10.0.0.5"))
+    resp, _, body = await third.request("POST", "/attachments/upload", headers=JSON,
+                                        body=body_for(alice, DOC, "application/pdf"))
+    assert (resp.status_code, json.loads(body)) == (503, {"error": "Too many uploads in progress, try again shortly"})
+    other = HttpClient(await server.listener.connect("10.0.0.6"))  # another address is not held up
+    resp, _, body = await other.request("POST", "/attachments/upload", headers=JSON,
+                                        body=body_for(alice, DOC, "application/pdf"))
+    assert resp.status_code == 201, body
+    for client in slow:
+        await client.stream.aclose()
+    from tests.client import settle
+    await settle()
+    again = HttpClient(await server.listener.connect("10.0.0.5"))
+    resp, _, body = await again.request("POST", "/attachments/upload", headers=JSON,
+                                        body=body_for(alice, DOC, "application/pdf"))
+    assert resp.status_code == 201, body

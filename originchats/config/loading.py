@@ -205,6 +205,9 @@ def _poll_and_welcome_problems(config: Config) -> list[str]:
         problems.append(f"attachments.max_size: must be at least 1, got {a.max_size}")
     if a.max_attachments_per_user < -1:
         problems.append(f"attachments.max_attachments_per_user: must be -1 or more, got {a.max_attachments_per_user}")
+    for key in ("uploads_in_progress", "uploads_in_progress_per_ip"):
+        if getattr(a, key) < 1:
+            problems.append(f"attachments.{key}: must be at least 1, got {getattr(a, key)}")
     for key in ("uploads_per_minute", "max_per_message"):
         if getattr(a, key) < 0:
             problems.append(f"attachments.{key}: must be 0 or more, got {getattr(a, key)}")

@@ -103,6 +103,10 @@ class AttachmentSettings:
     subscription_cache_ttl: float = 300  # seconds a Rotur subscription answer is reused
     uploads_per_minute: int = 10  # per user, over a sliding minute; 0: no limit
     max_per_message: int = 10  # attachments one message may reference
+    # upload bodies being read at once (each may put ~4/3 max_size on disk before it is
+    # authenticated), in all and per client address; beyond: 503 at once, before the body is read
+    uploads_in_progress: int = 16
+    uploads_in_progress_per_ip: int = 2
     compression: CompressionSettings = attrs.Factory(CompressionSettings)
 
 

@@ -16,6 +16,7 @@ and a sandbox CSP always.
 from __future__ import annotations
 
 from ..core import attachments, texts
+from ..core.authguard import address_key
 from . import attachments_upload
 from .httpio import Exchange, HttpError
 
@@ -36,9 +37,12 @@ async def upload(ex: Exchange, rest: str) -> None:
     blobs = ex.hub.ops.blobs
     if not settings.enabled or blobs is None:
         raise HttpError(503, texts.ATTACHMENTS_DISABLED, close=not ex.body_done())
-    form = await ex.read_upload(body_limit=body_limit(settings.max_size), file_limit=settings.max_size,
-                                tmp_dir=blobs.tmp_dir())
-    status, body = await attachments_upload.accept(ex.hub, blobs, form.fields, form.file, ex.peer)
+    with blobs.reading(address_key(ex.peer), settings.uploads_in_progress, settings.uploads_in_progress_per_ip) as ok:
+        if not ok:
+            raise HttpError(503, texts.UPLOADS_BUSY, close=not ex.body_done())
+        form = await ex.read_upload(body_limit=body_limit(settings.max_size), file_limit=settings.max_size,
+                                    tmp_dir=blobs.tmp_dir())
+        status, body = await attachments_upload.accept(ex.hub, blobs, form.fields, form.file, ex.peer)
     await ex.send_json(status, body)
 
 

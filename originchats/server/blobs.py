@@ -32,6 +32,9 @@ log = structlog.get_logger("originchats.blobs")
 class BlobStore:
     data_dir: Path
     _pinned: dict[str, int] = attrs.Factory(dict)
+    # upload bodies being read: in all, and per client address (`reading`)
+    _reading: int = 0
+    _reading_from: dict[str, int] = attrs.Factory(dict)
     _lock: trio.Lock = attrs.Factory(trio.Lock)
 
     def path(self, sha256: str) -> Path:
@@ -54,6 +57,25 @@ class BlobStore:
                 self._pinned[sha256] = left
             else:
                 del self._pinned[sha256]
+
+    @contextmanager
+    def reading(self, source: str, total: int, per_source: int) -> Iterator[bool]:
+        """A slot for reading one upload body from `source` (an address key): yields False, taking
+        nothing, when `total` bodies are being read, or `per_source` from that address."""
+        if self._reading >= total or self._reading_from.get(source, 0) >= per_source:
+            yield False
+            return
+        self._reading += 1
+        self._reading_from[source] = self._reading_from.get(source, 0) + 1
+        try:
+            yield True
+        finally:
+            self._reading -= 1
+            left = self._reading_from[source] - 1
+            if left:
+                self._reading_from[source] = left
+            else:
+                del self._reading_from[source]
 
     async def place(self, src: Path, sha256: str) -> None:
         """Move the finished upload `src` into place as the blob `sha256` (call inside `pinned`).

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 FILE_CHUNK = 256 * 1024
 FILE_THREADS = 2  # worker threads reading or sending files at once, all answers together (see _limiter)
-SENDFILE_MAX = 1024 * 1024  # bytes one sendfile call may copy
-FILE_UNSENT = 4 * FILE_CHUNK  # the kernel's unsent bytes while a file is sent (fastsock.NOTSENT_LOWAT otherwise)
+SENDFILE_MAX = 8 * 1024 * 1024  # bytes one sendfile call may copy
+FILE_UNSENT = 4 * 1024 * 1024  # unsent bytes the kernel may hold while a file is sent: its usual maximum
+                                # (tcp_wmem); fastsock.NOTSENT_LOWAT, 16 KiB, otherwise
 SANDBOX = (b"Content-Security-Policy", b"sandbox")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()-]")
