@@ -34,7 +34,8 @@ from .httpio import HttpSettings
 from . import audit_prune
 from .guard import Admission, LogSampler, Rejections, parse_networks, serve_listeners
 from .hub import Hub
-from .ops import HashScheduler, OpRunner, RoturGate
+from .limiters import HashScheduler, RoturGate
+from .ops import OpRunner
 from .timers import (attachment_cleanup, auth_records_supervisor, flush_log_samplers, heartbeat, poll_expiry,
                      rate_limit_supervisor)
 from .ws import InputBudget, InputLimits
