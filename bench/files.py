@@ -16,20 +16,18 @@
    lower priority on the load generator's CPU), so the chat clients' event loop measures the
    server, not its own backlog. Target: p99 < 50 ms during the downloads.
 
-The routes: until the attachment routes land, the server runs with the bench-only stand-ins of
-bench/files_server.py (the same `read_upload` and `send_file` the real routes call, without
-authentication, type checks or records). Pointing the scenario at the real routes is the three
-constants below, plus what the real upload asks for: `upload_fields` must carry a logged-in
-socket's `validator_key` (its handshake) and `validator` (its `ready` session token), the file
-must be of an allowed type that survives sniffing (random bytes do not), and the per-user upload
-throttle must be raised in the server's config.
+The routes are the real ones (server/attachments_http.py): an uploader logs in over a WebSocket
+and sends its handshake's `validator_key` and its `ready` session token with each upload; the
+file is a PDF (random bytes after a PDF header: sniffed as PDF, stored as sent, served inline).
+Uploads of the same bytes are deduplicated by the server (same id each time). The per-user upload
+throttle is off in this server's config.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
+import json
 import os
 import shutil
 import socket
@@ -42,26 +40,26 @@ from typing import Any
 
 from . import common
 from .server import CHEAP_ARGON2, ROOT, Server
-from .wsclient import MSG_NEW, content_ns
+from .wsclient import MSG_NEW, content_ns, open_ws
 
 HOST = "127.0.0.1"
-SERVER_MODULE = "bench.files_server"  # the real routes: "originchats"
-UPLOAD = "/bench/upload"  # the real route: "/attachments/upload"
-DOWNLOAD = "/bench/files/{id}"  # the real route: "/attachments/{id}"
+UPLOAD = "/attachments/upload"
+DOWNLOAD = "/attachments/{id}"
 MB = 1_000_000
 B64_PIECE = 3 * 256 * 1024  # file bytes base64-encoded at a time by the streaming client
+PDF_HEAD = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
 
 
-def upload_fields() -> dict[str, str]:
-    return {"name": "bench.bin", "mime_type": "application/octet-stream", "channel": "general"}
+def upload_fields(auth: dict[str, str]) -> dict[str, str]:
+    return {**auth, "name": "bench.pdf", "mime_type": "application/pdf", "channel": "general"}
 
 
-class FilesServer(Server):
-    def command(self) -> list[str]:
-        cmd = super().command()
-        i = cmd.index("originchats")  # [nice ...] [taskset ...] python -m originchats serve ...
-        cmd[i] = SERVER_MODULE
-        return cmd
+async def uploader(port: int, name: str) -> tuple[Any, dict[str, str]]:
+    """A logged-in socket and the credentials an upload names it by."""
+    ws = await open_ws(HOST, port, handshake=False)
+    handshake = await ws.expect("handshake")
+    ready = await common.login(ws, name)
+    return ws, {"validator_key": handshake["val"]["validator_key"], "validator": ready["validator"]}
 
 
 def vm_hwm_kib(pid: int) -> int:
@@ -93,16 +91,14 @@ async def read_response(reader: asyncio.StreamReader, keep: bool = False) -> tup
 
 
 def _body_parts(fields: dict[str, str]) -> tuple[bytes, bytes]:
-    head = b'{' + b"".join(b'"%s": "%s", ' % (k.encode(), v.encode()) for k, v in fields.items())
-    return head + b'"file": "data:application/octet-stream;base64,', b'"}'
+    head = json.dumps(fields).encode()[:-1] + b', '
+    return head + b'"file": "data:application/pdf;base64,', b'"}'
 
 
-async def upload(port: int, path: Path, whole: bytes | None = None) -> tuple[float, dict]:
+async def upload(port: int, path: Path, auth: dict[str, str], whole: bytes | None = None) -> tuple[float, dict]:
     """Upload `path` (base64-encoded as it is sent, or `whole`, the body encoded beforehand);
-    (seconds from the first byte sent to the answer, the answer)."""
-    import json
-
-    head, tail = _body_parts(upload_fields())
+    (seconds from the first byte sent to the answer, the attachment it describes)."""
+    head, tail = _body_parts(upload_fields(auth))
     size = path.stat().st_size
     length = len(head) + 4 * ((size + 2) // 3) + len(tail)
     reader, writer = await asyncio.open_connection(HOST, port)
@@ -124,11 +120,11 @@ async def upload(port: int, path: Path, whole: bytes | None = None) -> tuple[flo
     writer.close()
     if status != 201:
         raise RuntimeError(f"upload: {status} {body[:200]!r}")
-    return took, json.loads(body)
+    return took, json.loads(body)["attachment"]
 
 
-def encoded_body(path: Path) -> bytes:
-    head, tail = _body_parts(upload_fields())
+def encoded_body(path: Path, auth: dict[str, str]) -> bytes:
+    head, tail = _body_parts(upload_fields(auth))
     return head + base64.b64encode(path.read_bytes()) + tail
 
 
@@ -205,8 +201,10 @@ def download_process(port: int, file_id: str, n: int, secs: float, rate: float) 
 
 
 def make_file(path: Path, size: int) -> Path:
+    """A PDF as the sniffer sees it: its header, then random bytes."""
     with open(path, "wb") as f:
-        left = size
+        f.write(PDF_HEAD)
+        left = size - len(PDF_HEAD)
         while left:
             n = min(left, 1 << 20)
             f.write(os.urandom(n))
@@ -255,23 +253,24 @@ async def chat_phase(clients: list, secs: float) -> list[int]:
 
 async def files(args: Any) -> dict[str, Any]:
     chatters = [f"c{i}" for i in range(args.chatters)]
-    srv = FilesServer(argon2=CHEAP_ARGON2)
-    common.add_users(srv.data_dir, chatters, CHEAP_ARGON2)
+    srv = Server(argon2=CHEAP_ARGON2, config={"attachments": {"uploads_per_minute": 0}})
+    common.add_users(srv.data_dir, [*chatters, "uploader"], CHEAP_ARGON2)
     work = srv.data_dir.parent  # the same disk as the server's files
     size, big, small = int(args.size_mb * MB), int(args.big_mb * MB), int(args.small_mb * MB)
     src = make_file(work / "src.bin", size)
-    want = hashlib.sha256(src.read_bytes()).hexdigest()
     out: dict[str, Any] = {"scenario": "files", "size_mb": args.size_mb, "big_mb": args.big_mb,
-                           "small_mb": args.small_mb, "reps": args.reps, "download_mb_s_each": args.download_mb_s, "routes": f"{UPLOAD} {DOWNLOAD}"}
+                           "small_mb": args.small_mb, "reps": args.reps, "download_mb_s_each": args.download_mb_s}
     with srv:
         pid = srv.pid
-        body = encoded_body(src)
+        ws, auth = await uploader(srv.port, "uploader")
+        body = encoded_body(src, auth)
         ups, downs, copies = [], [], []
         for _ in range(args.reps):
-            took, answer = await upload(srv.port, src, whole=body)
-            if answer["id"] != want or answer["size"] != size:
+            took, answer = await upload(srv.port, src, auth, whole=body)
+            if answer["size"] != size:
                 raise RuntimeError(f"upload answer {answer}")
             ups.append(took)
+        want = answer["id"]
         del body
         cpu0 = srv.cpu()
         for _ in range(args.reps):
@@ -291,7 +290,7 @@ async def files(args: Any) -> dict[str, Any]:
 
         big_src = make_file(work / "big.bin", big)
         hwm0, rss0 = vm_hwm_kib(pid), srv.rss_kib()
-        took, answer = await upload(srv.port, big_src)
+        took, answer = await upload(srv.port, big_src, auth)
         if answer["size"] != big:
             raise RuntimeError(f"big upload answer {answer}")
         hwm = vm_hwm_kib(pid)
@@ -300,7 +299,8 @@ async def files(args: Any) -> dict[str, Any]:
                    hwm_before_mib=round(hwm0 / 1024, 1), hwm_after_big_mib=round(hwm / 1024, 1),
                    big_hwm_vs_file=round(hwm * 1024 / big, 3), big_hwm_growth_mib=round((hwm - hwm0) / 1024, 1))
 
-        small_id = (await upload(srv.port, make_file(work / "small.bin", small)))[1]["id"]
+        small_id = (await upload(srv.port, make_file(work / "small.bin", small), auth))[1]["id"]
+        ws.close()
         clients, failures = await common.in_batches(
             [lambda n=n: common.connect_login(HOST, srv.port, n) for n in chatters], batch=50)
         await common.quiet(clients)
