@@ -21,18 +21,6 @@ from .sniff import SNIFF_BYTES, inline_type, reconcile, sniff
 
 
 @attrs.frozen
-class CompressionSettings:
-    """`attachments.compression` (attachments.md §1): how uploaded images are re-encoded."""
-
-    enabled: bool = True
-    max_width: int = 1920
-    max_height: int = 1920
-    jpeg_quality: int = 85
-    webp_quality: int = 85
-    png_compression: int = 6
-
-
-@attrs.frozen
 class MediaLimits:
     """The `[media]` section: decoding limits shared by attachments, emoji and server assets."""
 
