@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from . import common
-from .server import CHEAP_ARGON2, ROOT, Server
+from .server import CHEAP_ARGON2, ROOT, Server, proc_status_kib
 from .wsclient import MSG_NEW, content_ns, open_ws
 
 HOST = "127.0.0.1"
@@ -63,11 +63,7 @@ async def uploader(port: int, name: str) -> tuple[Any, dict[str, str]]:
 
 
 def vm_hwm_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+    return proc_status_kib(pid, "VmHWM")
 
 
 async def read_response(reader: asyncio.StreamReader, keep: bool = False) -> tuple[int, bytes, int]:
@@ -128,6 +124,25 @@ def encoded_body(path: Path, auth: dict[str, str]) -> bytes:
     return head + base64.b64encode(path.read_bytes()) + tail
 
 
+def receive_answer(sock: socket.socket, view: memoryview) -> int:
+    """Read one 200 answer off a blocking socket, its body into `view` (reused, thrown away);
+    returns the body's length. The requests are sent one at a time, so nothing follows the body."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += sock.recv(65536)
+    head, _, rest = got.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"download: {head[:100]!r}")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    left = length - len(rest)
+    while left > 0:
+        n = sock.recv_into(view, min(left, len(view)))
+        if not n:
+            raise ConnectionError("closed mid-body")
+        left -= n
+    return length
+
+
 def download_blocking(port: int, file_id: str) -> tuple[float, int]:
     """One download on a blocking socket, received into one reused buffer (an asyncio stream
     client tops out near the server's speed, ~1.2 GB/s here, and would measure itself)."""
@@ -136,19 +151,7 @@ def download_blocking(port: int, file_id: str) -> tuple[float, int]:
     with socket.create_connection((HOST, port)) as sock:
         t0 = time.perf_counter()
         sock.sendall(f"GET {DOWNLOAD.format(id=file_id)} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
-        got = b""
-        while b"\r\n\r\n" not in got:
-            got += sock.recv(65536)
-        head, _, rest = got.partition(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(f"download: {head[:100]!r}")
-        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-        left = length - len(rest)
-        while left > 0:
-            n = sock.recv_into(view, min(left, len(buf)))
-            if not n:
-                raise ConnectionError("closed mid-body")
-            left -= n
+        length = receive_answer(sock, view)
         return time.perf_counter() - t0, length
 
 
@@ -164,24 +167,11 @@ def download_loop(port: int, file_id: str, stop: threading.Event, done: list[int
     view = memoryview(buf)
     request = f"GET {DOWNLOAD.format(id=file_id)} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
     with socket.create_connection((HOST, port)) as sock:
-        rest = b""
         while not stop.is_set():
             sock.sendall(request)
-            got = rest
-            while b"\r\n\r\n" not in got:
-                got += sock.recv(65536)
-            head, _, got = got.partition(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            left = length - len(got)
-            while left > 0:
-                n = sock.recv_into(view, min(left, len(buf)))
-                if not n:
-                    raise ConnectionError("closed mid-body")
-                left -= n
-            rest = b""
-            done.append(length)
+            done.append(receive_answer(sock, view))
             if rate:
-                time.sleep(max(0.0, t0 + len(done) * length / rate - time.monotonic()))
+                time.sleep(max(0.0, t0 + len(done) * done[-1] / rate - time.monotonic()))
 
 
 def download_process(port: int, file_id: str, n: int, secs: float, rate: float) -> None:

@@ -99,12 +99,17 @@ def proc_cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
-def proc_rss_kib(pid: int) -> int:
+def proc_status_kib(pid: int, key: str) -> int:
+    """A KiB figure of /proc/PID/status: `VmRSS` (resident now), `VmHWM` (the peak so far)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def proc_rss_kib(pid: int) -> int:
+    return proc_status_kib(pid, "VmRSS")
 
 
 def self_cpu() -> float:
