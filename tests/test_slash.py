@@ -182,6 +182,21 @@ async def test_a_response_needs_a_waiting_call_of_the_bots_own_command(server, a
     assert "once" in contents and not {"unasked", "forged", "elsewhere", "twice", "late"} & set(contents)
 
 
+async def test_a_response_needs_the_bots_view_and_send_in_the_channel(server):
+    bot, alice = await bot_and_member(server, ROLL)
+    boss = await server.owner()
+    await boss.send("channel_create", name="staff", type="text", permissions={"view": ["owner"], "send": ["owner"]})
+    await boss.drain()
+    await bot.client.drain()
+    await call(boss, "roll", channel="staff")
+    got = await bot.next_call()
+    assert got["channel"] == "staff"
+    assert (await bot.respond(got, "leak"))["val"] == "Channel not found"
+    await alice.drain()
+    await call(alice, "roll", channel="staff")  # nor may a member call into a channel hidden from them
+    await alice.expect_error("Channel not found", src="slash_call")
+
+
 async def test_the_invoker_shown_is_the_caller_not_one_the_bot_names(server):
     bot, alice = await bot_and_member(server, ROLL)
     await call(alice, "roll")
