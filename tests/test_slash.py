@@ -261,6 +261,20 @@ async def test_bad_calls_are_refused(server, fields, error, src):
     await bot.client.assert_silent()
 
 
+async def test_calling_needs_use_slash_commands(server):
+    """Flaw 4: the original never checked the permission."""
+    bot, alice = await bot_and_member(server, ROLL)
+    boss = await server.owner()
+    await boss.send("role_update", name="user", permissions=["send_messages", "read_message_history"], listener="u")
+    _, reply = await until_reply(boss, "u")
+    assert reply["cmd"] == "role_update", reply
+    await alice.drain()
+    await bot.client.drain()
+    await call(alice, "roll")
+    await alice.expect_error("You do not have permission to use slash commands", src="slash_call")
+    await bot.client.assert_silent()
+
+
 async def test_whitelisted_roles_let_any_one_of_them_in(server):
     """Flaw 4: one rule (any-of) for built-ins and bots' commands alike."""
     bot, alice = await bot_and_member(server, definition("secret", whitelistRoles=["owner", "user"]),
