@@ -346,6 +346,7 @@ async def test_ban_needs_manage_users_and_acts_as_user_ban(server):
     """Flaw 6: permissions, not role names; the ban goes through user_ban's path (sessions,
     sockets, audit)."""
     bot, alice = await bot_and_member(server, ROLL)
+    token = bot.client.ready["validator"]
     await call(alice, "ban", username="dicebot")
     await alice.expect_error("Access denied: 'manage_users' permission required", src="slash_call")
     boss = await server.owner()
@@ -369,6 +370,10 @@ async def test_ban_needs_manage_users_and_acts_as_user_ban(server):
     assert (await result(boss))["message"]["content"] == f"✅ **{LOCAL}dicebot** has been unbanned."
     await call(boss, "unban", username="ghost")
     await boss.expect_error("User 'ghost' not found")
+    # as with user_ban, the bot's sessions were revoked: its token no longer logs in after the unban
+    again = await server.connect()
+    await again.send("login", username="dicebot", token=token)
+    assert (await again.recv())["cmd"] == "auth_error"
 
 
 async def test_mute_and_unmute_really_time_out_and_release(server):
