@@ -106,6 +106,8 @@ def test_unknown_section(tmp_path):
     ("[rate_limiting]\nburst_limit = 0\n", "rate_limiting: messages_per_minute and burst_limit must be at least 1"),
     ("[modlog.retention]\ndefault = 0\n", "modlog.retention.default: must be at least 1 day, got 0"),
     ("[polls]\nquestion_length = 0\n", "polls.question_length: must be 1-4000, got 0"),
+    ("[slash]\nresponse_seconds = 0\n", "slash.response_seconds: must be 1-86400, got 0"),
+    ("[slash]\ncommands_per_connection = 0\n", "slash.commands_per_connection: must be 1-1000, got 0"),
     ("[polls]\noption_length = 5000\n", "polls.option_length: must be 1-1000, got 5000"),
     ("[welcome]\ntext = \" \"\n", "welcome.text: must be 1-2000 characters, not blank"),
     ("[welcome]\nchannel = \"\"\n", "welcome.channel: must name a channel"),

@@ -122,6 +122,13 @@ async def make_world(server) -> World:  # type: ignore[no-untyped-def]
         await client.drain()
     from tests.test_attachments import uploaded
     attachment = await uploaded(server, bob, b"bob's file")
+    # carl is a bot with /echo, and bob's call of it waits for carl's slash_response
+    await carl.send("slash_register", commands=[{"name": "echo", "description": "", "options": []}])
+    await settle()
+    await bob.send("slash_call", channel="general", command="echo")
+    await settle()
+    for client in (boss, bob, carl):
+        await client.drain()
     return World(boss=boss, bob=bob, carl=carl, message_id=message_id, clients=[boss, bob, carl],
                  thread_id=thread_id, poll_id=poll_id, attachment_id=attachment["id"])
 
@@ -178,11 +185,13 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
         "emoji_add": (w.boss, {"name": "fresh", "image": EMOJI}),
         "emoji_update": (w.boss, {"emoji_id": 0, "name": "renamed", "image": EMOJI}),
         "emoji_delete": (w.boss, {"emoji_id": 0}),
+        "slash_call": (w.bob, {"channel": "general", "command": "nick", "args": {"nickname": "Bobby"}}),
+        "slash_response": (w.carl, {"channel": "general", "command": "echo", "response": "lost"}),
     }
 
 
 #: commands that change nothing stored (reads, presence, pings)
-READ_ONLY = {"channels_get", "message_get", "messages_around", "messages_get", "modlog_get", "modlog_summary",
+READ_ONLY = {"slash_list", "slash_register", "channels_get", "message_get", "messages_around", "messages_get", "modlog_get", "modlog_summary",
              "pfp_get", "ping", "plugins_list", "rate_limit_status", "role_permissions_get", "roles_list",
              "self_roles_list", "server_info", "status_get", "typing", "user_roles_get", "users_banned_list",
              "users_list", "users_online", "thread_get", "thread_messages", "poll_results", "poll_get",

@@ -152,6 +152,7 @@ def parse_config(data: dict[str, Any]) -> Config:
         if days < 1:
             problems.append(f"modlog.retention.{category}: must be at least 1 day, got {days}")
     problems += _poll_and_welcome_problems(config)
+    problems += _slash_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return attrs.evolve(config, modlog=ModlogSection(retention={**RETENTION_DAYS, **config.modlog.retention}))
@@ -192,6 +193,18 @@ def _thread_problems(limits: LimitsSection) -> list[str]:
 
 #: The longest welcome text (before `{username}` is filled in): well within any message budget.
 WELCOME_TEXT_MAX = 2000
+
+
+def _slash_problems(config: Config) -> list[str]:
+    s = config.slash
+    problems = [f"slash.{key}: must be 1-{high}, got {getattr(s, key)}"
+                for key, high in (("commands_per_connection", 1000), ("options_per_command", 100),
+                                  ("choices_per_option", 100), ("name_length", 100), ("text_length", 2000),
+                                  ("roles_per_list", 100), ("pending_per_command", 100_000))
+                if not 1 <= getattr(s, key) <= high]
+    if not 1 <= s.response_seconds <= 86400:
+        problems.append(f"slash.response_seconds: must be 1-86400, got {s.response_seconds}")
+    return problems
 
 
 def _poll_and_welcome_problems(config: Config) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Literal
 import attrs
 
 from ..core.settings import (AssetSettings, AttachmentSettings, AuthSettings, ContentLimits, EmojiSettings, PollLimits,
-                             WelcomeSettings)
+                             SlashSettings, WelcomeSettings)
 
 
 class ConfigError(Exception):
@@ -192,6 +192,7 @@ class ModlogSection:
 #: `[polls]` and `[welcome]` are the core's own settings (core/settings.py), loaded as they are.
 PollsSection = PollLimits
 WelcomeSection = WelcomeSettings
+SlashSection = SlashSettings
 #: `[attachments]` too (the upload body's bound, `max_size`, is applied by the shell as well).
 AttachmentsSection = AttachmentSettings
 EmojisSection = EmojiSettings
@@ -230,6 +231,7 @@ class Config:
     modlog: ModlogSection = attrs.Factory(ModlogSection)
     polls: PollsSection = attrs.Factory(PollsSection)
     welcome: WelcomeSection = attrs.Factory(WelcomeSection)
+    slash: SlashSection = attrs.Factory(SlashSection)
     attachments: AttachmentsSection = attrs.Factory(AttachmentsSection)
     emojis: EmojisSection = attrs.Factory(EmojisSection)
     assets: AssetsSection = attrs.Factory(AssetsSection)

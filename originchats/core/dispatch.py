@@ -24,8 +24,8 @@ from .effects import Close, Persist, Reply, Send, Step
 from .errors import AuthError, ProtocolError, auth_error_send, error_reply
 from .handlers import (account, attachments, auth, channels, emojis, history, member_roles, messages, moderation, modlog,
                        operator,
-                       embeds_list, pins, polls, profiles, reactions, roles, search, server_admin, session, threads,
-                       unreads, users)
+                       embeds_list, pins, polls, profiles, reactions, roles, search, server_admin, session, slash,
+                       threads, unreads, users)
 from .request import Request
 from .state import Conn, ServerState
 from .views import all_authed
@@ -33,7 +33,7 @@ from .views import all_authed
 #: Every module that defines commands (`@registry.command`), in one place.
 MODULES = (account, attachments, auth, channels, history, member_roles, messages, moderation, modlog, operator, profiles,
            reactions, roles, server_admin, session, users, threads, polls, unreads, embeds_list, pins, search,
-           emojis)
+           emojis, slash)
 COMMANDS = registry.build(MODULES)
 HANDLERS = COMMANDS.handlers  # after authentication
 AUTH_HANDLERS = COMMANDS.auth  # the pre-auth gate
@@ -86,19 +86,21 @@ def connect(state: ServerState, ctx: Context, ip: str = "") -> Step:
 
 
 def disconnect(state: ServerState, ctx: Context) -> Step:
-    """The socket is gone: forget it; announce `user_disconnect` when it was the user's last."""
+    """The socket is gone: forget it; take its slash commands out of everyone's menu; announce
+    `user_disconnect` when it was the user's last."""
     conn = state.conns.get(ctx.conn_id)
     if conn is None:
         return Step(state)
     state = state.without_conn(ctx.conn_id)
     if conn.user_id is None:
         return Step(state)
+    state, menu = slash.dropped(state, ctx.conn_id)
     if state.conns.has_user(conn.user_id):
-        return Step(state)
+        return Step(state, menu)
     user = state.users.get(conn.user_id)
     if conn.status == "invisible" or (user is not None and user.status == "invisible"):
-        return Step(state)  # invisible users never appeared online, so they do not disappear
-    return Step(state, (Send(all_authed(state), packets.user_disconnect(conn.username)),))
+        return Step(state, menu)  # invisible users never appeared online, so they do not disappear
+    return Step(state, (*menu, Send(all_authed(state), packets.user_disconnect(conn.username))))
 
 
 def handle(state: ServerState, ctx: Context, req: Request) -> Step:

@@ -210,3 +210,28 @@ def emoji_get_id(name: str, emoji_id: int) -> Packet:
 
 def emoji_get_filename(name: str, file_name: str) -> Packet:
     return {"cmd": "emoji_get_filename", "name": name, "filepath": file_name}
+
+
+# ---- slash commands (extended/slash.md) --------------------------------------------------------
+
+
+def slash_register(count: int) -> Packet:
+    return {"cmd": "slash_register", "val": f"{count} commands registered successfully"}
+
+
+def slash_list(commands: list[Json]) -> Packet:
+    return {"cmd": "slash_list", "commands": commands}
+
+
+def slash_add(commands: list[Json]) -> Packet:
+    return {"cmd": "slash_add", "commands": commands}
+
+
+def slash_remove(names: list[str]) -> Packet:
+    return {"cmd": "slash_remove", "commands": names}
+
+
+def slash_call(*, command: str, args: Json, commander: str, invoker: str, invoker_username: str,
+               channel: str) -> Packet:
+    return {"cmd": "slash_call", "val": {"command": command, "args": args, "commander": commander},
+            "invoker": invoker, "invokerUsername": invoker_username, "channel": channel}

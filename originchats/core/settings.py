@@ -66,6 +66,21 @@ class PollLimits:
 
 
 @attrs.frozen(kw_only=True)
+class SlashSettings:
+    """Bounds on bots' slash commands (`[slash]` in config.toml, docs/security.md "Slash commands
+    and bots"; core/slash.py)."""
+
+    commands_per_connection: int = 50  # definitions one connection may register
+    options_per_command: int = 25  # options of one command
+    choices_per_option: int = 25  # choices of one option
+    name_length: int = 32  # characters of a command's or an option's name
+    text_length: int = 200  # characters of a description, a role name or a choice
+    roles_per_list: int = 25  # entries of whitelistRoles / blacklistRoles
+    response_seconds: float = 300.0  # a call can be answered with slash_response for this long
+    pending_per_command: int = 100  # unanswered calls of one registered command at once
+
+
+@attrs.frozen(kw_only=True)
 class WelcomeSettings:
     """The message posted as `originChats` when an account is created (`[welcome]` in config.toml,
     core/welcome.py)."""
@@ -153,6 +168,7 @@ class Settings:
     modlog_retention_days: dict[str, int] = attrs.Factory(dict)
     polls: PollLimits = attrs.Factory(PollLimits)
     welcome: WelcomeSettings = attrs.Factory(WelcomeSettings)
+    slash: SlashSettings = attrs.Factory(SlashSettings)
     emojis: EmojiSettings = attrs.Factory(EmojiSettings)
     assets: AssetSettings = attrs.Factory(AssetSettings)
     # the server's public HTTP base, for the URLs it makes itself (`/server-assets/icon`): from

@@ -19,6 +19,7 @@ from .emoji_records import Emoji
 from .model import Channel, Role, Thread, User
 from .ratelimit import Bucket
 from .settings import Settings
+from .slash_records import SlashState
 from .tables import EMPTY, NO_CHANNELS, ChannelList, ConnTable, SessionTable, channel_list, pmap
 from .attachment_table import AttachmentTable
 from .thread_table import ThreadTable
@@ -79,6 +80,8 @@ class ServerState:
     emoji_next: int = 0
     # the icon and banner images stored by server_update: "icon"/"banner" -> (file name, MIME type)
     server_assets: Mapping[str, tuple[str, str]] = attrs.field(default=EMPTY, converter=pmap)
+    # bots' slash commands per connection, and the calls waiting for a response (core/slash.py)
+    slash: SlashState = attrs.Factory(SlashState)
 
     @property
     def names(self) -> NameIndex:

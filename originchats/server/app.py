@@ -75,6 +75,7 @@ def settings_from(config: Config) -> Settings:
         modlog_retention_days=dict(config.modlog.retention),
         polls=config.polls,
         welcome=config.welcome,
+        slash=config.slash,
         files=config.attachments,
         auth=project(AuthSettings, config.auth),
         emojis=config.emojis,

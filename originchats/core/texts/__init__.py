@@ -24,6 +24,7 @@ from .messages import *  # noqa: F403
 from .polls import *  # noqa: F403
 from .pins import *  # noqa: F403
 from .requests import *  # noqa: F403
+from .slash import *  # noqa: F403
 from .threads import *  # noqa: F403
 from .threads import UNDOCUMENTED_THREADS
 from .unreads import *  # noqa: F403
@@ -69,6 +70,12 @@ UNDOCUMENTED = frozenset({
     # emoji: the details inside `Invalid emoji_<cmd> command scheme: <detail>`; server_update images
     "FIELD_REQUIRED", "NOT_A_STRING", "NOT_AN_INTEGER", "NOT_A_DATA_URI", "NOT_BASE64", "image_refused",
     "image_too_large", "FILES_UNAVAILABLE",
+})
+#: slash commands (extended/slash.md gives these outside README §7's list, or this server added them)
+UNDOCUMENTED |= frozenset({
+    "SLASH_USERNAME_REQUIRED", "SLASH_DURATION_REQUIRED", "SLASH_DURATION_POSITIVE", "invalid_argument",
+    "slash_user_not_found", "already_banned", "not_banned", "SLASH_PERMISSION_DENIED", "too_many_pending_calls",
+    "not_your_command", "no_pending_call",
 })
 #: attachments (extended/attachments.md, not README §7): this server's own texts
 UNDOCUMENTED |= frozenset({
