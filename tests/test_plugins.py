@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from originchats.config import PluginsSection
-from tests.client import Client
+from originchats.config import PluginsSection, RateLimitingSection
+from tests.client import Client, until_reply
 from tests.conftest import Server, make_config
 
 
@@ -188,7 +188,9 @@ AUTOMOD = Path(__file__).resolve().parent.parent / "originchats" / "plugins" / "
 WELCOME = Path(__file__).resolve().parent.parent / "originchats" / "plugins" / "welcome.py"
 
 
-async def test_automod_matches_whole_words_and_acts_through_the_plugin_account(server):
+async def test_automod_matches_whole_words_and_acts_through_the_plugin_account(make_server):
+    # rate limiting on: a timeout does something only then (core.md, user_timeout)
+    server = await make_server(plugins=PluginsSection(account=ROBOT), rate_limiting=RateLimitingSection())
     boss = await server.owner()
     robot = await server.user("robot")
     await boss.drain()
@@ -207,11 +209,13 @@ async def test_automod_matches_whole_words_and_acts_through_the_plugin_account(s
     bad = await ann.expect("message_new")
     deleted = await ann.expect("message_delete")
     assert deleted["id"] == bad["message"]["id"]
+    assert await ann.expect("rate_limit") == {"cmd": "rate_limit", "reason": "User timeout set", "length": 60000}
     mod = await ann.expect("message_new")
     assert (mod["message"]["user"], mod["message"]["content"]) == (
         ROBOT, "USR:local_ann was automatically timed out for violating chat rules.")
-    await boss.send("messages_get", channel="general")
-    contents = [m["content"] for m in (await boss.expect("messages_get"))["messages"]]
+    await boss.send("messages_get", channel="general", listener="h")
+    _, page = await until_reply(boss, "h")
+    contents = [m["content"] for m in page["messages"]]
     assert "a class of its own" in contents and "you ASS!" not in contents
     assert kept["message"]["content"] == "a class of its own"
 
