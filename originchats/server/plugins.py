@@ -54,6 +54,12 @@ if TYPE_CHECKING:
 log = structlog.get_logger("originchats.plugins")
 
 FOLDER = "plugins"
+#: how far plugins may answer plugins: an event caused by a member (depth 0) reaches every plugin;
+#: one caused by a plugin's action while handling it (depth 1) reaches the other plugins; what
+#: they do about it (depth 2) reaches none. Two plugins answering each other stop there.
+MAX_DEPTH = 1
+
+Cause = tuple[str, int]  # (the plugin whose action caused an event, the event's depth)
 
 
 class PluginError(Exception):
@@ -66,11 +72,12 @@ class Plugin:
     info: dict[str, Any]
     handlers: dict[str, Callable[..., Any]]
     roles: frozenset[str] | None  # required roles (any of them), or None
-    send: trio.MemorySendChannel[tuple[str, dict[str, Any]]]
-    receive: trio.MemoryReceiveChannel[tuple[str, dict[str, Any]]]
+    send: trio.MemorySendChannel[tuple[str, dict[str, Any], int]]
+    receive: trio.MemoryReceiveChannel[tuple[str, dict[str, Any], int]]
     limiter: trio.CapacityLimiter = attrs.Factory(lambda: trio.CapacityLimiter(1))
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     dropped: int = 0
+    depth: int = 0  # the depth of the event being handled (what its actions cause is one more)
 
 
 class _Answers:
@@ -141,7 +148,7 @@ class PluginHost:
     plugins: dict[str, Plugin] = attrs.Factory(dict)  # name -> plugin, in load order
     wanted: frozenset[str] = frozenset()  # the events some plugin handles
     _nursery: trio.Nursery | None = None
-    _own_conns: dict[int, str] = attrs.Factory(dict)  # a plugin's acting connection -> its name
+    _own_conns: dict[int, Cause] = attrs.Factory(dict)  # a plugin's acting connection -> its cause
     _joined: set[int] = attrs.Factory(set)  # logged-in sockets whose login was announced to plugins
     _reloading: trio.Lock = attrs.Factory(trio.Lock)
 
@@ -191,7 +198,9 @@ class PluginHost:
         problem = ""
         with trio.move_on_after(self.settings.deadline_seconds):
             try:
-                described = await trio.to_thread.run_sync(_import, path, name, abandon_on_cancel=True)
+                # its own limiter: a hung import never holds a slot of the pool the store uses
+                described = await trio.to_thread.run_sync(_import, path, name, abandon_on_cancel=True,
+                                                          limiter=trio.CapacityLimiter(1))
             except Exception as exc:  # noqa: BLE001 - a broken module is reported, never fatal
                 problem = f"{type(exc).__name__} at {_where(exc)}"
         if described is None:
@@ -201,7 +210,7 @@ class PluginHost:
             return False
         self._stop(name)
         info, handlers, roles = described
-        send, receive = trio.open_memory_channel[tuple[str, dict[str, Any]]](self.settings.queue_size)
+        send, receive = trio.open_memory_channel[tuple[str, dict[str, Any], int]](self.settings.queue_size)
         plugin = Plugin(name=name, info=info, handlers=handlers, roles=roles, send=send, receive=receive)
         self.plugins[name] = plugin
         assert self._nursery is not None
@@ -221,8 +230,12 @@ class PluginHost:
 
     # ---- events ---------------------------------------------------------------------------------
 
-    def emit(self, event: str, data: dict[str, Any], actor_id: str | None = None, source: str | None = None) -> None:
-        """Queue `event` for each plugin that handles it (never waits; a full queue drops)."""
+    def emit(self, event: str, data: dict[str, Any], actor_id: str | None = None, cause: Cause | None = None) -> None:
+        """Queue `event` for each plugin that handles it (never waits; a full queue drops). A plugin
+        never gets the events it caused itself, nor any beyond `MAX_DEPTH`."""
+        source, depth = cause if cause is not None else (None, 0)
+        if depth > MAX_DEPTH:
+            return
         hub = self.hub
         for plugin in self.plugins.values():
             if event not in plugin.handlers or plugin.name == source:
@@ -232,7 +245,7 @@ class PluginHost:
                 if user is None or not plugin.roles.intersection(user.roles):
                     continue
             try:
-                plugin.send.send_nowait((event, data))
+                plugin.send.send_nowait((event, data, depth))
             except trio.WouldBlock:
                 plugin.dropped += 1
                 if plugin.dropped & (plugin.dropped - 1) == 0:  # 1, 2, 4, 8…: a bounded log
@@ -254,7 +267,7 @@ class PluginHost:
         conn = state.conns.get(ctx.conn_id)
         actor_id = conn.user_id if conn is not None else None
         actor = {"user_id": actor_id, "username": conn.username if conn is not None else None}
-        source = self._own_conns.get(ctx.conn_id)
+        source = self._own_conns.get(ctx.conn_id)  # the cause, when a plugin acted
         for write in writes:
             kind = type(write)
             if kind is w.MessageCreated and "new_message" in wanted:
@@ -313,7 +326,8 @@ class PluginHost:
     async def _work(self, plugin: Plugin) -> None:
         with plugin.scope:
             async with plugin.receive:
-                async for event, data in plugin.receive:
+                async for event, data, depth in plugin.receive:
+                    plugin.depth = depth
                     await self._call(plugin, event, data)
 
     async def _call(self, plugin: Plugin, event: str, data: dict[str, Any]) -> None:
@@ -348,7 +362,8 @@ class PluginHost:
         conn_id = hub.new_conn_id()
         socket = _Answers()
         hub.sockets[conn_id] = socket  # type: ignore[assignment]
-        self._own_conns[conn_id] = source
+        plugin = self.plugins.get(source)
+        self._own_conns[conn_id] = (source, (plugin.depth if plugin is not None else 0) + 1)
         hub.state = hub.state.with_conn(Conn(id=conn_id, validator_key="", ip=f"plugin:{source}",
                                              user_id=user.id, username=user.username, status="online"))
         try:
@@ -392,7 +407,9 @@ class PluginApi:
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
         """Raise a custom event for the other plugins (never for this one)."""
-        self.host.emit(event, json.loads(json.dumps(data)), None, self.name)
+        plugin = self.host.plugins.get(self.name)
+        self.host.emit(event, json.loads(json.dumps(data)), None,
+                       (self.name, (plugin.depth if plugin is not None else 0) + 1))
 
     def load_config(self, defaults: dict[str, Any], file: str | None = None) -> dict[str, Any]:
         """`<name>_config.json` (or `file`) beside the plugin; a missing or invalid file is written
@@ -428,8 +445,11 @@ class ThreadApi:
         self._api = api
         self.name = api.name
 
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        trio.from_thread.run_sync(self._api.emit, event, data)  # the queues belong to the trio thread
+
     def __getattr__(self, attr: str) -> Any:
         fn = getattr(self._api, attr)
         if not inspect.iscoroutinefunction(fn):
-            return fn
+            return fn  # file I/O only (load_config, save_config)
         return lambda *args, **kwargs: trio.from_thread.run(lambda: fn(*args, **kwargs))
