@@ -231,12 +231,17 @@ async def test_automod_matches_whole_words_and_acts_through_the_plugin_account(m
     server = await make_server(plugins=PluginsSection(account=ROBOT), rate_limiting=RateLimitingSection())
     boss = await server.owner()
     robot = await server.user("robot")
-    await boss.drain()
-    await boss.send("user_roles_set", user=ROBOT, roles=["user", "admin"], listener="roles")
-    await boss.expect("user_roles_get")
     await robot.drain()
     await boss.drain()
     write(server, "automod.py", AUTOMOD.read_text())
+    (folder(server) / "automod_config.json").write_text(
+        '{"blocked_words": ["ass"], "timeout_duration": 60, "send_mod_message": false}')
+    await reload_all(boss)
+    ann = await server.user("ann")
+    # the plugin account is a plain member yet: it may neither delete ann's message nor time her out
+    await ann.send("message_new", channel="general", content="ass")
+    assert (await ann.expect("message_new"))["message"]["content"] == "ass"
+    await ann.assert_silent()
     (folder(server) / "automod_config.json").write_text('{"blocked_words": ["ass"], "timeout_duration": 60}')
     write(server, "watcher.py", '''
         def getInfo():
@@ -245,9 +250,13 @@ async def test_automod_matches_whole_words_and_acts_through_the_plugin_account(m
         async def on_auto_moderate(api, data):
             await api.send_message(data["channel"], f"{data['reason']}: {data['duration']}")
     ''')
-    await reload_all(boss)
-    ann = await server.user("ann")
     await boss.drain()
+    await reload_all(boss)
+    await boss.send("user_roles_set", user=ROBOT, roles=["user", "admin"], listener="roles")
+    await boss.expect("user_roles_get")
+    await robot.drain()
+    await boss.drain()
+    await ann.drain()
     await ann.send("message_new", channel="general", content="a class of its own")
     kept = await ann.expect("message_new")
     await ann.send("message_new", channel="general", content="you ASS!")

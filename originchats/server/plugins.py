@@ -255,7 +255,14 @@ class PluginHost:
                 pass
 
     def committed(self, writes: tuple[w.Write, ...], ctx: Context) -> None:
-        """A command's writes are committed and its broadcasts sent: queue the events they make."""
+        """A command's writes are committed and its broadcasts sent: queue the events they make.
+        Runs in the writer task: whatever goes wrong here is logged, never raised into it."""
+        try:
+            self._committed(writes, ctx)
+        except Exception as exc:  # noqa: BLE001 - the writer must go on
+            log.error("plugin_events_failed", error=type(exc).__name__, at=_where(exc))
+
+    def _committed(self, writes: tuple[w.Write, ...], ctx: Context) -> None:
         if self.hub is None:
             return
         if ctx.conn_id not in self._joined:
