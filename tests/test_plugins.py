@@ -291,3 +291,75 @@ async def test_welcome_plugin_greets_a_new_user_once_as_the_plugin_account(serve
     again = await server.user("ann")
     await again.assert_silent()
     assert [p["cmd"] for p in await boss.drain()] == []
+
+
+RECORDER = '''
+    import json, os
+
+    EVENTS = ["server_start", "user_join", "user_connect", "new_message", "message_edit", "message_delete",
+              "message_pin", "message_unpin", "user_timeout", "user_ban", "user_unban", "user_roles_set",
+              "channel_create", "channel_update", "channel_delete", "role_create", "role_delete"]
+
+    def getInfo():
+        return {"handles": EVENTS}
+
+    def record(event, data):
+        with open(os.path.join(os.path.dirname(__file__), "events.jsonl"), "a") as out:
+            out.write(json.dumps([event, data]) + "\\n")
+
+    for _name in EVENTS:
+        globals()["on_" + _name] = (lambda e: lambda api, data: record(e, data))(_name)
+'''
+
+
+async def test_events_carry_what_the_spec_names_and_no_secrets(make_server):
+    import json
+
+    from tests.client import settle
+
+    server = await make_server(plugins=PluginsSection(account=ROBOT), rate_limiting=RateLimitingSection())
+    boss = await server.owner()
+    write(server, "recorder.py", RECORDER)
+    await reload_all(boss)
+    ann = await server.user("ann")
+    await boss.drain()
+    steps = [("message_new", {"channel": "general", "content": "hello"})]
+    await boss.send("message_new", channel="general", content="hello", listener="s")
+    _, sent = await until_reply(boss, "s")
+    mid = sent["message"]["id"]
+    for n, (cmd, fields) in enumerate([
+            ("message_edit", {"channel": "general", "id": mid, "content": "hello again"}),
+            ("message_pin", {"channel": "general", "id": mid}),
+            ("message_unpin", {"channel": "general", "id": mid}),
+            ("message_delete", {"channel": "general", "id": mid}),
+            ("channel_create", {"name": "side", "type": "text"}),
+            ("channel_delete", {"name": "side"}),
+            ("user_timeout", {"user": ann.username, "timeout": 30}),
+            ("user_roles_set", {"user": ann.username, "roles": ["user", "moderator"]}),
+            ("user_ban", {"user": ann.username, "reason": "spam"}),
+            ("user_unban", {"user": ann.username})]):
+        steps.append((cmd, fields))
+        await boss.send(cmd, listener=f"l{n}", **fields)
+        _, answer = await until_reply(boss, f"l{n}")
+        assert answer["cmd"] != "error", answer
+    await settle()
+    lines = (folder(server) / "events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    by_name = {}
+    for name, data in events:
+        by_name.setdefault(name, []).append(data)
+    assert [e for e, _ in events][:3] == ["user_join", "user_connect", "new_message"]  # ann's login, then
+    ann_id = by_name["user_join"][0]["user_id"]
+    assert by_name["user_join"][0] == {"username": ann.username, "user_id": ann_id, "roles": ["user"]}
+    msg = by_name["new_message"][0]
+    assert (msg["content"], msg["channel"], msg["username"], msg["message"]["id"]) == ("hello", "general", "USR:local_boss", mid)
+    assert by_name["message_edit"][0]["content"] == "hello again"
+    assert [by_name[e][0]["id"] for e in ("message_edit", "message_pin", "message_unpin", "message_delete")] == [mid] * 4
+    assert by_name["message_pin"][0]["pinned"] is True and by_name["message_unpin"][0]["pinned"] is False
+    assert by_name["channel_create"][0]["channel"]["name"] == "side"
+    assert by_name["channel_delete"][0]["channel_name"] == "side"
+    assert by_name["user_timeout"][0]["user_id"] == ann_id and by_name["user_timeout"][0]["timeout"] == 30000
+    assert by_name["user_roles_set"][0]["roles"] == ["user", "moderator"]
+    assert (by_name["user_ban"][0]["username"], by_name["user_ban"][0]["reason"]) == (ann.username, "spam")
+    assert by_name["user_unban"][0]["user_id"] == ann_id
+    assert "password" not in json.dumps(events)

@@ -140,6 +140,39 @@ def _describe(module: ModuleType, name: str) -> tuple[dict[str, Any], dict[str, 
     return info, handlers, (frozenset(str(r) for r in roles) if roles else None)
 
 
+def audited(state: Any, entry: w.AuditRecorded) -> dict[str, Any]:
+    """The data of an event told by the audit entry of the command that caused it."""
+    target = entry.target or ""
+    details = entry.details if isinstance(entry.details, dict) else {}
+    action = entry.action
+    if action in ("user_ban", "user_unban", "user_roles_set"):
+        data: dict[str, Any] = {"user_id": target, "username": state.username_of(target)}
+        if action == "user_ban":
+            data["reason"] = entry.reason
+        if action == "user_roles_set":
+            data["roles"] = details.get("roles")
+        return data
+    if action == "channel_create":
+        ch = state.channel(target)
+        return {"channel": ch.wire() if ch is not None else {"name": target}}
+    if action == "channel_update":
+        ch = state.channel(details.get("name", target))
+        return {"old_name": target, "channel": ch.wire() if ch is not None else {"name": target}}
+    if action == "channel_move":
+        return {"channel": target, "position": details.get("position")}
+    if action == "channel_delete":
+        return {"channel_name": target}
+    # role_create
+    role = next((r for r in state.roles.values() if r.id == target), None)
+    return {"role_id": target, "role_name": role.name if role is not None else None,
+            "description": role.description if role is not None else None, "color": details.get("color")}
+
+
+#: events told by a command's audit entry (its action has the event's name)
+AUDITED = frozenset(("user_ban", "user_unban", "user_roles_set", "channel_create", "channel_update", "channel_move",
+                     "channel_delete", "role_create"))
+
+
 @attrs.define(eq=False)
 class PluginHost:
     directory: Path | None  # None: plugins are off
@@ -299,10 +332,10 @@ class PluginHost:
                 self.emit("user_timeout", {"user_id": target, "username": state.username_of(target),
                                            "timeout": max(0, round((write.until - ctx.now) * 1000))},  # type: ignore[union-attr]
                           actor_id, source)
-            elif kind is w.ChannelDeleted and "channel_delete" in wanted:
-                self.emit("channel_delete", {"channel_id": write.channel_id, **actor}, actor_id, source)  # type: ignore[union-attr]
             elif kind is w.RoleDeleted and "role_delete" in wanted:
                 self.emit("role_delete", {"role_id": write.role_id, **actor}, actor_id, source)  # type: ignore[union-attr]
+            elif kind is w.AuditRecorded and write.action in AUDITED and write.action in wanted:  # type: ignore[union-attr]
+                self.emit(write.action, {**actor, **audited(state, write)}, actor_id, source)  # type: ignore[union-attr,arg-type]
 
     def authenticated(self, conn_id: int) -> None:
         """After a command of `conn_id`: if it has just logged in, `user_join`, and `user_connect`
