@@ -7,9 +7,9 @@ contract is extended/plugins.md). The pure core never imports them.
   that raises, hangs, or has no valid `getInfo()` is skipped and reported (`plugins_reload`'s
   answer, a log line); it never stops the server. `required_permission` or
   `REQUIRED_PERMISSIONS` (role names) limits a plugin to events whose acting user holds one.
-* **Events** are derived from what was committed (`committed`, called by the interpreter right
-  after a command's commit and its broadcasts): a plugin never sees anything before it is stored,
-  and it never runs before the broadcast. Each plugin has a bounded queue (`[plugins] queue_size`)
+* **Events** are derived from what was committed (server/plugin_events.py; `committed` is called
+  by the interpreter right after a command's commit and its broadcasts): a plugin never sees
+  anything before it is stored, and it never runs before the broadcast. Each plugin has a bounded queue (`[plugins] queue_size`)
   and its own task; when the queue is full the event is dropped for that plugin and logged
   (at the 1st, 2nd, 4th, 8th… drop), so a slow plugin costs neither memory nor other plugins' time.
 * **Deadline and crash barrier.** Each callback gets `[plugins] deadline_seconds`. An `async def`
@@ -18,8 +18,9 @@ contract is extended/plugins.md). The pure core never imports them.
   A hung thread keeps the plugin's single slot, so the plugin's later events time out and then
   drop: it cannot take more threads or memory. Exceptions are logged (type and place, never the
   text, which may quote a message) and swallowed.
-* **Acting.** A plugin acts through `api.command(cmd, **fields)` (and the helpers built on it):
-  the command runs as the member `[plugins] account` from a connection of its own, through
+* **Acting.** A plugin acts through `api.command(cmd, **fields)` (server/plugin_api.py, with the
+  helpers built on it): the command runs as the member `[plugins] account` from a connection of
+  its own (`command`), through
   `dispatch.handle` like any frame, so permission checks, rate limits, the audit log and the
   audience of every broadcast are a member's. The connection exists only while the command runs.
 """
@@ -29,8 +30,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
-import math
-import os
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -45,8 +44,9 @@ from ..config import PluginsSection
 from ..core import writes as w
 from ..core.context import Context
 from ..core.state import Conn
-from ..core.views import message_wire
 from ..protocol import codec
+from .plugin_api import Answers, PluginApi, PluginError, ThreadApi
+from .plugin_events import events_of
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -62,10 +62,6 @@ MAX_DEPTH = 1
 Cause = tuple[str, int]  # (the plugin whose action caused an event, the event's depth)
 
 
-class PluginError(Exception):
-    """A plugin's action was refused (the error text the member would have got) or impossible."""
-
-
 @attrs.define(eq=False)
 class Plugin:
     name: str  # the file name without `.py`
@@ -78,27 +74,6 @@ class Plugin:
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     dropped: int = 0
     depth: int = 0  # the depth of the event being handled (what its actions cause is one more)
-
-
-class _Answers:
-    """The socket of a plugin's connection: keeps the answers, ignores broadcasts."""
-
-    last_seen = math.inf  # never a dead peer for the heartbeat
-
-    def __init__(self) -> None:
-        self.answers: list[dict[str, Any]] = []
-
-    def send_text(self, text: str) -> None:
-        self.answers.append(json.loads(text))
-
-    def push(self, frame: Any) -> None:
-        pass
-
-    def ping(self) -> None:
-        pass
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        pass
 
 
 def _where(exc: BaseException) -> str:
@@ -138,39 +113,6 @@ def _describe(module: ModuleType, name: str) -> tuple[dict[str, Any], dict[str, 
             log.warning("plugin_handler_missing", plugin=name, on=event)
     roles = getattr(module, "required_permission", None) or getattr(module, "REQUIRED_PERMISSIONS", None)
     return info, handlers, (frozenset(str(r) for r in roles) if roles else None)
-
-
-def audited(state: Any, entry: w.AuditRecorded) -> dict[str, Any]:
-    """The data of an event told by the audit entry of the command that caused it."""
-    target = entry.target or ""
-    details = entry.details if isinstance(entry.details, dict) else {}
-    action = entry.action
-    if action in ("user_ban", "user_unban", "user_roles_set"):
-        data: dict[str, Any] = {"user_id": target, "username": state.username_of(target)}
-        if action == "user_ban":
-            data["reason"] = entry.reason
-        if action == "user_roles_set":
-            data["roles"] = details.get("roles")
-        return data
-    if action == "channel_create":
-        ch = state.channel(target)
-        return {"channel": ch.wire() if ch is not None else {"name": target}}
-    if action == "channel_update":
-        ch = state.channel(details.get("name", target))
-        return {"old_name": target, "channel": ch.wire() if ch is not None else {"name": target}}
-    if action == "channel_move":
-        return {"channel": target, "position": details.get("position")}
-    if action == "channel_delete":
-        return {"channel_name": target}
-    # role_create
-    role = next((r for r in state.roles.values() if r.id == target), None)
-    return {"role_id": target, "role_name": role.name if role is not None else None,
-            "description": role.description if role is not None else None, "color": details.get("color")}
-
-
-#: events told by a command's audit entry (its action has the event's name)
-AUDITED = frozenset(("user_ban", "user_unban", "user_roles_set", "channel_create", "channel_update", "channel_move",
-                     "channel_delete", "role_create"))
 
 
 @attrs.define(eq=False)
@@ -304,38 +246,9 @@ class PluginHost:
         if not wanted:
             return
         state = self.hub.state
-        conn = state.conns.get(ctx.conn_id)
-        actor_id = conn.user_id if conn is not None else None
-        actor = {"user_id": actor_id, "username": conn.username if conn is not None else None}
         source = self._own_conns.get(ctx.conn_id)  # the cause, when a plugin acted
-        for write in writes:
-            kind = type(write)
-            if kind is w.MessageCreated and "new_message" in wanted:
-                m = write.message  # type: ignore[union-attr]
-                ch = state.channel_by_id(m.channel_id)
-                self.emit("new_message", {
-                    "content": m.content, "channel": ch.name if ch is not None else None, "thread_id": m.thread_id,
-                    "user_id": m.user_id, "username": state.username_of(m.user_id),
-                    "message": message_wire(state, m)}, m.user_id, source)
-            elif kind is w.MessageEdited and "message_edit" in wanted:
-                self.emit("message_edit", {"id": write.message_id, "content": write.content,  # type: ignore[union-attr]
-                                           **actor}, actor_id, source)
-            elif kind is w.MessageDeleted and "message_delete" in wanted:
-                self.emit("message_delete", {"id": write.message_id, **actor}, actor_id, source)  # type: ignore[union-attr]
-            elif kind in (w.MessagePinned, w.MessageUnpinned):
-                event = "message_pin" if kind is w.MessagePinned else "message_unpin"
-                if event in wanted:
-                    self.emit(event, {"id": write.message_id, "pinned": kind is w.MessagePinned,  # type: ignore[union-attr]
-                                      **actor}, actor_id, source)
-            elif kind is w.TimeoutSaved and "user_timeout" in wanted and write.until:  # type: ignore[union-attr]
-                target = write.user_id  # type: ignore[union-attr]
-                self.emit("user_timeout", {"user_id": target, "username": state.username_of(target),
-                                           "timeout": max(0, round((write.until - ctx.now) * 1000))},  # type: ignore[union-attr]
-                          actor_id, source)
-            elif kind is w.RoleDeleted and "role_delete" in wanted:
-                self.emit("role_delete", {"role_id": write.role_id, **actor}, actor_id, source)  # type: ignore[union-attr]
-            elif kind is w.AuditRecorded and write.action in AUDITED and write.action in wanted:  # type: ignore[union-attr]
-                self.emit(write.action, {**actor, **audited(state, write)}, actor_id, source)  # type: ignore[union-attr,arg-type]
+        for event, data, actor in events_of(state, writes, ctx, wanted):
+            self.emit(event, data, actor, source)
 
     def authenticated(self, conn_id: int) -> None:
         """After a command of `conn_id`: if it has just logged in, `user_join`, and `user_connect`
@@ -400,7 +313,7 @@ class PluginHost:
         if user is None:
             raise PluginError("no plugin account: set [plugins] account to an existing member")
         conn_id = hub.new_conn_id()
-        socket = _Answers()
+        socket = Answers()
         hub.sockets[conn_id] = socket  # type: ignore[assignment]
         plugin = self.plugins.get(source)
         self._own_conns[conn_id] = (source, (plugin.depth if plugin is not None else 0) + 1)
@@ -421,75 +334,3 @@ class PluginHost:
         if answer.get("cmd") in ("error", "rate_limit", "auth_error", "disconnect"):
             raise PluginError(str(answer.get("val") or answer.get("reason") or answer.get("cmd")))
         return answer
-
-
-@attrs.define(eq=False)
-class PluginApi:
-    """What an `async def` callback gets (`ThreadApi` for a plain `def` one: the same, blocking)."""
-
-    host: PluginHost
-    name: str
-
-    async def command(self, cmd: str, **fields: Any) -> dict[str, Any]:
-        """Send a command as the plugin account; its answer. Raises `PluginError` on a refusal."""
-        return await self.host.command(self.name, cmd, fields)
-
-    async def send_message(self, channel: str, content: str, **fields: Any) -> dict[str, Any]:
-        """Post `content` in `channel`; the message (user format)."""
-        answer = await self.command("message_new", channel=channel, content=content, **fields)
-        return answer.get("message", {})
-
-    async def delete_message(self, channel: str, message_id: str) -> None:
-        await self.command("message_delete", channel=channel, id=message_id)
-
-    async def timeout_user(self, user: str, seconds: int) -> None:
-        await self.command("user_timeout", user=user, timeout=int(seconds))
-
-    def emit(self, event: str, data: dict[str, Any]) -> None:
-        """Raise a custom event for the other plugins (never for this one)."""
-        plugin = self.host.plugins.get(self.name)
-        self.host.emit(event, json.loads(json.dumps(data)), None,
-                       (self.name, (plugin.depth if plugin is not None else 0) + 1))
-
-    def load_config(self, defaults: dict[str, Any], file: str | None = None) -> dict[str, Any]:
-        """`<name>_config.json` (or `file`) beside the plugin; a missing or invalid file is written
-        from `defaults`; keys the file lacks come from `defaults`."""
-        path = self._config_path(file)
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(loaded, dict):
-                return {**defaults, **loaded}
-        except (OSError, ValueError):
-            pass
-        self.save_config(defaults, file)
-        return dict(defaults)
-
-    def save_config(self, config: dict[str, Any], file: str | None = None) -> None:
-        path = self._config_path(file)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        os.replace(tmp, path)
-
-    def _config_path(self, file: str | None) -> Path:
-        assert self.host.directory is not None
-        name = file or f"{self.name}_config.json"
-        if Path(name).name != name or not name.endswith(".json"):
-            raise PluginError("a plugin's file is a plain `.json` name in the plugins folder")
-        return self.host.directory / name
-
-
-class ThreadApi:
-    """`PluginApi` for a plain `def` callback (in a worker thread): its coroutines, blocking."""
-
-    def __init__(self, api: PluginApi) -> None:
-        self._api = api
-        self.name = api.name
-
-    def emit(self, event: str, data: dict[str, Any]) -> None:
-        trio.from_thread.run_sync(self._api.emit, event, data)  # the queues belong to the trio thread
-
-    def __getattr__(self, attr: str) -> Any:
-        fn = getattr(self._api, attr)
-        if not inspect.iscoroutinefunction(fn):
-            return fn  # file I/O only (load_config, save_config)
-        return lambda *args, **kwargs: trio.from_thread.run(lambda: fn(*args, **kwargs))
