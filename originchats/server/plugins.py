@@ -20,9 +20,8 @@ contract is extended/plugins.md). The pure core never imports them.
   text, which may quote a message) and swallowed.
 * **Acting.** A plugin acts through `api.command(cmd, **fields)` (server/plugin_api.py, with the
   helpers built on it): the command runs as the member `[plugins] account` from a connection of
-  its own (`command`), through
-  `dispatch.handle` like any frame, so permission checks, rate limits, the audit log and the
-  audience of every broadcast are a member's. The connection exists only while the command runs.
+  its own (`command`), through `dispatch.handle` like any frame, so permission checks, rate
+  limits, the audit log and the audience of every broadcast are a member's. The connection exists only while the command runs.
 """
 
 from __future__ import annotations
