@@ -9,6 +9,7 @@ from typing import Literal
 import attrs
 
 from ..core.settings import (AssetSettings, AttachmentSettings, AuthSettings, ContentLimits, EmojiSettings, PollLimits,
+                             WebhookSettings,
                              WelcomeSettings)
 
 
@@ -196,6 +197,7 @@ WelcomeSection = WelcomeSettings
 AttachmentsSection = AttachmentSettings
 EmojisSection = EmojiSettings
 AssetsSection = AssetSettings
+WebhooksSection = WebhookSettings
 
 
 @attrs.frozen(kw_only=True)
@@ -234,3 +236,4 @@ class Config:
     emojis: EmojisSection = attrs.Factory(EmojisSection)
     assets: AssetsSection = attrs.Factory(AssetsSection)
     media: MediaSection = attrs.Factory(MediaSection)
+    webhooks: WebhooksSection = attrs.Factory(WebhooksSection)

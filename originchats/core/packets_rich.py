@@ -210,3 +210,30 @@ def emoji_get_id(name: str, emoji_id: int) -> Packet:
 
 def emoji_get_filename(name: str, file_name: str) -> Packet:
     return {"cmd": "emoji_get_filename", "name": name, "filepath": file_name}
+
+
+# ---- webhooks (extended/webhooks.md) ----------------------------------------------------------
+
+
+def webhook_create(webhook: Json) -> Packet:
+    return {"cmd": "webhook_create", "webhook": webhook}
+
+
+def webhook_get(webhook: Json) -> Packet:
+    return {"cmd": "webhook_get", "webhook": webhook}
+
+
+def webhook_list(webhooks: list[Json]) -> Packet:
+    return {"cmd": "webhook_list", "webhooks": webhooks}
+
+
+def webhook_update(webhook: Json) -> Packet:
+    return {"cmd": "webhook_update", "webhook": webhook}
+
+
+def webhook_delete(webhook_id: str) -> Packet:
+    return {"cmd": "webhook_delete", "id": webhook_id, "deleted": True}
+
+
+def webhook_regenerate(webhook: Json) -> Packet:
+    return {"cmd": "webhook_regenerate", "webhook": webhook}
