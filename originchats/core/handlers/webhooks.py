@@ -66,7 +66,7 @@ def _name(state: ServerState, value: Any, missing: str) -> str:
 
 
 def _avatar(state: ServerState, value: Any) -> str | None:
-    if value is None:
+    if value is None or value == "":  # the official client sends its empty avatar field as ""
         return None
     if not valid_url(value, state.settings.content.url_length):
         raise ProtocolError(texts.WEBHOOK_AVATAR_INVALID)
