@@ -154,7 +154,14 @@ async def test_a_post_is_a_message_with_mentions_pings_and_history(server):
     # the token in the URL, under any path below /webhooks/, works too
     status, _, _ = await post(server, {"text": "second"}, hook["token"], path="/webhooks/anything")
     assert status == 204
-    assert (await alice.expect("message_new"))["message"]["content"] == "second"
+    second = (await alice.expect("message_new"))["message"]
+    assert second["content"] == "second"
+    # unread counts follow webhook messages as any others
+    await alice.send("unreads_ack", channel="general", message_id=m["id"])
+    await alice.expect("unreads_ack")
+    await alice.send("unreads_count", channel="general")
+    counted = await alice.expect("unreads_count")
+    assert (counted["unread_count"], counted["total_messages"]) == (1, 2)
 
 
 async def test_webhook_content_is_checked_like_a_members(make_server):
