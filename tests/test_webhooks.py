@@ -273,3 +273,18 @@ async def test_a_github_ping_without_a_secret_succeeds(server):
                               extra=[("X-GitHub-Event", "ping")])
     assert status == 204
     await boss.assert_silent()
+
+
+async def test_a_webhook_whose_channel_was_deleted_answers_404(server):
+    boss = await server.owner()
+    await boss.send("channel_create", name="feed", type="text")
+    await settle()
+    await boss.drain()
+    hook = await create(boss, channel="feed")
+    await boss.send("channel_delete", name="feed")
+    await settle()
+    await boss.drain()
+    status, _, answer = await post(server, {"content": "into the void"}, hook["token"])
+    assert (status, answer) == (404, {"error": "Channel not found"})
+    listed = await boss.request("webhook_list")
+    assert listed["webhooks"][0]["channel"] is None  # still listed, so it can be deleted
