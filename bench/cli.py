@@ -17,7 +17,7 @@ from typing import Any
 from . import common
 from .server import pin_self
 
-SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "files", "all")
+SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "files", "webhooks", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pace of each download loop in MB/s (0: as fast as loopback allows)")
     fi.add_argument("--chatters", type=int, default=100, help="logged-in clients posting every 2 s")
     fi.add_argument("--secs", type=float, default=6.0, help="length of each chat phase (alone, then with downloads)")
+
+    wh = sub.add_parser("webhooks", help="a burst of webhook posts (1,000 in 10 s) while members chat: 429s, no "
+                                         "accepted post lost, members' broadcast p99")
+    wh.add_argument("--posts", type=int, default=1000)
+    wh.add_argument("--secs", type=float, default=10.0, help="the posts are spread evenly over this time")
+    wh.add_argument("--conns", type=int, default=20, help="keep-alive HTTP connections posting")
+    wh.add_argument("--observers", type=int, default=20, help="clients measuring broadcast latency")
+    wh.add_argument("--per-minute", type=int, default=600, help="[webhooks] posts_per_minute of the server")
+    wh.add_argument("--burst", type=int, default=20, help="[webhooks] burst of the server")
 
     a = sub.add_parser("all", help="every scenario (under 15 minutes); writes docs/performance.md")
     a.add_argument("--output", default="docs/performance.md")

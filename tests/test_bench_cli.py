@@ -61,3 +61,13 @@ def test_rich_checks_the_written_history_through_the_protocol():
                "message_new_plain", "message_new_mentions"):
         assert r["ops"][op]["3000"]["n"] == 3 and r["ratio_largest_vs_empty"][op] is not None
     assert set(r["mentions_vs_plain"]) == {"0", "3000"}
+
+
+def test_a_small_webhook_burst_is_throttled_and_loses_no_accepted_post():
+    # the scenario raises (and exits non-zero) when an accepted post was not broadcast or not stored
+    out = run_bench("webhooks", "--posts", "60", "--secs", "1", "--conns", "4", "--observers", "2",
+                    "--per-minute", "600", "--burst", "5", timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [r] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert r["scenario"] == "webhooks" and r["accepted"] >= 5 and r["throttled"] > 0
+    assert r["accepted"] + r["throttled"] == 60 and r["lost_broadcast"] == r["lost_stored"] == 0

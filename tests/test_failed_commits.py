@@ -64,7 +64,8 @@ def persisted(state: ServerState) -> dict[str, Any]:
             "channels": state.channels, "sessions": dict(state.sessions), "server_info": dict(state.server_info),
             "timeouts": {u: b.timeout_until for u, b in state.rate_limits.items() if b.timeout_until},
             "threads": dict(state.threads), "emojis": dict(state.emojis), "server_assets": dict(state.server_assets),
-            "attachments": dict(state.attachments)}
+            "attachments": dict(state.attachments), "webhooks": dict(state.webhooks),
+            "webhook_tokens": dict(state.webhook_tokens)}
 
 
 @attrs.define
@@ -77,6 +78,7 @@ class World:
     thread_id: str = ""  # bob's thread in the forum `board`
     poll_id: str = ""
     attachment_id: str = ""  # bob's upload
+    webhook_id: str = ""  # boss's webhook in general
 
 
 async def make_world(server) -> World:  # type: ignore[no-untyped-def]
@@ -129,8 +131,11 @@ async def make_world(server) -> World:  # type: ignore[no-untyped-def]
     await settle()
     for client in (boss, bob, carl):
         await client.drain()
+    hook = await boss.request("webhook_create", channel="general", name="CI")
+    assert hook["cmd"] == "webhook_create", hook
     return World(boss=boss, bob=bob, carl=carl, message_id=message_id, clients=[boss, bob, carl],
-                 thread_id=thread_id, poll_id=poll_id, attachment_id=attachment["id"])
+                 thread_id=thread_id, poll_id=poll_id, attachment_id=attachment["id"],
+                 webhook_id=hook["webhook"]["id"])
 
 
 #: command -> (who sends it, its fields); every write command of the protocol is here.
@@ -187,6 +192,10 @@ def cases(w: World) -> dict[str, tuple[Client, dict[str, Any]]]:
         "emoji_delete": (w.boss, {"emoji_id": 0}),
         "slash_call": (w.bob, {"channel": "general", "command": "nick", "args": {"nickname": "Bobby"}}),
         "slash_response": (w.carl, {"channel": "general", "command": "echo", "response": "lost"}),
+        "webhook_create": (w.boss, {"channel": "general", "name": "Feed"}),
+        "webhook_update": (w.boss, {"id": w.webhook_id, "name": "Renamed"}),
+        "webhook_regenerate": (w.boss, {"id": w.webhook_id}),
+        "webhook_delete": (w.boss, {"id": w.webhook_id}),
     }
 
 
@@ -199,7 +208,7 @@ READ_ONLY = {"slash_list", "slash_register", "channels_get", "message_get", "mes
              # failure still answers the page, tests/test_unreads.py)
              "unreads_get", "unreads_count", "pings_get",
              "messages_pinned", "messages_search", "message_replies", "embeds_list", "attachment_get",
-             "emoji_get_all", "emoji_get_id", "emoji_get_filename"}
+             "emoji_get_all", "emoji_get_id", "emoji_get_filename", "webhook_get", "webhook_list"}
 
 
 def test_every_command_is_either_tried_here_or_read_only():

@@ -9,7 +9,7 @@ from typing import Literal
 import attrs
 
 from ..core.settings import (AssetSettings, AttachmentSettings, AuthSettings, ContentLimits, EmojiSettings, PollLimits,
-                             SlashSettings, WelcomeSettings)
+                             SlashSettings, WebhookSettings, WelcomeSettings)
 
 
 class ConfigError(Exception):
@@ -197,6 +197,7 @@ SlashSection = SlashSettings
 AttachmentsSection = AttachmentSettings
 EmojisSection = EmojiSettings
 AssetsSection = AssetSettings
+WebhooksSection = WebhookSettings
 
 
 @attrs.frozen(kw_only=True)
@@ -251,3 +252,4 @@ class Config:
     assets: AssetsSection = attrs.Factory(AssetsSection)
     media: MediaSection = attrs.Factory(MediaSection)
     plugins: PluginsSection = attrs.Factory(PluginsSection)
+    webhooks: WebhooksSection = attrs.Factory(WebhooksSection)

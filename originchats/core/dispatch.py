@@ -25,7 +25,9 @@ from .errors import AuthError, ProtocolError, auth_error_send, error_reply
 from .handlers import (account, attachments, auth, channels, emojis, history, member_roles, messages, moderation, modlog,
                        operator,
                        embeds_list, pins, polls, profiles, reactions, roles, search, server_admin, session, slash,
-                       threads, unreads, users)
+                       threads, unreads, users, webhooks)
+from .handlers.webhook_posts import generic_post as webhook_generic_post  # noqa: F401  (server/webhooks_http.py)
+from .handlers.webhook_posts import github_push as webhook_github_push  # noqa: F401
 from .request import Request
 from .state import Conn, ServerState
 from .views import all_authed
@@ -33,7 +35,7 @@ from .views import all_authed
 #: Every module that defines commands (`@registry.command`), in one place.
 MODULES = (account, attachments, auth, channels, history, member_roles, messages, moderation, modlog, operator, profiles,
            reactions, roles, server_admin, session, users, threads, polls, unreads, embeds_list, pins, search,
-           emojis, slash)
+           emojis, slash, webhooks)
 COMMANDS = registry.build(MODULES)
 HANDLERS = COMMANDS.handlers  # after authentication
 AUTH_HANDLERS = COMMANDS.auth  # the pre-auth gate

@@ -235,3 +235,28 @@ def slash_call(*, command: str, args: Json, commander: str, invoker: str, invoke
                channel: str) -> Packet:
     return {"cmd": "slash_call", "val": {"command": command, "args": args, "commander": commander},
             "invoker": invoker, "invokerUsername": invoker_username, "channel": channel}
+# ---- webhooks (extended/webhooks.md) ----------------------------------------------------------
+
+
+def webhook_create(webhook: Json) -> Packet:
+    return {"cmd": "webhook_create", "webhook": webhook}
+
+
+def webhook_get(webhook: Json) -> Packet:
+    return {"cmd": "webhook_get", "webhook": webhook}
+
+
+def webhook_list(webhooks: list[Json]) -> Packet:
+    return {"cmd": "webhook_list", "webhooks": webhooks}
+
+
+def webhook_update(webhook: Json) -> Packet:
+    return {"cmd": "webhook_update", "webhook": webhook}
+
+
+def webhook_delete(webhook_id: str) -> Packet:
+    return {"cmd": "webhook_delete", "id": webhook_id, "deleted": True}
+
+
+def webhook_regenerate(webhook: Json) -> Packet:
+    return {"cmd": "webhook_regenerate", "webhook": webhook}

@@ -152,6 +152,21 @@ class AssetSettings:
 
 
 @attrs.frozen(kw_only=True)
+class WebhookSettings:
+    """Webhooks (`[webhooks]` in config.toml, extended/webhooks.md; docs/security.md "Webhooks")."""
+
+    enabled: bool = True  # false: `POST /webhooks` answers 503 (the commands still manage records)
+    max_webhooks: int = 100  # webhooks on the server, all channels together
+    body_bytes: int = 256 * 1024  # bytes of one POST body; more: 413 before the rest is read
+    # each webhook's own token bucket: `burst` posts at once, refilled at `posts_per_minute`;
+    # beyond: 429 with Retry-After (0 posts_per_minute: no limit)
+    posts_per_minute: int = 30
+    burst: int = 10
+    name_length: int = 80  # characters of a webhook's name and of a post's `username`
+    secret_length: int = 256  # characters of a GitHub secret
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     server: dict[str, Any] = attrs.Factory(lambda: {"name": "OriginChats", "owner": {"name": "Admin"}})
     limits: dict[str, Any] = attrs.Factory(lambda: {"post_content": 2000, "search_results": 30})
@@ -171,6 +186,7 @@ class Settings:
     slash: SlashSettings = attrs.Factory(SlashSettings)
     emojis: EmojiSettings = attrs.Factory(EmojiSettings)
     assets: AssetSettings = attrs.Factory(AssetSettings)
+    webhooks: WebhookSettings = attrs.Factory(WebhookSettings)
     # the server's public HTTP base, for the URLs it makes itself (`/server-assets/icon`): from
     # `server.url` (ws -> http, wss -> https), else the listening address (server/app.py)
     public_base: str = ""

@@ -24,6 +24,7 @@ from .tables import EMPTY, NO_CHANNELS, ChannelList, ConnTable, SessionTable, ch
 from .attachment_table import AttachmentTable
 from .thread_table import ThreadTable
 from .user_table import NameIndex, UserTable
+from .webhook_records import Webhook
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +83,11 @@ class ServerState:
     server_assets: Mapping[str, tuple[str, str]] = attrs.field(default=EMPTY, converter=pmap)
     # bots' slash commands per connection, and the calls waiting for a response (core/slash.py)
     slash: SlashState = attrs.Factory(SlashState)
+    # webhooks: id -> record, and token SHA-256 -> id (core/webhook_records.py); each webhook's
+    # post bucket: id -> (posts left, when counted) (core/webhooks.py `take_slot`)
+    webhooks: Mapping[str, Webhook] = attrs.field(default=EMPTY, converter=pmap)
+    webhook_tokens: Mapping[str, str] = attrs.field(default=EMPTY, converter=pmap)
+    webhook_buckets: Mapping[str, tuple[float, float]] = attrs.field(default=EMPTY, converter=pmap)
 
     @property
     def names(self) -> NameIndex:

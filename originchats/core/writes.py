@@ -15,6 +15,7 @@ import attrs
 from .emoji_records import Emoji
 from .model import Channel, Message, Role, Thread, User
 from .poll_records import Poll
+from .webhook_records import Webhook
 
 
 @attrs.frozen
@@ -299,3 +300,21 @@ class ServerAssetDeleted:
 
 
 Write = Union[Write, EmojiSaved, EmojiDeleted, ServerAssetSaved, ServerAssetDeleted]  # type: ignore[misc]
+
+
+# ---- webhooks (extended/webhooks.md; migrations/0014_webhooks.sql) -----------------------------
+
+
+@attrs.frozen
+class WebhookSaved:
+    """A new webhook, or one renamed, given an avatar or secret, or a new token (upsert by id)."""
+
+    webhook: Webhook
+
+
+@attrs.frozen
+class WebhookDeleted:
+    webhook_id: str
+
+
+Write = Union[Write, WebhookSaved, WebhookDeleted]  # type: ignore[misc]

@@ -81,6 +81,7 @@ def settings_from(config: Config) -> Settings:
         auth=project(AuthSettings, config.auth),
         emojis=config.emojis,
         assets=config.assets,
+        webhooks=config.webhooks,
         public_base=public_base(config),
     )
 

@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable
 import attrs
 
 from ..core.state import ServerState
-from . import assets_http, attachments_http
+from . import assets_http, attachments_http, webhooks_http
 from .httpio import CORS, Exchange, HttpError  # noqa: F401  (CORS: re-exported for older imports)
 
 Handler = Callable[[Exchange, str], Awaitable[None]]
@@ -111,11 +111,13 @@ ROUTES = Routes(
         "/info": {b"GET": server_info},
         "/health": {b"GET": health},
         "/attachments/upload": {b"POST": attachments_http.upload},
+        "/webhooks": {b"POST": webhooks_http.post},
     },
     prefixes={
         "/attachments/": {b"GET": attachments_http.download},
         "/emojis/": {b"GET": assets_http.emoji},
         "/server-assets/": {b"GET": assets_http.server_asset},
+        "/webhooks/": {b"POST": webhooks_http.post},
     },
 )
 

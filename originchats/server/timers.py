@@ -7,7 +7,7 @@ import structlog
 import trio
 
 from ..core import authguard, packets, ratelimit
-from ..core import attachments
+from ..core import attachments, webhooks
 from ..core.poll_expiry import expire_due
 from ..core.request import Request
 from ..protocol import codec
@@ -48,7 +48,8 @@ async def rate_limit_supervisor(hub: Hub, interval: float = 60.0) -> None:
         kept = ratelimit.prune(state.rate_limits, now, state.settings.rate_limit)
         kept_broadcast = ratelimit.prune(state.broadcast_limits, now, state.settings.broadcast_limit)
         if kept is not state.rate_limits or kept_broadcast is not state.broadcast_limits:
-            hub.state = attrs.evolve(state, rate_limits=kept, broadcast_limits=kept_broadcast)
+            state = attrs.evolve(state, rate_limits=kept, broadcast_limits=kept_broadcast)
+        hub.state = webhooks.prune_buckets(state, now)  # the webhooks' post buckets
 
 
 async def flush_log_samplers(samplers: list[LogSampler]) -> None:

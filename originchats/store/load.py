@@ -19,6 +19,7 @@ from . import sql
 from ..core.attachment_table import AttachmentTable
 from .attachments import load_attachments
 from .emojis import load_assets, load_emojis, next_emoji_id
+from .webhooks import load_webhooks
 from .polls import next_expiry
 
 INITIALIZED = "initialized"
@@ -67,6 +68,8 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
         emojis=load_emojis(con),
         emoji_next=next_emoji_id(con),
         server_assets=load_assets(con),
+        webhooks=(hooks := load_webhooks(con)),
+        webhook_tokens={h.token_hash: h.id for h in hooks.values()},
     )
 
 

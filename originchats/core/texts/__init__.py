@@ -28,6 +28,7 @@ from .slash import *  # noqa: F403
 from .threads import *  # noqa: F403
 from .threads import UNDOCUMENTED_THREADS
 from .unreads import *  # noqa: F403
+from .webhooks import *  # noqa: F403
 
 # ---- not in the protocol's tables -------------------------------------------------------------
 
@@ -87,3 +88,10 @@ UNDOCUMENTED |= frozenset({
     "upload_throttled", "upload_type_not_allowed", "upload_too_large",
 })
 UNDOCUMENTED |= UNDOCUMENTED_THREADS
+#: webhooks: the checks the original lacked (extended/webhooks.md "Flaws in the original")
+UNDOCUMENTED |= frozenset({
+    "WEBHOOK_TOKEN_REQUIRED", "WEBHOOK_INVALID_TOKEN", "WEBHOOK_NO_CONTENT", "webhook_unhandled_event",
+    "WEBHOOK_AVATAR_INVALID", "WEBHOOK_SECRET_INVALID", "WEBHOOK_BODY_NOT_OBJECT", "WEBHOOK_BAD_SIGNATURE",
+    "WEBHOOKS_DISABLED", "WEBHOOK_NOT_SAVED", "webhook_limit", "webhook_name_too_long", "webhook_field_type",
+    "webhook_rate_limited",
+})
