@@ -363,3 +363,23 @@ async def test_events_carry_what_the_spec_names_and_no_secrets(make_server):
     assert (by_name["user_ban"][0]["username"], by_name["user_ban"][0]["reason"]) == (ann.username, "spam")
     assert by_name["user_unban"][0]["user_id"] == ann_id
     assert "password" not in json.dumps(events)
+
+
+async def test_a_webhook_post_reaches_the_plugins_like_a_members_message(server):
+    """A webhook's message goes the members' way after its commit, plugin events included."""
+    from tests.test_webhooks import create, post
+
+    boss = await server.owner()
+    robot = await server.user("robot")
+    await robot.drain()
+    await boss.drain()
+    write(server, "echo.py", ECHO)
+    await reload_all(boss)
+    hook = await create(boss)
+    ann = await server.user("ann")
+    await boss.drain()
+    status, _, _ = await post(server, {"content": "ping", "username": "CI"}, hook["token"])
+    assert status == 204
+    assert (await next_message(ann))["message"]["content"] == "ping"
+    pong = await next_message(ann)
+    assert (pong["message"]["user"], pong["message"]["content"]) == (ROBOT, "pong originChats")

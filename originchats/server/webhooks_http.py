@@ -113,8 +113,9 @@ async def deliver(hub: Hub, hook: Webhook, payload: Any, *, github: bool) -> tup
     assert isinstance(persist, Persist)
 
     def committed(failure: BaseException | None) -> None:
-        if failure is None:  # in the writer task, in commit order with every other message
-            hub.interpreter.run_sync(persist.then, NO_CONN, None)
+        if failure is None:  # in the writer task, in commit order with every other message: the
+            # broadcast, then whatever follows a member's commit too (plugin events)
+            hub.interpreter.committed(persist, ctx, None)
 
     try:
         await hub.writer.submit(persist.writes, then=committed, undo=hub.interpreter.undo(before, step.state))
