@@ -16,6 +16,7 @@ import attrs
 
 from .authguard import AuthRecords
 from .emoji_records import Emoji
+from .push_records import PushSub, VoiceSeat
 from .model import Channel, Role, Thread, User
 from .ratelimit import Bucket
 from .settings import Settings
@@ -79,6 +80,10 @@ class ServerState:
     emoji_next: int = 0
     # the icon and banner images stored by server_update: "icon"/"banner" -> (file name, MIME type)
     server_assets: Mapping[str, tuple[str, str]] = attrs.field(default=EMPTY, converter=pmap)
+    # web push: user id -> that account's subscriptions, oldest first (core/handlers/push.py)
+    push_subs: Mapping[str, tuple[PushSub, ...]] = attrs.field(default=EMPTY, converter=pmap)
+    # voice: conn id -> its seat (in memory only; a closed connection leaves: core/handlers/voice.py)
+    voice: Mapping[int, VoiceSeat] = attrs.field(default=EMPTY, converter=pmap)
 
     @property
     def names(self) -> NameIndex:

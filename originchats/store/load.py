@@ -19,6 +19,7 @@ from . import sql
 from ..core.attachment_table import AttachmentTable
 from .attachments import load_attachments
 from .emojis import load_assets, load_emojis, next_emoji_id
+from .push import load_push_subs
 from .polls import next_expiry
 
 INITIALIZED = "initialized"
@@ -67,6 +68,7 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
         emojis=load_emojis(con),
         emoji_next=next_emoji_id(con),
         server_assets=load_assets(con),
+        push_subs=load_push_subs(con),
     )
 
 

@@ -12,6 +12,7 @@ from ..core import writes as w
 from ..core.model import Channel, Message, Role, User
 from .attachments import ATTACHMENT_WRITERS, reference
 from .emojis import EMOJI_WRITERS
+from .push import PUSH_WRITERS
 from .polls import POLL_WRITERS
 
 
@@ -274,6 +275,7 @@ WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
 WRITERS.update(POLL_WRITERS)  # polls: store/polls.py
 WRITERS.update(ATTACHMENT_WRITERS)  # attachments: store/attachments.py
 WRITERS.update(EMOJI_WRITERS)  # custom emoji and server assets: store/emojis.py
+WRITERS.update(PUSH_WRITERS)  # web push subscriptions: store/push.py
 
 
 # ---- threads (extended/threads.md) ------------------------------------------------------------
