@@ -10,7 +10,7 @@ from .sections import (CHANNEL_LISTING_EXTRA, LIST_BYTES_MAX, MESSAGE_BYTES_MAX,
                        Config, ConfigError, CrackedSection, HeartbeatSection, HttpSection, LimitsSection, ListenSection,
                        LogSection, ModlogSection, NetworkSection, RateLimitingSection, RoturSection,
                        ServerSection, StorageSection)
-from .sections import AssetsSection, AttachmentsSection, EmojisSection, MediaSection, PollsSection, WelcomeSection
+from .sections import AssetsSection, AttachmentsSection, EmojisSection, MediaSection, PluginsSection, PollsSection, WelcomeSection
 from .sections import PushSection, VoiceSection
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "LogSection", "ModlogSection", "NetworkSection", "RateLimitingSection", "RoturSection", "ServerSection",
     "StorageSection", "PollsSection", "WelcomeSection", "AttachmentsSection", "EmojisSection", "AssetsSection",
     "MediaSection", "PushSection", "VoiceSection",
+    "PluginsSection",
 ]

@@ -152,6 +152,9 @@ def parse_config(data: dict[str, Any]) -> Config:
         if days < 1:
             problems.append(f"modlog.retention.{category}: must be at least 1 day, got {days}")
     problems += _poll_and_welcome_problems(config)
+    pl = config.plugins
+    if pl.deadline_seconds <= 0 or pl.queue_size < 1:
+        problems.append("plugins: deadline_seconds must be positive and queue_size at least 1")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return attrs.evolve(config, modlog=ModlogSection(retention={**RETENTION_DAYS, **config.modlog.retention}))

@@ -199,6 +199,20 @@ AssetsSection = AssetSettings
 
 
 @attrs.frozen(kw_only=True)
+class PluginsSection:
+    """`[plugins]`: Python modules in `<data_dir>/plugins/` (docs/plugins.md); the shell runs them."""
+
+    enabled: bool = True
+    # the account whose name plugins act under (their messages, deletions, timeouts go through the
+    # same permission checks, rate limits and audit log as that member's); "": plugins cannot act
+    account: str = ""
+    # seconds one plugin callback (or a module's import) may take; after that it is abandoned
+    deadline_seconds: float = 5.0
+    # events waiting per plugin; when full, new events for that plugin are dropped (and logged)
+    queue_size: int = 100
+
+
+@attrs.frozen(kw_only=True)
 class MediaSection:
     """`[media]`: decoding limits for every image the server re-encodes (attachments, emoji, the
     server icon and banner); the shell applies them (originchats/media)."""
@@ -255,3 +269,4 @@ class Config:
     media: MediaSection = attrs.Factory(MediaSection)
     push: PushSection = attrs.Factory(PushSection)
     voice: VoiceSection = attrs.Factory(VoiceSection)
+    plugins: PluginsSection = attrs.Factory(PluginsSection)

@@ -332,3 +332,24 @@ class RemoveFile:
 
 
 Op = Union[Op, PrepareImage, RemoveFile]  # type: ignore[misc]
+
+
+# ---- plugins (the shell: server/plugins.py) ---------------------------------------------------
+
+
+@attrs.frozen
+class PluginsInfo:
+    """Result: `dict[str, dict]`: each loaded plugin's `getInfo()` (name, description, handles),
+    keyed by its file name; `{}` when plugins are off."""
+
+
+@attrs.frozen
+class PluginsReload:
+    """Result: `tuple[str, ...]`: the plugins that could not be loaded (empty: all went well).
+    Re-import `name` (a loaded plugin's file name, with or without `.py`), or, with None, rescan
+    the folder and re-import every plugin in it. A broken module is reported here, never raised."""
+
+    name: str | None = None
+
+
+Op = Union[Op, PluginsInfo, PluginsReload]  # type: ignore[misc]

@@ -51,12 +51,13 @@ def server_update(*, name: str, icon: str, banner: str) -> Packet:
     return {"cmd": "server_update", "name": name, "icon": icon, "banner": banner}
 
 
-def plugins_list() -> Packet:
-    return {"cmd": "plugins_list", "plugins": {}}
+def plugins_list(plugins: dict[str, Any]) -> Packet:
+    return {"cmd": "plugins_list", "plugins": plugins}
 
 
-def plugins_reload() -> Packet:
-    return {"cmd": "plugins_reload", "val": "All plugins reloaded successfully"}
+def plugins_reload(name: str | None = None) -> Packet:
+    val = "All plugins reloaded successfully" if name is None else f"Plugin '{name}' reloaded successfully"
+    return {"cmd": "plugins_reload", "val": val}
 
 
 def modlog_get(*, entries: list[Json], total: int, offset: int, limit: int) -> Packet:

@@ -37,6 +37,7 @@ from .hub import Hub
 from .limiters import HashScheduler, RoturGate
 from .ops import OpRunner
 from .push import Pusher, load_vapid
+from .plugins import FOLDER as PLUGIN_FOLDER, PluginHost
 from .timers import (attachment_cleanup, auth_records_supervisor, flush_log_samplers, heartbeat, poll_expiry,
                      rate_limit_supervisor)
 from .ws import InputBudget, InputLimits
@@ -223,6 +224,11 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
             services.start_soon(audit_prune.prune_periodically, hub)
             services.start_soon(flush_log_samplers, [hub.rejections.sampler, *guards.samplers()])
             await services.start(serve_admin, hub, config.storage.data_dir)
+            if config.plugins.enabled:  # loaded (and `server_start` fired) before clients come in
+                plugins = PluginHost(Path(config.storage.data_dir) / PLUGIN_FOLDER, config.plugins)
+                hub.plugins = hub.ops.plugins = plugins
+                hub.interpreter.observe = plugins.committed
+                await services.start(plugins.run, hub)
             await services.start(partial(serve_listeners, handler, listeners, handler_nursery=conns))
             for lst in listeners:
                 sock = getattr(lst, "socket", None)

@@ -10,6 +10,7 @@ enter through `hub.operator` (server/operator.py); each command's ids come from 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import attrs
 import trio
@@ -29,6 +30,9 @@ from .sockets import SocketSink
 from .ws import Flusher, WebSocket
 
 
+LOGINS = frozenset(("auth", "login", "register"))  # the commands that may log a socket in
+
+
 @attrs.define(eq=False)
 class Hub:
     state: ServerState
@@ -40,6 +44,7 @@ class Hub:
     clock_offset: float = attrs.field(factory=lambda: time.time() - trio.current_time())
     all_closed: trio.Event = attrs.Factory(trio.Event)
     _next_id: int = 1
+    plugins: Any = None  # server/plugins.py `PluginHost` (told of logins), or None
     sink: SocketSink = attrs.field(init=False)
     interpreter: Interpreter = attrs.field(init=False)
     pipeline: Pipeline = attrs.field(init=False)
@@ -65,9 +70,13 @@ class Hub:
 
     # ---- connections --------------------------------------------------------------------------
 
-    def open(self, ws: WebSocket, ip: str = "") -> int:
+    def new_conn_id(self) -> int:
         conn_id = self._next_id
         self._next_id += 1
+        return conn_id
+
+    def open(self, ws: WebSocket, ip: str = "") -> int:
+        conn_id = self.new_conn_id()
         self.sockets[conn_id] = ws
         ws.use_flusher(self.flusher)
         step = dispatch.connect(self.state, self.context(conn_id), ip)
@@ -80,6 +89,8 @@ class Hub:
         self.state = step.state
         self.sockets.pop(conn_id, None)
         self.rejections.forget(conn_id)
+        if self.plugins is not None:
+            self.plugins.closed(conn_id)
         self.interpreter.run_sync(step.effects, conn_id, None)
         if not self.sockets:
             self.all_closed.set()
@@ -115,3 +126,5 @@ class Hub:
             with trio.CancelScope(shield=True):
                 await self.pipeline.settle(conn_id)
         await interpreter.run(effects, ctx, req, listener, undo)
+        if self.plugins is not None and req.cmd in LOGINS:  # a login that stored nothing (Rotur)
+            self.plugins.authenticated(conn_id)

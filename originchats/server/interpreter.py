@@ -84,6 +84,8 @@ class Interpreter:
     sink: Sink
     #: the last packet answered to `OPERATOR` (server/operator.py reads it)
     operator_answer: dict[str, Any] | None = None
+    #: told of each command's committed writes once its sends ran (server/plugins.py `committed`)
+    observe: Callable[[tuple[Write, ...], Context], None] | None = None
 
     def undo(self, before: ServerState, after: ServerState, earlier: Undo | None = None) -> Undo:
         """What runs when this step's commit fails: take the step back out of the state, then the
@@ -117,6 +119,8 @@ class Interpreter:
                         self.run_sync(announced, ctx.conn_id, listener)
                         if effect.after is not None:
                             self.after(effect.after, ctx, listener)
+                        if self.observe is not None:
+                            self.observe(effect.writes, ctx)
 
                 last = tail and index == last_index and not rest
                 try:
@@ -142,6 +146,8 @@ class Interpreter:
         self.run_sync(effect.then, ctx.conn_id, listener)
         if effect.after is not None:
             self.after(effect.after, ctx, listener)
+        if self.observe is not None:
+            self.observe(effect.writes, ctx)
 
     def after(self, after: Callable[..., Any], ctx: Context, listener: str | None) -> None:
         """The pure continuation of a committed `Persist`, on the state of now."""

@@ -53,6 +53,8 @@ class OpRunner:
     _tiers: dict[str, tuple[float, str]] = attrs.Factory(dict)  # username -> (until, tier), oldest first
     # emoji and server-asset images (server/files.py); None: no data directory (refused)
     files: FileStore | None = None
+    # the plugin host (server/plugins.py); None: no plugins (an empty list, nothing to reload)
+    plugins: Any = None
     #: operation type -> async runner(op): see `runner_table`
     table: dict[type, Callable[[Any], Awaitable[Any]]] = attrs.field(init=False)
 
@@ -65,7 +67,17 @@ class OpRunner:
             ops.RoturTier: self._rotur_tier,
             ops.PrepareImage: self._prepare_image,
             ops.RemoveFile: self._remove_file,
+            ops.PluginsInfo: self._plugins_info,
+            ops.PluginsReload: self._plugins_reload,
         })
+
+    async def _plugins_info(self, op: ops.PluginsInfo) -> dict[str, Any]:
+        return self.plugins.listing() if self.plugins is not None else {}
+
+    async def _plugins_reload(self, op: ops.PluginsReload) -> tuple[str, ...]:
+        if self.plugins is None:
+            return (op.name,) if op.name else ()
+        return await self.plugins.reload(op.name)
 
     @property
     def http(self) -> httpx.AsyncClient:

@@ -15,7 +15,7 @@ from ..effects import Effect, Fetch, Persist, Reply, Send, Step
 from ..emoji_records import ImageRefused, PreparedImage, decoded_size, payload_of
 from ..errors import ProtocolError, error_reply
 from ..model import Perm
-from ..ops import PrepareImage, RemoveFile
+from ..ops import PluginsInfo, PluginsReload, PrepareImage, RemoveFile
 from ..permissions import has_perm
 from ..registry import command
 from ..request import Request, opt_str
@@ -167,23 +167,42 @@ def _remove_asset(file_name: str) -> Fetch:
     return Fetch(RemoveFile(ASSETS, file_name), _discard)
 
 
-# ---- plugins (there is no plugin system: an empty list, and reloading "all" succeeds) ---------
+# ---- plugins (the modules live in the shell: server/plugins.py; docs/plugins.md) -------------
 
 
 @command("plugins_list")
 def handle_plugins_list(state: ServerState, ctx: Context, req: Request) -> Step:
     require_perm(state, me(state, ctx), "manage_server")
-    return Step(state, (Reply(packets.plugins_list()),))
+    return Step(state, (Fetch(PluginsInfo(), _plugins_listed),))
+
+
+def _plugins_listed(state: ServerState, ctx: Context, req: Request, plugins: dict) -> Step:
+    return Step(state, (Reply(packets.plugins_list(plugins)),))
 
 
 @command("plugins_reload")
 def handle_plugins_reload(state: ServerState, ctx: Context, req: Request) -> Step:
-    actor = me(state, ctx)
-    require_perm(state, actor, Perm.MANAGE_SERVER)
+    require_perm(state, me(state, ctx), Perm.MANAGE_SERVER)
     plugin = opt_str(req, "plugin")
-    if plugin:
-        shown = plugin if len(plugin) <= MAX_NAME else plugin[:MAX_NAME] + "…"
-        raise ProtocolError(texts.plugin_reload_failed(shown))
-    entry = audit(ctx, actor.id, "server_management", "plugins_reload", details={"plugin": "all"})
-    return Step(state, (Persist((entry,), (Reply(packets.plugins_reload()),)),))
+    return Step(state, (Fetch(PluginsReload(plugin or None), partial(_plugins_reloaded, plugin or None)),))
 
+
+def _plugins_reloaded(plugin: str | None, state: ServerState, ctx: Context, req: Request,
+                      failed: tuple[str, ...]) -> Step:
+    """Audited whenever modules were re-imported (a reload of all that met a broken module still
+    replaced the others); a failure is answered with the broken module's name."""
+    actor = state.users.get(state.conns[ctx.conn_id].user_id or "") if ctx.conn_id in state.conns else None
+    effects: list[Effect] = []
+    if failed:
+        names = ", ".join(failed)
+        shown = names if len(names) <= MAX_NAME else names[:MAX_NAME] + "…"
+        answer: Effect = error_reply(texts.plugin_reload_failed(shown), req.cmd)
+        if plugin is not None:  # nothing was replaced
+            return Step(state, (answer,))
+    else:
+        answer = Reply(packets.plugins_reload(plugin.removesuffix(".py") if plugin else None))
+    if actor is None:
+        return Step(state, (answer,))
+    entry = audit(ctx, actor.id, "server_management", "plugins_reload", details={"plugin": plugin or "all"})
+    effects.append(Persist((entry,), (answer,)))
+    return Step(state, tuple(effects))

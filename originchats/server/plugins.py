@@ -1,0 +1,435 @@
+"""Plugins: Python modules in `<data_dir>/plugins/`, run by the shell (docs/plugins.md; the
+contract is extended/plugins.md). The pure core never imports them.
+
+* **Loading.** Every `*.py` file of the folder whose name does not start with `_` is imported (in a
+  worker thread, within the deadline), in name order. It must define `getInfo()` returning a dict
+  with a `handles` list of event names; for each, a function `on_<event>(api, data)`. A module
+  that raises, hangs, or has no valid `getInfo()` is skipped and reported (`plugins_reload`'s
+  answer, a log line); it never stops the server. `required_permission` or
+  `REQUIRED_PERMISSIONS` (role names) limits a plugin to events whose acting user holds one.
+* **Events** are derived from what was committed (`committed`, called by the interpreter right
+  after a command's commit and its broadcasts): a plugin never sees anything before it is stored,
+  and it never runs before the broadcast. Each plugin has a bounded queue (`[plugins] queue_size`)
+  and its own task; when the queue is full the event is dropped for that plugin and logged
+  (at the 1st, 2nd, 4th, 8th… drop), so a slow plugin costs neither memory nor other plugins' time.
+* **Deadline and crash barrier.** Each callback gets `[plugins] deadline_seconds`. An `async def`
+  callback runs in the plugin's task under `trio.move_on_after`; a plain `def` callback runs in a
+  worker thread (one per plugin at most: its own `CapacityLimiter(1)`), abandoned at the deadline.
+  A hung thread keeps the plugin's single slot, so the plugin's later events time out and then
+  drop: it cannot take more threads or memory. Exceptions are logged (type and place, never the
+  text, which may quote a message) and swallowed.
+* **Acting.** A plugin acts through `api.command(cmd, **fields)` (and the helpers built on it):
+  the command runs as the member `[plugins] account` from a connection of its own, through
+  `dispatch.handle` like any frame, so permission checks, rate limits, the audit log and the
+  audience of every broadcast are a member's. The connection exists only while the command runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import math
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import structlog
+import trio
+
+from ..config import PluginsSection
+from ..core import writes as w
+from ..core.context import Context
+from ..core.state import Conn
+from ..core.views import message_wire
+from ..protocol import codec
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = structlog.get_logger("originchats.plugins")
+
+FOLDER = "plugins"
+
+
+class PluginError(Exception):
+    """A plugin's action was refused (the error text the member would have got) or impossible."""
+
+
+@attrs.define(eq=False)
+class Plugin:
+    name: str  # the file name without `.py`
+    info: dict[str, Any]
+    handlers: dict[str, Callable[..., Any]]
+    roles: frozenset[str] | None  # required roles (any of them), or None
+    send: trio.MemorySendChannel[tuple[str, dict[str, Any]]]
+    receive: trio.MemoryReceiveChannel[tuple[str, dict[str, Any]]]
+    limiter: trio.CapacityLimiter = attrs.Factory(lambda: trio.CapacityLimiter(1))
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    dropped: int = 0
+
+
+class _Answers:
+    """The socket of a plugin's connection: keeps the answers, ignores broadcasts."""
+
+    last_seen = math.inf  # never a dead peer for the heartbeat
+
+    def __init__(self) -> None:
+        self.answers: list[dict[str, Any]] = []
+
+    def send_text(self, text: str) -> None:
+        self.answers.append(json.loads(text))
+
+    def push(self, frame: Any) -> None:
+        pass
+
+    def ping(self) -> None:
+        pass
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        pass
+
+
+def _where(exc: BaseException) -> str:
+    """`file:line` of the innermost frame (the exception's text may quote a message: not logged)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{Path(last.filename).name}:{last.lineno}"
+
+
+def _import(path: Path, name: str) -> tuple[dict[str, Any], dict[str, Callable[..., Any]], frozenset[str] | None]:
+    """Import one plugin file (in a worker thread) and read its info, handlers and roles."""
+    spec = importlib.util.spec_from_file_location(f"originchats_plugin_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError("not a module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return _describe(module, name)
+
+
+def _describe(module: ModuleType, name: str) -> tuple[dict[str, Any], dict[str, Callable[..., Any]], frozenset[str] | None]:
+    get_info = getattr(module, "getInfo", None)
+    if not callable(get_info):
+        raise ImportError("no getInfo()")
+    info = get_info()
+    if not isinstance(info, dict) or not isinstance(info.get("handles"), list) \
+            or not all(isinstance(e, str) for e in info["handles"]):
+        raise ImportError("getInfo() must return a dict with a `handles` list of event names")
+    info = json.loads(json.dumps(info))  # JSON-safe, and the plugin cannot change it later
+    handlers = {}
+    for event in info["handles"]:
+        fn = getattr(module, f"on_{event}", None)
+        if callable(fn):
+            handlers[event] = fn
+        else:
+            log.warning("plugin_handler_missing", plugin=name, on=event)
+    roles = getattr(module, "required_permission", None) or getattr(module, "REQUIRED_PERMISSIONS", None)
+    return info, handlers, (frozenset(str(r) for r in roles) if roles else None)
+
+
+@attrs.define(eq=False)
+class PluginHost:
+    directory: Path | None  # None: plugins are off
+    settings: PluginsSection
+    hub: Hub | None = None
+    plugins: dict[str, Plugin] = attrs.Factory(dict)  # name -> plugin, in load order
+    wanted: frozenset[str] = frozenset()  # the events some plugin handles
+    _nursery: trio.Nursery | None = None
+    _own_conns: dict[int, str] = attrs.Factory(dict)  # a plugin's acting connection -> its name
+    _joined: set[int] = attrs.Factory(set)  # logged-in sockets whose login was announced to plugins
+    _reloading: trio.Lock = attrs.Factory(trio.Lock)
+
+    # ---- life cycle -----------------------------------------------------------------------------
+
+    async def run(self, hub: Hub, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Load the plugins, fire `server_start`, and keep their tasks until the server stops."""
+        self.hub = hub
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            failed = await self.reload(None)
+            if failed:
+                log.warning("plugins_not_loaded", plugins=list(failed))
+            task_status.started()
+            self.emit("server_start", {})
+            await trio.sleep_forever()
+
+    def _files(self) -> list[Path]:
+        if self.directory is None or not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.glob("*.py") if p.is_file() and not p.name.startswith("_"))
+
+    async def reload(self, name: str | None) -> tuple[str, ...]:
+        """Re-import one loaded plugin, or rescan the folder and re-import all; the broken ones."""
+        if self.directory is None or self._nursery is None:
+            return (name,) if name else ()
+        async with self._reloading:
+            if name is not None:
+                stem = name.removesuffix(".py")
+                if stem not in self.plugins:
+                    return (name,)
+                paths = [self.directory / f"{stem}.py"]
+            else:
+                paths = self._files()
+                for old in list(self.plugins):
+                    self._stop(old)
+            failed = []
+            for path in paths:
+                if not await self._load(path):
+                    failed.append(path.stem)
+            self.wanted = frozenset(e for p in self.plugins.values() for e in p.handlers)
+            return tuple(failed)
+
+    async def _load(self, path: Path) -> bool:
+        name = path.stem
+        described = None
+        problem = ""
+        with trio.move_on_after(self.settings.deadline_seconds):
+            try:
+                described = await trio.to_thread.run_sync(_import, path, name, abandon_on_cancel=True)
+            except Exception as exc:  # noqa: BLE001 - a broken module is reported, never fatal
+                problem = f"{type(exc).__name__} at {_where(exc)}"
+        if described is None:
+            log.warning("plugin_load_failed", plugin=name, problem=problem or "import exceeded the deadline")
+            if name in self.plugins and not path.exists():
+                self._stop(name)
+            return False
+        self._stop(name)
+        info, handlers, roles = described
+        send, receive = trio.open_memory_channel[tuple[str, dict[str, Any]]](self.settings.queue_size)
+        plugin = Plugin(name=name, info=info, handlers=handlers, roles=roles, send=send, receive=receive)
+        self.plugins[name] = plugin
+        assert self._nursery is not None
+        self._nursery.start_soon(self._work, plugin)
+        log.info("plugin_loaded", plugin=name, handles=sorted(handlers))
+        return True
+
+    def _stop(self, name: str) -> None:
+        plugin = self.plugins.pop(name, None)
+        if plugin is not None:
+            plugin.scope.cancel()
+            plugin.send.close()
+
+    def listing(self) -> dict[str, Any]:
+        """`plugins_list`'s object: each plugin's info, keyed by file name."""
+        return {f"{p.name}.py": p.info for p in self.plugins.values()}
+
+    # ---- events ---------------------------------------------------------------------------------
+
+    def emit(self, event: str, data: dict[str, Any], actor_id: str | None = None, source: str | None = None) -> None:
+        """Queue `event` for each plugin that handles it (never waits; a full queue drops)."""
+        hub = self.hub
+        for plugin in self.plugins.values():
+            if event not in plugin.handlers or plugin.name == source:
+                continue
+            if plugin.roles is not None:
+                user = hub.state.users.get(actor_id or "") if hub is not None else None
+                if user is None or not plugin.roles.intersection(user.roles):
+                    continue
+            try:
+                plugin.send.send_nowait((event, data))
+            except trio.WouldBlock:
+                plugin.dropped += 1
+                if plugin.dropped & (plugin.dropped - 1) == 0:  # 1, 2, 4, 8…: a bounded log
+                    log.warning("plugin_event_dropped", plugin=plugin.name, on=event, dropped=plugin.dropped,
+                                queue_size=self.settings.queue_size)
+            except trio.ClosedResourceError:
+                pass
+
+    def committed(self, writes: tuple[w.Write, ...], ctx: Context) -> None:
+        """A command's writes are committed and its broadcasts sent: queue the events they make."""
+        if self.hub is None:
+            return
+        if ctx.conn_id not in self._joined:
+            self.authenticated(ctx.conn_id)
+        wanted = self.wanted
+        if not wanted:
+            return
+        state = self.hub.state
+        conn = state.conns.get(ctx.conn_id)
+        actor_id = conn.user_id if conn is not None else None
+        actor = {"user_id": actor_id, "username": conn.username if conn is not None else None}
+        source = self._own_conns.get(ctx.conn_id)
+        for write in writes:
+            kind = type(write)
+            if kind is w.MessageCreated and "new_message" in wanted:
+                m = write.message  # type: ignore[union-attr]
+                ch = state.channel_by_id(m.channel_id)
+                self.emit("new_message", {
+                    "content": m.content, "channel": ch.name if ch is not None else None, "thread_id": m.thread_id,
+                    "user_id": m.user_id, "username": state.username_of(m.user_id),
+                    "message": message_wire(state, m)}, m.user_id, source)
+            elif kind is w.MessageEdited and "message_edit" in wanted:
+                self.emit("message_edit", {"id": write.message_id, "content": write.content,  # type: ignore[union-attr]
+                                           **actor}, actor_id, source)
+            elif kind is w.MessageDeleted and "message_delete" in wanted:
+                self.emit("message_delete", {"id": write.message_id, **actor}, actor_id, source)  # type: ignore[union-attr]
+            elif kind in (w.MessagePinned, w.MessageUnpinned):
+                event = "message_pin" if kind is w.MessagePinned else "message_unpin"
+                if event in wanted:
+                    self.emit(event, {"id": write.message_id, "pinned": kind is w.MessagePinned,  # type: ignore[union-attr]
+                                      **actor}, actor_id, source)
+            elif kind is w.TimeoutSaved and "user_timeout" in wanted and write.until:  # type: ignore[union-attr]
+                target = write.user_id  # type: ignore[union-attr]
+                self.emit("user_timeout", {"user_id": target, "username": state.username_of(target),
+                                           "timeout": max(0, round((write.until - ctx.now) * 1000))},  # type: ignore[union-attr]
+                          actor_id, source)
+            elif kind is w.ChannelDeleted and "channel_delete" in wanted:
+                self.emit("channel_delete", {"channel_id": write.channel_id, **actor}, actor_id, source)  # type: ignore[union-attr]
+            elif kind is w.RoleDeleted and "role_delete" in wanted:
+                self.emit("role_delete", {"role_id": write.role_id, **actor}, actor_id, source)  # type: ignore[union-attr]
+
+    def authenticated(self, conn_id: int) -> None:
+        """After a command of `conn_id`: if it has just logged in, `user_join`, and `user_connect`
+        when it is the user's first socket (both once per socket)."""
+        if self.hub is None or conn_id in self._joined or conn_id in self._own_conns:
+            return
+        state = self.hub.state
+        conn = state.conns.get(conn_id)
+        if conn is None or conn.user_id is None:
+            return
+        self._joined.add(conn_id)
+        if not self.wanted & {"user_join", "user_connect"}:
+            return
+        user = state.users.get(conn.user_id)
+        if user is None:
+            return
+        # the stored record is not passed: it holds the password hash (extended/plugins.md)
+        data = {"username": user.username, "user_id": user.id, "roles": list(user.roles)}
+        self.emit("user_join", data, user.id)
+        if len(state.conns.of_user(user.id)) == 1:
+            self.emit("user_connect", dict(data), user.id)
+
+    def closed(self, conn_id: int) -> None:
+        self._joined.discard(conn_id)
+
+    # ---- running callbacks ----------------------------------------------------------------------
+
+    async def _work(self, plugin: Plugin) -> None:
+        with plugin.scope:
+            async with plugin.receive:
+                async for event, data in plugin.receive:
+                    await self._call(plugin, event, data)
+
+    async def _call(self, plugin: Plugin, event: str, data: dict[str, Any]) -> None:
+        fn = plugin.handlers[event]
+        data = json.loads(json.dumps(data))  # the plugin's own copy
+        api = PluginApi(self, plugin.name)
+        with trio.move_on_after(self.settings.deadline_seconds) as scope:
+            try:
+                if inspect.iscoroutinefunction(fn):
+                    await fn(api, data)
+                else:
+                    await trio.to_thread.run_sync(fn, ThreadApi(api), data, abandon_on_cancel=True,
+                                                  limiter=plugin.limiter)
+            except (Exception, SystemExit) as exc:  # the crash barrier
+                log.warning("plugin_failed", plugin=plugin.name, on=event, error=type(exc).__name__,
+                            at=_where(exc))
+        if scope.cancelled_caught:
+            log.warning("plugin_deadline", plugin=plugin.name, on=event,
+                        deadline_seconds=self.settings.deadline_seconds)
+
+    # ---- acting ---------------------------------------------------------------------------------
+
+    async def command(self, source: str, cmd: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Run `cmd` as the plugin account, as if its socket had sent it; the answer packet."""
+        hub = self.hub
+        if hub is None:
+            raise PluginError("the server is not running")
+        account = self.settings.account
+        user = hub.state.find_user(account) if account else None
+        if user is None:
+            raise PluginError("no plugin account: set [plugins] account to an existing member")
+        conn_id = hub.new_conn_id()
+        socket = _Answers()
+        hub.sockets[conn_id] = socket  # type: ignore[assignment]
+        self._own_conns[conn_id] = source
+        hub.state = hub.state.with_conn(Conn(id=conn_id, validator_key="", ip=f"plugin:{source}",
+                                             user_id=user.id, username=user.username, status="online"))
+        try:
+            with trio.CancelScope(shield=True):  # once started, the command runs to its end
+                await hub.handle_text(conn_id, codec.encode({**fields, "cmd": cmd}))
+                await hub.pipeline.settle(conn_id)
+        finally:
+            hub.state = hub.state.without_conn(conn_id)
+            hub.sockets.pop(conn_id, None)
+            self._own_conns.pop(conn_id, None)
+        answers = [a for a in socket.answers if a.get("cmd") != "ping"]
+        if not answers:
+            return {}
+        answer = answers[-1]
+        if answer.get("cmd") in ("error", "rate_limit", "auth_error", "disconnect"):
+            raise PluginError(str(answer.get("val") or answer.get("reason") or answer.get("cmd")))
+        return answer
+
+
+@attrs.define(eq=False)
+class PluginApi:
+    """What an `async def` callback gets (`ThreadApi` for a plain `def` one: the same, blocking)."""
+
+    host: PluginHost
+    name: str
+
+    async def command(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        """Send a command as the plugin account; its answer. Raises `PluginError` on a refusal."""
+        return await self.host.command(self.name, cmd, fields)
+
+    async def send_message(self, channel: str, content: str, **fields: Any) -> dict[str, Any]:
+        """Post `content` in `channel`; the message (user format)."""
+        answer = await self.command("message_new", channel=channel, content=content, **fields)
+        return answer.get("message", {})
+
+    async def delete_message(self, channel: str, message_id: str) -> None:
+        await self.command("message_delete", channel=channel, id=message_id)
+
+    async def timeout_user(self, user: str, seconds: int) -> None:
+        await self.command("user_timeout", user=user, timeout=int(seconds))
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        """Raise a custom event for the other plugins (never for this one)."""
+        self.host.emit(event, json.loads(json.dumps(data)), None, self.name)
+
+    def load_config(self, defaults: dict[str, Any], file: str | None = None) -> dict[str, Any]:
+        """`<name>_config.json` (or `file`) beside the plugin; a missing or invalid file is written
+        from `defaults`; keys the file lacks come from `defaults`."""
+        path = self._config_path(file)
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict):
+                return {**defaults, **loaded}
+        except (OSError, ValueError):
+            pass
+        self.save_config(defaults, file)
+        return dict(defaults)
+
+    def save_config(self, config: dict[str, Any], file: str | None = None) -> None:
+        path = self._config_path(file)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config, indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def _config_path(self, file: str | None) -> Path:
+        assert self.host.directory is not None
+        name = file or f"{self.name}_config.json"
+        if Path(name).name != name or not name.endswith(".json"):
+            raise PluginError("a plugin's file is a plain `.json` name in the plugins folder")
+        return self.host.directory / name
+
+
+class ThreadApi:
+    """`PluginApi` for a plain `def` callback (in a worker thread): its coroutines, blocking."""
+
+    def __init__(self, api: PluginApi) -> None:
+        self._api = api
+        self.name = api.name
+
+    def __getattr__(self, attr: str) -> Any:
+        fn = getattr(self._api, attr)
+        if not inspect.iscoroutinefunction(fn):
+            return fn
+        return lambda *args, **kwargs: trio.from_thread.run(lambda: fn(*args, **kwargs))
