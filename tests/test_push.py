@@ -283,3 +283,10 @@ async def test_a_name_that_resolves_to_loopback_is_not_pushed_to(make_server, pu
         while server.hub.sink.pusher.refused < 1:
             await trio.sleep(0.01)
     assert push_service.received == []
+
+
+async def test_a_claims_email_push_services_would_refuse_turns_push_off(make_server):
+    server = await make_server(push=PushSection(claims_email="mailto:"))
+    alice = await server.user("alice")
+    await alice.send("push_get_vapid")
+    await alice.expect_error("VAPID keys not configured on this server", src="push_get_vapid")

@@ -231,7 +231,7 @@ class PushSection(PushSettings):
     """`[push]` (extended/push.md): the core's part (PushSettings) and the sender's (server/push.py)."""
 
     # the VAPID `sub` claim: how a push service can reach the operator ("mailto:you@example.org")
-    claims_email: str = "mailto:"
+    claims_email: str = "mailto:admin@localhost"
     # one push's whole time (resolve, connect, send, answer); then it is given up
     send_timeout_seconds: float = 10.0
     # pushes in flight at once

@@ -36,7 +36,7 @@ from .guard import Admission, LogSampler, Rejections, parse_networks, serve_list
 from .hub import Hub
 from .limiters import HashScheduler, RoturGate
 from .ops import OpRunner
-from .push import Pusher, load_vapid
+from .push import Pusher, claims_ok, load_vapid
 from .plugins import FOLDER as PLUGIN_FOLDER, PluginHost
 from .timers import (attachment_cleanup, auth_records_supervisor, flush_log_samplers, heartbeat, poll_expiry,
                      rate_limit_supervisor)
@@ -197,6 +197,9 @@ async def _pusher(config: Config, hub: Hub) -> Pusher | None:
         return None
     p = config.push
     vapid, public = await trio.to_thread.run_sync(load_vapid, Path(config.storage.data_dir))
+    if not claims_ok(vapid, p.claims_email):
+        log.error("push_disabled", reason="push.claims_email must be a mailto: or https: URL, e.g. mailto:you@example.org")
+        return None
     hub.state = attrs.evolve(hub.state, settings=attrs.evolve(hub.state.settings, vapid_public_key=public))
     pusher = Pusher(hub=hub, vapid=vapid, settings=hub.state.settings.push, claims_email=p.claims_email,
                     timeout=p.send_timeout_seconds, concurrency=p.concurrency, queue=p.queue, ttl=p.ttl_seconds)

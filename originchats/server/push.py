@@ -33,9 +33,10 @@ import httpx
 import http_ece
 import structlog
 import trio
+import trio.testing
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from py_vapid import Vapid02
+from py_vapid import Vapid02, VapidException
 
 
 from ..core.push import address_allowed, push_results
@@ -45,6 +46,8 @@ from ..core.settings import PushSettings
 
 log = structlog.get_logger("originchats.push")
 
+#: answers are recorded (last_used, dead subscriptions) at most this often, in one commit
+RECORD_EVERY = 1.0
 #: how long a VAPID signature is valid (push services refuse more than 24 h)
 VAPID_LIFETIME = 12 * 3600
 
@@ -73,6 +76,15 @@ def load_vapid(data_dir: Path) -> tuple[Vapid02, str]:
     vapid = Vapid02.from_pem(path.read_bytes())
     public = vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     return vapid, b64url(public)
+
+
+def claims_ok(vapid: Vapid02, claims_email: str) -> bool:
+    """Whether `push.claims_email` is a `sub` push services accept (a mailto: or https: URL)."""
+    try:
+        vapid.sign({"aud": "https://push.example.com", "sub": claims_email})
+    except VapidException:
+        return False
+    return True
 
 
 def encrypt(payload: dict[str, Any], sub: PushSub) -> bytes:
@@ -105,6 +117,8 @@ class Pusher:
     _results: list[tuple[str, bool]] = attrs.Factory(list)
     _results_ready: trio.Event = attrs.Factory(trio.Event)
     _http: httpx.AsyncClient | None = None
+    # origin -> (VAPID headers, when they stop being reused): one signature per origin per hour
+    _signed: dict[str, tuple[dict[str, str], float]] = attrs.Factory(dict)
 
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel(self.queue)
@@ -116,7 +130,8 @@ class Pusher:
                 self._send.send_nowait(item)
             except trio.WouldBlock:
                 self.dropped += 1
-                log.warning("push_dropped", reason="queue full", queued=self.queue)
+                if self.dropped % 1000 == 1:  # the first, then one line per 1,000
+                    log.warning("push_dropped", reason="queue full", queued=self.queue, dropped_so_far=self.dropped)
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
@@ -142,6 +157,8 @@ class Pusher:
                     log.info("push_refused", reason="endpoint address not allowed")
                 except (httpx.HTTPError, OSError, ValueError) as exc:
                     log.info("push_failed", error=type(exc).__name__)
+                except Exception:  # a barrier: one bad push never stops the sender or the server
+                    log.exception("push_crashed")
             if outcome is None:
                 continue
             if 200 <= outcome < 300:
@@ -164,6 +181,9 @@ class Pusher:
         return found
 
     async def _deliver(self, sub: PushSub, payload: dict[str, Any]) -> int:
+        # the broadcasts go first: a push's CPU work (encryption, the request) waits until no other
+        # task of the server can run (a busy server delays pushes, never the other way round)
+        await trio.testing.wait_all_tasks_blocked()
         parts = urlsplit(sub.endpoint)
         scheme, host = parts.scheme, parts.hostname or ""
         if scheme != "https" and not (self.settings.allow_http and scheme == "http"):
@@ -174,13 +194,26 @@ class Pusher:
         url = f"{scheme}://{shown}:{port}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
         origin = f"{scheme}://{parts.netloc}"
         body = encrypt(payload, sub)
-        headers = self.vapid.sign({"aud": origin, "sub": self.claims_email, "exp": int(time.time()) + VAPID_LIFETIME})
+        headers = dict(self._vapid_headers(origin))
         headers.update({"Host": parts.netloc, "TTL": str(self.ttl), "Content-Encoding": "aes128gcm",
                         "Content-Type": "application/octet-stream", "Urgency": "normal"})
         assert self._http is not None
         response = await self._http.post(url, content=body, headers=headers,
                                          extensions={"sni_hostname": host} if scheme == "https" else {})
         return response.status_code
+
+    def _vapid_headers(self, origin: str) -> dict[str, str]:
+        """The signed VAPID header for `origin`, reused for an hour of its 12 (push services hold
+        many subscriptions under one origin: one ES256 signature serves them all)."""
+        now = time.time()
+        hit = self._signed.get(origin)
+        if hit is None or hit[1] <= now:
+            if len(self._signed) > 1000:  # a bound on distinct origins remembered
+                self._signed.clear()
+            signed = self.vapid.sign({"aud": origin, "sub": self.claims_email, "exp": int(now) + VAPID_LIFETIME})
+            hit = (signed, now + 3600)
+            self._signed[origin] = hit
+        return hit[0]
 
     def _record(self, endpoint: str, gone: bool) -> None:
         self._results.append((endpoint, gone))
@@ -191,6 +224,7 @@ class Pusher:
         hub = self.hub
         while True:
             await self._results_ready.wait()
+            await trio.sleep(RECORD_EVERY)  # one commit for all the answers of a second, not one each
             self._results_ready = trio.Event()
             batch, self._results = self._results, []
             used = tuple(dict.fromkeys(e for e, gone in batch if not gone))
