@@ -46,6 +46,8 @@ from ..core.settings import PushSettings
 
 log = structlog.get_logger("originchats.push")
 
+#: how often a push waiting for the writer to finish its commit looks again
+IDLE_POLL = 0.002
 #: answers are recorded (last_used, dead subscriptions) at most this often, in one commit
 RECORD_EVERY = 1.0
 #: how long a VAPID signature is valid (push services refuse more than 24 h)
@@ -117,6 +119,7 @@ class Pusher:
     _results: list[tuple[str, bool]] = attrs.Factory(list)
     _results_ready: trio.Event = attrs.Factory(trio.Event)
     _http: httpx.AsyncClient | None = None
+    _gate: trio.Lock = attrs.Factory(trio.Lock)
     # origin -> (VAPID headers, when they stop being reused): one signature per origin per hour
     _signed: dict[str, tuple[dict[str, str], float]] = attrs.Factory(dict)
 
@@ -180,10 +183,20 @@ class Pusher:
             raise Refused
         return found
 
+    async def _idle(self) -> None:
+        """The broadcasts go first: a push's CPU work (encryption, the request) waits until no other
+        task of the server can run and the writer is not committing (its thread would wait for the
+        GIL behind us). A busy server delays pushes, never the other way round."""
+        writer = getattr(self.hub, "writer", None)
+        async with self._gate:  # one worker watches for idleness at a time: no busy polling
+            while True:
+                await trio.testing.wait_all_tasks_blocked()
+                if writer is None or not writer.busy:
+                    return
+                await trio.sleep(IDLE_POLL)
+
     async def _deliver(self, sub: PushSub, payload: dict[str, Any]) -> int:
-        # the broadcasts go first: a push's CPU work (encryption, the request) waits until no other
-        # task of the server can run (a busy server delays pushes, never the other way round)
-        await trio.testing.wait_all_tasks_blocked()
+        await self._idle()
         parts = urlsplit(sub.endpoint)
         scheme, host = parts.scheme, parts.hostname or ""
         if scheme != "https" and not (self.settings.allow_http and scheme == "http"):
