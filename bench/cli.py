@@ -17,7 +17,8 @@ from typing import Any
 from . import common
 from .server import pin_self
 
-SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "files", "webhooks", "all")
+SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "files", "webhooks",
+             "integrations", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     wh.add_argument("--observers", type=int, default=20, help="clients measuring broadcast latency")
     wh.add_argument("--per-minute", type=int, default=600, help="[webhooks] posts_per_minute of the server")
     wh.add_argument("--burst", type=int, default=20, help="[webhooks] burst of the server")
+    it = sub.add_parser("integrations", help="broadcast p99: plain chat vs 20 plugins on new_message and 100 web push "
+                                             "subscribers pushed by every message (a local fake push service)")
+    it.add_argument("-n", type=int, default=100, help="receivers")
+    it.add_argument("-s", "--senders", type=int, default=4)
+    it.add_argument("-m", "--messages", type=int, default=400, help="messages in the saturation phase")
+    it.add_argument("-w", "--window", type=int, default=1, help="messages in flight per sender")
+    it.add_argument("--one-at-a-time", type=int, default=200, help="messages sent one by one")
+    it.add_argument("--users", type=int, default=100)
+    it.add_argument("--plugins", type=int, default=20, help="trivial plugins subscribed to new_message")
+    it.add_argument("--subscribers", type=int, default=100, help="offline push subscribers every message pushes to")
 
     a = sub.add_parser("all", help="every scenario (under 15 minutes); writes docs/performance.md")
     a.add_argument("--output", default="docs/performance.md")

@@ -56,11 +56,12 @@ class Run:
 
 
 class Sender:
-    def __init__(self, ws: WS, idx: int, run: Run, raw: bool) -> None:
+    def __init__(self, ws: WS, idx: int, run: Run, raw: bool, suffix: bytes = b"") -> None:
         self.ws = ws
-        self.tag = f"s{idx}".encode()
+        # `suffix` (bench/integrations.py: a role mention) is part of the tag: "<ns>:s<idx><suffix>"
+        self.tag = f"s{idx}".encode() + suffix
         self.tag_s = f"s{idx}"
-        self.tag_end = b':s%d"' % idx  # how the content "<ns>:s<idx>" ends in the JSON
+        self.tag_end = b':s%d%s"' % (idx, suffix)  # how the content "<ns>:s<idx>" ends in the JSON
         self.run = run
         self.raw = raw
         self.to_send = 0
@@ -135,7 +136,7 @@ async def _connect_all(port: int, n: int, senders: int, users: int, raw: bool) -
 
 
 async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: int, window: int,
-                     one_at_a_time: int, users: int, raw: bool, sample: int = 4) -> dict[str, Any]:
+                     one_at_a_time: int, users: int, raw: bool, sample: int = 4, suffix: bytes = b"") -> dict[str, Any]:
     receivers, sender_ws, failures = await _connect_all(port, n, senders, users, raw)
     if failures or len(sender_ws) < senders:
         raise RuntimeError(f"{failures} connections failed")
@@ -149,7 +150,7 @@ async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: i
         ws.on_count = run.add
     await common.quiet(receivers + sender_ws)
     base_counts = [ws.count for ws in counted]
-    snd = [Sender(ws, i, run, raw) for i, ws in enumerate(sender_ws)]
+    snd = [Sender(ws, i, run, raw, suffix) for i, ws in enumerate(sender_ws)]
 
     # ---- phase 1: saturation
     per_sender = max(1, messages // senders)

@@ -11,13 +11,13 @@ from .sections import (CHANNEL_LISTING_EXTRA, LIST_BYTES_MAX, MESSAGE_BYTES_MAX,
                        LogSection, ModlogSection, NetworkSection, RateLimitingSection, RoturSection,
                        ServerSection, StorageSection)
 from .sections import (AssetsSection, AttachmentsSection, EmojisSection, MediaSection, PluginsSection, PollsSection,
-                       WebhooksSection, WelcomeSection)
+                       PushSection, VoiceSection, WebhooksSection, WelcomeSection)
 
 __all__ = [
     "load_config", "parse_config", "CHANNEL_LISTING_EXTRA", "LIST_BYTES_MAX", "MESSAGE_BYTES_MAX", "RETENTION_DAYS",
     "AuthSection", "Config", "ConfigError", "CrackedSection", "HeartbeatSection", "HttpSection", "LimitsSection", "ListenSection",
     "LogSection", "ModlogSection", "NetworkSection", "RateLimitingSection", "RoturSection", "ServerSection",
     "StorageSection", "PollsSection", "WelcomeSection", "AttachmentsSection", "EmojisSection", "AssetsSection", "WebhooksSection",
-    "MediaSection",
+    "MediaSection", "PushSection", "VoiceSection",
     "PluginsSection",
 ]

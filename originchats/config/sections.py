@@ -9,7 +9,7 @@ from typing import Literal
 import attrs
 
 from ..core.settings import (AssetSettings, AttachmentSettings, AuthSettings, ContentLimits, EmojiSettings, PollLimits,
-                             SlashSettings, WebhookSettings, WelcomeSettings)
+                             PushSettings, SlashSettings, VoiceSettings, WebhookSettings, WelcomeSettings)
 
 
 class ConfigError(Exception):
@@ -229,6 +229,25 @@ class MediaSection:
 
 
 @attrs.frozen(kw_only=True)
+class PushSection(PushSettings):
+    """`[push]` (extended/push.md): the core's part (PushSettings) and the sender's (server/push.py)."""
+
+    # the VAPID `sub` claim: how a push service can reach the operator ("mailto:you@example.org")
+    claims_email: str = "mailto:admin@localhost"
+    # one push's whole time (resolve, connect, send, answer); then it is given up
+    send_timeout_seconds: float = 10.0
+    # pushes in flight at once
+    concurrency: int = 8
+    # pushes waiting to be sent; beyond, new ones are dropped
+    queue: int = 1000
+    # how long a push service keeps an undelivered push (seconds)
+    ttl_seconds: int = 86400
+
+
+VoiceSection = VoiceSettings
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     auth_mode: Literal["rotur", "cracked", "cracked-only"] = "cracked"
     server: ServerSection = attrs.Factory(ServerSection)
@@ -251,5 +270,7 @@ class Config:
     emojis: EmojisSection = attrs.Factory(EmojisSection)
     assets: AssetsSection = attrs.Factory(AssetsSection)
     media: MediaSection = attrs.Factory(MediaSection)
+    push: PushSection = attrs.Factory(PushSection)
+    voice: VoiceSection = attrs.Factory(VoiceSection)
     plugins: PluginsSection = attrs.Factory(PluginsSection)
     webhooks: WebhooksSection = attrs.Factory(WebhooksSection)

@@ -22,7 +22,7 @@ from . import packets, registry, texts
 from .context import Context
 from .effects import Close, Persist, Reply, Send, Step
 from .errors import AuthError, ProtocolError, auth_error_send, error_reply
-from .handlers import (account, attachments, auth, channels, emojis, history, member_roles, messages, moderation, modlog,
+from .handlers import (account, push, voice, attachments, auth, channels, emojis, history, member_roles, messages, moderation, modlog,
                        operator,
                        embeds_list, pins, polls, profiles, reactions, roles, search, server_admin, session, slash,
                        threads, unreads, users, webhooks)
@@ -35,7 +35,7 @@ from .views import all_authed
 #: Every module that defines commands (`@registry.command`), in one place.
 MODULES = (account, attachments, auth, channels, history, member_roles, messages, moderation, modlog, operator, profiles,
            reactions, roles, server_admin, session, users, threads, polls, unreads, embeds_list, pins, search,
-           emojis, slash, webhooks)
+           emojis, slash, webhooks, push, voice)
 COMMANDS = registry.build(MODULES)
 HANDLERS = COMMANDS.handlers  # after authentication
 AUTH_HANDLERS = COMMANDS.auth  # the pre-auth gate
@@ -93,16 +93,18 @@ def disconnect(state: ServerState, ctx: Context) -> Step:
     conn = state.conns.get(ctx.conn_id)
     if conn is None:
         return Step(state)
+    state, left = voice.left_on_close(state, ctx.conn_id, conn.username or "")  # its voice seat, if any
     state = state.without_conn(ctx.conn_id)
     if conn.user_id is None:
-        return Step(state)
+        return Step(state, left)
     state, menu = slash.dropped(state, ctx.conn_id)
+    left = (*left, *menu)
     if state.conns.has_user(conn.user_id):
-        return Step(state, menu)
+        return Step(state, left)
     user = state.users.get(conn.user_id)
     if conn.status == "invisible" or (user is not None and user.status == "invisible"):
-        return Step(state, menu)  # invisible users never appeared online, so they do not disappear
-    return Step(state, (*menu, Send(all_authed(state), packets.user_disconnect(conn.username))))
+        return Step(state, left)  # invisible users never appeared online, so they do not disappear
+    return Step(state, (*left, Send(all_authed(state), packets.user_disconnect(conn.username))))
 
 
 def handle(state: ServerState, ctx: Context, req: Request) -> Step:

@@ -77,7 +77,15 @@ class ChannelsChanged:
     after: ServerState
 
 
-Effect = Union[Reply, Send, Persist, Fetch, Close, ChannelsChanged]
+@attrs.frozen
+class PushNotify:
+    """Web pushes to send (core/push.py decides them): `(subscription, payload)` pairs. Placed in a
+    `Persist`'s `then` after the broadcast; the shell queues them without waiting (server/push.py),
+    so nothing is pushed before the commit and nothing waits for a push service."""
+    items: tuple[tuple[Any, dict[str, Any]], ...]
+
+
+Effect = Union[Reply, Send, Persist, Fetch, Close, ChannelsChanged, PushNotify]
 
 
 @attrs.frozen

@@ -263,3 +263,4 @@ def typing(channel: str, user: str, thread_id: str | None = None) -> Packet:
 # core/packets_rich.py; both are part of this namespace, so every packet is `packets.<name>`.
 from .packets_admin import *  # noqa: E402,F401,F403
 from .packets_rich import *  # noqa: E402,F401,F403
+from .packets_pushvoice import *  # noqa: E402,F401,F403

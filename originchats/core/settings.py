@@ -164,6 +164,32 @@ class WebhookSettings:
     burst: int = 10
     name_length: int = 80  # characters of a webhook's name and of a post's `username`
     secret_length: int = 256  # characters of a GitHub secret
+class PushSettings:
+    """`[push]` (extended/push.md), the part the core applies; the shell's part is in
+    config/sections.py `PushSection`."""
+
+    enabled: bool = True
+    # subscriptions one account may hold (one per browser); a new one beyond replaces the oldest
+    subscriptions_per_user: int = 10
+    # an endpoint URL's length
+    endpoint_max_length: int = 1024
+    # accounts one message may push to (mentions, replies, role members); the rest get none
+    recipients_per_message: int = 100
+    # test set-ups only: `http://` endpoints, and private/loopback/link-local addresses
+    allow_http: bool = False
+    allow_private: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class VoiceSettings:
+    """`[voice]` (extended/voice.md): the ICE servers handed to clients, and the core's limits."""
+
+    # ICE servers for WebRTC, sent in `voice_join`'s reply: `{"urls": ..., "username"?, "credential"?}`
+    ice_servers: tuple[dict[str, Any], ...] = ({"urls": "stun:stun.l.google.com:19302"},)
+    # a peer id's length (PeerJS ids are 36 characters)
+    peer_id_max_length: int = 128
+    # participants of one voice channel
+    max_participants: int = 50
 
 
 @attrs.frozen(kw_only=True)
@@ -190,6 +216,10 @@ class Settings:
     # the server's public HTTP base, for the URLs it makes itself (`/server-assets/icon`): from
     # `server.url` (ws -> http, wss -> https), else the listening address (server/app.py)
     public_base: str = ""
+    push: PushSettings = attrs.Factory(PushSettings)
+    # the VAPID public key (base64url, no padding), made or loaded at start by server/push.py
+    vapid_public_key: str = ""
+    voice: VoiceSettings = attrs.Factory(VoiceSettings)
 
     @property
     def attachments(self) -> dict[str, Any]:

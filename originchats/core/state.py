@@ -16,6 +16,7 @@ import attrs
 
 from .authguard import AuthRecords
 from .emoji_records import Emoji
+from .push_records import PushSub, VoiceSeat
 from .model import Channel, Role, Thread, User
 from .ratelimit import Bucket
 from .settings import Settings
@@ -88,6 +89,10 @@ class ServerState:
     webhooks: Mapping[str, Webhook] = attrs.field(default=EMPTY, converter=pmap)
     webhook_tokens: Mapping[str, str] = attrs.field(default=EMPTY, converter=pmap)
     webhook_buckets: Mapping[str, tuple[float, float]] = attrs.field(default=EMPTY, converter=pmap)
+    # web push: user id -> that account's subscriptions, oldest first (core/handlers/push.py)
+    push_subs: Mapping[str, tuple[PushSub, ...]] = attrs.field(default=EMPTY, converter=pmap)
+    # voice: conn id -> its seat (in memory only; a closed connection leaves: core/handlers/voice.py)
+    voice: Mapping[int, VoiceSeat] = attrs.field(default=EMPTY, converter=pmap)
 
     @property
     def names(self) -> NameIndex:

@@ -318,3 +318,30 @@ class WebhookDeleted:
 
 
 Write = Union[Write, WebhookSaved, WebhookDeleted]  # type: ignore[misc]
+# ---- web push (extended/push.md; migrations/0015_push_subscriptions.sql) ------------------------
+
+
+@attrs.frozen
+class PushSubscribed:
+    """A subscription stored (or replaced: the endpoint is its key)."""
+
+    sub: Any  # core/push_records.py `PushSub`
+
+
+@attrs.frozen
+class PushUnsubscribed:
+    """Subscriptions removed by endpoint: the owner's `push_unsubscribe`, an account's oldest one
+    beyond the limit, or one whose push service answered 404/410."""
+
+    endpoints: tuple[str, ...]
+
+
+@attrs.frozen
+class PushUsed:
+    """Pushes the services accepted: `last_used` refreshed."""
+
+    endpoints: tuple[str, ...]
+    when: float
+
+
+Write = Union[Write, PushSubscribed, PushUnsubscribed, PushUsed]  # type: ignore[misc]

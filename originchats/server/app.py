@@ -19,7 +19,7 @@ import trio
 
 from ..config import Config
 from ..media import MediaLimits
-from ..core.settings import AuthSettings, ContentLimits, RateLimitSettings, Settings
+from ..core.settings import AuthSettings, ContentLimits, PushSettings, RateLimitSettings, Settings
 from ..store import load
 from ..store.db import db_path, open_db, open_to_others
 from ..store.migrate import apply_migrations
@@ -36,6 +36,7 @@ from .guard import Admission, LogSampler, Rejections, parse_networks, serve_list
 from .hub import Hub
 from .limiters import HashScheduler, RoturGate
 from .ops import OpRunner
+from .push import Pusher, claims_ok, load_vapid
 from .plugins import FOLDER as PLUGIN_FOLDER, PluginHost
 from .timers import (attachment_cleanup, auth_records_supervisor, flush_log_samplers, heartbeat, poll_expiry,
                      rate_limit_supervisor)
@@ -83,6 +84,8 @@ def settings_from(config: Config) -> Settings:
         assets=config.assets,
         webhooks=config.webhooks,
         public_base=public_base(config),
+        push=project(PushSettings, config.push),
+        voice=config.voice,
     )
 
 
@@ -176,8 +179,9 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
             async with trio.open_nursery() as outer:
                 await outer.start(writer.run)
                 hub = Hub(state=state, writer=writer, ops=runner, rejections=rejections_from(config))
+                pusher = await _pusher(config, hub)
                 try:
-                    await _run(config, hub, listeners, stop, task_status)
+                    await _run(config, hub, listeners, stop, task_status, pusher)
                 finally:
                     writer.close()  # the writer drains its inbox, commits, and returns
         finally:
@@ -189,7 +193,24 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         read_con.close()
 
 
-async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_status) -> None:  # type: ignore[no-untyped-def]
+async def _pusher(config: Config, hub: Hub) -> Pusher | None:
+    """The web push sender, with the VAPID keys (made on first start); None when push is off."""
+    if not config.push.enabled:
+        return None
+    p = config.push
+    vapid, public = await trio.to_thread.run_sync(load_vapid, Path(config.storage.data_dir))
+    if not claims_ok(vapid, p.claims_email):
+        log.error("push_disabled", reason="push.claims_email must be a mailto: or https: URL, e.g. mailto:you@example.org")
+        return None
+    hub.state = attrs.evolve(hub.state, settings=attrs.evolve(hub.state.settings, vapid_public_key=public))
+    pusher = Pusher(hub=hub, vapid=vapid, settings=hub.state.settings.push, claims_email=p.claims_email,
+                    timeout=p.send_timeout_seconds, concurrency=p.concurrency, queue=p.queue, ttl=p.ttl_seconds)
+    hub.sink.pusher = pusher
+    return pusher
+
+
+async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_status,  # type: ignore[no-untyped-def]
+               pusher: Pusher | None = None) -> None:
     if listeners is None:
         listeners = await trio.open_tcp_listeners(config.listen.port, host=config.listen.host)
     guards = guards_from(config)
@@ -202,6 +223,8 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
             services.start_soon(auth_records_supervisor, hub)
             services.start_soon(poll_expiry, hub)
             services.start_soon(attachment_cleanup, hub)
+            if pusher is not None:
+                await services.start(pusher.run)
             await services.start(hub.ops.run_services)
             services.start_soon(audit_prune.prune_periodically, hub)
             services.start_soon(flush_log_samplers, [hub.rejections.sampler, *guards.samplers()])

@@ -31,7 +31,7 @@ import attrs
 
 from ..core import dispatch, packets, texts
 from ..core.context import Context
-from ..core.effects import ChannelsChanged, Close, Effect, Fetch, Persist, Reply, Send
+from ..core.effects import ChannelsChanged, Close, Effect, Fetch, Persist, PushNotify, Reply, Send
 from ..core.ops import Op
 from ..core.request import Request
 from ..core.revert import revert
@@ -40,7 +40,7 @@ from ..core.writes import Write
 from ..store.writer import WriteFailed
 
 OPERATOR = 0  # the pseudo-connection id of operator commands (real connections start at 1)
-SYNC_EFFECTS = (Reply, Send, Close, ChannelsChanged)  # the effects `run_one` runs without awaiting
+SYNC_EFFECTS = (Reply, Send, Close, ChannelsChanged, PushNotify)  # the effects `run_one` runs without awaiting
 
 Undo = Callable[[], None]
 Committed = Callable[[BaseException | None], None]
@@ -63,6 +63,9 @@ class Sink(Protocol):
     def close(self, conns: tuple[int, ...], code: int, reason: str) -> None: ...
 
     def channels_changed(self, before: ServerState, after: ServerState) -> None: ...
+
+    def push(self, effect: PushNotify) -> None:
+        """Queue web pushes without waiting (server/push.py); offline: dropped."""
 
     def rejected(self, conn_id: int, count: bool, fields: dict[str, Any]) -> None:
         """A command of `conn_id` was refused (`count`: it counts against the socket's allowance)."""
@@ -177,6 +180,8 @@ class Interpreter:
             self.sink.close(effect.conns, effect.code, effect.reason)
         elif isinstance(effect, ChannelsChanged):
             self.sink.channels_changed(effect.before, effect.after)
+        elif isinstance(effect, PushNotify):
+            self.sink.push(effect)
         else:
             raise TypeError(f"effect {type(effect).__name__} cannot run synchronously")
 

@@ -62,6 +62,9 @@ class OfflineSink:
     def channels_changed(self, before: ServerState, after: ServerState) -> None:
         pass
 
+    def push(self, effect: Any) -> None:
+        pass  # a stopped server pushes nothing
+
     def rejected(self, conn_id: int, count: bool, fields: dict[str, Any]) -> None:
         pass  # the answer says it
 

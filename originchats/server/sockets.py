@@ -41,6 +41,8 @@ class SocketSink:
     ops: OpRunner
     rejections: Rejections
     sockets: dict[int, WebSocket] = attrs.Factory(dict)  # conn id -> its socket (hub.open/close)
+    # web pushes: queued without waiting (server/push.py `Pusher.offer`); None: push is off
+    pusher: Any = None
     channel_lists: ChannelPushes = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -72,6 +74,10 @@ class SocketSink:
 
     def channels_changed(self, before: ServerState, after: ServerState) -> None:
         self.channel_lists.mark(before, after)  # pushed once per tick
+
+    def push(self, effect: Any) -> None:
+        if self.pusher is not None:
+            self.pusher.offer(effect.items)
 
     def _push_channel_lists(self, before: ServerState, after: ServerState) -> None:
         for push in channel_pushes(before, after):

@@ -20,6 +20,7 @@ from ..core.attachment_table import AttachmentTable
 from .attachments import load_attachments
 from .emojis import load_assets, load_emojis, next_emoji_id
 from .webhooks import load_webhooks
+from .push import load_push_subs
 from .polls import next_expiry
 
 INITIALIZED = "initialized"
@@ -70,6 +71,7 @@ def load_state(con: sqlite3.Connection, settings: Settings) -> ServerState:
         server_assets=load_assets(con),
         webhooks=(hooks := load_webhooks(con)),
         webhook_tokens={h.token_hash: h.id for h in hooks.values()},
+        push_subs=load_push_subs(con),
     )
 
 

@@ -13,6 +13,7 @@ from ..core.model import Channel, Message, Role, User
 from .attachments import ATTACHMENT_WRITERS, reference
 from .emojis import EMOJI_WRITERS
 from .webhooks import WEBHOOK_WRITERS
+from .push import PUSH_WRITERS
 from .polls import POLL_WRITERS
 
 
@@ -276,6 +277,7 @@ WRITERS.update(POLL_WRITERS)  # polls: store/polls.py
 WRITERS.update(ATTACHMENT_WRITERS)  # attachments: store/attachments.py
 WRITERS.update(EMOJI_WRITERS)  # custom emoji and server assets: store/emojis.py
 WRITERS.update(WEBHOOK_WRITERS)  # store/webhooks.py
+WRITERS.update(PUSH_WRITERS)  # web push subscriptions: store/push.py
 
 
 # ---- threads (extended/threads.md) ------------------------------------------------------------

@@ -211,6 +211,13 @@ class Writer:
             then(WriteFailed("the writer is shut down"))
         return True
 
+    @property
+    def busy(self) -> bool:
+        """A group is committing in the writer's thread, or writes wait: background work that
+        only needs CPU (server/push.py) waits meanwhile, so the commit thread gets the GIL at once."""
+        assert self._recv is not None
+        return self._limiter.borrowed_tokens > 0 or self._recv.statistics().current_buffer_used > 0
+
     def close(self) -> None:
         """Stop accepting writes; `run` drains what is queued and returns."""
         assert self._send is not None

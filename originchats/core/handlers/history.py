@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .voice import voice_state_wire
+
 from functools import partial
 from typing import Any
 
@@ -49,7 +51,7 @@ def _channel_list(state: ServerState, channels: list[Channel], last: dict) -> li
             obj["last_message"] = ts
             obj["last_message_id"] = mid
         elif ch.type == "voice":
-            obj["voice_state"] = []
+            obj["voice_state"] = voice_state_wire(state, ch)
         elif ch.type == "forum":  # from the forum -> threads index, kept in memory (threads.md flaw 8)
             obj["threads"] = [thread_wire(state, t) for t in state.threads.of_channel(ch.id)]
         out.append(obj)

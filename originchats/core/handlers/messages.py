@@ -19,6 +19,7 @@ from ..errors import ProtocolError
 from ..model import Action, Message, User
 from ..ops import GetMessage, LastMessage
 from ..permissions import channel_allows, channel_allows_literal
+from ..push import push_for
 from ..registry import command
 from ..request import Request, opt_str
 from ..state import ServerState
@@ -110,7 +111,8 @@ def _post(state: ServerState, ctx: Context, target: Target, message: Message,
     wire = message_wire(state, message)
     wire["pings"] = {"users": users, "roles": roles, "replies": replies}
     packet = packets.message_new(wire, ch.name, target.thread_id)
-    return Step(state, (Persist(writes, (*announce, *global_packet(state, ctx, ch, packet))),))
+    push = push_for(state, ch, message, users, roles, message.reply_to_user if replies else None)
+    return Step(state, (Persist(writes, (*announce, *global_packet(state, ctx, ch, packet), *push)),))
 
 
 # ---- message_edit -----------------------------------------------------------------------------

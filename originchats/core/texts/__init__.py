@@ -23,6 +23,7 @@ from .members import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .polls import *  # noqa: F403
 from .pins import *  # noqa: F403
+from .pushvoice import *  # noqa: F403
 from .requests import *  # noqa: F403
 from .slash import *  # noqa: F403
 from .threads import *  # noqa: F403
@@ -54,6 +55,8 @@ UNDOCUMENTED = frozenset({
     "LAST_OWNER", "NOT_CONNECTED", "NICKNAME_REQUIRED", "NO_NICKNAME",
     # pins, replies, search (issue 8)
     "too_many_pins",
+    # web push and voice (issue 10)
+    "PUSH_ENDPOINT_REFUSED", "VOICE_CONNECT_DENIED", "VOICE_SPEAK_DENIED", "peer_id_invalid", "voice_full",
     # the details of `Embed <i>: <detail>` (pydantic's wording, as the original sent them)
     "EMBED_FIELD_REQUIRED", "EMBED_NOT_A_STRING", "EMBED_NOT_AN_INTEGER", "EMBED_INTEGER_PARSING",
     "EMBED_INTEGER_FRACTION", "EMBED_NOT_A_LIST", "EMBED_NOT_A_BOOLEAN", "EMBED_BOOLEAN_PARSING", "EMBED_NOT_A_NUMBER",
