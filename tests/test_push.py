@@ -290,3 +290,19 @@ async def test_a_claims_email_push_services_would_refuse_turns_push_off(make_ser
     alice = await server.user("alice")
     await alice.send("push_get_vapid")
     await alice.expect_error("VAPID keys not configured on this server", src="push_get_vapid")
+
+
+async def test_a_webhook_post_that_mentions_an_offline_member_pushes_them(server, push_service):
+    """Webhook messages push like members' (issue 10: mentions, pings, unreads and push)."""
+    from tests.test_webhooks import create, post
+
+    browser = push_service.browser("alice")
+    await subscribed(server, "alice", browser)
+    boss = await server.owner()
+    hook = await create(boss)
+    status, _, _ = await post(server, {"content": "deploy done @alice", "username": "CI"}, hook["token"])
+    assert status == 204
+    await push_service.wait(1)
+    path, _, body = push_service.received[0]
+    assert path == "/push/alice"
+    assert browser.decrypt(body)["body"] == "deploy done @alice"

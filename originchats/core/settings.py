@@ -164,6 +164,9 @@ class WebhookSettings:
     burst: int = 10
     name_length: int = 80  # characters of a webhook's name and of a post's `username`
     secret_length: int = 256  # characters of a GitHub secret
+
+
+@attrs.frozen(kw_only=True)
 class PushSettings:
     """`[push]` (extended/push.md), the part the core applies; the shell's part is in
     config/sections.py `PushSection`."""

@@ -24,6 +24,7 @@ from ..embeds import normalize_embeds
 from ..errors import ProtocolError
 from ..model import Channel, Message, User
 from ..names import SYSTEM_AUTHOR
+from ..push import push_for
 from ..state import ServerState
 from ..views import channel_viewers, message_wire
 from ..webhook_records import Webhook
@@ -163,4 +164,5 @@ def _post(state: ServerState, ctx: Context, ch: Channel, content: str, embeds: l
     wire = message_wire(state, message)
     wire["pings"] = {"users": users, "roles": roles, "replies": []}
     packet = packets.message_new(wire, ch.name)
-    return Step(state, (Persist((MessageCreated(message, targets),), (Send(channel_viewers(state, ch), packet),)),))
+    push = push_for(state, ch, message, users, roles, None)  # mentions push as a member's do
+    return Step(state, (Persist((MessageCreated(message, targets),), (Send(channel_viewers(state, ch), packet), *push)),))
