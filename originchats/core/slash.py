@@ -13,8 +13,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import attrs
-
 from . import texts
 from .errors import ProtocolError
 from .settings import SlashSettings
