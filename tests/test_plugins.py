@@ -39,6 +39,15 @@ async def next_message(client: Client) -> dict:
             return packet
 
 
+async def owner_beside_the_plugin_account(server: Server) -> Client:
+    """The owner's client, once the plugins' account exists (its welcome and presence drained)."""
+    boss = await server.owner()
+    robot = await server.user("robot")
+    await robot.drain()
+    await boss.drain()
+    return boss
+
+
 async def reload_all(boss: Client, expect: str = "All plugins reloaded successfully") -> None:
     await boss.send("plugins_reload", listener="r")
     answer = await boss.expect("plugins_reload")
@@ -56,10 +65,7 @@ ECHO = '''
 
 
 async def test_a_plugin_hears_a_stored_message_after_its_broadcast_and_answers_as_its_account(server):
-    boss = await server.owner()
-    robot = await server.user("robot")
-    await robot.drain()
-    await boss.drain()
+    boss = await owner_beside_the_plugin_account(server)
     write(server, "echo.py", ECHO)
     await reload_all(boss)
     ann = await server.user("ann")
@@ -75,10 +81,7 @@ async def test_a_plugin_hears_a_stored_message_after_its_broadcast_and_answers_a
 
 
 async def test_plugins_do_not_answer_themselves_or_each_other_forever_and_required_roles_filter(server):
-    boss = await server.owner()
-    robot = await server.user("robot")
-    await robot.drain()
-    await boss.drain()
+    boss = await owner_beside_the_plugin_account(server)
     for name in ("a", "b"):  # each repeats every message it hears
         write(server, f"{name}.py", f'''
             def getInfo():
@@ -145,10 +148,7 @@ async def test_plugins_list_and_reload_do_real_work_and_a_broken_module_is_repor
 
 
 async def test_a_plugin_that_raises_or_is_slow_stalls_nothing(server, autojump_clock):
-    boss = await server.owner()
-    robot = await server.user("robot")
-    await robot.drain()
-    await boss.drain()
+    boss = await owner_beside_the_plugin_account(server)
     write(server, "echo.py", ECHO)
     write(server, "crash.py", '''
         def getInfo():
@@ -188,10 +188,7 @@ async def test_a_hung_thread_costs_one_thread_and_a_bounded_queue(make_server, t
     runs while the deadline (1 s) passes."""
     server = await make_server(plugins=PluginsSection(account=ROBOT, queue_size=4, deadline_seconds=1.0))
     stop = tmp_path / "stop"
-    boss = await server.owner()
-    robot = await server.user("robot")
-    await robot.drain()
-    await boss.drain()
+    boss = await owner_beside_the_plugin_account(server)
     write(server, "echo.py", ECHO)
     write(server, "stuck.py", f'''
         import os, time
@@ -230,7 +227,7 @@ async def test_automod_matches_whole_words_and_acts_through_the_plugin_account(m
     # rate limiting on: a timeout does something only then (core.md, user_timeout)
     server = await make_server(plugins=PluginsSection(account=ROBOT), rate_limiting=RateLimitingSection())
     boss = await server.owner()
-    robot = await server.user("robot")
+    robot = await server.user("robot")  # drained again below, once it is made an admin
     await robot.drain()
     await boss.drain()
     write(server, "automod.py", AUTOMOD.read_text())
@@ -277,10 +274,7 @@ async def test_automod_matches_whole_words_and_acts_through_the_plugin_account(m
 
 
 async def test_welcome_plugin_greets_a_new_user_once_as_the_plugin_account(server):
-    boss = await server.owner()
-    robot = await server.user("robot")
-    await robot.drain()
-    await boss.drain()
+    boss = await owner_beside_the_plugin_account(server)
     write(server, "welcome.py", WELCOME.read_text())
     await reload_all(boss)
     await server.user("ann")
@@ -369,10 +363,7 @@ async def test_a_webhook_post_reaches_the_plugins_like_a_members_message(server)
     """A webhook's message goes the members' way after its commit, plugin events included."""
     from tests.test_webhooks import create, post
 
-    boss = await server.owner()
-    robot = await server.user("robot")
-    await robot.drain()
-    await boss.drain()
+    boss = await owner_beside_the_plugin_account(server)
     write(server, "echo.py", ECHO)
     await reload_all(boss)
     hook = await create(boss)
