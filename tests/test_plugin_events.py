@@ -155,3 +155,17 @@ async def test_logins_disconnects_and_leaving_tell_who_with_roles_and_color(serv
     began = trio.current_time()
     await server.shutdown()
     assert trio.current_time() - began < SHUTDOWN_GRACE
+
+
+async def test_a_kick_or_an_owners_delete_is_no_user_leave(server):
+    boss = await server.owner()
+    await recording(server, boss, "user_leave", "user_disconnect")
+    mod = await server.user("mod")
+    alice = await server.user("alice")
+    await boss.drain()
+    assert (await ok(boss, "user_leave", user=mod.username))["val"] == "User kicked"
+    await mod.wait_closed()
+    await ok(boss, "user_delete", user=alice.username)
+    await alice.wait_closed()
+    assert [(e, d["username"]) for e, d in await recorded(server)] == [
+        ("user_disconnect", "USR:local_mod"), ("user_disconnect", "USR:local_alice")]
