@@ -159,8 +159,8 @@ def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message
         wire["pings"] = {"users": users, "roles": roles, "replies": []}
     packet = packets.message_edit(id=m.id, content=content, message=wire, channel=ch.name, thread_id=m.thread_id)
     targets = ping_targets(state, ch, users, roles, m.reply_to_user if m.ping is not False else None)
-    return Step(state, (Persist((MessageEdited(m.id, content, embeds), MentionsChanged(m.id, targets)),
-                                global_packet(state, ctx, ch, packet)),))
+    edit = MessageEdited(m.id, content, embeds, m.channel_id, m.thread_id)
+    return Step(state, (Persist((edit, MentionsChanged(m.id, targets)), global_packet(state, ctx, ch, packet)),))
 
 
 # ---- message_delete ---------------------------------------------------------------------------
