@@ -1,6 +1,8 @@
 """A small bot, speaking the protocol over its own socket as a chats.py bot does: it logs in as an
 ordinary (cracked) account, registers slash commands, waits for the server's `slash_call`s and
-answers them with `slash_response`. The slash tests drive it; it knows nothing of the server."""
+answers them with `slash_response`. The slash tests drive it; it knows nothing of the server. It runs
+over the `server` fixture's in-memory sockets; tests/test_bot_tcp.py runs the same flow over real TCP
+with the `websockets` library chats.py is built on."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 core/voice_seats.py): the channel deleted or no longer a voice channel, `view` or `connect` lost
 through channel permissions, member roles, role edits or a role deleted, the account banned or
 deleted. Each seat goes with the `voice_user_left` a `voice_leave` gives, to the same people; a
-rename keeps everyone seated under the new name."""
+rename keeps everyone seated under the new name. A seat whose holder loses `speak` (a role permission)
+while unmuted is muted, with the `voice_user_updated` a `voice_mute` gives."""
 
 from __future__ import annotations
 
@@ -183,3 +184,59 @@ async def test_a_deleted_member_leaves_the_voice_channel_at_once(server):
         assert await lefts(client) == [("talk", alice.username)], client.username
     assert await seated(carol, "talk") == [bob.username]
     assert await seated(dave, "lounge") == [dave.username]
+
+
+# ---- `speak` lost: muted as by voice_mute -------------------------------------------------------
+
+
+def updates(packets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p for p in packets if p["cmd"].startswith("voice_")]
+
+
+def muted_event(client: Client, channel: str, peer: str | None) -> dict[str, Any]:
+    user = {"username": client.username, "muted": True, **({"peer_id": peer} if peer else {})}
+    return {"cmd": "voice_user_updated", "channel": channel, "user": user}
+
+
+async def test_losing_speak_through_a_role_edit_mutes_the_unmuted_as_voice_mute_does(server):
+    """Flaw 4 (no server-side moderation): the role edit took `speak`, yet alice and dave talked on."""
+    boss, alice, bob, carol, dave = await room(server)
+    await bob.send("voice_mute")
+    await drained(boss, alice, bob, carol, dave)
+    await boss.send("role_update", name="user", permissions=["send_messages", "connect"])
+    # the unmuted are muted, bob (muted already) is not announced again; each event has the peer id
+    # for the people in that voice channel (the muted one too), and not for its other viewers
+    assert updates(await alice.drain()) == [muted_event(alice, "talk", "pa"), muted_event(dave, "lounge", None)]
+    assert updates(await bob.drain()) == [muted_event(alice, "talk", "pa"), muted_event(dave, "lounge", None)]
+    assert updates(await dave.drain()) == [muted_event(alice, "talk", None), muted_event(dave, "lounge", "pd")]
+    for client in (boss, carol):
+        assert updates(await client.drain()) == [muted_event(alice, "talk", None), muted_event(dave, "lounge", None)]
+    await alice.send("voice_unmute")
+    await alice.expect_error("You do not have permission to speak in this voice channel", src="voice_unmute")
+    await alice.send("voice_state", channel="talk")
+    states = (await alice.expect("voice_state"))["participants"]
+    assert [(p["username"], p["muted"]) for p in states] == [(alice.username, True), (bob.username, True)]
+
+
+async def test_losing_speak_through_member_roles_or_a_deleted_role_mutes(server):
+    boss = await server.owner()
+    await make_voice(boss, "talk")
+    await boss.request("role_create", name="speaker", permissions=["speak"])
+    await boss.request("role_update", name="user", permissions=["send_messages", "connect"])
+    alice, carol = await server.user("alice"), await server.user("carol")
+    await boss.request("user_roles_set", user=alice.username, roles=["user", "speaker"])
+    await join(alice, "talk", "pa")
+    await drained(boss, alice, carol)
+    await boss.send("user_roles_set", user=alice.username, roles=["user"])
+    assert updates(await alice.drain()) == [muted_event(alice, "talk", "pa")]
+    assert updates(await carol.drain()) == [muted_event(alice, "talk", None)]
+    await boss.request("user_roles_set", user=alice.username, roles=["user", "speaker"])
+    assert updates(await alice.drain()) == []  # `speak` back: still muted until she unmutes
+    await alice.send("voice_unmute")
+    await alice.expect("voice_user_updated")
+    assert await alice.recv() == {"cmd": "voice_unmute", "channel": "talk", "muted": False}
+    await drained(boss, carol)
+    await boss.send("role_delete", name="speaker")
+    assert updates(await alice.drain()) == [muted_event(alice, "talk", "pa")]
+    assert updates(await carol.drain()) == [muted_event(alice, "talk", None)]
+    assert await seated(carol, "talk") == [alice.username]

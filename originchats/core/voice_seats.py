@@ -1,4 +1,5 @@
-"""Who may keep a voice seat (extended/voice.md), and the one place that drops the seats that lost it.
+"""Who may keep a voice seat, and unmuted (extended/voice.md), and the one place that drops the seats
+that lost it and mutes the seats that lost `speak`.
 
 A seat (core/push_records.py `VoiceSeat`, one per connection) stays only while all of this holds:
 the connection is logged in; its account exists, is not deleted and not banned; the seat's channel
@@ -6,17 +7,23 @@ exists and is still a voice channel; the account may `view` that channel and has
 are the checks of `voice_join`, so a seat is never kept where it could not be taken. A channel is
 named by id in the seat, so a rename keeps everyone in the call (the events carry the new name).
 A timeout (`user_timeout`, `/mute`) does not end a seat: it only holds back messages (core.md).
+A kept seat stays unmuted only while the account has `speak` (a role permission: a role edited or
+deleted, the member's roles changed), the check of `voice_unmute`; one that loses it is muted.
 
 `reconcile(before, step)` runs after every command (core/dispatch.py `run_guarded` and `operator`,
 so continuations and the admin socket too). It does nothing unless the step changed the channels,
 the roles or the users while somebody sits in a voice channel. Each dropped seat then gets the
 `voice_user_left` a `voice_leave` gives, to the same people: the channel's viewers (before and
-after the change: both saw the seat) and its participants, the leaver included. The sends run after
+after the change: both saw the seat) and its participants, the leaver included. Each muted seat
+gets the `voice_user_updated` a `voice_mute` gives (`announce`): with the peer id to the channel's
+participants, the muted one included, without it to its other viewers. The sends run after
 the step's commit (first in its last `Persist`'s `then`), so a change that fails to save, and is taken back with
 the seats (core/revert.py), has told nobody.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import attrs
 
@@ -42,8 +49,41 @@ def seat_allowed(state: ServerState, conn_id: int, seat: VoiceSeat) -> bool:
             and has_perm(state.roles, user, Perm.CONNECT))
 
 
+def may_speak(state: ServerState, conn_id: int) -> bool:
+    """May `conn_id`'s account be heard (unmuted)? Asked of a seat `seat_allowed` keeps."""
+    conn = state.conns.get(conn_id)
+    user = state.users.get(conn.user_id or "") if conn is not None else None
+    return user is not None and has_perm(state.roles, user, Perm.SPEAK)
+
+
+def seats(state: ServerState, channel_id: str) -> list[tuple[int, VoiceSeat]]:
+    return [(cid, seat) for cid, seat in state.voice.items() if seat.channel_id == channel_id]
+
+
 def participants(state: ServerState, channel_id: str) -> tuple[int, ...]:
-    return tuple(cid for cid, seat in state.voice.items() if seat.channel_id == channel_id)
+    return tuple(cid for cid, _ in seats(state, channel_id))
+
+
+def who(state: ServerState, conn_id: int, seat: VoiceSeat, peer: bool) -> dict[str, Any]:
+    """A participant as the wire shows it: named by username, with the peer id when `peer`."""
+    conn = state.conns.get(conn_id)
+    name = conn.username if conn is not None and conn.username else ""
+    out: dict[str, Any] = {"username": name, "muted": seat.muted}
+    if peer:
+        out["peer_id"] = seat.peer_id
+    return out
+
+
+def announce(state: ServerState, ch: Channel, conn_id: int, seat: VoiceSeat, event: str) -> tuple[Send, ...]:
+    """`voice_user_joined`/`updated` for `conn_id`'s seat: with the peer id to the channel's
+    participants (the actor included), without it to the channel's other viewers."""
+    inside = participants(state, ch.id)
+    outside = tuple(cid for cid in channel_viewers(state, ch) if cid not in set(inside))
+    build = packets.voice_user_joined if event == "joined" else packets.voice_user_updated
+    out = [Send(inside, build(ch.name, who(state, conn_id, seat, True)))]
+    if outside:
+        out.append(Send(outside, build(ch.name, who(state, conn_id, seat, False))))
+    return tuple(out)
 
 
 def left_audience(state: ServerState, channel_id: str, *channels: Channel | None) -> set[int]:
@@ -65,13 +105,20 @@ def _username(state: ServerState, conn_id: int) -> str:
 
 
 def reconcile(before: ServerState, step: Step) -> Step:
-    """`step` without the seats its change of access ended, and with their `voice_user_left`."""
+    """`step` without the seats its change of access ended and with the seats that lost `speak`
+    muted, and with their `voice_user_left` and `voice_user_updated`."""
     after = step.state
     if not after.voice or (before.channels is after.channels and before.roles is after.roles
                            and before.users is after.users):
         return step
-    gone = [(cid, seat) for cid, seat in after.voice.items() if not seat_allowed(after, cid, seat)]
-    if not gone:
+    gone: list[tuple[int, VoiceSeat]] = []
+    silenced: list[int] = []  # kept, unmuted, without `speak`
+    for cid, seat in after.voice.items():
+        if not seat_allowed(after, cid, seat):
+            gone.append((cid, seat))
+        elif not seat.muted and not may_speak(after, cid):
+            silenced.append(cid)
+    if not gone and not silenced:
         return step
     channel_ids = list(dict.fromkeys(seat.channel_id for _, seat in gone))
     audiences = {}
@@ -91,6 +138,12 @@ def reconcile(before: ServerState, step: Step) -> Step:
         to = tuple(sorted(c for c in audiences[seat.channel_id] if c in state.conns))
         if to:
             sends.append(Send(to, packets.voice_user_left(ch.name, _username(after, cid))))
+    for cid in silenced:
+        seat = attrs.evolve(state.voice[cid], muted=True)
+        state = attrs.evolve(state, voice=state.voice.set(cid, seat))
+        ch = state.channel_by_id(seat.channel_id)
+        assert ch is not None  # `seat_allowed` kept the seat
+        sends.extend(announce(state, ch, cid, seat, "updated"))
     return Step(state, _placed(step.effects, tuple(sends)))
 
 

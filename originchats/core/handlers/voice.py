@@ -10,7 +10,9 @@ The spec's flaws are fixed:
    closing connection leaves only its own seat (`left_on_close`, run by dispatch.disconnect),
    and a seat whose holder may no longer be there (channel deleted, `view` or `connect` lost,
    account banned or deleted) goes at once (core/voice_seats.py `reconcile`);
-4. `connect` is needed to join, `speak` to be unmuted (without it one joins muted and stays so);
+4. `connect` is needed to join, `speak` to be unmuted (without it one joins muted and stays so;
+   one who loses it while unmuted is muted at once, with the `voice_user_updated` of a
+   `voice_mute`: core/voice_seats.py `reconcile`);
 5. the state is in memory: after a restart no connection of before exists, so nobody is listed.
 The ICE (STUN/TURN) servers of `[voice]` come in `voice_join`'s reply (`ice_servers`).
 """
@@ -31,39 +33,13 @@ from ..push_records import VoiceSeat
 from ..registry import command
 from ..request import Request
 from ..state import ServerState
-from ..views import channel_viewers
-from ..voice_seats import left_audience
+from ..voice_seats import announce, left_audience, seats, who
 from .common import me
-
-
-def _seats(state: ServerState, channel_id: str) -> list[tuple[int, VoiceSeat]]:
-    return [(cid, seat) for cid, seat in state.voice.items() if seat.channel_id == channel_id]
-
-
-def _who(state: ServerState, conn_id: int, seat: VoiceSeat, peer: bool) -> dict[str, Any]:
-    conn = state.conns.get(conn_id)
-    name = conn.username if conn is not None and conn.username else ""
-    out: dict[str, Any] = {"username": name, "muted": seat.muted}
-    if peer:
-        out["peer_id"] = seat.peer_id
-    return out
 
 
 def voice_state_wire(state: ServerState, ch: Channel) -> list[dict[str, Any]]:
     """`channels_get`'s `voice_state` of a voice channel: who is in, without peer ids."""
-    return [_who(state, cid, seat, False) for cid, seat in _seats(state, ch.id)]
-
-
-def _announce(state: ServerState, ch: Channel, conn_id: int, seat: VoiceSeat, event: str) -> tuple[Send, ...]:
-    """`voice_user_joined`/`updated` for `conn_id`'s seat: with the peer id to the channel's
-    participants (the actor included), without it to the channel's other viewers."""
-    inside = tuple(cid for cid, _ in _seats(state, ch.id))
-    outside = tuple(cid for cid in channel_viewers(state, ch) if cid not in set(inside))
-    build = packets.voice_user_joined if event == "joined" else packets.voice_user_updated
-    out = [Send(inside, build(ch.name, _who(state, conn_id, seat, True)))]
-    if outside:
-        out.append(Send(outside, build(ch.name, _who(state, conn_id, seat, False))))
-    return tuple(out)
+    return [who(state, cid, seat, False) for cid, seat in seats(state, ch.id)]
 
 
 def _leave(state: ServerState, conn_id: int, username: str,
@@ -115,15 +91,15 @@ def handle_voice_join(state: ServerState, ctx: Context, req: Request) -> Step:
     ch = _voice_channel(state, user, name)
     if not has_perm(state.roles, user, Perm.CONNECT):
         raise ProtocolError(texts.VOICE_CONNECT_DENIED)
-    others = [(cid, seat) for cid, seat in _seats(state, ch.id) if cid != ctx.conn_id]
+    others = [(cid, seat) for cid, seat in seats(state, ch.id) if cid != ctx.conn_id]
     if len(others) >= vs.max_participants:
         raise ProtocolError(texts.voice_full(vs.max_participants))
     username = state.conn(ctx.conn_id).username or user.username
     state, left, _ = _leave(state, ctx.conn_id, username)
     seat = VoiceSeat(ch.id, peer_id, muted=not has_perm(state.roles, user, Perm.SPEAK))
     state = attrs.evolve(state, voice=state.voice.set(ctx.conn_id, seat))
-    joined = _announce(state, ch, ctx.conn_id, seat, "joined")
-    participants = [_who(state, cid, s, True) for cid, s in others]
+    joined = announce(state, ch, ctx.conn_id, seat, "joined")
+    participants = [who(state, cid, s, True) for cid, s in others]
     reply = Reply(packets.voice_join(ch.name, participants, [dict(s) for s in vs.ice_servers]))
     return Step(state, (*left, *joined, reply))
 
@@ -153,7 +129,7 @@ def _set_muted(state: ServerState, ctx: Context, req: Request, muted: bool) -> S
         raise ProtocolError(texts.VOICE_SPEAK_DENIED)
     seat = attrs.evolve(seat, muted=muted)
     state = attrs.evolve(state, voice=state.voice.set(ctx.conn_id, seat))
-    updated = _announce(state, ch, ctx.conn_id, seat, "updated")
+    updated = announce(state, ch, ctx.conn_id, seat, "updated")
     return Step(state, (*updated, Reply(packets.voice_mute(str(req.cmd), ch.name, muted))))
 
 
@@ -176,5 +152,5 @@ def handle_voice_state(state: ServerState, ctx: Context, req: Request) -> Step:
     ch = _voice_channel(state, user, name)
     mine = state.voice.get(ctx.conn_id)
     inside = mine is not None and mine.channel_id == ch.id
-    return Step(state, (Reply(packets.voice_state(ch.name, [_who(state, cid, s, inside)
-                                                            for cid, s in _seats(state, ch.id)])),))
+    return Step(state, (Reply(packets.voice_state(ch.name, [who(state, cid, s, inside)
+                                                            for cid, s in seats(state, ch.id)])),))
