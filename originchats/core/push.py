@@ -20,7 +20,7 @@ import attrs
 
 from .context import Context
 from .effects import Persist, PushNotify, Step
-from .model import Action, Channel, Message
+from .model import Action, Channel, Message, User
 from .permissions import channel_allows
 from .settings import PushSettings
 from .state import ServerState
@@ -77,30 +77,35 @@ def push_for(state: ServerState, ch: Channel, message: Message, users: list[str]
     sender = state.username_of(message.user_id)
     prefix = "#" + ch.name + DASH + sender
     chosen: dict[str, str] = {}  # user id -> title
+    users_by_id = state.users
+    viewers: dict[tuple[str, ...], bool] = {}  # role set -> may view `ch` (members share role sets)
+    limit = settings.recipients_per_message
 
-    def consider(uid: str | None, title: str) -> None:
-        if uid is None or uid in chosen or uid == message.user_id or uid not in subs:
+    def consider(uid: str | None, user: User | None, title: str) -> None:
+        if uid is None or uid in chosen or uid == message.user_id or uid not in subs or len(chosen) >= limit:
             return
-        if len(chosen) >= settings.recipients_per_message:
+        if user is None or user.deleted:
             return
-        user = state.users.get(uid)
-        if user is None or user.deleted or not channel_allows(ch, Action.VIEW, user.roles):
-            return
-        if state.conns_of(uid):  # online: the client shows it itself
-            return
-        chosen[uid] = title
+        roles = tuple(user.roles)
+        may = viewers.get(roles)
+        if may is None:
+            may = viewers[roles] = channel_allows(ch, Action.VIEW, roles)
+        if may and not state.conns_of(uid):  # online: the client shows it itself
+            chosen[uid] = title
 
     for name in users:
-        consider(state.names.get(name.casefold()), prefix)
+        uid = state.names.get(name.casefold())
+        consider(uid, users_by_id.get(uid) if uid is not None else None, prefix)
     if reply_user_id is not None:
-        consider(reply_user_id, prefix + " replied")
+        consider(reply_user_id, users_by_id.get(reply_user_id), prefix + " replied")
     for role in roles:
         if role not in state.roles:
             continue
-        for uid in list(subs.keys()):
-            user = state.users.get(uid)
+        title = prefix + " mentioned @" + role
+        for uid in subs:
+            user = users_by_id.get(uid)
             if user is not None and role in user.roles:
-                consider(uid, prefix + " mentioned @" + role)
+                consider(uid, user, title)
     if not chosen:
         return ()
     items: list[tuple[Any, dict[str, Any]]] = []
