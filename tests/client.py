@@ -45,9 +45,15 @@ class _Threads:
 
 
 async def settle() -> None:
-    """Until every task is blocked and no worker thread is running."""
+    """Until every task is blocked, no worker thread is running and no background work (a push, a
+    plugin callback) waits for the server to be idle (server/idle.py)."""
+    from originchats.server.idle import IdleGate
+
     while True:
         await trio.testing.wait_all_tasks_blocked()
+        if IdleGate.waiting:  # woken with us: let it start its piece, then look again
+            await trio.lowlevel.checkpoint()
+            continue
         if not _Threads.busy:
             return
         if _Threads.idle is None:

@@ -67,12 +67,15 @@ class Plugin:
     info: dict[str, Any]
     handlers: dict[str, Callable[..., Any]]
     roles: frozenset[str] | None  # required roles (any of them), or None
-    send: trio.MemorySendChannel[tuple[str, dict[str, Any], int]]
-    receive: trio.MemoryReceiveChannel[tuple[str, dict[str, Any], int]]
+    # (event, its data as JSON, depth): each callback gets its own copy of the data
+    send: trio.MemorySendChannel[tuple[str, str, int]]
+    receive: trio.MemoryReceiveChannel[tuple[str, str, int]]
     limiter: trio.CapacityLimiter = attrs.Factory(lambda: trio.CapacityLimiter(1))
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     dropped: int = 0
     depth: int = 0  # the depth of the event being handled (what its actions cause is one more)
+    api: PluginApi | None = None  # what its `async def` callbacks get
+    thread_api: ThreadApi | None = None  # the same, blocking, for its plain `def` callbacks
 
 
 def _where(exc: BaseException) -> str:
@@ -82,6 +85,10 @@ def _where(exc: BaseException) -> str:
         return "?"
     last = frames[-1]
     return f"{Path(last.filename).name}:{last.lineno}"
+
+
+def _call_sync(fn: Callable[..., Any], api: ThreadApi, text: str) -> None:
+    fn(api, json.loads(text))
 
 
 def _import(path: Path, name: str) -> tuple[dict[str, Any], dict[str, Callable[..., Any]], frozenset[str] | None]:
@@ -184,8 +191,10 @@ class PluginHost:
             return False
         self._stop(name)
         info, handlers, roles = described
-        send, receive = trio.open_memory_channel[tuple[str, dict[str, Any], int]](self.settings.queue_size)
+        send, receive = trio.open_memory_channel[tuple[str, str, int]](self.settings.queue_size)
         plugin = Plugin(name=name, info=info, handlers=handlers, roles=roles, send=send, receive=receive)
+        plugin.api = PluginApi(self, name)
+        plugin.thread_api = ThreadApi(plugin.api)
         self.plugins[name] = plugin
         assert self._nursery is not None
         self._nursery.start_soon(self._work, plugin)
@@ -211,6 +220,7 @@ class PluginHost:
         if depth > MAX_DEPTH:
             return
         hub = self.hub
+        text = None
         for plugin in self.plugins.values():
             if event not in plugin.handlers or plugin.name == source:
                 continue
@@ -218,8 +228,10 @@ class PluginHost:
                 user = hub.state.users.get(actor_id or "") if hub is not None else None
                 if user is None or not plugin.roles.intersection(user.roles):
                     continue
+            if text is None:
+                text = json.dumps(data)  # once per event: each plugin parses its own copy
             try:
-                plugin.send.send_nowait((event, data, depth))
+                plugin.send.send_nowait((event, text, depth))
             except trio.WouldBlock:
                 plugin.dropped += 1
                 if plugin.dropped & (plugin.dropped - 1) == 0:  # 1, 2, 4, 8…: a bounded log
@@ -276,22 +288,23 @@ class PluginHost:
     # ---- running callbacks ----------------------------------------------------------------------
 
     async def _work(self, plugin: Plugin) -> None:
+        assert self.hub is not None
+        idle = self.hub.idle
         with plugin.scope:
             async with plugin.receive:
-                async for event, data, depth in plugin.receive:
+                async for event, text, depth in plugin.receive:
+                    await idle.wait(self.settings.max_lag_seconds)  # after the broadcasts (server/idle.py)
                     plugin.depth = depth
-                    await self._call(plugin, event, data)
+                    await self._call(plugin, event, text)
 
-    async def _call(self, plugin: Plugin, event: str, data: dict[str, Any]) -> None:
+    async def _call(self, plugin: Plugin, event: str, text: str) -> None:
         fn = plugin.handlers[event]
-        data = json.loads(json.dumps(data))  # the plugin's own copy
-        api = PluginApi(self, plugin.name)
         with trio.move_on_after(self.settings.deadline_seconds) as scope:
             try:
                 if inspect.iscoroutinefunction(fn):
-                    await fn(api, data)
-                else:
-                    await trio.to_thread.run_sync(fn, ThreadApi(api), data, abandon_on_cancel=True,
+                    await fn(plugin.api, json.loads(text))
+                else:  # the data is parsed in the thread too: less work on the server's own thread
+                    await trio.to_thread.run_sync(_call_sync, fn, plugin.thread_api, text, abandon_on_cancel=True,
                                                   limiter=plugin.limiter)
             except (Exception, SystemExit) as exc:  # the crash barrier
                 log.warning("plugin_failed", plugin=plugin.name, on=event, error=type(exc).__name__,

@@ -4,7 +4,7 @@ The core decides who is pushed (core/push.py) and puts a `PushNotify` after the 
 message's `then`; the socket sink hands it to `Pusher.offer`, which only queues: one push waits per
 subscription at most (a newer one takes the older one's place: the notification shows the newest
 message), and beyond `push.queue` subscriptions waiting, new ones are dropped and counted.
-`push.concurrency` workers send them, each only once the server is idle (`_idle`), each push under
+`push.concurrency` workers send them, each once the server is idle (server/idle.py), each push under
 a deadline of `push.send_timeout_seconds` for the whole of it (resolve, connect, send, answer). So
 a push never delays a broadcast, and a slow or dead push service holds at most one worker for one
 deadline. The requests go through server/push_http.py (keep-alive HTTP/1.1 per push service).
@@ -37,7 +37,6 @@ import h11
 import http_ece
 import structlog
 import trio
-import trio.testing
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from py_vapid import Vapid02, VapidException
@@ -51,8 +50,6 @@ from .push_http import PushHTTP
 
 log = structlog.get_logger("originchats.push")
 
-#: how often a push waiting for the writer to finish its commit looks again
-IDLE_POLL = 0.002
 #: answers are recorded (last_used, dead subscriptions) at most this often, in one commit
 RECORD_EVERY = 1.0
 #: how long a VAPID signature is valid (push services refuse more than 24 h)
@@ -116,6 +113,7 @@ class Pusher:
     concurrency: int
     queue: int
     ttl: int
+    max_lag: float = 5.0  # a push waits this long at most for the server to be idle
     ssl_context: ssl.SSLContext | None = None  # None: the system's trust store (tests pass their CA)
     sent: int = 0
     dropped: int = 0
@@ -170,11 +168,12 @@ class Pusher:
                 await self._http.aclose()
 
     async def _next(self) -> tuple[PushSub, dict[str, Any]]:
-        """The oldest waiting push, once the server is idle (see `_idle`)."""
+        """The oldest waiting push, once the server is idle or it has waited `max_lag` seconds
+        (server/idle.py): pushes go after the broadcasts."""
         while True:
             while not self._pending:
                 await self._waiting.park()
-            await self._idle()
+            await self.hub.idle.wait(self.max_lag)
             if self._pending:  # another worker may have taken the last one meanwhile
                 endpoint = next(iter(self._pending))
                 return self._pending.pop(endpoint)
@@ -213,18 +212,6 @@ class Pusher:
         if not found or not all(address_allowed(a, self.settings) for a in found):
             raise Refused
         return found
-
-    async def _idle(self) -> None:
-        """The broadcasts go first: a push's CPU work (encryption, the request) waits until no other
-        task of the server can run and the writer is not committing (its thread would wait for the
-        GIL behind us). A busy server delays pushes, never the other way round."""
-        writer = getattr(self.hub, "writer", None)
-        async with self._gate:  # one worker watches for idleness at a time: no busy polling
-            while True:
-                await trio.testing.wait_all_tasks_blocked()
-                if writer is None or not writer.busy:
-                    return
-                await trio.sleep(IDLE_POLL)
 
     async def _deliver(self, sub: PushSub, payload: dict[str, Any]) -> int:
         parts = urlsplit(sub.endpoint)
