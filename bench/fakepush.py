@@ -6,8 +6,8 @@ event loop that timestamps the receivers' frames (a real push service is another
 is pinned to the load generator's CPU at SCHED_IDLE, so it only runs while the load generator
 has nothing to do, and never takes CPU from the server being measured.
 
-`python -m bench.fakepush`: prints its port on one line; when its stdin closes, prints how many
-requests it answered and exits.
+`python -m bench.fakepush`: prints its port on one line; then, for each line read on stdin, how
+many requests it answered and to how many distinct subscriptions; exits when stdin closes.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from .server import CLIENT_CPU
 class Service:
     def __init__(self) -> None:
         self.posts = 0
+        self.paths: set[bytes] = set()  # the subscriptions pushed to
 
     async def conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                self.paths.add(head.split(b" ", 2)[1])
                 length = 0
                 for line in head.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
@@ -42,6 +44,8 @@ class Service:
 
 
 def _background() -> None:
+    if os.environ.get("FAKEPUSH_NORMAL"):
+        return
     try:
         os.sched_setaffinity(0, {CLIENT_CPU})
     except (OSError, AttributeError):
@@ -61,9 +65,9 @@ async def main() -> None:
     server = await asyncio.start_server(service.conn, "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.read)  # until the bench closes our stdin
-    server.close()
-    print(service.posts, flush=True)
+    while await loop.run_in_executor(None, sys.stdin.readline):  # each line: "how many so far?"
+        print(service.posts, len(service.paths), flush=True)
+    server.close()  # stdin closed: done
 
 
 if __name__ == "__main__":

@@ -43,10 +43,9 @@ def on_new_message(api, data):
 
 
 class FakePushService:
-    """The fake push service (bench/fakepush.py) as a child process: its port, then its count."""
+    """The fake push service (bench/fakepush.py) as a child process."""
 
     def __init__(self) -> None:
-        self.posts = 0
         self.port = 0
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -57,16 +56,32 @@ class FakePushService:
         assert self.proc.stdout is not None
         self.port = int(await self.proc.stdout.readline())
 
+    async def counts(self) -> tuple[int, int]:
+        """(pushes answered, distinct subscriptions pushed to) so far."""
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(b"?\n")
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 10)
+        posts, paths = line.split()
+        return int(posts), int(paths)
+
+    async def settled(self, quiet: float = 1.0, limit: float = 30.0) -> tuple[int, int]:
+        """The counts once no push has come for `quiet` seconds (or after `limit`): the server's
+        waiting pushes have all gone out."""
+        last, deadline = await self.counts(), time.monotonic() + limit
+        while time.monotonic() < deadline:
+            await asyncio.sleep(quiet)
+            now = await self.counts()
+            if now == last:
+                break
+            last = now
+        return last
+
     async def stop(self) -> None:
-        """Close the child's stdin; it answers with how many pushes it received."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.close()
-        line = await asyncio.wait_for(proc.stdout.readline(), 10)
-        self.posts = int(line or 0)
-        await proc.wait()
+        if proc is not None:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            await proc.wait()
 
 
 def _b64(data: bytes) -> str:
@@ -126,11 +141,10 @@ async def one(args: Any, loaded: bool) -> dict[str, Any]:
             r = await run_fanout(srv.port, srv.cpu, n=args.n, senders=args.senders, messages=args.messages,
                                  window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=False,
                                  suffix=b" @&" + ROLE.encode())
-            await asyncio.sleep(0.5)
+            r["push_posts"], r["push_reached"] = await fake.settled()
             r["server_rss_mib"] = round(srv.rss_kib() / 1024, 1)
     finally:
         await fake.stop()
-    r["push_posts"] = fake.posts
     return r
 
 
@@ -138,7 +152,7 @@ async def integrations(args: Any) -> dict[str, Any]:
     plain = await one(args, loaded=False)
     loaded = await one(args, loaded=True)
     keep = ("lat_one_p50_ms", "lat_one_p99_ms", "lat_sat_p50_ms", "lat_sat_p99_ms", "msgs_per_s",
-            "server_cpu_util", "loss_total", "timed_out", "push_posts")
+            "server_cpu_util", "loss_total", "timed_out", "push_posts", "push_reached")
     out: dict[str, Any] = {"scenario": "integrations", "n": args.n, "senders": args.senders,
                            "messages": plain["messages"], "one_at_a_time": args.one_at_a_time,
                            "plugins": args.plugins, "subscribers": args.subscribers}

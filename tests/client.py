@@ -50,9 +50,10 @@ async def settle() -> None:
     from originchats.server.idle import IdleGate
 
     while True:
+        passed = IdleGate.passed
         await trio.testing.wait_all_tasks_blocked()
-        if IdleGate.waiting:  # woken with us: let it start its piece, then look again
-            await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint()  # a piece woken at the gate with us takes its first step
+        if IdleGate.waiting or IdleGate.passed != passed:  # background work began: look again
             continue
         if not _Threads.busy:
             return

@@ -22,8 +22,10 @@ POLL = 0.002
 
 
 class IdleGate:
-    #: pieces waiting at any gate of this process (tests/client.py `settle` waits for them too)
+    #: pieces waiting at any gate of this process, and pieces let through so far (tests/client.py
+    #: `settle` waits for background work with these)
     waiting = 0
+    passed = 0
 
     def __init__(self, writer: Any = None) -> None:
         self.writer = writer  # store/writer.py `Writer` (its `busy`), or None
@@ -38,7 +40,8 @@ class IdleGate:
                     while True:
                         await trio.testing.wait_all_tasks_blocked()
                         if self.writer is None or not self.writer.busy:
-                            return
+                            break
                         await trio.sleep(POLL)
         finally:
             IdleGate.waiting -= 1
+            IdleGate.passed += 1

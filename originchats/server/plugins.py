@@ -12,12 +12,9 @@ contract is extended/plugins.md). The pure core never imports them.
   anything before it is stored, and it never runs before the broadcast. Each plugin has a bounded queue (`[plugins] queue_size`)
   and its own task; when the queue is full the event is dropped for that plugin and logged
   (at the 1st, 2nd, 4th, 8th… drop), so a slow plugin costs neither memory nor other plugins' time.
-* **Deadline and crash barrier.** Each callback gets `[plugins] deadline_seconds`. An `async def`
-  callback runs in the plugin's task under `trio.move_on_after`; a plain `def` callback runs in a
-  worker thread (one per plugin at most: its own `CapacityLimiter(1)`), abandoned at the deadline.
-  A hung thread keeps the plugin's single slot, so the plugin's later events time out and then
-  drop: it cannot take more threads or memory. Exceptions are logged (type and place, never the
-  text, which may quote a message) and swallowed.
+* **Running callbacks** (server/plugin_runner.py): each plugin's own task runs its events in
+  order once the server is idle; `def` callbacks in a worker thread, a batch per trip, each
+  callback under `[plugins] deadline_seconds`, behind a crash barrier.
 * **Acting.** A plugin acts through `api.command(cmd, **fields)` (server/plugin_api.py, with the
   helpers built on it): the command runs as the member `[plugins] account` from a connection of
   its own (`command`), through `dispatch.handle` like any frame, so permission checks, rate
@@ -27,9 +24,7 @@ contract is extended/plugins.md). The pure core never imports them.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import json
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -46,6 +41,7 @@ from ..core.state import Conn
 from ..protocol import codec
 from .plugin_api import Answers, PluginApi, PluginError, ThreadApi
 from .plugin_events import events_of
+from .plugin_runner import where, work
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -76,19 +72,6 @@ class Plugin:
     depth: int = 0  # the depth of the event being handled (what its actions cause is one more)
     api: PluginApi | None = None  # what its `async def` callbacks get
     thread_api: ThreadApi | None = None  # the same, blocking, for its plain `def` callbacks
-
-
-def _where(exc: BaseException) -> str:
-    """`file:line` of the innermost frame (the exception's text may quote a message: not logged)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return "?"
-    last = frames[-1]
-    return f"{Path(last.filename).name}:{last.lineno}"
-
-
-def _call_sync(fn: Callable[..., Any], api: ThreadApi, text: str) -> None:
-    fn(api, json.loads(text))
 
 
 def _import(path: Path, name: str) -> tuple[dict[str, Any], dict[str, Callable[..., Any]], frozenset[str] | None]:
@@ -183,7 +166,7 @@ class PluginHost:
                 described = await trio.to_thread.run_sync(_import, path, name, abandon_on_cancel=True,
                                                           limiter=trio.CapacityLimiter(1))
             except Exception as exc:  # noqa: BLE001 - a broken module is reported, never fatal
-                problem = f"{type(exc).__name__} at {_where(exc)}"
+                problem = f"{type(exc).__name__} at {where(exc)}"
         if described is None:
             log.warning("plugin_load_failed", plugin=name, problem=problem or "import exceeded the deadline")
             if name in self.plugins and not path.exists():
@@ -197,7 +180,7 @@ class PluginHost:
         plugin.thread_api = ThreadApi(plugin.api)
         self.plugins[name] = plugin
         assert self._nursery is not None
-        self._nursery.start_soon(self._work, plugin)
+        self._nursery.start_soon(work, self, plugin)
         log.info("plugin_loaded", plugin=name, handles=sorted(handlers))
         return True
 
@@ -246,7 +229,7 @@ class PluginHost:
         try:
             self._committed(writes, ctx)
         except Exception as exc:  # noqa: BLE001 - the writer must go on
-            log.error("plugin_events_failed", error=type(exc).__name__, at=_where(exc))
+            log.error("plugin_events_failed", error=type(exc).__name__, at=where(exc))
 
     def _committed(self, writes: tuple[w.Write, ...], ctx: Context) -> None:
         if self.hub is None:
@@ -284,34 +267,6 @@ class PluginHost:
 
     def closed(self, conn_id: int) -> None:
         self._joined.discard(conn_id)
-
-    # ---- running callbacks ----------------------------------------------------------------------
-
-    async def _work(self, plugin: Plugin) -> None:
-        assert self.hub is not None
-        idle = self.hub.idle
-        with plugin.scope:
-            async with plugin.receive:
-                async for event, text, depth in plugin.receive:
-                    await idle.wait(self.settings.max_lag_seconds)  # after the broadcasts (server/idle.py)
-                    plugin.depth = depth
-                    await self._call(plugin, event, text)
-
-    async def _call(self, plugin: Plugin, event: str, text: str) -> None:
-        fn = plugin.handlers[event]
-        with trio.move_on_after(self.settings.deadline_seconds) as scope:
-            try:
-                if inspect.iscoroutinefunction(fn):
-                    await fn(plugin.api, json.loads(text))
-                else:  # the data is parsed in the thread too: less work on the server's own thread
-                    await trio.to_thread.run_sync(_call_sync, fn, plugin.thread_api, text, abandon_on_cancel=True,
-                                                  limiter=plugin.limiter)
-            except (Exception, SystemExit) as exc:  # the crash barrier
-                log.warning("plugin_failed", plugin=plugin.name, on=event, error=type(exc).__name__,
-                            at=_where(exc))
-        if scope.cancelled_caught:
-            log.warning("plugin_deadline", plugin=plugin.name, on=event,
-                        deadline_seconds=self.settings.deadline_seconds)
 
     # ---- acting ---------------------------------------------------------------------------------
 

@@ -164,6 +164,8 @@ class Pusher:
                 nursery.start_soon(self._recorder)
                 task_status.started()
         finally:
+            log.info("push_sender_stopped", sent=self.sent, merged=self.merged, dropped=self.dropped,
+                     refused=self.refused, waiting=len(self._pending))
             with trio.CancelScope(shield=True):
                 await self._http.aclose()
 
