@@ -344,7 +344,7 @@ async def test_events_carry_what_the_spec_names_and_no_secrets(make_server):
         by_name.setdefault(name, []).append(data)
     assert [e for e, _ in events][:3] == ["user_join", "user_connect", "new_message"]  # ann's login, then
     ann_id = by_name["user_join"][0]["user_id"]
-    assert by_name["user_join"][0] == {"username": ann.username, "user_id": ann_id, "roles": ["user"]}
+    assert by_name["user_join"][0] == {"username": ann.username, "user_id": ann_id, "roles": ["user"], "color": None}
     msg = by_name["new_message"][0]
     assert (msg["content"], msg["channel"], msg["username"], msg["message"]["id"]) == ("hello", "general", "USR:local_boss", mid)
     assert by_name["message_edit"][0]["content"] == "hello again"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import attrs
 
-from . import packets, registry, texts
+from . import packets, registry, texts, voice_seats
 from .context import Context
 from .effects import Close, Persist, Reply, Send, Step
 from .errors import AuthError, ProtocolError, auth_error_send, error_reply
@@ -134,13 +134,15 @@ def handle(state: ServerState, ctx: Context, req: Request) -> Step:
 
 
 def run_guarded(fn, state: ServerState, ctx: Context, req: Request, *args) -> Step:  # type: ignore[no-untyped-def]
-    """Call a handler or continuation, turning its `ProtocolError` into the error reply."""
+    """Call a handler or continuation, turning its `ProtocolError` into the error reply; then drop
+    the voice seats its change of access ended (core/voice_seats.py)."""
     try:
-        return fn(state, ctx, req, *args)
+        step = fn(state, ctx, req, *args)
     except ProtocolError as exc:
         return Step(state, (exc.answer(req.cmd),))
     except AuthError as exc:
         return Step(state, (exc.answer(ctx.conn_id),))
+    return voice_seats.reconcile(state, step)  # seats the change of access ended
 
 
 def operator(state: ServerState, ctx: Context, req: Request) -> Step:
@@ -149,7 +151,7 @@ def operator(state: ServerState, ctx: Context, req: Request) -> Step:
     if fn is None:
         return Step(state, (Reply(packets.operator_error(texts.unknown_admin_command(req.cmd))),))
     try:
-        step = fn(state, ctx, req)
+        step = voice_seats.reconcile(state, fn(state, ctx, req))
     except ProtocolError as exc:
         return Step(state, (Reply(packets.operator_error(exc.val)),))
     # a failed commit answers in the operator's shape too

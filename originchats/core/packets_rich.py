@@ -232,9 +232,12 @@ def slash_remove(names: list[str]) -> Packet:
 
 
 def slash_call(*, command: str, args: Json, commander: str, invoker: str, invoker_username: str,
-               channel: str) -> Packet:
-    return {"cmd": "slash_call", "val": {"command": command, "args": args, "commander": commander},
-            "invoker": invoker, "invokerUsername": invoker_username, "channel": channel}
+               channel: str, thread_id: str | None = None) -> Packet:
+    out = {"cmd": "slash_call", "val": {"command": command, "args": args, "commander": commander},
+           "invoker": invoker, "invokerUsername": invoker_username, "channel": channel}
+    if thread_id is not None:  # a call made in a thread (an addition: channel calls are unchanged)
+        out["thread_id"] = thread_id
+    return out
 # ---- webhooks (extended/webhooks.md) ----------------------------------------------------------
 
 

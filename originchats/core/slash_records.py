@@ -23,9 +23,10 @@ class Pending:
     owner_id: str  # the bot's user id
     conn_id: int  # the connection that registered the command (and got the call)
     command: str
-    channel: str  # channel name
+    channel: str  # channel name (a thread's: its forum's)
     invoker_id: str
     deadline: float
+    thread_id: str | None = None  # a call made in a thread: the answer goes there
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ class RoleSaved:
 @attrs.frozen
 class RoleDeleted:
     role_id: str
+    name: str = ""  # the role's name (for the plugins' `role_delete`; the store needs only the id)
 
 
 @attrs.frozen
@@ -66,6 +67,9 @@ class MessageEdited:
     message_id: str
     content: str
     embeds: Any  # None keeps the stored embeds; a list replaces them
+    # where the message is (for the plugins' `message_edit`; the store needs only the id)
+    channel_id: str | None = None
+    thread_id: str | None = None
 
 
 @attrs.frozen

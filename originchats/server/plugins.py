@@ -40,7 +40,7 @@ from ..core.context import Context
 from ..core.state import Conn
 from ..protocol import codec
 from .plugin_api import Answers, PluginApi, PluginError, ThreadApi
-from .plugin_events import events_of
+from .plugin_events import events_of, presence
 from .plugin_runner import where, work
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class PluginHost:
     wanted: frozenset[str] = frozenset()  # the events some plugin handles
     _nursery: trio.Nursery | None = None
     _own_conns: dict[int, Cause] = attrs.Factory(dict)  # a plugin's acting connection -> its cause
-    _joined: set[int] = attrs.Factory(set)  # logged-in sockets whose login was announced to plugins
+    _joined: dict[int, str] = attrs.Factory(dict)  # logged-in socket whose login was announced -> its user
     _reloading: trio.Lock = attrs.Factory(trio.Lock)
 
     # ---- life cycle -----------------------------------------------------------------------------
@@ -220,7 +220,7 @@ class PluginHost:
                 if plugin.dropped & (plugin.dropped - 1) == 0:  # 1, 2, 4, 8…: a bounded log
                     log.warning("plugin_event_dropped", plugin=plugin.name, on=event, dropped=plugin.dropped,
                                 queue_size=self.settings.queue_size)
-            except trio.ClosedResourceError:
+            except (trio.ClosedResourceError, trio.BrokenResourceError):  # stopped (reload, shutdown)
                 pass
 
     def committed(self, writes: tuple[w.Write, ...], ctx: Context) -> None:
@@ -246,27 +246,36 @@ class PluginHost:
 
     def authenticated(self, conn_id: int) -> None:
         """After a command of `conn_id`: if it has just logged in, `user_join`, and `user_connect`
-        when it is the user's first socket (both once per socket)."""
+        when it is the user's first socket (both once per socket; `closed` says `user_disconnect`)."""
         if self.hub is None or conn_id in self._joined or conn_id in self._own_conns:
             return
         state = self.hub.state
         conn = state.conns.get(conn_id)
         if conn is None or conn.user_id is None:
             return
-        self._joined.add(conn_id)
+        self._joined[conn_id] = conn.user_id
         if not self.wanted & {"user_join", "user_connect"}:
             return
         user = state.users.get(conn.user_id)
         if user is None:
             return
-        # the stored record is not passed: it holds the password hash (extended/plugins.md)
-        data = {"username": user.username, "user_id": user.id, "roles": list(user.roles)}
+        data = presence(state, user)
         self.emit("user_join", data, user.id)
         if len(state.conns.of_user(user.id)) == 1:
             self.emit("user_connect", dict(data), user.id)
 
     def closed(self, conn_id: int) -> None:
-        self._joined.discard(conn_id)
+        """`conn_id` is closed (and gone from the state): `user_disconnect` if it was the user's last.
+        Runs in `hub.close`: whatever goes wrong here is logged, never raised into it."""
+        user_id = self._joined.pop(conn_id, None)
+        hub = self.hub
+        if user_id is None or hub is None or "user_disconnect" not in self.wanted \
+                or hub.state.conns.has_user(user_id) or (user := hub.state.users.get(user_id)) is None:
+            return
+        try:
+            self.emit("user_disconnect", presence(hub.state, user), user_id)
+        except Exception as exc:  # noqa: BLE001 - the socket must be forgotten all the same
+            log.error("plugin_events_failed", error=type(exc).__name__, at=where(exc))
 
     # ---- acting ---------------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ def _new_allowed(state: ServerState, *, ctx: Context, user: User, cmd: MessageNe
     require_roles(user)
     users, roles = mentions(state, user, cmd.content)
     target = resolve_target(state, cmd.channel, cmd.thread_id)
-    _may_post(target, user)
+    may_post(target, user)
     files = attached(state, ctx, user, cmd.attachments) if cmd.attachments not in (None, []) else None
     ch = target.channel
     message = Message(id=ctx.new_id, channel_id=ch.id, thread_id=target.thread_id, user_id=user.id,
@@ -57,7 +57,7 @@ def _new_allowed(state: ServerState, *, ctx: Context, user: User, cmd: MessageNe
     return _post(state, ctx, target, message, users, roles, [])
 
 
-def _may_post(target: Target, user: User) -> None:
+def may_post(target: Target, user: User) -> None:
     """A thread: not locked, `send` on its parent (an archived one is revived by the post). A
     channel: `send`, and of type text."""
     if target.thread is not None:
@@ -70,6 +70,20 @@ def _may_post(target: Target, user: User) -> None:
         raise ProtocolError(texts.SEND_DENIED)
     if target.channel.type != "text":
         raise ProtocolError(texts.CHANNEL_TYPE_CANNOT_SEND)
+
+
+def touch_thread(state: ServerState, target: Target, message: Message) -> tuple[ServerState, tuple, tuple]:
+    """(state, writes, sends) of a new message in `target`: in a thread it becomes the thread's
+    newest; an archived thread is revived (stored first), and the forum's viewers told."""
+    if target.thread is None:
+        return state, (), ()
+    revived = target.thread.archived
+    thread = attrs.evolve(target.thread, archived=False, last_message=message.timestamp, last_message_id=message.id)
+    state = state.with_thread(thread)
+    if not revived:
+        return state, (), ()
+    told = Send(channel_viewers(state, target.channel), packets.thread_update(thread_wire(state, thread)))
+    return state, (ThreadSaved(thread),), (told,)
 
 
 def _reply_target_read(state: ServerState, ctx: Context, req: Request, target: Message | None, *,
@@ -87,7 +101,7 @@ def _reply_target_read(state: ServerState, ctx: Context, req: Request, target: M
         if ch is None:
             raise ProtocolError(texts.CHANNEL_NOT_FOUND)
         where = Target(ch)
-    _may_post(where, me(state, ctx))
+    may_post(where, me(state, ctx))
     message = attrs.evolve(message, reply_to_id=target.id, reply_to_user=target.user_id)
     replies = [state.username_of(target.user_id)] if message.ping is not False else []
     return _post(state, ctx, where, message, pings[0], pings[1], replies)
@@ -97,17 +111,8 @@ def _post(state: ServerState, ctx: Context, target: Target, message: Message,
           users: list[str], roles: list[str], replies: list[str]) -> Step:
     ch = target.channel
     targets = ping_targets(state, ch, users, roles, message.reply_to_user if replies else None)
-    writes: tuple = (MessageCreated(message, targets),)
-    announce: tuple = ()
-    if target.thread is not None:
-        # the thread's newest message; an archived thread is revived, and its viewers told
-        revived = target.thread.archived
-        thread = attrs.evolve(target.thread, archived=False, last_message=message.timestamp,
-                              last_message_id=message.id)
-        state = state.with_thread(thread)
-        if revived:
-            writes = (ThreadSaved(thread), *writes)
-            announce = (Send(channel_viewers(state, ch), packets.thread_update(thread_wire(state, thread))),)
+    state, saved, announce = touch_thread(state, target, message)
+    writes: tuple = (*saved, MessageCreated(message, targets))
     wire = message_wire(state, message)
     wire["pings"] = {"users": users, "roles": roles, "replies": replies}
     packet = packets.message_new(wire, ch.name, target.thread_id)
@@ -154,8 +159,8 @@ def _edit_target_read(state: ServerState, ctx: Context, req: Request, m: Message
         wire["pings"] = {"users": users, "roles": roles, "replies": []}
     packet = packets.message_edit(id=m.id, content=content, message=wire, channel=ch.name, thread_id=m.thread_id)
     targets = ping_targets(state, ch, users, roles, m.reply_to_user if m.ping is not False else None)
-    return Step(state, (Persist((MessageEdited(m.id, content, embeds), MentionsChanged(m.id, targets)),
-                                global_packet(state, ctx, ch, packet)),))
+    edit = MessageEdited(m.id, content, embeds, m.channel_id, m.thread_id)
+    return Step(state, (Persist((edit, MentionsChanged(m.id, targets)), global_packet(state, ctx, ch, packet)),))
 
 
 # ---- message_delete ---------------------------------------------------------------------------

@@ -204,7 +204,7 @@ def handle_role_delete(state: ServerState, ctx: Context, req: Request) -> Step:
         if any(e in (role.name, "!" + role.name) for entries in ch.permissions.values() for e in entries):
             raise ProtocolError(texts.role_used_in_channel(ch.name))
     after = attrs.evolve(state, roles={n: r for n, r in state.roles.items() if r.id != role.id})
-    writes: list = [RoleDeleted(role.id)]
+    writes: list = [RoleDeleted(role.id, role.name)]
     users: list[User] = []
     for user in list(after.users.values()):
         if role.name in user.roles:

@@ -23,15 +23,17 @@ from .. import packets, slash, texts
 from ..context import Context
 from ..effects import Effect, Persist, Reply, Step
 from ..errors import ProtocolError
-from ..model import CRACKED_PREFIX, Channel, Message, Perm, User
+from ..model import CRACKED_PREFIX, Message, Perm, User
 from ..names import SYSTEM_AUTHOR
 from ..permissions import has_perm
 from ..request import Request
 from ..state import ServerState
+from ..targets import Target
 from ..views import message_wire
 from ..writes import MessageCreated
 from .common import find_member, require_perm
 from .message_rules import global_packet
+from .messages import touch_thread
 from .moderation import handle_user_ban, handle_user_timeout, handle_user_unban
 from .profiles import handle_nickname_remove, handle_nickname_update
 
@@ -163,19 +165,21 @@ BUILTINS: dict[str, Builtin] = {
 assert tuple(sorted(BUILTINS)) == slash.BUILTIN_NAMES
 
 
-def run_builtin(state: ServerState, ctx: Context, user: User, ch: Channel, builtin: Builtin,
+def run_builtin(state: ServerState, ctx: Context, user: User, target: Target, builtin: Builtin,
                 args: dict[str, Any]) -> Step:
-    """Run the member command, then put the result message where its reply was."""
+    """Run the member command, then put the result message where its reply was (in the channel or
+    thread of the call)."""
     name = builtin.definition["name"]
     if builtin.perm is not None:
         require_perm(state, user, builtin.perm)
     step, text = builtin.run(state, ctx, user, args)
-    state = step.state
-    message = Message(id=ctx.new_id, channel_id=ch.id, user_id=SYSTEM_AUTHOR, content=text, timestamp=ctx.now,
-                      interaction={"command": name, "username": user.username})
+    ch = target.channel
+    message = Message(id=ctx.new_id, channel_id=ch.id, thread_id=target.thread_id, user_id=SYSTEM_AUTHOR,
+                      content=text, timestamp=ctx.now, interaction={"command": name, "username": user.username})
+    state, saved, revived = touch_thread(step.state, target, message)
     wire = message_wire(state, message)
     wire["pings"] = {"users": [], "roles": [], "replies": []}
-    announce = global_packet(state, ctx, ch, packets.message_new(wire, ch.name))
+    announce = (*revived, *global_packet(state, ctx, ch, packets.message_new(wire, ch.name, target.thread_id)))
     effects: list[Effect] = []
     merged = False
     for e in step.effects:
@@ -185,9 +189,9 @@ def run_builtin(state: ServerState, ctx: Context, user: User, ch: Channel, built
             continue
         if isinstance(e, Persist) and not merged:
             then = tuple(x for x in e.then if not isinstance(x, Reply))
-            e = attrs.evolve(e, writes=(*e.writes, MessageCreated(message)), then=(*then, *announce))
+            e = attrs.evolve(e, writes=(*e.writes, *saved, MessageCreated(message)), then=(*then, *announce))
             merged = True
         effects.append(e)
     if not merged:
-        effects.append(Persist((MessageCreated(message),), announce))
+        effects.append(Persist((*saved, MessageCreated(message)), announce))
     return Step(state, tuple(effects))

@@ -7,7 +7,9 @@ The spec's flaws are fixed:
    carry `peer_id` for them; other viewers get the same packet without it);
 2. no internal user id is ever sent (participants are named by username);
 3. a seat belongs to a connection, not a user: two devices of one user are two seats, and a
-   closing connection leaves only its own seat (`left_on_close`, run by dispatch.disconnect);
+   closing connection leaves only its own seat (`left_on_close`, run by dispatch.disconnect),
+   and a seat whose holder may no longer be there (channel deleted, `view` or `connect` lost,
+   account banned or deleted) goes at once (core/voice_seats.py `reconcile`);
 4. `connect` is needed to join, `speak` to be unmuted (without it one joins muted and stays so);
 5. the state is in memory: after a restart no connection of before exists, so nobody is listed.
 The ICE (STUN/TURN) servers of `[voice]` come in `voice_join`'s reply (`ice_servers`).
@@ -30,6 +32,7 @@ from ..registry import command
 from ..request import Request
 from ..state import ServerState
 from ..views import channel_viewers
+from ..voice_seats import left_audience
 from .common import me
 
 
@@ -71,8 +74,7 @@ def _leave(state: ServerState, conn_id: int, username: str,
     if seat is None:
         return state, (), None
     ch = state.channel_by_id(seat.channel_id)
-    audience = set(channel_viewers(state, ch)) if ch is not None else set()
-    audience.update(cid for cid, _ in _seats(state, seat.channel_id))
+    audience = left_audience(state, seat.channel_id, ch)
     state = attrs.evolve(state, voice=state.voice.delete(conn_id))
     if ch is None:
         return state, (), None
