@@ -1,9 +1,11 @@
 """Sending web pushes (extended/push.md): the VAPID keys, and the background sender.
 
 The core decides who is pushed (core/push.py) and puts a `PushNotify` after the broadcast in a
-message's `then`; the socket sink hands it to `Pusher.offer`, which only queues: one push waits per
-subscription at most (a newer one takes the older one's place: the notification shows the newest
-message), and beyond `push.queue` subscriptions waiting, new ones are dropped and counted.
+message's `then`; the socket sink hands it to `Pusher.offer`, which only queues it. When the server
+is idle, its recipients are worked out (`push_items`, with the state of that moment) and queued:
+one push waits per subscription at most (a newer one takes the older one's place: the notification
+shows the newest message), and beyond `push.queue` subscriptions waiting, new ones are dropped and
+counted (past `push.queue` messages waiting, the oldest one's recipients are worked out at once).
 `push.concurrency` workers send them, each once the server is idle (server/idle.py), each push under
 a deadline of `push.send_timeout_seconds` for the whole of it (resolve, connect, send, answer). So
 a push never delays a broadcast, and a slow or dead push service holds at most one worker for one
@@ -23,6 +25,7 @@ These are recorded by one pure step per batch (core/handlers/push.py `push_resul
 from __future__ import annotations
 
 import base64
+import collections
 import ipaddress
 import json
 import os
@@ -42,7 +45,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from py_vapid import Vapid02, VapidException
 
 
-from ..core.push import address_allowed, push_results
+from ..core.effects import PushNotify
+from ..core.push import address_allowed, push_items, push_results
 from ..core.push_records import PushSub
 from ..core.request import Request
 from ..core.settings import PushSettings
@@ -119,9 +123,12 @@ class Pusher:
     dropped: int = 0
     merged: int = 0  # pushes folded into a push still waiting for the same subscription
     refused: int = 0  # pushes not sent: their endpoint resolved to an address not allowed
+    # messages whose recipients are still to be worked out, oldest first
+    _jobs: collections.deque[PushNotify] = attrs.Factory(collections.deque)
     # endpoint -> (subscription, payload): what waits to be sent, oldest first, one per endpoint
     _pending: dict[str, tuple[PushSub, dict[str, Any]]] = attrs.Factory(dict)
-    _waiting: trio.lowlevel.ParkingLot = attrs.Factory(trio.lowlevel.ParkingLot)
+    _waiting: trio.lowlevel.ParkingLot = attrs.Factory(trio.lowlevel.ParkingLot)  # workers with nothing to send
+    _jobs_waiting: trio.lowlevel.ParkingLot = attrs.Factory(trio.lowlevel.ParkingLot)  # `_decide`, with no message
     _results: list[tuple[str, bool]] = attrs.Factory(list)
     _results_ready: trio.Event = attrs.Factory(trio.Event)
     _http: PushHTTP | None = None
@@ -129,13 +136,23 @@ class Pusher:
     # origin -> (VAPID headers, when they stop being reused): one signature per origin per hour
     _signed: dict[str, tuple[dict[str, str], float]] = attrs.Factory(dict)
 
-    def offer(self, items: tuple[tuple[PushSub, dict[str, Any]], ...]) -> None:
-        """Queue pushes without waiting. A subscription has at most one push waiting: a newer one
+    def offer(self, notify: PushNotify) -> None:
+        """Queue a message's pushes without waiting: its recipients are worked out later, when the
+        server is idle (`_next`). Past `push.queue` messages waiting, the oldest one's recipients
+        are worked out at once, so a long busy spell keeps memory bounded and loses nobody."""
+        jobs = self._jobs
+        jobs.append(notify)
+        if len(jobs) > self.queue:
+            self._expand(jobs.popleft())
+        if self._jobs_waiting:
+            self._jobs_waiting.unpark()
+
+    def _expand(self, notify: PushNotify) -> None:
+        """Queue the pushes of `notify`. A subscription has at most one push waiting: a newer one
         takes its place (its notification shows the newest message, as a push service's `Topic`
-        would do), so a busy spell never grows the queue beyond one per subscription and no
-        subscriber is left out. Beyond `push.queue` subscriptions waiting, new ones are dropped."""
+        would do). Beyond `push.queue` subscriptions waiting, new ones are dropped and counted."""
         pending = self._pending
-        for sub, payload in items:
+        for sub, payload in push_items(self.hub.state, notify):
             endpoint = sub.endpoint
             if endpoint in pending:
                 pending[endpoint] = (sub, payload)
@@ -159,15 +176,27 @@ class Pusher:
         self._http = PushHTTP(self.concurrency, self.ssl_context)
         try:
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._decide)
                 for _ in range(self.concurrency):
                     nursery.start_soon(self._worker)
                 nursery.start_soon(self._recorder)
                 task_status.started()
         finally:
             log.info("push_sender_stopped", sent=self.sent, merged=self.merged, dropped=self.dropped,
-                     refused=self.refused, waiting=len(self._pending))
+                     refused=self.refused, waiting=len(self._pending), messages_waiting=len(self._jobs))
             with trio.CancelScope(shield=True):
                 await self._http.aclose()
+
+    async def _decide(self) -> None:
+        """Work out the recipients of the waiting messages, one message per idle moment (a piece of
+        background work of its own, beside the workers: while they wait for a slow push service,
+        newer pushes still take the place of those waiting for the same subscription)."""
+        while True:
+            while not self._jobs:
+                await self._jobs_waiting.park()
+            await self.hub.idle.wait(self.max_lag)
+            if self._jobs:
+                self._expand(self._jobs.popleft())
 
     async def _next(self) -> tuple[PushSub, dict[str, Any]]:
         """The oldest waiting push, once the server is idle or it has waited `max_lag` seconds
