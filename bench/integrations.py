@@ -6,7 +6,7 @@ receivers and S senders in `general`; a saturation phase, then one message at a 
 message mentioning the role `pushers`:
 * plain: the role exists but nobody holds it; no plugins;
 * loaded: 100 offline accounts hold the role and each has a push subscription whose endpoint is a
-  fake push service this process runs on loopback (it answers 201 to every POST and counts them;
+  fake push service on loopback (bench/fakepush.py, a child process at SCHED_IDLE beside the load generator) (it answers 201 to every POST and counts them;
   the server's test allowances `push.allow_http`/`allow_private` let it in); and 20 trivial plugin
   modules in `<data dir>/plugins/` subscribed to `new_message`.
 So each message of the loaded run is stored, broadcast, handed to 20 plugins and pushed (encrypted
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -42,37 +43,45 @@ def on_new_message(api, data):
 
 
 class FakePushService:
-    """A loopback push service: HTTP/1.1 keep-alive, 201 to every request, counts the POSTs."""
+    """The fake push service (bench/fakepush.py) as a child process."""
 
     def __init__(self) -> None:
-        self.posts = 0
         self.port = 0
-        self.server: asyncio.base_events.Server | None = None
+        self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.fakepush", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            cwd=str(Path(__file__).resolve().parent.parent))
+        assert self.proc.stdout is not None
+        self.port = int(await self.proc.stdout.readline())
 
-    async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                if length:
-                    await reader.readexactly(length)
-                self.posts += 1
-                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
+    async def counts(self) -> tuple[int, int]:
+        """(pushes answered, distinct subscriptions pushed to) so far."""
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(b"?\n")
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 10)
+        posts, paths = line.split()
+        return int(posts), int(paths)
 
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
+    async def settled(self, quiet: float = 1.0, limit: float = 30.0) -> tuple[int, int]:
+        """The counts once no push has come for `quiet` seconds (or after `limit`): the server's
+        waiting pushes have all gone out."""
+        last, deadline = await self.counts(), time.monotonic() + limit
+        while time.monotonic() < deadline:
+            await asyncio.sleep(quiet)
+            now = await self.counts()
+            if now == last:
+                break
+            last = now
+        return last
+
+    async def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            await proc.wait()
 
 
 def _b64(data: bytes) -> str:
@@ -132,11 +141,10 @@ async def one(args: Any, loaded: bool) -> dict[str, Any]:
             r = await run_fanout(srv.port, srv.cpu, n=args.n, senders=args.senders, messages=args.messages,
                                  window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=False,
                                  suffix=b" @&" + ROLE.encode())
-            await asyncio.sleep(0.5)
-            r["push_posts"] = fake.posts
+            r["push_posts"], r["push_reached"] = await fake.settled()
             r["server_rss_mib"] = round(srv.rss_kib() / 1024, 1)
     finally:
-        fake.close()
+        await fake.stop()
     return r
 
 
@@ -144,7 +152,7 @@ async def integrations(args: Any) -> dict[str, Any]:
     plain = await one(args, loaded=False)
     loaded = await one(args, loaded=True)
     keep = ("lat_one_p50_ms", "lat_one_p99_ms", "lat_sat_p50_ms", "lat_sat_p99_ms", "msgs_per_s",
-            "server_cpu_util", "loss_total", "timed_out", "push_posts")
+            "server_cpu_util", "loss_total", "timed_out", "push_posts", "push_reached")
     out: dict[str, Any] = {"scenario": "integrations", "n": args.n, "senders": args.senders,
                            "messages": plain["messages"], "one_at_a_time": args.one_at_a_time,
                            "plugins": args.plugins, "subscribers": args.subscribers}

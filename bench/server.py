@@ -136,7 +136,7 @@ class Server:
         self.heartbeat = heartbeat
         self.log_level = log_level
         self.argv = argv  # a different server program (the ceiling); gets the port as last argument
-        self.keep = keep
+        self.keep = keep or bool(os.environ.get("BENCH_KEEP"))  # BENCH_KEEP=1: keep the data dir and server.log
         self.extra_config = config or {}  # more config sections (or keys of ours), e.g. {"limits": {...}}
         self.auth = OPEN_AUTH if auth is None else auth  # the [auth] section
         self.proc: subprocess.Popen | None = None

@@ -52,11 +52,15 @@ class FakePushService:
     status: dict[str, int] = attrs.Factory(dict)  # path -> answer (default 201)
     received: list[tuple[str, dict[str, str], bytes]] = attrs.Factory(list)
     arrived: trio.Event = attrs.Factory(trio.Event)
+    connections: int = 0  # connections accepted
+    hold: dict[str, trio.Event] = attrs.Factory(dict)  # path -> answered only once this is set
+    close_after_answer: bool = False  # close each connection once it has answered (no keep-alive)
 
     def browser(self, name: str) -> Browser:
         return Browser(f"{self.base}/push/{name}")
 
-    async def handle(self, stream: trio.SocketStream) -> None:
+    async def handle(self, stream: trio.abc.Stream) -> None:
+        self.connections += 1
         conn = h11.Connection(h11.SERVER)
         async with stream:
             while True:
@@ -80,9 +84,13 @@ class FakePushService:
                 headers = {k.decode().lower(): v.decode() for k, v in request.headers}
                 self.received.append((path, headers, body))
                 self.arrived.set()
+                if path in self.hold:
+                    await self.hold[path].wait()
                 await stream.send_all(conn.send(h11.Response(status_code=self.status.get(path, 201),
                                                              headers=[("content-length", "0")])))
                 await stream.send_all(conn.send(h11.EndOfMessage()))
+                if self.close_after_answer:
+                    return
                 conn.start_next_cycle()
 
     async def wait(self, count: int) -> None:

@@ -212,6 +212,8 @@ class PluginsSection:
     deadline_seconds: float = 5.0
     # events waiting per plugin; when full, new events for that plugin are dropped (and logged)
     queue_size: int = 100
+    # callbacks run when the server is idle (after the broadcasts); one waits this long at most
+    max_lag_seconds: float = 0.5
 
 
 @attrs.frozen(kw_only=True)
@@ -242,6 +244,8 @@ class PushSection(PushSettings):
     queue: int = 1000
     # how long a push service keeps an undelivered push (seconds)
     ttl_seconds: int = 86400
+    # pushes are sent when the server is idle (after the broadcasts); one waits this long at most
+    max_lag_seconds: float = 5.0
 
 
 VoiceSection = VoiceSettings

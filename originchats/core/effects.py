@@ -79,10 +79,16 @@ class ChannelsChanged:
 
 @attrs.frozen
 class PushNotify:
-    """Web pushes to send (core/push.py decides them): `(subscription, payload)` pairs. Placed in a
-    `Persist`'s `then` after the broadcast; the shell queues them without waiting (server/push.py),
-    so nothing is pushed before the commit and nothing waits for a push service."""
-    items: tuple[tuple[Any, dict[str, Any]], ...]
+    """A new message that may push (extended/push.md): who it pushes is `core/push.py`
+    `push_items(state, this)`, which the shell works out after the broadcast, when the server is
+    idle (server/push.py), with the state of that moment (who is offline then). Placed in a
+    `Persist`'s `then` after the broadcast: nothing is pushed before the commit, and neither the
+    choice of recipients nor a push service delays chat."""
+    channel_id: str  # the channel (a thread's forum)
+    message: Any  # core/model.py `Message`
+    users: tuple[str, ...]  # the names it mentions
+    roles: tuple[str, ...]  # the roles it mentions
+    reply_user_id: str | None  # the replied-to author, when the reply pings
 
 
 Effect = Union[Reply, Send, Persist, Fetch, Close, ChannelsChanged, PushNotify]

@@ -1,12 +1,14 @@
 """Web push (extended/push.md): which endpoints a subscription may name, and who a new message
-pushes to. Pure; the shell (server/push.py) encrypts, signs and sends after the commit.
+pushes to. Pure; the shell (server/push.py) works out the recipients (`push_items`) after the broadcast,
+then encrypts, signs and sends.
 
 Who is pushed, for a message in channel C (or a thread of forum C) by S:
 * each member S mentioned by name, the replied-to author when the reply pings, and the holders of
   each role S mentioned (only roles that exist; `@&user` only when S may mention everyone: the
   mention rules of core/handlers/message_rules.py already refused the message otherwise);
-* only if they may `view` C now, are not S, are not deleted, and have no authenticated
-  connection (offline); and at most `push.recipients_per_message` accounts.
+* only if, when the shell works them out (after the broadcast), they may `view` C, are not S, are
+  not deleted, and have no authenticated connection (offline); and at most
+  `push.recipients_per_message` accounts.
 * One push per account and subscription, with the first rule that matched (mention, reply, role).
 """
 
@@ -20,10 +22,11 @@ import attrs
 
 from .context import Context
 from .effects import Persist, PushNotify, Step
-from .model import Action, Channel, Message
+from .model import Action, Channel, Message, User
 from .permissions import channel_allows
 from .settings import PushSettings
 from .state import ServerState
+from .push_records import PushSub
 from .writes import PushUnsubscribed, PushUsed
 
 #: The body is the content's first characters (the original's 120, no ellipsis).
@@ -69,45 +72,61 @@ def endpoint_allowed(endpoint: str, settings: PushSettings) -> bool:
 
 def push_for(state: ServerState, ch: Channel, message: Message, users: list[str], roles: list[str],
              reply_user_id: str | None) -> tuple[PushNotify, ...]:
-    """The push effect of a new message (empty when nobody is to be pushed); see the module doc."""
+    """The push effect of a new message (empty when it cannot push anybody); its recipients are
+    `push_items`'s, worked out later by the shell."""
+    if not state.settings.push.enabled or not state.push_subs or not (users or roles or reply_user_id):
+        return ()
+    return (PushNotify(ch.id, message, tuple(users), tuple(roles), reply_user_id),)
+
+
+def push_items(state: ServerState, notify: PushNotify) -> tuple[tuple[PushSub, dict[str, Any]], ...]:
+    """The `(subscription, payload)` pairs of `notify` in `state`; see the module doc."""
     settings = state.settings.push
     subs = state.push_subs
-    if not settings.enabled or not subs:
+    ch = state.channel_by_id(notify.channel_id)
+    if not settings.enabled or not subs or ch is None:
         return ()
+    message, users, roles, reply_user_id = notify.message, notify.users, notify.roles, notify.reply_user_id
     sender = state.username_of(message.user_id)
     prefix = "#" + ch.name + DASH + sender
     chosen: dict[str, str] = {}  # user id -> title
+    users_by_id = state.users
+    viewers: dict[tuple[str, ...], bool] = {}  # role set -> may view `ch` (members share role sets)
+    limit = settings.recipients_per_message
 
-    def consider(uid: str | None, title: str) -> None:
-        if uid is None or uid in chosen or uid == message.user_id or uid not in subs:
+    def consider(uid: str | None, user: User | None, title: str) -> None:
+        if uid is None or uid in chosen or uid == message.user_id or uid not in subs or len(chosen) >= limit:
             return
-        if len(chosen) >= settings.recipients_per_message:
+        if user is None or user.deleted:
             return
-        user = state.users.get(uid)
-        if user is None or user.deleted or not channel_allows(ch, Action.VIEW, user.roles):
-            return
-        if state.conns_of(uid):  # online: the client shows it itself
-            return
-        chosen[uid] = title
+        held = user.roles if type(user.roles) is tuple else tuple(user.roles)
+        may = viewers.get(held)
+        if may is None:
+            may = viewers[held] = channel_allows(ch, Action.VIEW, held)
+        if may and not state.conns.has_user(uid):  # online: the client shows it itself
+            chosen[uid] = title
 
     for name in users:
-        consider(state.names.get(name.casefold()), prefix)
+        uid = state.names.get(name.casefold())
+        consider(uid, users_by_id.get(uid) if uid is not None else None, prefix)
     if reply_user_id is not None:
-        consider(reply_user_id, prefix + " replied")
+        consider(reply_user_id, users_by_id.get(reply_user_id), prefix + " replied")
     for role in roles:
         if role not in state.roles:
             continue
-        for uid in list(subs.keys()):
-            user = state.users.get(uid)
+        title = prefix + " mentioned @" + role
+        for uid in subs:
+            user = users_by_id.get(uid)
             if user is not None and role in user.roles:
-                consider(uid, prefix + " mentioned @" + role)
+                consider(uid, user, title)
     if not chosen:
         return ()
-    items: list[tuple[Any, dict[str, Any]]] = []
+    items: list[tuple[PushSub, dict[str, Any]]] = []
+    body = message.content[:BODY_CHARACTERS]
     for uid, title in chosen.items():
-        payload = {"title": title, "body": message.content[:BODY_CHARACTERS], "channelName": ch.name}
+        payload = {"title": title, "body": body, "channelName": ch.name}
         items.extend((sub, payload) for sub in subs[uid])
-    return (PushNotify(tuple(items)),)
+    return tuple(items)
 
 
 def without_endpoints(state: ServerState, endpoints: set[str], only: str | None = None) -> tuple[ServerState, int]:

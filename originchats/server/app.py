@@ -204,7 +204,8 @@ async def _pusher(config: Config, hub: Hub) -> Pusher | None:
         return None
     hub.state = attrs.evolve(hub.state, settings=attrs.evolve(hub.state.settings, vapid_public_key=public))
     pusher = Pusher(hub=hub, vapid=vapid, settings=hub.state.settings.push, claims_email=p.claims_email,
-                    timeout=p.send_timeout_seconds, concurrency=p.concurrency, queue=p.queue, ttl=p.ttl_seconds)
+                    timeout=p.send_timeout_seconds, concurrency=p.concurrency, queue=p.queue, ttl=p.ttl_seconds,
+                    max_lag=p.max_lag_seconds)
     hub.sink.pusher = pusher
     return pusher
 

@@ -27,6 +27,7 @@ from .operator import OperatorBridge
 from .ops import OpRunner
 from .pipeline import Pipeline
 from .sockets import SocketSink
+from .idle import IdleGate
 from .ws import Flusher, WebSocket
 
 
@@ -49,8 +50,10 @@ class Hub:
     interpreter: Interpreter = attrs.field(init=False)
     pipeline: Pipeline = attrs.field(init=False)
     operator: OperatorBridge = attrs.field(init=False)
+    idle: IdleGate = attrs.field(init=False)  # when pushes and plugin callbacks may run (server/idle.py)
 
     def __attrs_post_init__(self) -> None:
+        self.idle = IdleGate(self.writer)
         self.sink = SocketSink(self, self.writer, self.ops, self.rejections)
         self.interpreter = Interpreter(self, self.sink)
         self.pipeline = Pipeline(self.writer, self.interpreter)

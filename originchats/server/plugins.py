@@ -12,12 +12,9 @@ contract is extended/plugins.md). The pure core never imports them.
   anything before it is stored, and it never runs before the broadcast. Each plugin has a bounded queue (`[plugins] queue_size`)
   and its own task; when the queue is full the event is dropped for that plugin and logged
   (at the 1st, 2nd, 4th, 8th… drop), so a slow plugin costs neither memory nor other plugins' time.
-* **Deadline and crash barrier.** Each callback gets `[plugins] deadline_seconds`. An `async def`
-  callback runs in the plugin's task under `trio.move_on_after`; a plain `def` callback runs in a
-  worker thread (one per plugin at most: its own `CapacityLimiter(1)`), abandoned at the deadline.
-  A hung thread keeps the plugin's single slot, so the plugin's later events time out and then
-  drop: it cannot take more threads or memory. Exceptions are logged (type and place, never the
-  text, which may quote a message) and swallowed.
+* **Running callbacks** (server/plugin_runner.py): each plugin's own task runs its events in
+  order once the server is idle; `def` callbacks in a worker thread, a batch per trip, each
+  callback under `[plugins] deadline_seconds`, behind a crash barrier.
 * **Acting.** A plugin acts through `api.command(cmd, **fields)` (server/plugin_api.py, with the
   helpers built on it): the command runs as the member `[plugins] account` from a connection of
   its own (`command`), through `dispatch.handle` like any frame, so permission checks, rate
@@ -27,9 +24,7 @@ contract is extended/plugins.md). The pure core never imports them.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import json
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -46,6 +41,7 @@ from ..core.state import Conn
 from ..protocol import codec
 from .plugin_api import Answers, PluginApi, PluginError, ThreadApi
 from .plugin_events import events_of, presence
+from .plugin_runner import where, work
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -67,21 +63,15 @@ class Plugin:
     info: dict[str, Any]
     handlers: dict[str, Callable[..., Any]]
     roles: frozenset[str] | None  # required roles (any of them), or None
-    send: trio.MemorySendChannel[tuple[str, dict[str, Any], int]]
-    receive: trio.MemoryReceiveChannel[tuple[str, dict[str, Any], int]]
+    # (event, its data as JSON, depth): each callback gets its own copy of the data
+    send: trio.MemorySendChannel[tuple[str, str, int]]
+    receive: trio.MemoryReceiveChannel[tuple[str, str, int]]
     limiter: trio.CapacityLimiter = attrs.Factory(lambda: trio.CapacityLimiter(1))
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     dropped: int = 0
     depth: int = 0  # the depth of the event being handled (what its actions cause is one more)
-
-
-def _where(exc: BaseException) -> str:
-    """`file:line` of the innermost frame (the exception's text may quote a message: not logged)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return "?"
-    last = frames[-1]
-    return f"{Path(last.filename).name}:{last.lineno}"
+    api: PluginApi | None = None  # what its `async def` callbacks get
+    thread_api: ThreadApi | None = None  # the same, blocking, for its plain `def` callbacks
 
 
 def _import(path: Path, name: str) -> tuple[dict[str, Any], dict[str, Callable[..., Any]], frozenset[str] | None]:
@@ -176,7 +166,7 @@ class PluginHost:
                 described = await trio.to_thread.run_sync(_import, path, name, abandon_on_cancel=True,
                                                           limiter=trio.CapacityLimiter(1))
             except Exception as exc:  # noqa: BLE001 - a broken module is reported, never fatal
-                problem = f"{type(exc).__name__} at {_where(exc)}"
+                problem = f"{type(exc).__name__} at {where(exc)}"
         if described is None:
             log.warning("plugin_load_failed", plugin=name, problem=problem or "import exceeded the deadline")
             if name in self.plugins and not path.exists():
@@ -184,11 +174,13 @@ class PluginHost:
             return False
         self._stop(name)
         info, handlers, roles = described
-        send, receive = trio.open_memory_channel[tuple[str, dict[str, Any], int]](self.settings.queue_size)
+        send, receive = trio.open_memory_channel[tuple[str, str, int]](self.settings.queue_size)
         plugin = Plugin(name=name, info=info, handlers=handlers, roles=roles, send=send, receive=receive)
+        plugin.api = PluginApi(self, name)
+        plugin.thread_api = ThreadApi(plugin.api)
         self.plugins[name] = plugin
         assert self._nursery is not None
-        self._nursery.start_soon(self._work, plugin)
+        self._nursery.start_soon(work, self, plugin)
         log.info("plugin_loaded", plugin=name, handles=sorted(handlers))
         return True
 
@@ -211,6 +203,7 @@ class PluginHost:
         if depth > MAX_DEPTH:
             return
         hub = self.hub
+        text = None
         for plugin in self.plugins.values():
             if event not in plugin.handlers or plugin.name == source:
                 continue
@@ -218,8 +211,10 @@ class PluginHost:
                 user = hub.state.users.get(actor_id or "") if hub is not None else None
                 if user is None or not plugin.roles.intersection(user.roles):
                     continue
+            if text is None:
+                text = json.dumps(data)  # once per event: each plugin parses its own copy
             try:
-                plugin.send.send_nowait((event, data, depth))
+                plugin.send.send_nowait((event, text, depth))
             except trio.WouldBlock:
                 plugin.dropped += 1
                 if plugin.dropped & (plugin.dropped - 1) == 0:  # 1, 2, 4, 8…: a bounded log
@@ -234,7 +229,7 @@ class PluginHost:
         try:
             self._committed(writes, ctx)
         except Exception as exc:  # noqa: BLE001 - the writer must go on
-            log.error("plugin_events_failed", error=type(exc).__name__, at=_where(exc))
+            log.error("plugin_events_failed", error=type(exc).__name__, at=where(exc))
 
     def _committed(self, writes: tuple[w.Write, ...], ctx: Context) -> None:
         if self.hub is None:
@@ -280,34 +275,7 @@ class PluginHost:
         try:
             self.emit("user_disconnect", presence(hub.state, user), user_id)
         except Exception as exc:  # noqa: BLE001 - the socket must be forgotten all the same
-            log.error("plugin_events_failed", error=type(exc).__name__, at=_where(exc))
-
-    # ---- running callbacks ----------------------------------------------------------------------
-
-    async def _work(self, plugin: Plugin) -> None:
-        with plugin.scope:
-            async with plugin.receive:
-                async for event, data, depth in plugin.receive:
-                    plugin.depth = depth
-                    await self._call(plugin, event, data)
-
-    async def _call(self, plugin: Plugin, event: str, data: dict[str, Any]) -> None:
-        fn = plugin.handlers[event]
-        data = json.loads(json.dumps(data))  # the plugin's own copy
-        api = PluginApi(self, plugin.name)
-        with trio.move_on_after(self.settings.deadline_seconds) as scope:
-            try:
-                if inspect.iscoroutinefunction(fn):
-                    await fn(api, data)
-                else:
-                    await trio.to_thread.run_sync(fn, ThreadApi(api), data, abandon_on_cancel=True,
-                                                  limiter=plugin.limiter)
-            except (Exception, SystemExit) as exc:  # the crash barrier
-                log.warning("plugin_failed", plugin=plugin.name, on=event, error=type(exc).__name__,
-                            at=_where(exc))
-        if scope.cancelled_caught:
-            log.warning("plugin_deadline", plugin=plugin.name, on=event,
-                        deadline_seconds=self.settings.deadline_seconds)
+            log.error("plugin_events_failed", error=type(exc).__name__, at=where(exc))
 
     # ---- acting ---------------------------------------------------------------------------------
 

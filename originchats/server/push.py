@@ -1,17 +1,22 @@
 """Sending web pushes (extended/push.md): the VAPID keys, and the background sender.
 
 The core decides who is pushed (core/push.py) and puts a `PushNotify` after the broadcast in a
-message's `then`; the socket sink hands it to `Pusher.offer`, which only queues (a bounded queue:
-beyond `push.queue` waiting pushes, new ones are dropped and counted). `push.concurrency` workers
-send them, each push under a deadline of `push.send_timeout_seconds` for the whole of it (resolve,
-connect, send, answer). So a push never delays a broadcast, and a slow or dead push service holds
-at most one worker for one deadline.
+message's `then`; the socket sink hands it to `Pusher.offer`, which only queues it. When the server
+is idle, its recipients are worked out (`push_items`, with the state of that moment) and queued:
+one push waits per subscription at most (a newer one takes the older one's place: the notification
+shows the newest message), and beyond `push.queue` subscriptions waiting, new ones are dropped and
+counted (past `push.queue` messages waiting, the oldest one's recipients are worked out at once).
+`push.concurrency` workers send them, each once the server is idle (server/idle.py), each push under
+a deadline of `push.send_timeout_seconds` for the whole of it (resolve, connect, send, answer). So
+a push never delays a broadcast, and a slow or dead push service holds at most one worker for one
+deadline. The requests go through server/push_http.py (keep-alive HTTP/1.1 per push service).
 
-Endpoint rules, at each send: the host is resolved and EVERY address must be public (no private,
-loopback, link-local, unspecified or multicast address, unless `push.allow_private`); the request
-then goes to the first checked address itself (the URL's host stays in `Host` and in TLS's SNI and
-certificate check), so a name that resolves differently a moment later (DNS rebinding) cannot
-redirect it. Redirects are not followed.
+Endpoint rules, at each new connection: the host is resolved and EVERY address must be public (no
+private, loopback, link-local, unspecified or multicast address, unless `push.allow_private`); the
+connection then goes to the first checked address itself (the URL's host stays in `Host` and in
+TLS's SNI and certificate check), so a name that resolves differently a moment later (DNS
+rebinding) cannot redirect it; a kept-alive connection is reused only for the same scheme, host
+and port. Redirects are not followed.
 
 Answers: 2xx refreshes `last_used`; 404 and 410 delete the subscription; anything else is logged.
 These are recorded by one pure step per batch (core/handlers/push.py `push_results`).
@@ -20,34 +25,35 @@ These are recorded by one pure step per batch (core/handlers/push.py `push_resul
 from __future__ import annotations
 
 import base64
+import collections
 import ipaddress
 import json
 import os
+import ssl
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
-import httpx
+import h11
 import http_ece
 import structlog
 import trio
-import trio.testing
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from py_vapid import Vapid02, VapidException
 
 
-from ..core.push import address_allowed, push_results
+from ..core.effects import PushNotify
+from ..core.push import address_allowed, push_items, push_results
 from ..core.push_records import PushSub
 from ..core.request import Request
 from ..core.settings import PushSettings
+from .push_http import PushHTTP
 
 log = structlog.get_logger("originchats.push")
 
-#: how often a push waiting for the writer to finish its commit looks again
-IDLE_POLL = 0.002
 #: answers are recorded (last_used, dead subscriptions) at most this often, in one commit
 RECORD_EVERY = 1.0
 #: how long a VAPID signature is valid (push services refuse more than 24 h)
@@ -111,46 +117,101 @@ class Pusher:
     concurrency: int
     queue: int
     ttl: int
+    max_lag: float = 5.0  # a push waits this long at most for the server to be idle
+    ssl_context: ssl.SSLContext | None = None  # None: the system's trust store (tests pass their CA)
     sent: int = 0
     dropped: int = 0
+    merged: int = 0  # pushes folded into a push still waiting for the same subscription
     refused: int = 0  # pushes not sent: their endpoint resolved to an address not allowed
-    _send: Any = None
-    _receive: Any = None
+    # messages whose recipients are still to be worked out, oldest first
+    _jobs: collections.deque[PushNotify] = attrs.Factory(collections.deque)
+    # endpoint -> (subscription, payload): what waits to be sent, oldest first, one per endpoint
+    _pending: dict[str, tuple[PushSub, dict[str, Any]]] = attrs.Factory(dict)
+    _waiting: trio.lowlevel.ParkingLot = attrs.Factory(trio.lowlevel.ParkingLot)  # workers with nothing to send
+    _jobs_waiting: trio.lowlevel.ParkingLot = attrs.Factory(trio.lowlevel.ParkingLot)  # `_decide`, with no message
     _results: list[tuple[str, bool]] = attrs.Factory(list)
     _results_ready: trio.Event = attrs.Factory(trio.Event)
-    _http: httpx.AsyncClient | None = None
+    _http: PushHTTP | None = None
     _gate: trio.Lock = attrs.Factory(trio.Lock)
     # origin -> (VAPID headers, when they stop being reused): one signature per origin per hour
     _signed: dict[str, tuple[dict[str, str], float]] = attrs.Factory(dict)
 
-    def __attrs_post_init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel(self.queue)
+    def offer(self, notify: PushNotify) -> None:
+        """Queue a message's pushes without waiting: its recipients are worked out later, when the
+        server is idle (`_next`). Past `push.queue` messages waiting, the oldest one's recipients
+        are worked out at once, so a long busy spell keeps memory bounded and loses nobody."""
+        jobs = self._jobs
+        jobs.append(notify)
+        if len(jobs) > self.queue:
+            self._expand(jobs.popleft())
+        if self._jobs_waiting:
+            self._jobs_waiting.unpark()
 
-    def offer(self, items: tuple[tuple[PushSub, dict[str, Any]], ...]) -> None:
-        """Queue pushes without waiting; those that do not fit are dropped (and counted)."""
-        for item in items:
-            try:
-                self._send.send_nowait(item)
-            except trio.WouldBlock:
+    def _expand(self, notify: PushNotify) -> None:
+        """Queue the pushes of `notify`. A subscription has at most one push waiting: a newer one
+        takes its place (its notification shows the newest message, as a push service's `Topic`
+        would do). Beyond `push.queue` subscriptions waiting, new ones are dropped and counted."""
+        pending = self._pending
+        for sub, payload in push_items(self.hub.state, notify):
+            endpoint = sub.endpoint
+            if endpoint in pending:
+                pending[endpoint] = (sub, payload)
+                self.merged += 1
+            elif len(pending) < self.queue:
+                pending[endpoint] = (sub, payload)
+            else:
                 self.dropped += 1
                 if self.dropped % 1000 == 1:  # the first, then one line per 1,000
                     log.warning("push_dropped", reason="queue full", queued=self.queue, dropped_so_far=self.dropped)
+        if pending and self._waiting:
+            self._waiting.unpark(count=len(pending))
+
+    @property
+    def http(self) -> PushHTTP:
+        """The connections to push services (made in `run`)."""
+        assert self._http is not None
+        return self._http
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        self._http = httpx.AsyncClient(timeout=self.timeout, limits=limits, follow_redirects=False)
+        self._http = PushHTTP(self.concurrency, self.ssl_context)
         try:
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._decide)
                 for _ in range(self.concurrency):
                     nursery.start_soon(self._worker)
                 nursery.start_soon(self._recorder)
                 task_status.started()
         finally:
+            log.info("push_sender_stopped", sent=self.sent, merged=self.merged, dropped=self.dropped,
+                     refused=self.refused, waiting=len(self._pending), messages_waiting=len(self._jobs))
             with trio.CancelScope(shield=True):
                 await self._http.aclose()
 
+    async def _decide(self) -> None:
+        """Work out the recipients of the waiting messages, one message per idle moment (a piece of
+        background work of its own, beside the workers: while they wait for a slow push service,
+        newer pushes still take the place of those waiting for the same subscription)."""
+        while True:
+            while not self._jobs:
+                await self._jobs_waiting.park()
+            await self.hub.idle.wait(self.max_lag)
+            if self._jobs:
+                self._expand(self._jobs.popleft())
+
+    async def _next(self) -> tuple[PushSub, dict[str, Any]]:
+        """The oldest waiting push, once the server is idle or it has waited `max_lag` seconds
+        (server/idle.py): pushes go after the broadcasts."""
+        while True:
+            while not self._pending:
+                await self._waiting.park()
+            await self.hub.idle.wait(self.max_lag)
+            if self._pending:  # another worker may have taken the last one meanwhile
+                endpoint = next(iter(self._pending))
+                return self._pending.pop(endpoint)
+
     async def _worker(self) -> None:
-        async for sub, payload in self._receive:
+        while True:
+            sub, payload = await self._next()
             outcome = None
             with trio.move_on_after(self.timeout):
                 try:
@@ -158,7 +219,7 @@ class Pusher:
                 except Refused:
                     self.refused += 1
                     log.info("push_refused", reason="endpoint address not allowed")
-                except (httpx.HTTPError, OSError, ValueError) as exc:
+                except (OSError, ValueError, ssl.SSLError, h11.ProtocolError, trio.BrokenResourceError) as exc:
                     log.info("push_failed", error=type(exc).__name__)
                 except Exception:  # a barrier: one bad push never stops the sender or the server
                     log.exception("push_crashed")
@@ -183,37 +244,25 @@ class Pusher:
             raise Refused
         return found
 
-    async def _idle(self) -> None:
-        """The broadcasts go first: a push's CPU work (encryption, the request) waits until no other
-        task of the server can run and the writer is not committing (its thread would wait for the
-        GIL behind us). A busy server delays pushes, never the other way round."""
-        writer = getattr(self.hub, "writer", None)
-        async with self._gate:  # one worker watches for idleness at a time: no busy polling
-            while True:
-                await trio.testing.wait_all_tasks_blocked()
-                if writer is None or not writer.busy:
-                    return
-                await trio.sleep(IDLE_POLL)
-
     async def _deliver(self, sub: PushSub, payload: dict[str, Any]) -> int:
-        await self._idle()
         parts = urlsplit(sub.endpoint)
         scheme, host = parts.scheme, parts.hostname or ""
         if scheme != "https" and not (self.settings.allow_http and scheme == "http"):
             raise Refused
         port = parts.port or (443 if scheme == "https" else 80)
-        address = (await self._addresses(host, port))[0]  # connect to the address that was checked
-        shown = f"[{address}]" if ":" in address else address
-        url = f"{scheme}://{shown}:{port}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
-        origin = f"{scheme}://{parts.netloc}"
-        body = encrypt(payload, sub)
-        headers = dict(self._vapid_headers(origin))
-        headers.update({"Host": parts.netloc, "TTL": str(self.ttl), "Content-Encoding": "aes128gcm",
-                        "Content-Type": "application/octet-stream", "Urgency": "normal"})
+        key = (scheme, host, port)
         assert self._http is not None
-        response = await self._http.post(url, content=body, headers=headers,
-                                         extensions={"sni_hostname": host} if scheme == "https" else {})
-        return response.status_code
+        conn = self._http.pooled(key)  # a pooled connection went to a checked address
+        if conn is None:
+            address = (await self._addresses(host, port))[0]  # connect to the address that was checked
+            conn = await self._http.connect(key, address)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        body = encrypt(payload, sub)
+        headers = [("Host", parts.netloc), *self._vapid_headers(f"{scheme}://{parts.netloc}").items(),
+                   ("TTL", str(self.ttl)), ("Content-Encoding", "aes128gcm"),
+                   ("Content-Type", "application/octet-stream"), ("Urgency", "normal"),
+                   ("Content-Length", str(len(body)))]
+        return await self._http.post(key, conn, target, headers, body)
 
     def _vapid_headers(self, origin: str) -> dict[str, str]:
         """The signed VAPID header for `origin`, reused for an hour of its 12 (push services hold

@@ -77,7 +77,7 @@ class SocketSink:
 
     def push(self, effect: Any) -> None:
         if self.pusher is not None:
-            self.pusher.offer(effect.items)
+            self.pusher.offer(effect)
 
     def _push_channel_lists(self, before: ServerState, after: ServerState) -> None:
         for push in channel_pushes(before, after):
