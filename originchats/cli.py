@@ -140,11 +140,12 @@ async def _serve_until_signal(config: Config, tls: object = None) -> None:
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         async def watch_signals() -> None:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            # SIGHUP reloads the TLS certificate (server/tls.py); without [tls] it keeps its default action
+            watched = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if tls is not None else ()))
+            with trio.open_signal_receiver(*watched) as signals:
                 async for signum in signals:
-                    if signum == signal.SIGHUP:  # reload the TLS certificate (server/tls.py); else nothing
-                        if tls is not None:
-                            tls.reload()  # type: ignore[attr-defined]
+                    if signum == signal.SIGHUP:
+                        tls.reload()  # type: ignore[attr-defined]
                         continue
                     stop.set()
                     return
