@@ -146,13 +146,6 @@ async def test_unknown_get_is_a_json_404(server):
     assert headers["access-control-allow-origin"] == "*"
 
 
-async def test_plain_get_of_root_is_400(server):
-    client = await http_client(server)
-    resp, _, body = await client.request("GET", "/")
-    assert resp.status_code == 400
-    assert b"WebSocket" in body
-
-
 async def test_index_html_tells_browsers_to_use_a_client(server):
     client = await http_client(server)
     resp, headers, body = await client.request("GET", "/index.html")

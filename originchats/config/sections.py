@@ -252,6 +252,14 @@ VoiceSection = VoiceSettings
 
 
 @attrs.frozen(kw_only=True)
+class TlsSection:
+    """`[tls]` (issue 11, edge): built-in TLS on the listening port (server/tls.py). Both paths, or neither."""
+
+    cert: str = ""  # PEM certificate chain (the server's certificate first)
+    key: str = ""   # PEM private key of that certificate
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     auth_mode: Literal["rotur", "cracked", "cracked-only"] = "cracked"
     server: ServerSection = attrs.Factory(ServerSection)
@@ -278,3 +286,4 @@ class Config:
     voice: VoiceSection = attrs.Factory(VoiceSection)
     plugins: PluginsSection = attrs.Factory(PluginsSection)
     webhooks: WebhooksSection = attrs.Factory(WebhooksSection)
+    tls: TlsSection = attrs.Factory(TlsSection)

@@ -38,6 +38,7 @@ from .limiters import HashScheduler, RoturGate
 from .ops import OpRunner
 from .push import Pusher, claims_ok, load_vapid
 from .plugins import FOLDER as PLUGIN_FOLDER, PluginHost
+from .tls import Tls
 from .timers import (attachment_cleanup, auth_records_supervisor, flush_log_samplers, heartbeat, poll_expiry,
                      rate_limit_supervisor)
 from .ws import InputBudget, InputLimits
@@ -142,11 +143,15 @@ def open_store(config: Config) -> tuple:
 
 
 async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = None,
-                stop: trio.Event | None = None,
+                stop: trio.Event | None = None, tls: Tls | None = None,
                 task_status: trio.TaskStatus[Hub] = trio.TASK_STATUS_IGNORED) -> None:
-    """Run the server until `stop` is set; `task_status.started(hub)` once it accepts connections."""
+    """Run the server until `stop` is set; `task_status.started(hub)` once it accepts connections.
+    `tls`: the built-in TLS (server/tls.py), whose `reload` the caller may call (the CLI does on
+    SIGHUP); by default made from `[tls]` in the config (none when it is not set)."""
     if stop is None:
         stop = trio.Event()
+    if tls is None:
+        tls = Tls.from_config(config.tls)  # ConfigError for unusable files, before the store is opened
     con, read_con, applied = await trio.to_thread.run_sync(open_store, config)
     try:
         blobs = BlobStore(Path(config.storage.data_dir))
@@ -181,7 +186,7 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
                 hub = Hub(state=state, writer=writer, ops=runner, rejections=rejections_from(config))
                 pusher = await _pusher(config, hub)
                 try:
-                    await _run(config, hub, listeners, stop, task_status, pusher)
+                    await _run(config, hub, listeners, stop, task_status, pusher, tls)
                 finally:
                     writer.close()  # the writer drains its inbox, commits, and returns
         finally:
@@ -211,10 +216,13 @@ async def _pusher(config: Config, hub: Hub) -> Pusher | None:
 
 
 async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_status,  # type: ignore[no-untyped-def]
-               pusher: Pusher | None = None) -> None:
+               pusher: Pusher | None = None, tls: Tls | None = None) -> None:
     if listeners is None:
         listeners = await trio.open_tcp_listeners(config.listen.port, host=config.listen.host)
     guards = guards_from(config)
+    guards.tls = tls
+    if tls is not None:
+        tls.log_enabled()
     async with trio.open_nursery() as conns:
         handler = partial(serve_connection, hub=hub, guards=guards, tasks=conns)
         async with trio.open_nursery() as services:

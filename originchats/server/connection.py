@@ -14,6 +14,8 @@ arrives whole in the first read is parsed without h11 (server/upgrade.py); every
 from the same bytes, goes to h11 under the same deadline and size limit. The upgrade's `101`
 response is not written on its own: it is queued in front of the handshake frame, and both leave
 in one write (`FrameSender.preface`).
+With `[tls]` set, an admitted connection is wrapped in a `trio.SSLStream` (server/tls.py) before
+anything is read; a refused one is closed without a handshake.
 
 Admission (guard.Admission): a connection from an address that already has
 `network.max_connections_per_ip` open, or that opens them faster than its token bucket allows, is
@@ -35,6 +37,7 @@ import itertools
 import logging
 import math
 from http import HTTPStatus
+from typing import Any
 
 import attrs
 import h11
@@ -106,6 +109,8 @@ class Guards:
     logins: LoginDeadlines = attrs.Factory(LoginDeadlines)  # its `run` task is started by app.py
     http: HttpSettings = attrs.Factory(HttpSettings)
     lingering: int = 0
+    # built-in TLS (server/tls.py `Tls`): every accepted connection is wrapped in its context; None: plain
+    tls: Any = None
 
     def samplers(self) -> list[LogSampler]:
         return [self.refusals, self.frames]
@@ -175,6 +180,8 @@ async def serve_connection(stream: trio.abc.Stream, hub: Hub, guards: Guards, ta
                     await _refuse(stream, guards, key, refused, bound)
                     return
                 held.append(key)
+            if guards.tls is not None:  # after admission: a refused peer costs no handshake
+                stream = guards.tls.wrap(stream)
             # the connection's one cancel scope: the request deadline while HTTP is read, then
             # the close grace of its WebSocket (a timer task keeps the login deadline)
             with trio.CancelScope() as scope:
@@ -199,6 +206,8 @@ async def _refuse(stream: trio.abc.Stream, guards: Guards, key: str, refused: tu
     reason, retry_after = refused
     if guards.refusals.allow(key, trio.current_time()):
         bound.info("connection_refused", reason=reason, ip=key)
+    if guards.tls is not None and not request_read:  # no TLS session yet: closed without a handshake (cheap)
+        return
     if not request_read and guards.lingering < MAX_LINGERING:
         guards.lingering += 1
         try:

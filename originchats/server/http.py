@@ -22,13 +22,11 @@ from typing import Any, Awaitable, Callable
 import attrs
 
 from ..core.state import ServerState
-from . import assets_http, attachments_http, webhooks_http
+from . import assets_http, attachments_http, index_page, webhooks_http
 from .httpio import CORS, Exchange, HttpError  # noqa: F401  (CORS: re-exported for older imports)
 
 Handler = Callable[[Exchange, str], Awaitable[None]]
 
-INDEX_HTML = (b"<!doctype html><html><head><meta charset=\"utf-8\"><title>OriginChats server</title></head>"
-              b"<body><p>This is an OriginChats server. Connect to it with an OriginChats client.</p></body></html>")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\\%]")
 
 
@@ -51,17 +49,22 @@ def info(state: ServerState, connected_sockets: int) -> dict[str, Any]:
 
 # -- handlers --------------------------------------------------------------------------------
 async def root(ex: Exchange, rest: str) -> None:
-    """A GET of `/` that is not a valid WebSocket upgrade (valid ones never reach the router)."""
+    """A GET of `/` that is not a valid WebSocket upgrade (valid ones never reach the router): a
+    broken upgrade is a 400; a plain GET (a browser) gets the page of server/index_page.py."""
     text = b"text/plain; charset=utf-8"
-    if b"websocket" in ex.headers.get(b"upgrade", b"").lower() and ex.headers.get(b"sec-websocket-version") != b"13":
-        # RFC 6455 §4.4: name the version we speak
-        await ex.send_bytes(400, b"Bad Request: unsupported WebSocket version", text, [(b"Sec-WebSocket-Version", b"13")])
+    if b"websocket" in ex.headers.get(b"upgrade", b"").lower():
+        if ex.headers.get(b"sec-websocket-version") != b"13":  # RFC 6455 §4.4: name the version we speak
+            await ex.send_bytes(400, b"Bad Request: unsupported WebSocket version", text,
+                                [(b"Sec-WebSocket-Version", b"13")])
+            return
+        await ex.send_bytes(400, b"Bad Request: expected a WebSocket upgrade", text)
         return
-    await ex.send_bytes(400, b"Bad Request: expected a WebSocket upgrade", text)
+    await index(ex, rest)
 
 
 async def index(ex: Exchange, rest: str) -> None:
-    await ex.send_bytes(200, INDEX_HTML, b"text/html; charset=utf-8", [(b"Cache-Control", b"no-cache")])
+    stats = info(ex.hub.state, len(ex.hub.sockets))["stats"]
+    await index_page.send_page(ex, members=stats["total_users"], online=stats["online_users"])
 
 
 async def server_info(ex: Exchange, rest: str) -> None:
