@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("-s", "--senders", type=int, default=4)
     it.add_argument("-m", "--messages", type=int, default=400, help="messages in the saturation phase")
     it.add_argument("-w", "--window", type=int, default=1, help="messages in flight per sender")
-    it.add_argument("--one-at-a-time", type=int, default=200, help="messages sent one by one")
+    it.add_argument("--one-at-a-time", type=int, default=1000,
+                    help="messages sent one by one (1,000: a p99 of 200 rested on two messages)")
     it.add_argument("--users", type=int, default=100)
     it.add_argument("--plugins", type=int, default=20, help="trivial plugins subscribed to new_message")
     it.add_argument("--subscribers", type=int, default=100, help="offline push subscribers every message pushes to")
