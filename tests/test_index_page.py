@@ -25,9 +25,9 @@ import pytest
 import trio
 
 from originchats.config import CrackedSection, ServerSection
-from originchats.server.app import serve
 from tests import media_samples
 from tests.client import Client, sign_in
+from tests.tcp import serving
 from tests.test_http import http_client
 
 CHROMIUM = "/usr/bin/chromium"
@@ -188,35 +188,22 @@ async def test_the_page_in_headless_chromium(nursery, config, tmp_path):
     (data_dir / "server-assets").mkdir(parents=True)
     (data_dir / "server-assets" / "logo.png").write_bytes(media_samples.image("PNG", size=(48, 48)))
     config = attrs.evolve(config, server=ServerSection(name=NASTY, icon="logo.png"))
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    stop, stopped = trio.Event(), trio.Event()
-
-    async def run(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
-        try:
-            await serve(config, listeners=listeners, stop=stop, task_status=task_status)
-        finally:
-            stopped.set()
-
-    await nursery.start(run)
-    host, port = listeners[0].socket.getsockname()[:2]
-    members = []
-    for name in ("alice", "bob"):
-        client = Client(await trio.open_tcp_stream(host, port))
-        await client.open(nursery)
-        await client.expect("handshake")
-        members.append(await sign_in(client, name, "pass1234"))
-    await members[1].close()
     profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path)  # a fresh --user-data-dir
-    try:
-        with trio.fail_after(60):
-            seen = await trio.to_thread.run_sync(load_in_chromium, f"http://{host}:{port}/", profile)
-    finally:
-        for member in members:
-            await trio.aclose_forcefully(member.stream)
-        stop.set()
-        with trio.fail_after(30):
-            await stopped.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+    async with serving(nursery, config) as (host, port, _):
+        members = []
+        for name in ("alice", "bob"):
+            client = Client(await trio.open_tcp_stream(host, port))
+            await client.open(nursery)
+            await client.expect("handshake")
+            members.append(await sign_in(client, name, "pass1234"))
+        await members[1].close()
+        try:
+            with trio.fail_after(60):
+                seen = await trio.to_thread.run_sync(load_in_chromium, f"http://{host}:{port}/", profile)
+        finally:
+            for member in members:
+                await trio.aclose_forcefully(member.stream)
+            shutil.rmtree(profile, ignore_errors=True)
 
     assert seen.texts == {"name": NASTY, "ws-url": f"ws://{host}:{port}/", "members": "2", "online": "1",
                           "registration": "Open: choose a name and a password in your client; "
