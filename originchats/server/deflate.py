@@ -43,7 +43,7 @@ class Deflate:
     """The `[compression]` settings as the sending side uses them; one instance for the server."""
 
     threshold: int = 1024
-    level: int = 6
+    level: int = 1
 
     def compress(self, data: bytes) -> bytes:
         """The compressed payload of one message (RFC 7692 §7.2.1: a sync flush, its tail removed)."""
