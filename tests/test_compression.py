@@ -236,3 +236,49 @@ async def test_a_real_websockets_client_negotiates_and_reads_compressed_history(
     with trio.fail_after(10):
         await done.wait()
     assert websockets.__version__
+
+
+def raw_upgrade(offer: bool = True) -> bytes:
+    return (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+            (b"Sec-WebSocket-Extensions: permessage-deflate\r\n" if offer else b"") + b"\r\n")
+
+
+async def read_close_code(stream: trio.abc.Stream) -> int | None:
+    """Read until the server's close frame; its code (None: the stream ended without one)."""
+    wire = b""
+    with trio.fail_after(5):
+        while chunk := await stream.receive_some(65536):
+            wire += chunk
+            if b"\r\n\r\n" in wire:
+                close = [f for _, op, f in frames(wire)[1] if op == 8]
+                if close:
+                    return int.from_bytes(payload(close[0])[:2], "big")
+    return None
+
+
+@pytest.mark.parametrize("config", [{"limits": LimitsSection(max_frame_size=64 * 1024,
+                                                               max_buffered_input=64 * 1024)}], indirect=True)
+async def test_a_half_sent_compressed_message_is_charged_to_the_input_budget(server):
+    c = zlib.compressobj(1, zlib.DEFLATED, -15)
+    piece = c.compress(b'{"cmd":"ping","pad":"' + b"a" * 100) + c.flush(zlib.Z_SYNC_FLUSH)
+    first_frame = bytes((0x41, 0x80 | len(piece))) + b"\0\0\0\0" + piece  # RSV1, text, not final
+    holder = await server.listener.connect()
+    await holder.send_all(raw_upgrade() + first_frame)
+    await trio.testing.wait_all_tasks_blocked()
+    # the budget (64 KiB) holds one decompressor (48 KiB), not two: the newcomer is refused 1013
+    newcomer = await server.listener.connect()
+    await newcomer.send_all(raw_upgrade() + first_frame)
+    assert await read_close_code(newcomer) == 1013
+    # the holder finishes its message: its share goes back, and the next one may hold one
+    rest = c.compress(b'"}') + c.flush(zlib.Z_SYNC_FLUSH)
+    rest = rest[:-4]
+    await holder.send_all(bytes((0x80, 0x80 | len(rest))) + b"\0\0\0\0" + rest)  # continuation, final
+    await trio.testing.wait_all_tasks_blocked()
+    third = await server.listener.connect()
+    await third.send_all(raw_upgrade() + first_frame)
+    await trio.testing.wait_all_tasks_blocked()
+    await third.send_all(bytes((0x88, 0x82)) + b"\0\0\0\0" + (1000).to_bytes(2, "big"))
+    assert await read_close_code(third) == 1000  # it was not refused: it closed itself
+    for stream in (holder, newcomer, third):
+        await stream.aclose()

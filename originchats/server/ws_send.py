@@ -1,7 +1,9 @@
 """The sending half of a WebSocket: frames, the per-socket outbox, and the tick flusher.
 
 Server frames are unmasked, so one encoded broadcast frame is valid for every receiver:
-`encode_text` runs once per broadcast, `FrameSender.push` once per receiver. `push` only appends
+`encode_text` runs once per broadcast, `FrameSender.push` once per receiver. With
+permessage-deflate (server/deflate.py, no context takeover) the same holds for the compressed
+frame of a big broadcast: compressed once, pushed to each receiver that negotiated it. `push` only appends
 to the socket's queue and never blocks, so a broadcast never waits for a slow receiver; the
 `Flusher` then writes each socket's queued frames with one non-blocking `write`, and only what the
 kernel does not take is left to the connection's writer task (started on demand). A client more
