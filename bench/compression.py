@@ -6,6 +6,10 @@ Two parts, each measured with and without compression in the same sitting:
   `offered` (every client offers it, as browsers do; the default threshold leaves chat frames
   plain) and `all` (`[compression] threshold_bytes = 0`: every frame compressed, once per
   broadcast). Server CPU per delivery and bytes on the wire per delivery; ratios against `plain`.
+  The counting receivers walk the frames in every variant (bench/wsclient.py `walk`), so the load
+  generator costs the same with or without compression: the server's CPU per delivery depends on
+  how fast the clients read (how many frames one write carries), and a cheaper client for one
+  variant would flatter it.
 * `messages_get` pages: `--pages` requests of 100 messages each, by `--readers` clients one at a
   time each, from a channel of `--stored` messages of varied text (random words, 20-300
   characters). Server CPU per page and bytes per page, `plain` vs `offered`.
@@ -86,7 +90,7 @@ async def compression(args: Any) -> dict[str, Any]:
     base = {"n": args.n, "senders": args.senders, "messages": args.messages, "window": args.window,
             "one_at_a_time": args.one_at_a_time, "users": args.users, "pad": args.pad}
     for name, deflate, threshold in (("plain", False, None), ("offered", True, None), ("all", True, 0)):
-        a = argparse.Namespace(**base, deflate=deflate, threshold=threshold, metrics=False)
+        a = argparse.Namespace(**base, deflate=deflate, threshold=threshold, metrics=False, walk=True)
         r = await fanout(a)
         chat[name] = {k: r[k] for k in ("server_us_per_delivery", "wire_bytes_per_delivery", "deliveries_per_s",
                                         "receivers_deflated", "loss", "timed_out")}

@@ -138,7 +138,7 @@ async def _connect_all(port: int, n: int, senders: int, users: int, raw: bool,
 
 async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: int, window: int,
                      one_at_a_time: int, users: int, raw: bool, sample: int = 4, suffix: bytes = b"",
-                     deflate: bool = False, pad: int = 0) -> dict[str, Any]:
+                     deflate: bool = False, pad: int = 0, walk: bool = False) -> dict[str, Any]:
     receivers, sender_ws, failures = await _connect_all(port, n, senders, users, raw, deflate)
     if failures or len(sender_ws) < senders:
         raise RuntimeError(f"{failures} connections failed")
@@ -148,6 +148,7 @@ async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: i
     sampled_ids = {id(s.ws) for s in sampled}
     counted = [ws for ws in receivers if id(ws) not in sampled_ids]
     for ws in counted:
+        ws.walk = walk
         ws.counting()
         ws.on_count = run.add
     await common.quiet(receivers + sender_ws)
@@ -276,11 +277,12 @@ async def fanout(args: Any, *, ceiling: bool = False) -> dict[str, Any]:
     with srv:
         r = await run_fanout(srv.port, srv.cpu, n=n, senders=args.senders, messages=messages,
                              window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=False,
-                             deflate=getattr(args, "deflate", False), pad=getattr(args, "pad", 0))
+                             deflate=getattr(args, "deflate", False), pad=getattr(args, "pad", 0),
+                             walk=getattr(args, "walk", False))
         r["server_rss_mib"] = round(srv.rss_kib() / 1024, 1)
         if getattr(args, "metrics", False):
             r["metrics_deliveries"] = scrape_deliveries(srv.port)
-    for key in ("metrics", "deflate", "threshold", "pad"):
+    for key in ("metrics", "deflate", "threshold", "pad", "walk"):
         if getattr(args, key, None):
             out[key] = getattr(args, key)
     out.update(r)
