@@ -92,8 +92,10 @@ class Hub:
         step = dispatch.disconnect(self.state, self.context(conn_id))
         self.state = step.state
         ws = self.sockets.pop(conn_id, None)
-        if self.metrics is not None and ws is not None and ws.too_slow:
-            self.metrics.slow_drops += 1
+        if self.metrics is not None:
+            self.metrics.outcome.pop(conn_id, None)  # a refusal noted after its last command
+            if ws is not None and ws.too_slow:
+                self.metrics.slow_drops += 1
         self.rejections.forget(conn_id)
         if self.plugins is not None:
             self.plugins.closed(conn_id)
