@@ -13,6 +13,7 @@ from .sections import (CHANNEL_LISTING_EXTRA, LIST_BYTES_MAX, MESSAGE_BYTES_MAX,
 from .sections import (AssetsSection, AttachmentsSection, EmojisSection, MediaSection, PluginsSection, PollsSection,
                        PushSection, VoiceSection, WebhooksSection, WelcomeSection)
 from .sections import TlsSection
+from .sections import CompressionSection, MetricsSection
 
 __all__ = [
     "load_config", "parse_config", "CHANNEL_LISTING_EXTRA", "LIST_BYTES_MAX", "MESSAGE_BYTES_MAX", "RETENTION_DAYS",
@@ -22,4 +23,5 @@ __all__ = [
     "MediaSection", "PushSection", "VoiceSection",
     "PluginsSection",
     "TlsSection",
+    "MetricsSection", "CompressionSection",
 ]

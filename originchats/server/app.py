@@ -28,7 +28,10 @@ from ..store.reader import Reader
 from ..store.writer import Writer
 from .admin_socket import serve_admin
 from .blobs import BlobStore
+from ..config.loading import split_bind
 from .connection import Guards, serve_connection
+from .deflate import Deflate
+from .metrics import Metrics, serve_separately as serve_metrics_separately
 from .files import FileStore
 from .httpio import HttpSettings
 from . import audit_prune
@@ -119,7 +122,14 @@ def guards_from(config: Config) -> Guards:
         budget=InputBudget(lim.max_buffered_input),
         refusals=LogSampler("connection_refused", per_minute), frames=LogSampler("frame_rejected", per_minute),
         http=HttpSettings(idle_timeout=config.http.idle_timeout_seconds,
-                          upload_fields_bytes=config.http.upload_fields_bytes))
+                          upload_fields_bytes=config.http.upload_fields_bytes),
+        deflate=deflate_from(config))
+
+
+def deflate_from(config: Config) -> Deflate | None:
+    """permessage-deflate settings (server/deflate.py); None when `[compression]` is off."""
+    c = config.compression
+    return Deflate(threshold=c.threshold_bytes, level=c.level) if c.enabled else None
 
 
 def rejections_from(config: Config) -> Rejections:
@@ -198,6 +208,18 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         read_con.close()
 
 
+def _metrics(config: Config, hub: Hub, guards: Guards) -> Metrics | None:
+    """GET /metrics (server/metrics.py), counting from now on; None when `[metrics]` is off."""
+    m = config.metrics
+    if not m.enabled:
+        return None
+    metrics = Metrics(token=m.token, separate=bool(m.bind), db_file=db_path(config.storage.data_dir), hub=hub,
+                      guards=guards)
+    hub.metrics = hub.sink.metrics = metrics
+    hub.writer.observe = metrics.committed
+    return metrics
+
+
 async def _pusher(config: Config, hub: Hub) -> Pusher | None:
     """The web push sender, with the VAPID keys (made on first start); None when push is off."""
     if not config.push.enabled:
@@ -223,6 +245,8 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
     guards.tls = tls
     if tls is not None:
         tls.log_enabled()
+    hub.sink.deflate = guards.deflate
+    metrics = _metrics(config, hub, guards)
     async with trio.open_nursery() as conns:
         handler = partial(serve_connection, hub=hub, guards=guards, tasks=conns)
         async with trio.open_nursery() as services:
@@ -238,6 +262,9 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
             services.start_soon(audit_prune.prune_periodically, hub)
             services.start_soon(flush_log_samplers, [hub.rejections.sampler, *guards.samplers()])
             await services.start(serve_admin, hub, config.storage.data_dir)
+            if metrics is not None and metrics.separate:
+                host, port = split_bind(config.metrics.bind)  # type: ignore[misc]
+                await services.start(serve_metrics_separately, metrics, host, port)
             if config.plugins.enabled:  # loaded (and `server_start` fired) before clients come in
                 plugins = PluginHost(Path(config.storage.data_dir) / PLUGIN_FOLDER, config.plugins)
                 hub.plugins = hub.ops.plugins = plugins

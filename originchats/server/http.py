@@ -24,6 +24,7 @@ import attrs
 from ..core.state import ServerState
 from . import assets_http, attachments_http, index_page, webhooks_http
 from .httpio import CORS, Exchange, HttpError  # noqa: F401  (CORS: re-exported for older imports)
+from .metrics import CONTENT_TYPE as METRICS_TYPE
 
 Handler = Callable[[Exchange, str], Awaitable[None]]
 
@@ -75,6 +76,18 @@ async def health(ex: Exchange, rest: str) -> None:
     await ex.send_json(200, {"status": "ok"})
 
 
+async def metrics(ex: Exchange, rest: str) -> None:
+    """GET /metrics (server/metrics.py): a 404 unless `[metrics]` is on and served on this port; a
+    401 without the bearer token."""
+    m = ex.hub.metrics
+    if m is None or m.separate:
+        await not_found(ex, "")
+    elif not m.allowed(ex.headers.get(b"authorization")):
+        await ex.send_json(401, {"error": "Unauthorized"}, [(b"WWW-Authenticate", b'Bearer realm="metrics"')])
+    else:
+        await ex.send_bytes(200, m.render(), METRICS_TYPE, [(b"Cache-Control", b"no-store")])
+
+
 async def not_found(ex: Exchange, rest: str) -> None:
     await ex.send_json(404, {"error": "Not found"})
 
@@ -113,6 +126,7 @@ ROUTES = Routes(
         "/index.html": {b"GET": index},
         "/info": {b"GET": server_info},
         "/health": {b"GET": health},
+        "/metrics": {b"GET": metrics},
         "/attachments/upload": {b"POST": attachments_http.upload},
         "/webhooks": {b"POST": webhooks_http.post},
     },
