@@ -21,7 +21,7 @@ from ..model import Action, Channel, Message, Perm, Thread, User
 from ..permissions import channel_allows, has_perm, is_owner
 from ..request import Request, opt_str
 from ..state import ServerState
-from ..mention_targets import ROLE_MENTION, USER_MENTION, mentioned_users  # noqa: F401
+from ..mention_targets import ROLE_MENTION, mentioned_users
 from ..targets import Target, ctx_target
 from ..views import channel_viewers, message_wire
 from .common import rate_check
