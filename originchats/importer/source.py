@@ -101,7 +101,7 @@ def read_lines(report: Report, path: Path) -> Iterator[tuple[int, dict, int]]:
             if not raw:
                 continue
             try:
-                value = json.loads(raw)
+                value = json.loads(raw.decode("utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
                 report.problem(path, f"corrupt JSON line ({reason}): skipped", line=n)
