@@ -101,17 +101,26 @@ def test_bad_input_is_reported_with_path_and_line_and_the_rest_goes_on(tmp_path)
     (src / "channels" / "random.json").write_text("\n".join(random))
     (src / "threadMessages" / "285bc110-1d66-4b96-9d35-51ba82985650.jsonl").unlink()
     (src / "webhooks.json").write_text('{"2e205f52": {"id": "2e205f52",\n  "channel": }')
+    dev = (src / "channels" / "dev.json").read_text().splitlines()
+    dev[2] = dev[2].replace('"content":"', '"content":"\\ud800 lone: ', 1)  # the original stored these
+    (src / "channels" / "dev.json").write_text("\n".join(dev))
+    polls = json.loads((src / "polls.json").read_text())
+    polls["d84a2f5b-a87e-4d4f-8ab5-a46b260bd20b"]["options"].append({"id": "2"})
+    (src / "polls.json").write_text(json.dumps(polls))
     code, out, _ = do_import(src, tmp_path / "store")
     assert code == 0, out
     assert "channels/general.json:129: corrupt JSON line" in out
     assert "channels/random.json:1: unknown field 'mood': not imported" in out
     assert "threadMessages/285bc110-1d66-4b96-9d35-51ba82985650.jsonl: missing file" in out
     assert "webhooks.json:2: corrupt JSON" in out
-    assert "4 problem(s)" in out
+    assert "channels/dev.json:3: lone UTF-16 surrogate escapes replaced by U+FFFD" in out
+    assert "polls.json [d84a2f5b-a87e-4d4f-8ab5-a46b260bd20b]: options without a string id and text: dropped" in out
+    assert "6 problem(s)" in out
     data = tmp_path / "store" / "data"
     assert query(data, "SELECT COUNT(*) FROM messages") == [(302 - 19,)]  # that thread's 19 are missing
     assert query(data, "SELECT COUNT(*) FROM webhooks") == [(0,)]
     assert query(data, "SELECT COUNT(*) FROM audit_log") == [(67,)]
+    assert query(data, "SELECT COUNT(*) FROM messages WHERE content LIKE '\ufffd lone: %'") == [(1,)]
     assert (data / "import-report.txt").read_text() in out
 
 

@@ -191,8 +191,11 @@ def poll_record(report: Report, path: Path, key: str, d: Any, ids: Ids) -> Poll 
     if cid is None:
         report.problem(path, "poll in an unknown channel or thread: skipped", where=key)
         return None
-    options = tuple({k: o[k] for k in ("id", "text", "emoji") if k in o}
-                    for o in d.get("options") or [] if isinstance(o, dict) and isinstance(o.get("id"), str))
+    raw = d.get("options") if isinstance(d.get("options"), list) else []
+    options = tuple({k: o[k] for k in ("id", "text", "emoji") if k in o} for o in raw
+                    if isinstance(o, dict) and isinstance(o.get("id"), str) and isinstance(o.get("text"), str))
+    if len(options) != len(raw):
+        report.problem(path, "options without a string id and text: dropped", where=key)
     return Poll(id=d.get("id") if isinstance(d.get("id"), str) else key, message_id=d["message_id"], channel_id=cid,
                 thread_id=tid, question=d["question"], options=options,
                 allow_multiselect=d.get("allow_multiselect") is True, expires_at=_number(d.get("expires_at")),

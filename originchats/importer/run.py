@@ -99,6 +99,11 @@ def run_import(root: Path, config: Config, *, source_config: Path | None = None,
             return 0
         try:
             _run_groups(job, todo)
+        except (sqlite3.Error, OSError, UnicodeError) as exc:  # the group's transaction was rolled back
+            print(f"originchats: the import stopped: {exc}; nothing of the group in progress was kept, the groups"
+                  " before it were (run the same command again once the cause is fixed)", file=sys.stderr)
+            print(summary(report), end="", file=out)
+            return 1
         except KeyboardInterrupt:
             print("\ninterrupted: the group in progress was rolled back; run the same command again to finish"
                   " (the server refuses this store until then)", file=sys.stderr)

@@ -9,6 +9,7 @@ JSON document per file (objects.md)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,18 @@ class Report:
                 self.problem(path, f"unknown field {key!r}: not imported", line=line, where=where)
 
 
+#: a JSON escape of a UTF-16 surrogate: the original stored lone ones, which SQLite cannot take
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _without_lone_surrogates(value: object) -> tuple[object, bool]:
+    """`value` with each lone surrogate replaced by U+FFFD (pairs make their character); whether
+    any was replaced."""
+    text = json.dumps(value, ensure_ascii=False)
+    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return (value, False) if fixed == text else (json.loads(fixed), True)
+
+
 def read_document(report: Report, path: Path, expected: type, *, required: bool = True) -> Any:
     """The JSON document at `path`, or an empty `expected` (reported) when it is missing, corrupt
     or of another shape."""
@@ -83,6 +96,10 @@ def read_document(report: Report, path: Path, expected: type, *, required: bool 
     if not isinstance(value, expected):
         report.problem(path, f"expected a JSON {expected.__name__}, found {type(value).__name__}")
         return expected()
+    if _SURROGATE_ESCAPE.search(text.encode("utf-8", "surrogatepass")):
+        value, fixed = _without_lone_surrogates(value)
+        if fixed:
+            report.problem(path, "lone UTF-16 surrogate escapes replaced by U+FFFD")
     return value
 
 
@@ -109,4 +126,8 @@ def read_lines(report: Report, path: Path) -> Iterator[tuple[int, dict, int]]:
             if not isinstance(value, dict):
                 report.problem(path, "line is not a JSON object: skipped", line=n)
                 continue
+            if _SURROGATE_ESCAPE.search(raw):
+                value, fixed = _without_lone_surrogates(value)
+                if fixed:
+                    report.problem(path, "lone UTF-16 surrogate escapes replaced by U+FFFD", line=n)
             yield n, value, size
