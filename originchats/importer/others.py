@@ -40,7 +40,7 @@ def import_unreads(job: Job) -> dict[str, int]:
     """Each user's last-read message per channel (by name) or thread (`thread/<id>`)."""
     rep, path, n = job.report, job.root / "unreads.json", 0
     for owner, marks in read_document(rep, path, dict, required=False).items():
-        uid = job.ids.users.get(owner.casefold())
+        uid = job.ids.account(owner)
         if uid is None or not isinstance(marks, dict):
             rep.problem(path, "read markers of an unknown account: skipped", where=owner)
             continue

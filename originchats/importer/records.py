@@ -45,6 +45,11 @@ class Ids:
     users: dict[str, str] = attrs.Factory(dict)      # casefolded username -> user id
     channels: dict[str, str] = attrs.Factory(dict)   # channel name -> our channel id
     threads: dict[str, str] = attrs.Factory(dict)    # thread id -> its forum's channel id
+    user_ids: frozenset[str] = frozenset()
+
+    def account(self, key: str) -> str | None:
+        """The id of the account a file keys by its id or by its (possibly lower-cased) username."""
+        return key if key in self.user_ids else self.users.get(key.casefold())
 
     def user(self, name: Any) -> Any:
         """Our id of the account the original names `name` (a username); names it does not know
@@ -221,7 +226,7 @@ def webhook_record(report: Report, path: Path, key: str, d: Any, ids: Ids) -> We
 
 def push_record(report: Report, path: Path, owner: str, index: int, d: Any, ids: Ids) -> PushSub | None:
     where = f"{owner} #{index}"
-    uid = ids.users.get(owner.casefold())
+    uid = ids.account(owner)
     if uid is None:
         report.problem(path, "subscription of an unknown account: skipped", where=where)
         return None

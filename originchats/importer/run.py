@@ -195,7 +195,8 @@ def refresh_ids(job: Job) -> None:
     stored = {c.name: c.id for c in load.load_channels(job.con)}
     threads_dir = job.root / "threads"
     sources = {p.stem for p in threads_dir.glob("*.json")} if threads_dir.is_dir() else set()
-    job.ids = Ids(users={u.username.casefold(): u.id for u in load.load_users(job.con) if not u.deleted},
+    users = [u for u in load.load_users(job.con) if not u.deleted]
+    job.ids = Ids(users={u.username.casefold(): u.id for u in users}, user_ids=frozenset(u.id for u in users),
                   channels={n: stored[n] for n in names if isinstance(n, str) and n in stored},
                   threads={t.id: t.channel_id for t in load.load_threads(job.con) if t.id in sources})
 
