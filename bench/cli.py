@@ -18,7 +18,7 @@ from . import common
 from .server import pin_self
 
 SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "files", "webhooks",
-             "integrations", "metricscost", "compression", "all")
+             "integrations", "metricscost", "compression", "import", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("--plugins", type=int, default=20, help="trivial plugins subscribed to new_message")
     it.add_argument("--subscribers", type=int, default=100, help="offline push subscribers every message pushes to")
 
+    im = sub.add_parser("import", help="`originchats import` of an original db/ folder with M generated messages: "
+                                       "seconds, peak RSS")
+    im.add_argument("-m", "--messages", type=int, default=1_000_000, help="messages generated (the fixture adds 302)")
+
     a = sub.add_parser("all", help="every scenario (under 15 minutes); writes docs/performance.md")
     a.add_argument("--output", default="docs/performance.md")
     a.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not for the figures)")
@@ -188,6 +192,12 @@ async def run_one(args: argparse.Namespace) -> list[dict[str, Any]]:
         for k in args.senders:
             out.append(await ingest(args, k))
             common.emit(out[-1])
+        return out
+    if sc == "import":  # (a keyword: the module is importbench)
+        from .importbench import importbench
+
+        out.append(await importbench(args))
+        common.emit(out[-1])
         return out
     module = __import__(f"bench.{sc}", fromlist=[sc])
     out.append(await getattr(module, sc)(args))

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("dir", nargs="?", default=".", help="where to write them (default: the current directory)")
     init.set_defaults(func=run_init)
     ADMIN_SETUP(sub)
+    from .importer.command import add_parser as add_import  # `originchats import` (docs/import.md)
+
+    add_import(sub)
     return parser
 
 

@@ -143,6 +143,7 @@ def open_store(config: Config) -> tuple:
     con = open_db(path, synchronous=config.storage.synchronous.upper())
     try:
         applied = apply_migrations(con)
+        load.refuse_unfinished_import(con)
         load.seed_if_new(con)
         recheck_stored_content(con, settings_from(config).content)  # once: content older limits let in
         reader = open_db(path, readonly=True)

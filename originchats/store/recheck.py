@@ -86,6 +86,12 @@ def _embeds(con: sqlite3.Connection, limits: ContentLimits) -> int:
     return changed
 
 
+def recheck_records(con: sqlite3.Connection, limits: ContentLimits) -> int:
+    """The pass over channels, roles and the audit log (`originchats import` runs it on what it
+    wrote, and checks message embeds itself as `message_new` does)."""
+    return _channels(con, limits) + _roles(con, limits) + _audit(con, limits)
+
+
 def _channels(con: sqlite3.Connection, limits: ContentLimits) -> int:
     changed = 0
     for cid, data in con.execute("SELECT id, data FROM channels").fetchall():
@@ -132,7 +138,7 @@ def recheck_stored_content(con: sqlite3.Connection, limits: ContentLimits) -> in
         return 0
     con.execute("BEGIN IMMEDIATE")
     try:
-        changed = _embeds(con, limits) + _channels(con, limits) + _roles(con, limits) + _audit(con, limits)
+        changed = _embeds(con, limits) + recheck_records(con, limits)
         sql.apply_write(con, SettingSaved(SETTING, RECHECK_VERSION))
         con.execute("COMMIT")
     except BaseException:
