@@ -155,3 +155,20 @@ async def test_reactions_of_a_deleted_message_go_with_it(server):
     await alice.expect_error("Failed to remove reaction", src="message_react_remove")
     await adam.send("message_react_remove", channel="history", id="h0", emoji="ok")
     await adam.expect_error("Failed to remove reaction", src="message_react_remove")
+
+
+async def test_a_custom_server_emoji_reaction_as_the_official_client_sends_it(server):
+    """The client reacts with `originChats://<server>/emojis/<id>`, past the 32 characters of a
+    plain emoji with any real host name; anything else that long is still `Invalid emoji`."""
+    alice, bob = await online(server, "alice", "bob")
+    custom = "originChats://chat.example.org:5714/emojis/17"
+    await alice.send("message_react_add", channel="history", id="h0", emoji=custom, listener="R")
+    await alice.expect("message_react_add", emoji=custom, listener="R")
+    await bob.expect("message_react_add", emoji=custom)
+    assert await reactions_of(bob, "history", "h0") == {custom: [LOCAL + "alice"]}
+    await alice.send("message_react_remove", channel="history", id="h0", emoji=custom, listener="U")
+    await alice.expect("message_react_remove", emoji=custom, listener="U")
+    for wrong in ("x" * 33, "originChats://chat.example.org/emojis/../../etc/passwd",
+                  "originChats://" + "h" * 161 + "/emojis/1", "originChats://chat example org, spaced/emojis/1"):
+        await alice.send("message_react_add", channel="history", id="h0", emoji=wrong)
+        await alice.expect_error("Invalid emoji")

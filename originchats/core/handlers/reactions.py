@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import attrs
@@ -23,6 +24,12 @@ from .common import me, rate_check, require_roles
 
 # ---- reactions --------------------------------------------------------------------------------
 
+#: A custom server emoji, as the official client sends it as a reaction: `originChats://<the server
+#: as the client names it>/emojis/<emoji id>` (extended/reactions_pins_replies.md). Longer than
+#: `limits.emoji_length` with any real host name, so it has a shape and a bound of its own (the
+#: original's 200 characters) instead.
+CUSTOM_EMOJI = re.compile(r"originChats://[^\s/?#]{1,160}/emojis/[A-Za-z0-9_-]{1,24}")
+
 
 def _reaction_fields(state: ServerState, req: Request) -> tuple[str, str]:
     mid, emoji = req.get("id"), req.get("emoji")
@@ -30,7 +37,8 @@ def _reaction_fields(state: ServerState, req: Request) -> tuple[str, str]:
         raise ProtocolError(texts.REACTION_FIELDS)
     if not isinstance(mid, str):
         raise wrong_type("id", "string", mid)
-    if not isinstance(emoji, str) or len(emoji) > state.settings.content.emoji_length:
+    if not isinstance(emoji, str) or (len(emoji) > state.settings.content.emoji_length
+                                      and not CUSTOM_EMOJI.fullmatch(emoji)):
         raise ProtocolError(texts.INVALID_EMOJI)
     return mid, emoji
 
