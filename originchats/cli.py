@@ -64,7 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("dir", nargs="?", default=".", help="where to write them (default: the current directory)")
     init.set_defaults(func=run_init)
     ADMIN_SETUP(sub)
+    _operate_setup(sub)
     return parser
+
+
+def _operate_setup(sub: argparse._SubParsersAction) -> None:
+    """`backup`, `restore` (originchats/backup_cli.py) and `check` (originchats/check.py)."""
+    from . import backup_cli, check
+
+    backup_cli.add_parsers(sub)
+    check.add_parser(sub)
 
 
 def _admin_setup(sub: argparse._SubParsersAction) -> None:  # replaced when the admin CLI is present

@@ -12,6 +12,7 @@ from .sections import (CHANNEL_LISTING_EXTRA, LIST_BYTES_MAX, MESSAGE_BYTES_MAX,
                        ServerSection, StorageSection)
 from .sections import (AssetsSection, AttachmentsSection, EmojisSection, MediaSection, PluginsSection, PollsSection,
                        PushSection, VoiceSection, WebhooksSection, WelcomeSection)
+from .sections import BackupSection
 
 __all__ = [
     "load_config", "parse_config", "CHANNEL_LISTING_EXTRA", "LIST_BYTES_MAX", "MESSAGE_BYTES_MAX", "RETENTION_DAYS",
@@ -20,4 +21,5 @@ __all__ = [
     "StorageSection", "PollsSection", "WelcomeSection", "AttachmentsSection", "EmojisSection", "AssetsSection", "WebhooksSection",
     "MediaSection", "PushSection", "VoiceSection",
     "PluginsSection",
+    "BackupSection",
 ]

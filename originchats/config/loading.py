@@ -156,6 +156,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     pl = config.plugins
     if pl.deadline_seconds <= 0 or pl.queue_size < 1:
         problems.append("plugins: deadline_seconds must be positive and queue_size at least 1")
+    problems += _backup_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return attrs.evolve(config, modlog=ModlogSection(retention={**RETENTION_DAYS, **config.modlog.retention}))
@@ -234,6 +235,23 @@ def _poll_and_welcome_problems(config: Config) -> list[str]:
         problems.append("welcome.channel: must name a channel")
     if not 1 <= len(config.welcome.text) <= WELCOME_TEXT_MAX or not config.welcome.text.strip():
         problems.append(f"welcome.text: must be 1-{WELCOME_TEXT_MAX} characters, not blank")
+    return problems
+
+
+def _backup_problems(config: Config) -> list[str]:
+    from ..backup import parse_at
+
+    b, problems = config.backup, []
+    try:
+        parse_at(b.at)
+    except ValueError as exc:
+        problems.append(f"backup.at: {exc} (24-hour HH:MM, UTC)")
+    if b.interval_hours < 0:
+        problems.append(f"backup.interval_hours: must be at least 0 (0: daily at backup.at), got {b.interval_hours}")
+    if not 1 <= b.keep <= 1000:
+        problems.append(f"backup.keep: must be 1-1000, got {b.keep}")
+    if not 1 <= b.step_pages <= 1_000_000:
+        problems.append(f"backup.step_pages: must be 1-1000000, got {b.step_pages}")
     return problems
 
 

@@ -27,6 +27,7 @@ from ..store.recheck import recheck_stored_content
 from ..store.reader import Reader
 from ..store.writer import Writer
 from .admin_socket import serve_admin
+from .backup_schedule import drop_snapshots_after_start, scheduled_backups
 from .blobs import BlobStore
 from .connection import Guards, serve_connection
 from .files import FileStore
@@ -147,6 +148,11 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
     """Run the server until `stop` is set; `task_status.started(hub)` once it accepts connections."""
     if stop is None:
         stop = trio.Event()
+    from ..backup import snapshot_before_migrations  # a copy of the database before it is migrated
+
+    snapshot = await trio.to_thread.run_sync(snapshot_before_migrations, Path(config.storage.data_dir))
+    if snapshot is not None:
+        log.info("migration_snapshot_taken", path=str(snapshot))
     con, read_con, applied = await trio.to_thread.run_sync(open_store, config)
     try:
         blobs = BlobStore(Path(config.storage.data_dir))
@@ -181,7 +187,7 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
                 hub = Hub(state=state, writer=writer, ops=runner, rejections=rejections_from(config))
                 pusher = await _pusher(config, hub)
                 try:
-                    await _run(config, hub, listeners, stop, task_status, pusher)
+                    await _run(config, hub, listeners, stop, task_status, pusher, snapshot)
                 finally:
                     writer.close()  # the writer drains its inbox, commits, and returns
         finally:
@@ -211,7 +217,7 @@ async def _pusher(config: Config, hub: Hub) -> Pusher | None:
 
 
 async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_status,  # type: ignore[no-untyped-def]
-               pusher: Pusher | None = None) -> None:
+               pusher: Pusher | None = None, snapshot: Path | None = None) -> None:
     if listeners is None:
         listeners = await trio.open_tcp_listeners(config.listen.port, host=config.listen.host)
     guards = guards_from(config)
@@ -240,6 +246,10 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
                 sock = getattr(lst, "socket", None)
                 if sock is not None:
                     log.info("listening", address=str(sock.getsockname()))
+            # a successful start: earlier migration snapshots go (backup.py); scheduled backups begin
+            services.start_soon(drop_snapshots_after_start, Path(config.storage.data_dir), snapshot)
+            if config.backup.enabled:
+                services.start_soon(scheduled_backups, config)
             task_status.started(hub)
             await stop.wait()
             log.info("shutdown_started", connections=len(hub.sockets))
