@@ -70,7 +70,7 @@ def run_backup(args: argparse.Namespace) -> int:
         return 1
     files = manifest["files"]
     print(f"backup written to {args.dest}: the database (schema {manifest['schema_version']}) and "
-          f"{len(files) - 1} other files, {sum(e['size'] for e in files.values())} bytes, "
+          f"{len(files) - 1} other file(s), {sum(e['size'] for e in files.values())} bytes, "
           f"checksums in manifest.json", flush=True)
     return 0
 
