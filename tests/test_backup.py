@@ -39,6 +39,11 @@ async def test_a_backup_restores_messages_and_emoji_files_into_a_new_data_dir(se
     manifest = await trio.to_thread.run_sync(lambda: take_backup(data_dir, dest, step_pages=1))
     assert f"files/emojis/{emoji['fileName']}" in manifest["files"]
     assert not any(".partial" in p.name for p in tmp_path.iterdir())
+    assert not (data_dir / "snapshots").exists()  # a new database: nothing to migrate, no snapshot
+    with pytest.raises(BackupError, match="already exists"):
+        await trio.to_thread.run_sync(lambda: take_backup(data_dir, dest))
+    with pytest.raises(BackupError, match="no database"):
+        await trio.to_thread.run_sync(lambda: take_backup(tmp_path / "nothing", tmp_path / "bk2"))
     await boss.send("message_new", channel="general", content="after the backup")
     await boss.expect("message_new")
 
@@ -187,14 +192,17 @@ async def test_scheduled_backups_run_on_time_and_keep_the_newest(nursery, tmp_pa
     await srv.start()
     boss = await srv.user("boss")
     root = tmp_path / "backups"
+    root.mkdir()
+    left = root / ".originchats-20260101T000000Z.partial-999999999"  # by a server killed mid-backup
+    left.mkdir()
     await trio.sleep(23 * 3600)
-    assert not root.exists() or backup.scheduled_backups(root) == []
+    assert list(root.iterdir()) == [left]
     for day in range(3):
         await boss.send("message_new", channel="general", content=f"day {day}")
         await boss.expect("message_new")
         await trio.sleep(24 * 3600)
     kept = backup.scheduled_backups(root)
-    assert len(kept) == 2
+    assert len(kept) == 2 and sorted(root.iterdir()) == kept
     newest = verify(kept[-1])
     con = sqlite3.connect(kept[-1] / "originchats.sqlite3")
     assert {r[0] for r in con.execute("SELECT content FROM messages")} == {"day 0", "day 1", "day 2"}
@@ -211,3 +219,19 @@ def test_backup_config_is_checked():
     assert "backup.keep" in str(info.value)
     assert parse_config({"backup": {"enabled": True, "at": "04:15"}}).backup == attrs.evolve(
         BackupSection(), enabled=True, at="04:15")
+
+
+def test_the_daily_time_is_the_next_one_in_utc():
+    import datetime as dt
+
+    from originchats.server.backup_schedule import next_delay, seconds_until
+
+    at = (3, 30)
+    utc = dt.timezone.utc
+    assert seconds_until(at, dt.datetime(2026, 11, 30, 3, 0, tzinfo=utc)) == 1800
+    assert seconds_until(at, dt.datetime(2026, 11, 30, 3, 30, tzinfo=utc)) == 86400
+    assert seconds_until(at, dt.datetime(2026, 11, 30, 4, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))) == 5400  # 02:00 UTC
+    config = make_config(Path("/nowhere"), backup=BackupSection(enabled=True, at="03:30"))
+    assert next_delay(config, dt.datetime(2026, 11, 30, 3, 29, 30, tzinfo=utc)) == 60  # never closer than a minute
+    hourly = make_config(Path("/nowhere"), backup=BackupSection(enabled=True, interval_hours=6))
+    assert next_delay(hourly, dt.datetime(2026, 11, 30, 3, 29, tzinfo=utc)) == 6 * 3600

@@ -27,6 +27,7 @@ from ..store.recheck import recheck_stored_content
 from ..store.reader import Reader
 from ..store.writer import Writer
 from .admin_socket import serve_admin
+from ..backup import SNAPSHOTS_DIR
 from .backup_schedule import drop_snapshots_after_start, scheduled_backups
 from .blobs import BlobStore
 from .connection import Guards, serve_connection
@@ -247,7 +248,8 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
                 if sock is not None:
                     log.info("listening", address=str(sock.getsockname()))
             # a successful start: earlier migration snapshots go (backup.py); scheduled backups begin
-            services.start_soon(drop_snapshots_after_start, Path(config.storage.data_dir), snapshot)
+            if (Path(config.storage.data_dir) / SNAPSHOTS_DIR).is_dir():
+                services.start_soon(drop_snapshots_after_start, Path(config.storage.data_dir), snapshot)
             if config.backup.enabled:
                 services.start_soon(scheduled_backups, config)
             task_status.started(hub)
