@@ -47,6 +47,10 @@ _CHUNK = 1 << 20
 Progress = Callable[[int, int], None]  # (pages copied, pages in all)
 
 
+class Stopped(Exception):
+    """The backup was asked to stop (the server is shutting down); nothing was kept."""
+
+
 class BackupError(Exception):
     """A backup cannot be taken, or a backup is not fit to restore (the message says why)."""
 
@@ -83,9 +87,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def copy_database(src: Path, dst: Path, *, step_pages: int, progress: Progress | None = None) -> int:
+def copy_database(src: Path, dst: Path, *, step_pages: int, progress: Progress | None = None,
+                  stop: Callable[[], bool] | None = None) -> int:
     """Copy the live database `src` to the new file `dst` through the online backup API; returns
-    the copy's schema version. `src` may be written by a running server meanwhile."""
+    the copy's schema version. `src` may be written by a running server meanwhile. When `stop()`
+    turns true, the copy ends at the next step with `Stopped`."""
     if not src.is_file():
         raise BackupError(f"no database at {src}")
     source = sqlite3.connect(f"{src.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None,
@@ -102,6 +108,8 @@ def copy_database(src: Path, dst: Path, *, step_pages: int, progress: Progress |
         target = sqlite3.connect(dst, isolation_level=None, check_same_thread=False)
 
         def report(_status: int, remaining: int, total: int) -> None:
+            if stop is not None and stop():
+                raise Stopped("the backup was stopped")
             if progress is not None:
                 progress(total - remaining, total)
 
@@ -148,7 +156,7 @@ def data_files(data_dir: Path, *, exclude: tuple[Path, ...] = ()) -> Iterator[Pa
 
 
 def take_backup(data_dir: Path, dest: Path, *, step_pages: int = 1024, progress: Progress | None = None,
-                exclude: tuple[Path, ...] = ()) -> dict:
+                exclude: tuple[Path, ...] = (), stop: Callable[[], bool] | None = None) -> dict:
     """Write a complete backup of `data_dir` to `dest` (which must not exist yet, or be an empty
     folder) and return its manifest. Nothing under `exclude` is copied."""
     data_dir, dest = Path(data_dir), Path(dest)
@@ -164,11 +172,13 @@ def take_backup(data_dir: Path, dest: Path, *, step_pages: int = 1024, progress:
     try:
         started = dt.datetime.now(dt.timezone.utc)
         version = copy_database(datadir.db_path(data_dir), work / datadir.DB_FILE, step_pages=step_pages,
-                                progress=progress)
+                                progress=progress, stop=stop)
         entries = {datadir.DB_FILE: _entry(*sha256_file(work / datadir.DB_FILE))}
         # After the database: a file deleted meanwhile belongs to a record deleted after the snapshot
         # (files go only after the commit that drops their record); the start-up sweep drops the record.
         for rel in data_files(data_dir, exclude=(dest, work, *exclude)):
+            if stop is not None and stop():
+                raise Stopped("the backup was stopped")
             try:
                 entries[rel.as_posix()] = _entry(*copy_hashed(data_dir / rel, work / rel))
             except FileNotFoundError:

@@ -235,3 +235,10 @@ def test_the_daily_time_is_the_next_one_in_utc():
     assert next_delay(config, dt.datetime(2026, 11, 30, 3, 29, 30, tzinfo=utc)) == 60  # never closer than a minute
     hourly = make_config(Path("/nowhere"), backup=BackupSection(enabled=True, interval_hours=6))
     assert next_delay(hourly, dt.datetime(2026, 11, 30, 3, 29, tzinfo=utc)) == 6 * 3600
+
+
+async def test_a_stopped_backup_leaves_nothing(server, tmp_path):
+    data_dir = Path(server.config.storage.data_dir)
+    with pytest.raises(backup.Stopped):
+        await trio.to_thread.run_sync(lambda: take_backup(data_dir, tmp_path / "bk", stop=lambda: True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,13 +46,14 @@ def next_delay(config: Config, now: dt.datetime) -> float:
     return max(MIN_GAP_SECONDS, seconds_until(backup.parse_at(b.at), now))
 
 
-def run_once(config: Config, now: dt.datetime) -> tuple[Path, dict, list[Path]]:
-    """Blocking: one scheduled backup and the pruning after it."""
+def run_once(config: Config, now: dt.datetime, stop: threading.Event | None = None) -> tuple[Path, dict, list[Path]]:
+    """Blocking: one scheduled backup and the pruning after it; ends early (`backup.Stopped`, the
+    half-written copy removed) once `stop` is set."""
     root = backup_root(config)
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     dest = backup.new_backup_path(root, now)
     manifest = backup.take_backup(Path(config.storage.data_dir), dest, step_pages=config.backup.step_pages,
-                                   exclude=(root,))
+                                   exclude=(root,), stop=stop.is_set if stop is not None else None)
     return dest, manifest, backup.prune(root, config.backup.keep)
 
 
@@ -61,8 +63,16 @@ async def scheduled_backups(config: Config, *, wall: Callable[[], float] = time.
         now = dt.datetime.fromtimestamp(wall(), dt.timezone.utc)
         await trio.sleep(next_delay(config, now))
         now = dt.datetime.fromtimestamp(wall(), dt.timezone.utc)
+        stop = threading.Event()
         try:
-            dest, manifest, pruned = await trio.to_thread.run_sync(run_once, config, now)
+            # abandoned on cancel (a server shutting down does not wait for a long copy): the thread
+            # sees `stop` at its next step and removes what it wrote
+            dest, manifest, pruned = await trio.to_thread.run_sync(run_once, config, now, stop,
+                                                                   abandon_on_cancel=True)
+        except trio.Cancelled:
+            stop.set()
+            log.info("backup_stopped", reason="the server is shutting down")
+            raise
         except (OSError, sqlite3.Error, backup.BackupError) as exc:
             log.error("backup_failed", error=str(exc))
             continue
