@@ -187,7 +187,7 @@ async def test_a_snapshot_is_taken_before_migrating_and_kept_until_the_next_star
 
 async def test_scheduled_backups_run_on_time_and_keep_the_newest(nursery, tmp_path, autojump_clock):
     config = make_config(tmp_path, backup=BackupSection(enabled=True, dir=str(tmp_path / "backups"),
-                                                        interval_hours=24, keep=2))
+                                                        interval_hours=2, keep=2))
     srv = Server(nursery=nursery, config=config)
     await srv.start()
     boss = await srv.user("boss")
@@ -195,12 +195,12 @@ async def test_scheduled_backups_run_on_time_and_keep_the_newest(nursery, tmp_pa
     root.mkdir()
     left = root / ".originchats-20260101T000000Z.partial-999999999"  # by a server killed mid-backup
     left.mkdir()
-    await trio.sleep(23 * 3600)
+    await trio.sleep(1.9 * 3600)
     assert list(root.iterdir()) == [left]
     for day in range(3):
         await boss.send("message_new", channel="general", content=f"day {day}")
         await boss.expect("message_new")
-        await trio.sleep(24 * 3600)
+        await trio.sleep(2 * 3600)
     kept = backup.scheduled_backups(root)
     assert len(kept) == 2 and sorted(root.iterdir()) == kept
     newest = verify(kept[-1])
