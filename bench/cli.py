@@ -18,7 +18,7 @@ from . import common
 from .server import pin_self
 
 SCENARIOS = ("fanout", "connect", "logins", "ingest", "history", "rich", "soak", "coldstart", "ceiling", "preauth", "files", "webhooks",
-             "integrations", "all")
+             "integrations", "metricscost", "compression", "import", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--one-at-a-time", type=int, default=50, help="messages sent one by one (idle latency)")
     f.add_argument("--users", type=int, default=100, help="distinct accounts the connections log in as")
     f.add_argument("--ceiling", action="store_true", help="also run the raw-frame ceiling server first")
+    f.add_argument("--metrics", action="store_true", help="[metrics] on (the server counts; one scrape at the end)")
+    f.add_argument("--deflate", action="store_true", help="the clients offer permessage-deflate, as browsers do")
+    f.add_argument("--threshold", type=int, default=None, help="[compression] threshold_bytes of the server")
+    f.add_argument("--pad", type=int, default=0, help="characters added to each message's content")
+
+    mc = sub.add_parser("metricscost", help="fanout with [metrics] off, then on: server CPU per delivery and the ratio")
+    mc.add_argument("-n", type=int, default=1000)
+    mc.add_argument("-s", "--senders", type=int, default=16)
+    mc.add_argument("-m", "--messages", type=int, default=0)
+    mc.add_argument("-w", "--window", type=int, default=4)
+    mc.add_argument("--one-at-a-time", type=int, default=5)
+    mc.add_argument("--users", type=int, default=100)
+
+    cp = sub.add_parser("compression", help="permessage-deflate: CPU and bytes per delivery (chat fan-out) and per "
+                                            "messages_get page, with and without compression")
+    cp.add_argument("-n", type=int, default=1000)
+    cp.add_argument("-s", "--senders", type=int, default=16)
+    cp.add_argument("-m", "--messages", type=int, default=0)
+    cp.add_argument("-w", "--window", type=int, default=4)
+    cp.add_argument("--one-at-a-time", type=int, default=5)
+    cp.add_argument("--users", type=int, default=100)
+    cp.add_argument("--pad", type=int, default=0, help="characters added to each chat message's content")
+    cp.add_argument("--readers", type=int, default=10, help="clients reading pages (one request at a time each)")
+    cp.add_argument("--pages", type=int, default=1000, help="messages_get pages of 100 in all")
+    cp.add_argument("--stored", type=int, default=2000, help="messages in the channel")
 
     c = sub.add_parser("ceiling", help="fanout against ../shared/bench/server_trio_raw.py and ours, same run")
     c.add_argument("-n", type=int, nargs="+", default=[100])
@@ -126,10 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("-s", "--senders", type=int, default=4)
     it.add_argument("-m", "--messages", type=int, default=400, help="messages in the saturation phase")
     it.add_argument("-w", "--window", type=int, default=1, help="messages in flight per sender")
-    it.add_argument("--one-at-a-time", type=int, default=200, help="messages sent one by one")
+    it.add_argument("--one-at-a-time", type=int, default=1000,
+                    help="messages sent one by one (1,000: a p99 of 200 rested on two messages)")
     it.add_argument("--users", type=int, default=100)
     it.add_argument("--plugins", type=int, default=20, help="trivial plugins subscribed to new_message")
     it.add_argument("--subscribers", type=int, default=100, help="offline push subscribers every message pushes to")
+
+    im = sub.add_parser("import", help="`originchats import` of an original db/ folder with M generated messages: "
+                                       "seconds, peak RSS")
+    im.add_argument("-m", "--messages", type=int, default=1_000_000, help="messages generated (the fixture adds 302)")
 
     a = sub.add_parser("all", help="every scenario (under 15 minutes); writes docs/performance.md")
     a.add_argument("--output", default="docs/performance.md")
@@ -162,6 +192,12 @@ async def run_one(args: argparse.Namespace) -> list[dict[str, Any]]:
         for k in args.senders:
             out.append(await ingest(args, k))
             common.emit(out[-1])
+        return out
+    if sc == "import":  # (a keyword: the module is importbench)
+        from .importbench import importbench
+
+        out.append(await importbench(args))
+        common.emit(out[-1])
         return out
     module = __import__(f"bench.{sc}", fromlist=[sc])
     out.append(await getattr(module, sc)(args))

@@ -168,8 +168,9 @@ async def timed(ws: WS, cmd: str, fields: dict[str, Any], timeout: float = 60.0)
             return time.monotonic_ns() - t0, pkt
 
 
-async def connect_login(host: str, port: int, name: str, password: str = PASSWORD, source: str | None = None) -> WS:
-    ws = await open_ws(host, port, source=source)
+async def connect_login(host: str, port: int, name: str, password: str = PASSWORD, source: str | None = None,
+                        deflate: bool = False) -> WS:
+    ws = await open_ws(host, port, source=source, deflate=deflate)
     await login(ws, name, password)
     return ws
 

@@ -124,11 +124,12 @@ class SampledReceiver:
         self.run.add(1)
 
 
-async def _connect_all(port: int, n: int, senders: int, users: int, raw: bool) -> tuple[list[WS], list[WS], int]:
+async def _connect_all(port: int, n: int, senders: int, users: int, raw: bool,
+                       deflate: bool = False) -> tuple[list[WS], list[WS], int]:
     async def make(i: int) -> WS:
         if raw:
             return await open_ws(HOST, port, handshake=False)
-        return await common.connect_login(HOST, port, f"u{i % users}")
+        return await common.connect_login(HOST, port, f"u{i % users}", deflate=deflate)
 
     total = n + senders
     clients, failures = await common.in_batches([lambda i=i: make(i) for i in range(total)], batch=100)
@@ -136,8 +137,9 @@ async def _connect_all(port: int, n: int, senders: int, users: int, raw: bool) -
 
 
 async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: int, window: int,
-                     one_at_a_time: int, users: int, raw: bool, sample: int = 4, suffix: bytes = b"") -> dict[str, Any]:
-    receivers, sender_ws, failures = await _connect_all(port, n, senders, users, raw)
+                     one_at_a_time: int, users: int, raw: bool, sample: int = 4, suffix: bytes = b"",
+                     deflate: bool = False, pad: int = 0, walk: bool = False) -> dict[str, Any]:
+    receivers, sender_ws, failures = await _connect_all(port, n, senders, users, raw, deflate)
     if failures or len(sender_ws) < senders:
         raise RuntimeError(f"{failures} connections failed")
     run = Run()
@@ -146,11 +148,18 @@ async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: i
     sampled_ids = {id(s.ws) for s in sampled}
     counted = [ws for ws in receivers if id(ws) not in sampled_ids]
     for ws in counted:
+        ws.walk = walk
         ws.counting()
         ws.on_count = run.add
     await common.quiet(receivers + sender_ws)
     base_counts = [ws.count for ws in counted]
     snd = [Sender(ws, i, run, raw, suffix) for i, ws in enumerate(sender_ws)]
+    if pad:  # longer messages: the content is "<ns>:s<idx><pad x's>"
+        for s in snd:
+            s.tag += b"x" * pad
+            s.tag_end = b":%s\"" % s.tag
+    deflated = sum(ws.deflated for ws in receivers)
+    bytes0 = sum(ws.bytes_in for ws in receivers)
 
     # ---- phase 1: saturation
     per_sender = max(1, messages // senders)
@@ -168,6 +177,7 @@ async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: i
     except asyncio.TimeoutError:
         timed_out = True
     t1, cpu1, ccpu1 = time.monotonic(), server_cpu(), self_cpu()
+    bytes_in = sum(ws.bytes_in for ws in receivers) - bytes0
     secs = t1 - t0
     sat_lat = run.lat
     rtt = [x for s in snd for x in s.rtt]
@@ -207,6 +217,8 @@ async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: i
         "one_at_a_time": one_at_a_time, "sampled_receivers": len(sampled),
         "loss": loss, "loss_total": loss_total, "timed_out": timed_out,
         "client_cpu_util": round((ccpu1 - ccpu0) / secs, 3),
+        # bytes the N receivers took in during phase 1, per message each should have got
+        "wire_bytes_per_delivery": round(bytes_in / max(1, total_msgs * n), 1), "receivers_deflated": deflated,
     }
 
 
@@ -220,6 +232,21 @@ def ceiling_server() -> Path:
         if raw.is_file():
             return raw
     raise FileNotFoundError("shared/bench/server_trio_raw.py not found beside the checkout or its parents")
+
+
+METRICS_TOKEN = "bench-metrics-token-0123456789"
+
+
+def scrape_deliveries(port: int) -> float | None:
+    """`originchats_fanout_deliveries_total` of a scrape of the server (proof the counting ran)."""
+    import urllib.request
+
+    req = urllib.request.Request(f"http://{HOST}:{port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(req, timeout=10) as answer:
+        for line in answer.read().decode().splitlines():
+            if line.startswith("originchats_fanout_deliveries_total "):
+                return float(line.split()[1])
+    return None
 
 
 def default_messages(n: int) -> int:
@@ -240,12 +267,24 @@ async def fanout(args: Any, *, ceiling: bool = False) -> dict[str, Any]:
             r = await run_fanout(srv.port, srv.cpu, n=n, senders=args.senders, messages=messages,
                                  window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=True)
         out["ceiling"] = r
-    srv = Server(argon2=CHEAP_ARGON2)
+    extra: dict[str, dict[str, Any]] = {}
+    if getattr(args, "metrics", False):  # GET /metrics on (its counting is what is measured)
+        extra["metrics"] = {"enabled": True, "token": METRICS_TOKEN}
+    if getattr(args, "threshold", None) is not None:
+        extra["compression"] = {"threshold_bytes": args.threshold}
+    srv = Server(argon2=CHEAP_ARGON2, config=extra)
     common.add_users(srv.data_dir, [f"u{i}" for i in range(users)], CHEAP_ARGON2)
     with srv:
         r = await run_fanout(srv.port, srv.cpu, n=n, senders=args.senders, messages=messages,
-                             window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=False)
+                             window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=False,
+                             deflate=getattr(args, "deflate", False), pad=getattr(args, "pad", 0),
+                             walk=getattr(args, "walk", False))
         r["server_rss_mib"] = round(srv.rss_kib() / 1024, 1)
+        if getattr(args, "metrics", False):
+            r["metrics_deliveries"] = scrape_deliveries(srv.port)
+    for key in ("metrics", "deflate", "threshold", "pad", "walk"):
+        if getattr(args, key, None):
+            out[key] = getattr(args, key)
     out.update(r)
     if ceiling:
         out["fraction_of_ceiling"] = round(r["deliveries_per_s"] / out["ceiling"]["deliveries_per_s"], 3)

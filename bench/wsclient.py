@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,14 @@ _KEEP = len(MSG_NEW) - 1
 UPGRADE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 ZERO_MASK = b"\x00\x00\x00\x00"
+# what a browser offers; the server answers without context takeover (server/deflate.py), so each
+# compressed frame inflates on its own
+DEFLATE_OFFER = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+TAIL = b"\x00\x00\xff\xff"
+
+
+def inflate(payload: bytes) -> bytes:
+    return zlib.decompressobj(-15).decompress(payload + TAIL)
 
 
 def client_frame(payload: bytes, opcode: int = 0x1, fin: bool = True) -> bytes:
@@ -49,7 +58,14 @@ class Closed(Exception):
 class WS(asyncio.Protocol):
     """One client connection. Modes: 'queue' (default: JSON objects for `recv`), 'count', 'frames'."""
 
-    def __init__(self) -> None:
+    def __init__(self, deflate: bool = False) -> None:
+        self.offer = deflate  # offer permessage-deflate in the upgrade
+        self.deflated = False  # the server accepted it (compressed frames may come)
+        # counting mode walks the frames (always so when deflated): a plain text frame counts when
+        # it starts with MSG_NEW, a compressed one counts without being inflated (in the quiet
+        # room of a fan-out only message_new is sent); the same client cost with or without
+        # compression (bench/compression.py)
+        self.walk = False
         self.transport: asyncio.Transport | None = None
         self.upgraded = False
         self.head = b""
@@ -69,7 +85,7 @@ class WS(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        transport.write(UPGRADE)  # type: ignore[attr-defined]
+        transport.write(UPGRADE[:-2] + DEFLATE_OFFER + b"\r\n" if self.offer else UPGRADE)  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -92,9 +108,13 @@ class WS(asyncio.Protocol):
                 self.transport.close()  # type: ignore[union-attr]
                 return
             self.upgraded = True
+            self.deflated = b"permessage-deflate" in status.lower()
             self.opened.set_result(True)
             if not data:
                 return
+        if self.mode == "count" and (self.deflated or self.walk):  # compressed frames hide the prefix
+            self._frames(self.pending + data if self.pending else data)
+            return
         if self.mode == "count":
             data = self.pending + data
             n = data.count(MSG_NEW)
@@ -130,11 +150,20 @@ class WS(asyncio.Protocol):
             if end > n:
                 break
             op = data[i] & 0x0F
-            if op == 0x1:
+            if op == 0x1 and self.mode == "count":
+                if data[i] & 0x40 or data.startswith(MSG_NEW, i + h):
+                    self.count += 1
+                    if self.on_count is not None:
+                        self.on_count(1)
+            elif op == 0x1:
+                buf, start, stop = data, i + h, end
+                if data[i] & 0x40:  # compressed (permessage-deflate)
+                    buf = inflate(data[start:stop])
+                    start, stop = 0, len(buf)
                 if self.mode == "frames":
-                    self.on_text(data, i + h, end, now)  # type: ignore[misc]
+                    self.on_text(buf, start, stop, now)  # type: ignore[misc]
                 else:
-                    self.queue.append(json.loads(data[i + h:end]))
+                    self.queue.append(json.loads(buf[start:stop]))
                     self._wake()
             elif op == 0x9:
                 self.transport.write(client_frame(data[i + h:end], 0xA))  # type: ignore[union-attr]
@@ -206,12 +235,13 @@ class WS(asyncio.Protocol):
 
 
 async def open_ws(host: str, port: int, *, handshake: bool = True, timeout: float = 30.0,
-                  source: str | None = None) -> WS:
+                  source: str | None = None, deflate: bool = False) -> WS:
     """A connected, upgraded client; `source` picks the local address (any of 127.0.0.0/8 on
-    Linux), so the server sees the connection coming from another client address."""
+    Linux), so the server sees the connection coming from another client address; `deflate`
+    offers permessage-deflate."""
     loop = asyncio.get_running_loop()
     local = (source, 0) if source else None
-    _, ws = await asyncio.wait_for(loop.create_connection(WS, host, port, local_addr=local), timeout)
+    _, ws = await asyncio.wait_for(loop.create_connection(lambda: WS(deflate), host, port, local_addr=local), timeout)
     await asyncio.wait_for(ws.opened, timeout)
     if handshake:
         await ws.expect("handshake", timeout)

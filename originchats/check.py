@@ -2,7 +2,7 @@
 to start a server on? It changes nothing and starts nothing.
 
 One line per check, `ok`, `warn` or `FAIL` first. Exit code: 0 no FAIL (warnings allowed), 1 a FAIL,
-2 the configuration itself is invalid (as `serve` would exit). Other parts add their checks to
+2 the configuration itself is invalid, TLS files included (as `serve` would exit). Other parts add their checks to
 `EXTRA_CHECKS` (e.g. that the TLS files can be read)."""
 
 from __future__ import annotations
@@ -40,7 +40,14 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"{FAIL:4}  config: {exc}")
         return 2
-    print(f"{OK:4}  config: {args.config} is valid")
+    from .server.tls import Tls
+
+    try:  # the certificate and key are read as `serve` reads them: a wrong path is a configuration error
+        tls = Tls.from_config(config.tls)
+    except ConfigError as exc:
+        print(f"{FAIL:4}  config: {args.config}: {exc}")
+        return 2
+    print(f"{OK:4}  config: {args.config} is valid" + (" (TLS certificate and key readable)" if tls else ""))
     data_dir = Path(args.data_dir or config.storage.data_dir)
     lines = check_data_dir(data_dir) + check_disk(data_dir) + check_database(data_dir) + check_backup(config)
     for extra in EXTRA_CHECKS:

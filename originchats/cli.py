@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("dir", nargs="?", default=".", help="where to write them (default: the current directory)")
     init.set_defaults(func=run_init)
     ADMIN_SETUP(sub)
+    from .importer.command import add_parser as add_import  # `originchats import` (docs/import.md)
+
+    add_import(sub)
     _operate_setup(sub)
     return parser
 
@@ -143,19 +146,24 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     return attrs.evolve(config, listen=listen, storage=storage)
 
 
-async def _serve_until_signal(config: Config) -> None:
+async def _serve_until_signal(config: Config, tls: object = None) -> None:
     from .server.app import serve
 
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         async def watch_signals() -> None:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
+            # SIGHUP reloads the TLS certificate (server/tls.py); without [tls] it keeps its default action
+            watched = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if tls is not None else ()))
+            with trio.open_signal_receiver(*watched) as signals:
+                async for signum in signals:
+                    if signum == signal.SIGHUP:
+                        tls.reload()  # type: ignore[attr-defined]
+                        continue
                     stop.set()
                     return
 
         nursery.start_soon(watch_signals)
-        await serve(config, stop=stop)
+        await serve(config, stop=stop, tls=tls)  # type: ignore[arg-type]
         nursery.cancel_scope.cancel()
 
 
@@ -199,11 +207,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"originchats: {exc}", file=sys.stderr)
             return 2
+        from .server.tls import Tls
+
+        try:  # the certificate and key are read now: a wrong path is a configuration error
+            tls = Tls.from_config(config.tls)
+        except ConfigError as exc:
+            print(f"originchats: {args.config}: {exc}", file=sys.stderr)
+            return 2
         configure_logging(config.log.level, config.log.format)
         raise_fd_limit()
         tune_gc()
         try:
-            trio.run(_serve_until_signal, config)
+            trio.run(_serve_until_signal, config, tls)
         except (Exception, BaseExceptionGroup) as exc:
             leaves = _startup_errors(exc)
             if not leaves:

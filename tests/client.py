@@ -47,13 +47,16 @@ class _Threads:
 async def settle() -> None:
     """Until every task is blocked, no worker thread is running and no background work (a push, a
     plugin callback) waits for the server to be idle (server/idle.py)."""
-    from originchats.server.idle import IdleGate
+    from originchats.server.idle import POLL, IdleGate
 
     while True:
         passed = IdleGate.passed
         await trio.testing.wait_all_tasks_blocked()
         await trio.lowlevel.checkpoint()  # a piece woken at the gate with us takes its first step
-        if IdleGate.waiting or IdleGate.passed != passed:  # background work began: look again
+        if IdleGate.passed != passed:  # background work began: look again
+            continue
+        if IdleGate.waiting:  # still waiting, for something else than idleness (the writer to finish
+            await trio.sleep(POLL)  # a commit): let time pass, or a mock clock would never move
             continue
         if not _Threads.busy:
             return
@@ -70,8 +73,10 @@ class Closed(Exception):
 
 
 class Client:
-    def __init__(self, stream: trio.abc.Stream, *, heartbeats: bool = False, unreads: bool = False) -> None:
+    def __init__(self, stream: trio.abc.Stream, *, heartbeats: bool = False, unreads: bool = False,
+                 extensions: list[Any] | None = None) -> None:
         self.stream = stream
+        self.extensions = extensions or []  # offered in the upgrade (wsproto's PerMessageDeflate, say)
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.heartbeats = heartbeats
         # `unreads_update` pushes (each messages_get that reaches the newest message sends one to
@@ -87,7 +92,8 @@ class Client:
 
     async def open(self, nursery: trio.Nursery, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
         """The upgrade (with `extra_headers`, e.g. X-Forwarded-For); `Closed("rejected 429")` if refused."""
-        await self.stream.send_all(self.ws.send(Request(host="localhost", target="/", extra_headers=extra_headers or [])))
+        await self.stream.send_all(self.ws.send(Request(host="localhost", target="/", extra_headers=extra_headers or [],
+                                                          extensions=self.extensions)))
         while True:
             data = await self.stream.receive_some(65536)
             if not data:

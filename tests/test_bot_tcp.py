@@ -20,9 +20,9 @@ import pytest
 import trio
 from websockets.sync.client import ClientConnection, connect
 
-from originchats.server.app import serve
 from tests.botclient import definition, option
 from tests.client import Client, sign_in
+from tests.tcp import serving
 
 LOCAL = "USR:local_"
 WAIT = 10.0  # seconds for any one packet; the flow itself takes well under one
@@ -89,24 +89,10 @@ class Tcp:
 
 @pytest.fixture
 async def tcp(nursery: trio.Nursery, config) -> Tcp:  # type: ignore[no-untyped-def]
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    stop = trio.Event()
-    stopped = trio.Event()
-
-    async def run(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
-        try:
-            await serve(config, listeners=listeners, stop=stop, task_status=task_status)
-        finally:
-            stopped.set()
-
-    await nursery.start(run)
-    host, port = listeners[0].socket.getsockname()[:2]
-    sockets = Tcp(nursery, host, port)
-    yield sockets
-    await sockets.aclose()
-    stop.set()
-    with trio.fail_after(30):
-        await stopped.wait()
+    async with serving(nursery, config) as (host, port, _):
+        sockets = Tcp(nursery, host, port)
+        yield sockets
+        await sockets.aclose()
 
 
 PRESENCE = {"user_join", "user_connect", "user_disconnect"}

@@ -74,3 +74,10 @@ def test_an_invalid_config_exits_2(tmp_path, capsys):
     code, out = check(tmp_path, capsys, tmp_path / "data", "[backup]\nat = \"noon\"\n")
     assert code == 2
     assert "FAIL  config:" in out and "backup.at" in out
+
+
+def test_an_unreadable_tls_key_exits_2_as_serve_would(tmp_path, capsys):
+    code, out = check(tmp_path, capsys, tmp_path / "data",
+                      f'[tls]\ncert = "{tmp_path / "no-cert.pem"}"\nkey = "{tmp_path / "no-key.pem"}"\n')
+    assert code == 2
+    assert "FAIL  config:" in out and "no-cert.pem" in out

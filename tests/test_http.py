@@ -13,8 +13,8 @@ import trio
 import trio.testing
 
 from originchats.server import connection, http
-from originchats.server.app import serve
 from tests.client import Client
+from tests.tcp import serving
 
 CORS = {
     "access-control-allow-origin": "*",
@@ -146,13 +146,6 @@ async def test_unknown_get_is_a_json_404(server):
     assert headers["access-control-allow-origin"] == "*"
 
 
-async def test_plain_get_of_root_is_400(server):
-    client = await http_client(server)
-    resp, _, body = await client.request("GET", "/")
-    assert resp.status_code == 400
-    assert b"WebSocket" in body
-
-
 async def test_index_html_tells_browsers_to_use_a_client(server):
     client = await http_client(server)
     resp, headers, body = await client.request("GET", "/index.html")
@@ -258,45 +251,32 @@ async def test_a_crash_while_routing_ends_that_request_only(server, monkeypatch)
 
 
 async def test_real_tcp_socket_serves_http_and_websocket(nursery, config):
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    stop = trio.Event()
-    done = trio.Event()
-
-    async def run(task_status=trio.TASK_STATUS_IGNORED):  # type: ignore[no-untyped-def]
-        try:
-            await serve(config, listeners=listeners, stop=stop, task_status=task_status)
-        finally:
-            done.set()
-
-    await nursery.start(run)
-    host, port = listeners[0].socket.getsockname()[:2]
-    async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as web:
-        health = await web.get("/health")
-        assert (health.status_code, health.json()) == (200, {"status": "ok"})
-        info = await web.get("/info")
-        assert info.json()["stats"]["connected_users"] == 0
-        assert info.headers["access-control-allow-origin"] == "*"
-        assert (await web.get("/missing")).json() == {"error": "Not found"}
-    # keep-alive over the real socket, with a raw h11 client
-    raw = HttpClient(await trio.open_tcp_stream(host, port))
-    assert (await raw.request("GET", "/health"))[0].status_code == 200
-    assert (await raw.request("GET", "/info"))[0].status_code == 200
-    await raw.stream.aclose()
-    # and a WebSocket on the same port
-    client = Client(await trio.open_tcp_stream(host, port))
-    await client.open(nursery)
-    await client.expect("handshake")
-    await client.send("register", username="tcpuser", password="pass1234")
-    await client.expect("auth_success")
-    await client.expect("ready")
-    await client.drain()
-    await client.send("ping", listener="p")
-    await client.expect("pong", val="pong", listener="p")
-    stop.set()
-    assert await client.wait_closed() == 1001
-    await client.stream.aclose()
-    with trio.fail_after(10):
-        await done.wait()
+    async with serving(nursery, config) as (host, port, stop):
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as web:
+            health = await web.get("/health")
+            assert (health.status_code, health.json()) == (200, {"status": "ok"})
+            info = await web.get("/info")
+            assert info.json()["stats"]["connected_users"] == 0
+            assert info.headers["access-control-allow-origin"] == "*"
+            assert (await web.get("/missing")).json() == {"error": "Not found"}
+        # keep-alive over the real socket, with a raw h11 client
+        raw = HttpClient(await trio.open_tcp_stream(host, port))
+        assert (await raw.request("GET", "/health"))[0].status_code == 200
+        assert (await raw.request("GET", "/info"))[0].status_code == 200
+        await raw.stream.aclose()
+        # and a WebSocket on the same port
+        client = Client(await trio.open_tcp_stream(host, port))
+        await client.open(nursery)
+        await client.expect("handshake")
+        await client.send("register", username="tcpuser", password="pass1234")
+        await client.expect("auth_success")
+        await client.expect("ready")
+        await client.drain()
+        await client.send("ping", listener="p")
+        await client.expect("pong", val="pong", listener="p")
+        stop.set()
+        assert await client.wait_closed() == 1001
+        await client.stream.aclose()
 
 
 @pytest.mark.parametrize("headers,expect_version_header", [

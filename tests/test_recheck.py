@@ -61,3 +61,37 @@ async def test_hostile_rows_from_an_older_version_are_made_readable(server):
     assert query(server, "SELECT value FROM settings WHERE key = ?", (SETTING,)) == [(json.dumps(RECHECK_VERSION),)]
     # once only: the next start does not walk the tables again
     await server.restart()
+
+
+async def test_a_recheck_keeps_the_poll_a_poll_message_carries(server):
+    """A poll message's embed names its poll (core/polls.py), a key the client's embed schema lacks:
+    a later recheck (a raised RECHECK_VERSION) must not cut it, or the message loses its poll."""
+    boss = await server.owner("boss")
+    await boss.send("poll_create", channel="general", question="Tea or coffee?",
+                    options=[{"text": "tea"}, {"text": "coffee"}], listener="p")
+    created = None
+    while created is None:
+        packet = await boss.recv()
+        if packet.get("listener") == "p":
+            created = packet
+    assert created["cmd"] != "error", created
+    await boss.drain()
+    before = dict(query(server, "SELECT id, embeds FROM messages WHERE embeds LIKE '%\"poll\"%'"))
+    (poll_id,) = {json.loads(e)[0]["poll"]["id"] for e in before.values()}
+    await server.shutdown()
+    with contextlib.closing(sqlite3.connect(db_path(server.config.storage.data_dir))) as con, con:
+        con.execute("DELETE FROM settings WHERE key = ?", (SETTING,))  # as if the pass had to run again
+    server.listener, server.stop, server.stopped = MemoryListener(), trio.Event(), trio.Event()
+    await server.start()
+    after = dict(query(server, "SELECT id, embeds FROM messages WHERE id IN (%s)" % ",".join("?" * len(before)),
+                       tuple(before)))
+    assert {json.loads(e)[0]["poll"]["id"] for e in after.values()} == {poll_id}
+    boss = await server.owner("boss")
+    (message_id,) = before
+    await boss.send("poll_get", message_id=message_id, listener="g")  # the message still finds its poll
+    answer = None
+    while answer is None:
+        packet = await boss.recv()
+        if packet.get("listener") == "g":
+            answer = packet
+    assert answer["cmd"] != "error" and answer["poll"]["id"] == poll_id, answer

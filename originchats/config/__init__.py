@@ -12,6 +12,8 @@ from .sections import (CHANNEL_LISTING_EXTRA, LIST_BYTES_MAX, MESSAGE_BYTES_MAX,
                        ServerSection, StorageSection)
 from .sections import (AssetsSection, AttachmentsSection, EmojisSection, MediaSection, PluginsSection, PollsSection,
                        PushSection, VoiceSection, WebhooksSection, WelcomeSection)
+from .sections import TlsSection
+from .sections import CompressionSection, MetricsSection
 from .sections import BackupSection
 
 __all__ = [
@@ -21,5 +23,7 @@ __all__ = [
     "StorageSection", "PollsSection", "WelcomeSection", "AttachmentsSection", "EmojisSection", "AssetsSection", "WebhooksSection",
     "MediaSection", "PushSection", "VoiceSection",
     "PluginsSection",
+    "TlsSection",
+    "MetricsSection", "CompressionSection",
     "BackupSection",
 ]

@@ -156,6 +156,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     pl = config.plugins
     if pl.deadline_seconds <= 0 or pl.queue_size < 1:
         problems.append("plugins: deadline_seconds must be positive and queue_size at least 1")
+    problems += _wire_problems(config)
     problems += _backup_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
@@ -235,6 +236,47 @@ def _poll_and_welcome_problems(config: Config) -> list[str]:
         problems.append("welcome.channel: must name a channel")
     if not 1 <= len(config.welcome.text) <= WELCOME_TEXT_MAX or not config.welcome.text.strip():
         problems.append(f"welcome.text: must be 1-{WELCOME_TEXT_MAX} characters, not blank")
+    return problems
+
+
+# -- [metrics] and [compression] (issue 11, parts 3 and 5) ------------------------------------
+METRICS_TOKEN_MIN = 16
+
+
+def split_bind(bind: str) -> tuple[str, int] | None:
+    """(host, port) of a `metrics.bind` "HOST:PORT" ("[::1]:9613" for IPv6), or None when malformed."""
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            return None
+    return host, int(port)
+
+
+def _wire_problems(config: Config) -> list[str]:
+    problems = []
+    m = config.metrics
+    if m.token and len(m.token) < METRICS_TOKEN_MIN:
+        problems.append(f"metrics.token: must be at least {METRICS_TOKEN_MIN} characters")
+    if m.bind:
+        where = split_bind(m.bind)
+        if where is None:
+            problems.append(f"metrics.bind: expected HOST:PORT with an IP address (or localhost), got {m.bind!r}")
+        elif m.enabled and not m.token and where[0] != "localhost" and not ipaddress.ip_address(where[0]).is_loopback:
+            problems.append("metrics.bind: a non-loopback address needs metrics.token too (metrics must not be public)")
+    elif m.enabled and not m.token:
+        problems.append("metrics.enabled: needs metrics.token, or metrics.bind on a loopback address "
+                        "(metrics must not be public)")
+    c = config.compression
+    if not 1 <= c.level <= 9:
+        problems.append(f"compression.level: must be 1-9, got {c.level}")
+    if c.threshold_bytes < 0:
+        problems.append(f"compression.threshold_bytes: must be at least 0, got {c.threshold_bytes}")
     return problems
 
 

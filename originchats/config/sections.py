@@ -251,6 +251,45 @@ class PushSection(PushSettings):
 VoiceSection = VoiceSettings
 
 
+# -- [metrics] and [compression] (issue 11, parts 3 and 5) ------------------------------------
+@attrs.frozen(kw_only=True)
+class MetricsSection:
+    """`[metrics]`: `GET /metrics` in Prometheus' text format (server/metrics.py). Off by default;
+    when on, it is served either only on a separate local address (`bind`) or on the chat port to
+    scrapers that send the bearer `token` (or both), never to the public."""
+
+    enabled: bool = False
+    # "HOST:PORT" ("127.0.0.1:9613", "[::1]:9613"): serve /metrics only there, a listener of its own,
+    # and not on the chat port; a non-loopback HOST needs `token` too. "": on the chat port, with `token`
+    bind: str = ""
+    # the bearer token a scraper sends (`Authorization: Bearer <token>`), at least 16 characters;
+    # compared in constant time. "": none (only allowed with a loopback `bind`)
+    token: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class CompressionSection:
+    """`[compression]`: WebSocket permessage-deflate (RFC 7692), negotiated with clients that offer
+    it (browsers do), without context takeover either way: every frame is compressed on its own,
+    so a broadcast is compressed once and the same bytes go to every receiver (server/deflate.py)."""
+
+    enabled: bool = True
+    # frames of at least this many bytes (UTF-8, before compression) are compressed; smaller ones
+    # (most chat frames) go out as they are, costing nothing
+    threshold_bytes: int = 1024
+    # zlib level 1 (fastest) to 9 (smallest); on a 35 KB messages_get page, 1 takes ~0.1 ms for 28%
+    # of the size, 6 ~0.5 ms for 24% (docs/performance.md, "Compression")
+    level: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class TlsSection:
+    """`[tls]` (issue 11, edge): built-in TLS on the listening port (server/tls.py). Both paths, or neither."""
+
+    cert: str = ""  # PEM certificate chain (the server's certificate first)
+    key: str = ""   # PEM private key of that certificate
+
+
 @attrs.frozen(kw_only=True)
 class BackupSection:
     # scheduled backups by the running server (originchats/server/backup_schedule.py)
@@ -289,4 +328,7 @@ class Config:
     voice: VoiceSection = attrs.Factory(VoiceSection)
     plugins: PluginsSection = attrs.Factory(PluginsSection)
     webhooks: WebhooksSection = attrs.Factory(WebhooksSection)
+    tls: TlsSection = attrs.Factory(TlsSection)
+    metrics: MetricsSection = attrs.Factory(MetricsSection)
+    compression: CompressionSection = attrs.Factory(CompressionSection)
     backup: BackupSection = attrs.Factory(BackupSection)

@@ -40,6 +40,7 @@ from .writes import Write
 class Reply:
     packet: dict[str, Any]
     rejected: str | None = None
+    limited: bool = False  # a rate limiter refused the request (the `rate_limit` answer; /metrics counts it)
 
 
 @attrs.frozen

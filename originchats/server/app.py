@@ -30,7 +30,10 @@ from .admin_socket import serve_admin
 from ..backup import SNAPSHOTS_DIR
 from .backup_schedule import drop_snapshots_after_start, scheduled_backups
 from .blobs import BlobStore
+from ..config.loading import split_bind
 from .connection import Guards, serve_connection
+from .deflate import Deflate
+from .metrics import Metrics, serve_separately as serve_metrics_separately
 from .files import FileStore
 from .httpio import HttpSettings
 from . import audit_prune
@@ -40,6 +43,7 @@ from .limiters import HashScheduler, RoturGate
 from .ops import OpRunner
 from .push import Pusher, claims_ok, load_vapid
 from .plugins import FOLDER as PLUGIN_FOLDER, PluginHost
+from .tls import Tls
 from .timers import (attachment_cleanup, auth_records_supervisor, flush_log_samplers, heartbeat, poll_expiry,
                      rate_limit_supervisor)
 from .ws import InputBudget, InputLimits
@@ -120,7 +124,14 @@ def guards_from(config: Config) -> Guards:
         budget=InputBudget(lim.max_buffered_input),
         refusals=LogSampler("connection_refused", per_minute), frames=LogSampler("frame_rejected", per_minute),
         http=HttpSettings(idle_timeout=config.http.idle_timeout_seconds,
-                          upload_fields_bytes=config.http.upload_fields_bytes))
+                          upload_fields_bytes=config.http.upload_fields_bytes),
+        deflate=deflate_from(config))
+
+
+def deflate_from(config: Config) -> Deflate | None:
+    """permessage-deflate settings (server/deflate.py); None when `[compression]` is off."""
+    c = config.compression
+    return Deflate(threshold=c.threshold_bytes, level=c.level) if c.enabled else None
 
 
 def rejections_from(config: Config) -> Rejections:
@@ -134,6 +145,7 @@ def open_store(config: Config) -> tuple:
     con = open_db(path, synchronous=config.storage.synchronous.upper())
     try:
         applied = apply_migrations(con)
+        load.refuse_unfinished_import(con)
         load.seed_if_new(con)
         recheck_stored_content(con, settings_from(config).content)  # once: content older limits let in
         reader = open_db(path, readonly=True)
@@ -144,11 +156,16 @@ def open_store(config: Config) -> tuple:
 
 
 async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = None,
-                stop: trio.Event | None = None,
+                stop: trio.Event | None = None, tls: Tls | None = None,
                 task_status: trio.TaskStatus[Hub] = trio.TASK_STATUS_IGNORED) -> None:
-    """Run the server until `stop` is set; `task_status.started(hub)` once it accepts connections."""
+    """Run the server until `stop` is set; `task_status.started(hub)` once it accepts connections.
+    `tls`: the built-in TLS (server/tls.py), whose `reload` the caller may call (the CLI does on
+    SIGHUP); by default made from `[tls]` in the config (none when it is not set)."""
     if stop is None:
         stop = trio.Event()
+    if tls is None:
+        tls = Tls.from_config(config.tls)  # ConfigError for unusable files, before the store is opened
+
     from ..backup import snapshot_before_migrations  # a copy of the database before it is migrated
 
     snapshot = await trio.to_thread.run_sync(snapshot_before_migrations, Path(config.storage.data_dir))
@@ -188,7 +205,7 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
                 hub = Hub(state=state, writer=writer, ops=runner, rejections=rejections_from(config))
                 pusher = await _pusher(config, hub)
                 try:
-                    await _run(config, hub, listeners, stop, task_status, pusher, snapshot)
+                    await _run(config, hub, listeners, stop, task_status, pusher, tls, snapshot)
                 finally:
                     writer.close()  # the writer drains its inbox, commits, and returns
         finally:
@@ -198,6 +215,18 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
     finally:
         con.close()
         read_con.close()
+
+
+def _metrics(config: Config, hub: Hub, guards: Guards) -> Metrics | None:
+    """GET /metrics (server/metrics.py), counting from now on; None when `[metrics]` is off."""
+    m = config.metrics
+    if not m.enabled:
+        return None
+    metrics = Metrics(token=m.token, separate=bool(m.bind), db_file=db_path(config.storage.data_dir), hub=hub,
+                      guards=guards)
+    hub.metrics = hub.sink.metrics = metrics
+    hub.writer.observe = metrics.committed
+    return metrics
 
 
 async def _pusher(config: Config, hub: Hub) -> Pusher | None:
@@ -218,10 +247,16 @@ async def _pusher(config: Config, hub: Hub) -> Pusher | None:
 
 
 async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_status,  # type: ignore[no-untyped-def]
-               pusher: Pusher | None = None, snapshot: Path | None = None) -> None:
+               pusher: Pusher | None = None, tls: Tls | None = None,
+               snapshot: Path | None = None) -> None:
     if listeners is None:
         listeners = await trio.open_tcp_listeners(config.listen.port, host=config.listen.host)
     guards = guards_from(config)
+    guards.tls = tls
+    if tls is not None:
+        tls.log_enabled()
+    hub.sink.deflate = guards.deflate
+    metrics = _metrics(config, hub, guards)
     async with trio.open_nursery() as conns:
         handler = partial(serve_connection, hub=hub, guards=guards, tasks=conns)
         async with trio.open_nursery() as services:
@@ -237,6 +272,9 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
             services.start_soon(audit_prune.prune_periodically, hub)
             services.start_soon(flush_log_samplers, [hub.rejections.sampler, *guards.samplers()])
             await services.start(serve_admin, hub, config.storage.data_dir)
+            if metrics is not None and metrics.separate:
+                host, port = split_bind(config.metrics.bind)  # type: ignore[misc]
+                await services.start(serve_metrics_separately, metrics, host, port)
             if config.plugins.enabled:  # loaded (and `server_start` fired) before clients come in
                 plugins = PluginHost(Path(config.storage.data_dir) / PLUGIN_FOLDER, config.plugins)
                 hub.plugins = hub.ops.plugins = plugins

@@ -14,6 +14,8 @@ arrives whole in the first read is parsed without h11 (server/upgrade.py); every
 from the same bytes, goes to h11 under the same deadline and size limit. The upgrade's `101`
 response is not written on its own: it is queued in front of the handshake frame, and both leave
 in one write (`FrameSender.preface`).
+With `[tls]` set, an admitted connection is wrapped in a `trio.SSLStream` (server/tls.py) before
+anything is read; a refused one is closed without a handshake.
 
 Admission (guard.Admission): a connection from an address that already has
 `network.max_connections_per_ip` open, or that opens them faster than its token bucket allows, is
@@ -35,6 +37,7 @@ import itertools
 import logging
 import math
 from http import HTTPStatus
+from typing import Any
 
 import attrs
 import h11
@@ -42,11 +45,12 @@ import structlog
 import trio
 
 from . import http
+from .deflate import Deflate, negotiate, offers
 from .fastsock import FastStream
 from .guard import Admission, LogSampler, address_key, client_ip, normalize_ip
 from .httpio import Exchange, HttpSettings, linger_close
 from .hub import Hub
-from .upgrade import parse_upgrade
+from .upgrade import parse_upgrade, response_101
 from .ws import RECEIVE_BYTES, InputBudget, InputLimits, InputRefused, WebSocket, upgrade_response
 from .ws_limits import LoginDeadlines
 
@@ -106,6 +110,11 @@ class Guards:
     logins: LoginDeadlines = attrs.Factory(LoginDeadlines)  # its `run` task is started by app.py
     http: HttpSettings = attrs.Factory(HttpSettings)
     lingering: int = 0
+    # built-in TLS (server/tls.py `Tls`): every accepted connection is wrapped in its context; None: plain
+    tls: Any = None
+    # permessage-deflate for clients that offer it (server/deflate.py); None: `[compression]` is off
+    deflate: Deflate | None = None
+    refused: int = 0  # connections answered 429 by admission (GET /metrics)
 
     def samplers(self) -> list[LogSampler]:
         return [self.refusals, self.frames]
@@ -175,14 +184,17 @@ async def serve_connection(stream: trio.abc.Stream, hub: Hub, guards: Guards, ta
                     await _refuse(stream, guards, key, refused, bound)
                     return
                 held.append(key)
+            if guards.tls is not None:  # after admission: a refused peer costs no handshake
+                stream = guards.tls.wrap(stream)
             # the connection's one cancel scope: the request deadline while HTTP is read, then
             # the close grace of its WebSocket (a timer task keeps the login deadline)
             with trio.CancelScope() as scope:
                 upgraded = await _serve_http(stream, hub, guards, peer, held, bound, scope)
                 if upgraded is not None:  # h11's connection and request are garbage now
                     scope.deadline = math.inf
-                    response, trailing, ip = upgraded
-                    await _run_websocket(stream, hub, response, trailing, ip, guards, bound, scope, tasks)
+                    response, trailing, ip, deflate = upgraded
+                    await _run_websocket(stream, hub, response, trailing, ip, guards, bound, scope, tasks,
+                                         guards.deflate if deflate else None)
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
         pass
     except Exception:  # crash barrier: a bug ends this connection only
@@ -197,8 +209,11 @@ async def _refuse(stream: trio.abc.Stream, guards: Guards, key: str, refused: tu
     """Answer 429 and end the connection; the request head is read first (briefly), else closing
     a socket with unread data would reset it and the client might never see the answer."""
     reason, retry_after = refused
+    guards.refused += 1
     if guards.refusals.allow(key, trio.current_time()):
         bound.info("connection_refused", reason=reason, ip=key)
+    if guards.tls is not None and not request_read:  # no TLS session yet: closed without a handshake (cheap)
+        return
     if not request_read and guards.lingering < MAX_LINGERING:
         guards.lingering += 1
         try:
@@ -212,10 +227,10 @@ async def _refuse(stream: trio.abc.Stream, guards: Guards, key: str, refused: tu
 
 
 async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: str, held: list[str],  # type: ignore[no-untyped-def]
-                      bound, scope: trio.CancelScope) -> tuple[bytes, bytes, str] | None:
+                      bound, scope: trio.CancelScope) -> tuple[bytes, bytes, str, bool] | None:
     """Serve HTTP requests; after a WebSocket upgrade return its `101` response (not sent yet: it
-    leaves with the handshake frame), the bytes already read past the request, and the client's
-    address. A plain upgrade that arrives whole in the first read is taken without h11
+    leaves with the handshake frame), the bytes already read past the request, the client's
+    address, and whether permessage-deflate was accepted (server/deflate.py). A plain upgrade that arrives whole in the first read is taken without h11
     (server/upgrade.py); anything else goes to h11, from the same bytes and under the same deadline.
     Reading a request head is bounded by `REQUEST_TIMEOUT`: the deadline of the connection's
     `scope`, whose expiry ends the connection. A request that is not an upgrade becomes an
@@ -234,7 +249,10 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
                     ip = await _admit_upgrade(stream, guards, peer, held, fast.headers, bound)
                     if ip is None:
                         return None
-                    return fast.response, fast.trailing, ip
+                    answer = None if guards.deflate is None or fast.extensions is None else negotiate([fast.extensions])
+                    if answer is not None:
+                        return response_101(fast.key, answer), fast.trailing, ip, True
+                    return fast.response, fast.trailing, ip, False
                 conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
                 conn.receive_data(data)
             request = await _read_request(stream, conn)
@@ -244,13 +262,14 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
         scope.deadline = math.inf
         if request is None:
             return None
-        upgrade = upgrade_response(request) if request.target.split(b"?", 1)[0] == b"/" else None
+        answer = None if guards.deflate is None else negotiate(offers(list(request.headers)))
+        upgrade = upgrade_response(request, answer) if request.target.split(b"?", 1)[0] == b"/" else None
         if upgrade is not None:
             ip = await _admit_upgrade(stream, guards, peer, held, request.headers, bound)
             if ip is None:
                 return None
             trailing, _ = conn.trailing_data
-            return conn.send(upgrade) or b"", bytes(trailing), ip
+            return conn.send(upgrade) or b"", bytes(trailing), ip, answer is not None
         ex = Exchange.start(stream, conn, request, hub, client_ip(peer, request.headers, guards.admission.trusted),
                             guards.http)
         await http.dispatch(ex, request.target)
@@ -285,11 +304,13 @@ async def _admit_upgrade(stream: trio.abc.Stream, guards: Guards, peer: str, hel
 
 
 async def _run_websocket(stream: trio.abc.Stream, hub: Hub, response: bytes, trailing: bytes, ip: str,  # type: ignore[no-untyped-def]
-                         guards: Guards, bound, scope: trio.CancelScope, tasks: trio.Nursery) -> None:
+                         guards: Guards, bound, scope: trio.CancelScope, tasks: trio.Nursery,
+                         deflate: Deflate | None = None) -> None:
     """The read loop of a WebSocket, inside the connection's `scope`. Its writer task starts in
     `tasks` on demand (ws_send.py); once the socket is closing, the scope gets a deadline of
     CLOSE_GRACE to flush, and the writer cancels it when done (close frame out, or peer gone)."""
-    ws = WebSocket(stream, trailing=trailing, limits=guards.input, budget=guards.budget, logins=guards.logins)
+    ws = WebSocket(stream, trailing=trailing, limits=guards.input, budget=guards.budget, logins=guards.logins,
+                   deflate=deflate)
     conn_id = hub.open(ws, ip)
     ws.preface(response)  # the 101 goes out with the handshake that `open` queued, in one write
     bound.conn_id = conn_id

@@ -22,13 +22,12 @@ from typing import Any, Awaitable, Callable
 import attrs
 
 from ..core.state import ServerState
-from . import assets_http, attachments_http, webhooks_http
+from . import assets_http, attachments_http, index_page, webhooks_http
 from .httpio import CORS, Exchange, HttpError  # noqa: F401  (CORS: re-exported for older imports)
+from .metrics import CONTENT_TYPE as METRICS_TYPE
 
 Handler = Callable[[Exchange, str], Awaitable[None]]
 
-INDEX_HTML = (b"<!doctype html><html><head><meta charset=\"utf-8\"><title>OriginChats server</title></head>"
-              b"<body><p>This is an OriginChats server. Connect to it with an OriginChats client.</p></body></html>")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\\%]")
 
 
@@ -51,17 +50,22 @@ def info(state: ServerState, connected_sockets: int) -> dict[str, Any]:
 
 # -- handlers --------------------------------------------------------------------------------
 async def root(ex: Exchange, rest: str) -> None:
-    """A GET of `/` that is not a valid WebSocket upgrade (valid ones never reach the router)."""
+    """A GET of `/` that is not a valid WebSocket upgrade (valid ones never reach the router): a
+    broken upgrade is a 400; a plain GET (a browser) gets the page of server/index_page.py."""
     text = b"text/plain; charset=utf-8"
-    if b"websocket" in ex.headers.get(b"upgrade", b"").lower() and ex.headers.get(b"sec-websocket-version") != b"13":
-        # RFC 6455 §4.4: name the version we speak
-        await ex.send_bytes(400, b"Bad Request: unsupported WebSocket version", text, [(b"Sec-WebSocket-Version", b"13")])
+    if b"websocket" in ex.headers.get(b"upgrade", b"").lower():
+        if ex.headers.get(b"sec-websocket-version") != b"13":  # RFC 6455 §4.4: name the version we speak
+            await ex.send_bytes(400, b"Bad Request: unsupported WebSocket version", text,
+                                [(b"Sec-WebSocket-Version", b"13")])
+            return
+        await ex.send_bytes(400, b"Bad Request: expected a WebSocket upgrade", text)
         return
-    await ex.send_bytes(400, b"Bad Request: expected a WebSocket upgrade", text)
+    await index(ex, rest)
 
 
 async def index(ex: Exchange, rest: str) -> None:
-    await ex.send_bytes(200, INDEX_HTML, b"text/html; charset=utf-8", [(b"Cache-Control", b"no-cache")])
+    stats = info(ex.hub.state, len(ex.hub.sockets))["stats"]
+    await index_page.send_page(ex, members=stats["total_users"], online=stats["online_users"])
 
 
 async def server_info(ex: Exchange, rest: str) -> None:
@@ -70,6 +74,18 @@ async def server_info(ex: Exchange, rest: str) -> None:
 
 async def health(ex: Exchange, rest: str) -> None:
     await ex.send_json(200, {"status": "ok"})
+
+
+async def metrics(ex: Exchange, rest: str) -> None:
+    """GET /metrics (server/metrics.py): a 404 unless `[metrics]` is on and served on this port; a
+    401 without the bearer token."""
+    m = ex.hub.metrics
+    if m is None or m.separate:
+        await not_found(ex, "")
+    elif not m.allowed(ex.headers.get(b"authorization")):
+        await ex.send_json(401, {"error": "Unauthorized"}, [(b"WWW-Authenticate", b'Bearer realm="metrics"')])
+    else:
+        await ex.send_bytes(200, m.render(), METRICS_TYPE, [(b"Cache-Control", b"no-store")])
 
 
 async def not_found(ex: Exchange, rest: str) -> None:
@@ -110,6 +126,7 @@ ROUTES = Routes(
         "/index.html": {b"GET": index},
         "/info": {b"GET": server_info},
         "/health": {b"GET": health},
+        "/metrics": {b"GET": metrics},
         "/attachments/upload": {b"POST": attachments_http.upload},
         "/webhooks": {b"POST": webhooks_http.post},
     },

@@ -46,6 +46,7 @@ class Hub:
     all_closed: trio.Event = attrs.Factory(trio.Event)
     _next_id: int = 1
     plugins: Any = None  # server/plugins.py `PluginHost` (told of logins), or None
+    metrics: Any = None  # server/metrics.py `Metrics` (GET /metrics), or None when off
     sink: SocketSink = attrs.field(init=False)
     interpreter: Interpreter = attrs.field(init=False)
     pipeline: Pipeline = attrs.field(init=False)
@@ -90,7 +91,11 @@ class Hub:
     def close(self, conn_id: int) -> None:
         step = dispatch.disconnect(self.state, self.context(conn_id))
         self.state = step.state
-        self.sockets.pop(conn_id, None)
+        ws = self.sockets.pop(conn_id, None)
+        if self.metrics is not None:
+            self.metrics.outcome.pop(conn_id, None)  # a refusal noted after its last command
+            if ws is not None and ws.too_slow:
+                self.metrics.slow_drops += 1
         self.rejections.forget(conn_id)
         if self.plugins is not None:
             self.plugins.closed(conn_id)
@@ -105,14 +110,31 @@ class Hub:
     # ---- commands -----------------------------------------------------------------------------
 
     async def handle_text(self, conn_id: int, text: str) -> None:
-        """One incoming text frame: decode, step, run effects. Bad JSON gets a clear error."""
+        """One incoming text frame: decode, step, run effects. Bad JSON gets a clear error.
+        With metrics on, the command is counted and timed (server/metrics.py)."""
+        metrics = self.metrics
+        if metrics is None:
+            await self._handle_text(conn_id, text)
+            return
+        metrics.outcome.pop(conn_id, None)
+        conn = self.state.conns.get(conn_id)
+        authed = conn is not None and conn.authed
+        started = time.perf_counter()
+        cmd = await self._handle_text(conn_id, text)
+        metrics.command(conn_id, cmd, time.perf_counter() - started)
+        if cmd in LOGINS and not authed:
+            conn = self.state.conns.get(conn_id)
+            metrics.login(conn is not None and conn.authed)
+
+    async def _handle_text(self, conn_id: int, text: str) -> str | None:
+        """`handle_text`; the command's name, or None when the text was not a command."""
         try:
             req = codec.decode(text)
         except codec.Undecodable as exc:
             await self.pipeline.settle(conn_id)  # after the replies to earlier requests
             self.sink.reply(conn_id, packets.error(exc.val, None), exc.listener, None)
             self.sink.rejected(conn_id, True, {"reason": exc.reason, **exc.fields})
-            return
+            return None
         listener = req.listener
         ctx = self.context(conn_id)
         before = self.state
@@ -122,7 +144,7 @@ class Hub:
         interpreter = self.interpreter
         undo = interpreter.undo(before, step.state)
         if len(effects) == 1 and self.pipeline.start(effects[0], ctx, req, listener, undo):
-            return
+            return req.cmd
         if self.pipeline.pending(conn_id):
             # shielded: the state already holds this step; its writes must reach the writer even
             # if the connection is cancelled meanwhile (closed, server shutting down)
@@ -131,3 +153,4 @@ class Hub:
         await interpreter.run(effects, ctx, req, listener, undo)
         if self.plugins is not None and req.cmd in LOGINS:  # a login that stored nothing (Rotur)
             self.plugins.authenticated(conn_id)
+        return req.cmd

@@ -62,6 +62,9 @@ class Sink(Protocol):
 
     def close(self, conns: tuple[int, ...], code: int, reason: str) -> None: ...
 
+    def limited(self, conn_id: int) -> None:
+        """A command of `conn_id` was refused by a rate limiter (answered `rate_limit`)."""
+
     def channels_changed(self, before: ServerState, after: ServerState) -> None: ...
 
     def push(self, effect: PushNotify) -> None:
@@ -140,6 +143,8 @@ class Interpreter:
                 self.run_one(effect, ctx.conn_id, listener)
             if isinstance(effect, (Reply, Send)) and effect.rejected is not None:  # an error answer
                 self.sink.rejected(ctx.conn_id, True, {"cmd": req.cmd, "reason": effect.rejected})
+            elif type(effect) is Reply and effect.limited:  # a rate-limit answer
+                self.sink.limited(ctx.conn_id)
 
     def committed(self, effect: Persist, ctx: Context, listener: str | None) -> None:
         """A `Persist` whose `then` is all synchronous is committed: its sends, then its `after`."""

@@ -68,6 +68,9 @@ class OfflineSink:
     def rejected(self, conn_id: int, count: bool, fields: dict[str, Any]) -> None:
         pass  # the answer says it
 
+    def limited(self, conn_id: int) -> None:
+        pass
+
     async def commit(self, writes: tuple[Write, ...], then: Committed, undo: Undo | None, last: bool = False) -> None:
         try:
             commit_now(self.con, writes)

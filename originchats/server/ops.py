@@ -17,11 +17,13 @@ from typing import Any
 
 import argon2
 import attrs
+import bcrypt
 import httpx
 import structlog
 import trio
 
 from ..core import ops, texts
+from ..core.passwords import legacy_hash
 from ..core.emoji_records import ImageRefused
 from ..store.reader import Reader
 from .blobs import BlobStore
@@ -174,6 +176,8 @@ class OpRunner:
         return self.hasher.hash(password)
 
     def _check(self, password_hash: str, password: str) -> bool:
+        if legacy_hash(password_hash):
+            return bcrypt_check(password_hash, password)
         try:
             return self.hasher.verify(password_hash, password)
         except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
@@ -211,3 +215,13 @@ def runner_table(read: Callable[[Callable[[Any, Any], Any], Any], Awaitable[Any]
     if both:
         raise RuntimeError(f"operations with two runners: {sorted(t.__name__ for t in both)}")
     return {**{op: partial(read, fn) for op, fn in READS.items()}, **own}
+
+
+def bcrypt_check(password_hash: str, password: str) -> bool:
+    """The check of a bcrypt hash the original server stored (`originchats import` keeps them until
+    the next login rehashes them with argon2id). bcrypt reads at most 72 bytes of a password; the
+    original's library cut longer ones there silently, today's refuses them, so they are cut here."""
+    try:
+        return bcrypt.checkpw(password.encode("utf-8", "surrogatepass")[:72], password_hash.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return False

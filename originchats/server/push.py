@@ -132,13 +132,12 @@ class Pusher:
     _results: list[tuple[str, bool]] = attrs.Factory(list)
     _results_ready: trio.Event = attrs.Factory(trio.Event)
     _http: PushHTTP | None = None
-    _gate: trio.Lock = attrs.Factory(trio.Lock)
     # origin -> (VAPID headers, when they stop being reused): one signature per origin per hour
     _signed: dict[str, tuple[dict[str, str], float]] = attrs.Factory(dict)
 
     def offer(self, notify: PushNotify) -> None:
         """Queue a message's pushes without waiting: its recipients are worked out later, when the
-        server is idle (`_next`). Past `push.queue` messages waiting, the oldest one's recipients
+        server is idle (`_decide`). Past `push.queue` messages waiting, the oldest one's recipients
         are worked out at once, so a long busy spell keeps memory bounded and loses nobody."""
         jobs = self._jobs
         jobs.append(notify)

@@ -2,6 +2,7 @@
 and where the effects of a running server land.
 
 * `send`: the packet is encoded once (one text, one frame) and the frame pushed to each socket;
+  a big one is also compressed once, for the sockets that negotiated permessage-deflate;
   `reply`: the caller's copy carries its `listener` (the codec splices it into the same text);
   `close`: a close frame after what is queued for the socket.
 * `commit`: the single writer (store/writer.py): once queued, a write commits and its `then` (the
@@ -31,7 +32,10 @@ from .coalesce import ChannelPushes
 from .guard import Rejections
 from .interpreter import Committed, StateOwner, Undo
 from .ops import OpRunner
-from .ws import WebSocket, encode_text
+from .deflate import Deflate
+from .metrics import Metrics
+from .ws import WebSocket
+from .ws_send import text_frame
 
 
 @attrs.define(eq=False)
@@ -43,6 +47,9 @@ class SocketSink:
     sockets: dict[int, WebSocket] = attrs.Factory(dict)  # conn id -> its socket (hub.open/close)
     # web pushes: queued without waiting (server/push.py `Pusher.offer`); None: push is off
     pusher: Any = None
+    # permessage-deflate settings (server/deflate.py); None: `[compression]` is off
+    deflate: Deflate | None = None
+    metrics: Metrics | None = None  # GET /metrics (server/metrics.py); None: off
     channel_lists: ChannelPushes = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -52,12 +59,30 @@ class SocketSink:
         if not conns:
             return None
         text = codec.encode(packet)
-        frame = encode_text(text)
+        data = text.encode("utf-8", "replace")  # a lone surrogate must not crash a broadcast
+        frame = text_frame(data)
         sockets = self.sockets
-        for cid in conns:
-            ws = sockets.get(cid)
-            if ws is not None:
-                ws.push(frame)
+        deflate = self.deflate
+        if deflate is None or len(data) < deflate.threshold:
+            for cid in conns:
+                ws = sockets.get(cid)
+                if ws is not None:
+                    ws.push(frame)
+        else:  # compressed once, for every receiver that negotiated it (server/deflate.py)
+            packed = None
+            for cid in conns:
+                ws = sockets.get(cid)
+                if ws is not None:
+                    if ws.deflate is None:
+                        ws.push(frame)
+                    else:
+                        if packed is None:
+                            packed = deflate.frame(data)
+                        ws.push(packed)
+        metrics = self.metrics
+        if metrics is not None:  # per broadcast, not per receiver
+            metrics.broadcasts += 1
+            metrics.deliveries += len(conns)
         return text
 
     def reply(self, conn_id: int, packet: dict[str, Any], listener: str | None, text: str | None) -> None:
@@ -83,9 +108,17 @@ class SocketSink:
         for push in channel_pushes(before, after):
             self.send(push.conns, push.packet)
 
+    def limited(self, conn_id: int) -> None:
+        """A rate limiter refused a command of `conn_id` (counted by /metrics)."""
+        if self.metrics is not None:
+            self.metrics.rate_limited += 1
+            self.metrics.outcome[conn_id] = "rate_limited"
+
     def rejected(self, conn_id: int, count: bool, fields: dict[str, Any]) -> None:
         """Log a refusal (sampled per address, client text clipped: see guard.Rejections); a socket
         that keeps sending what gets refused is closed (1008)."""
+        if self.metrics is not None:
+            self.metrics.outcome[conn_id] = "error"
         conn = self.owner.state.conns.get(conn_id)
         ws = self.sockets.get(conn_id)
         flooding = self.rejections.note(conn_id, conn.ip if conn is not None else "", trio.current_time(), fields,

@@ -28,7 +28,7 @@ _REQUEST_LINE = re.compile(rb"GET (/(?:\?[\x21-\x7e]*)?) HTTP/1\.1")
 _HEADER = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?)[ \t]*")
 # names read here or that make h11 expect a body: any of them twice (or a body header) -> h11
 _SINGLE = frozenset({b"host", b"upgrade", b"connection", b"sec-websocket-key", b"sec-websocket-version",
-                     b"x-forwarded-for"})
+                     b"x-forwarded-for", b"sec-websocket-extensions"})
 _BODY = frozenset({b"content-length", b"transfer-encoding"})
 
 
@@ -37,6 +37,8 @@ class Upgrade:
     headers: list[tuple[bytes, bytes]]  # (lower-case name, value), as h11's `Request.headers` iterates
     response: bytes  # the 101
     trailing: bytes  # what was read past the head (the first frames)
+    key: bytes = b""  # Sec-WebSocket-Key (the 101 with an extension is built from it: `response_101`)
+    extensions: bytes | None = None  # Sec-WebSocket-Extensions, if sent (server/deflate.py negotiates)
 
 
 def _upgrade_only(connection: bytes) -> bool:
@@ -45,9 +47,12 @@ def _upgrade_only(connection: bytes) -> bool:
     return b"upgrade" in tokens and tokens <= {b"upgrade", b"keep-alive"}
 
 
-def response_101(key: bytes) -> bytes:
+def response_101(key: bytes, extensions: bytes | None = None) -> bytes:
+    """The 101 h11 would write for `ws.upgrade_response` (with `Sec-WebSocket-Extensions` when one
+    was accepted)."""
+    ext = b"" if extensions is None else b"Sec-WebSocket-Extensions: " + extensions + b"\r\n"
     return b"HTTP/1.1 101 \r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + \
-        accept_key(key) + b"\r\n\r\n"
+        accept_key(key) + b"\r\n" + ext + b"\r\n"
 
 
 def parse_upgrade(data: bytes, max_head: int) -> Upgrade | None:
@@ -79,4 +84,4 @@ def parse_upgrade(data: bytes, max_head: int) -> Upgrade | None:
             or not _upgrade_only(seen.get(b"connection", b""))
             or not valid_key(key)):
         return None
-    return Upgrade(headers, response_101(key), data[end + 4:])
+    return Upgrade(headers, response_101(key), data[end + 4:], key, seen.get(b"sec-websocket-extensions"))

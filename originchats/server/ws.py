@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import zlib
+from typing import Any
 
 import attrs
 import h11
@@ -29,17 +31,22 @@ from wsproto.frame_protocol import (LOCAL_ONLY_CLOSE_REASONS, MAX_CLOSE_REASON, 
 
 from .ws_limits import (BUSY_CODE, BUSY_REASON, LOGIN_TIMEOUT_CODE, LOGIN_TIMEOUT_REASON, RECEIVE_BYTES,
                         BudgetExhausted, InputBudget, InputLimits, InputRefused, LoginDeadlines, MessageTooBig)
+from .deflate import TAIL, InboundRsv1
 from .ws_send import MAX_OUTBOX_BYTES, SERVER_FRAMES, Flusher, FrameSender, encode_text
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#: what the input budget is charged for a decompressor held across reads (a 32 KiB window and
+#: zlib's inflate state, rounded up)
+INFLATE_COST = 48 * 1024
 
 
 def accept_key(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key.strip() + WS_GUID).digest())
 
 
-def upgrade_response(request: h11.Request) -> h11.InformationalResponse | None:
-    """The 101 for a valid WebSocket upgrade of `GET /`, else None."""
+def upgrade_response(request: h11.Request, extensions: bytes | None = None) -> h11.InformationalResponse | None:
+    """The 101 for a valid WebSocket upgrade of `GET /` (with `Sec-WebSocket-Extensions:
+    extensions` when given), else None."""
     headers = {k.lower(): v for k, v in request.headers}
     if request.method != b"GET":
         return None
@@ -52,6 +59,7 @@ def upgrade_response(request: h11.Request) -> h11.InformationalResponse | None:
         return None
     return h11.InformationalResponse(status_code=101, headers=[
         (b"Upgrade", b"websocket"), (b"Connection", b"Upgrade"), (b"Sec-WebSocket-Accept", accept_key(key)),
+        *([] if extensions is None else [(b"Sec-WebSocket-Extensions", extensions)]),
     ])
 
 
@@ -107,8 +115,15 @@ class WebSocket(FrameSender):
     _held: bytearray | None = None  # its text so far (when it did not arrive in one read)
     _charged: int = 0  # of the budget, for _held
     last_seen: float = 0.0  # trio time of the last bytes received (dead-peer detection)
+    # permessage-deflate (server/deflate.py): RSV1 of the current message, and its decompressor
+    _inbound: InboundRsv1 | None = None
+    _inflate: Any = None  # a zlib decompressobj while a compressed message is being received
+    _inflate_charged: int = 0  # of the budget, for it
 
     def __attrs_post_init__(self) -> None:
+        if self.deflate is not None:
+            self._inbound = InboundRsv1()
+            self._frames = FrameDecoder(client=False, extensions=[self._inbound])  # type: ignore[list-item]
         if self.trailing:
             self._frames.receive_bytes(self.trailing)
         self.last_seen = trio.current_time()
@@ -149,6 +164,7 @@ class WebSocket(FrameSender):
         give back the input it held."""
         super().detach()
         self._drop_held()
+        self._drop_inflate()
 
     async def receive(self) -> str | None:
         """The next complete text message, or None once the connection is closing or closed.
@@ -196,16 +212,20 @@ class WebSocket(FrameSender):
                     raise ParseFailed(f"expected CONTINUATION, got {opcode!r}")
                 else:
                     self._opcode = opcode
+                payload = frame.payload
+                finished = frame.frame_finished and frame.message_finished
+                if self._inbound is not None and self._inbound.compressed:
+                    payload = self._inflated(payload, finished)
             except ParseFailed as exc:  # a protocol error by the peer
                 self.close(exc.code, str(exc))
+                self._drop_inflate()
                 return None
-            payload = frame.payload
             self._size += len(payload)
             if self._size > self.max_message:
                 self.close(1009, "message too big")
                 self._drop_held()
+                self._drop_inflate()
                 raise MessageTooBig(self.max_message)
-            finished = frame.frame_finished and frame.message_finished
             if self._opcode is not Opcode.TEXT:  # binary messages are ignored (counted, not kept)
                 if finished:
                     self._opcode, self._size = None, 0
@@ -224,6 +244,39 @@ class WebSocket(FrameSender):
                     return self._decode(held)
                 finally:
                     self._drop_held()
+
+    def _inflated(self, payload: bytes, finished: bool) -> bytes:
+        """The decompressed bytes of a piece of a compressed message: at most one byte more than
+        the message may still take (the caller then closes 1009), so a bomb is never inflated
+        past the limit. The decompressor lives for one message (no client context takeover); one
+        held across reads is charged to the input budget."""
+        inflate = self._inflate
+        if inflate is None:
+            inflate = self._inflate = zlib.decompressobj(-15)
+        room = self.max_message - self._size + 1  # > 0: the size was within the limit so far
+        try:
+            out = inflate.decompress(payload, room)
+            if finished and len(out) < room:
+                out += inflate.decompress(TAIL, room - len(out))
+        except zlib.error:
+            raise ParseFailed("invalid compressed data", CloseReason.INVALID_FRAME_PAYLOAD_DATA) from None
+        if finished:
+            self._drop_inflate()
+        elif not self._inflate_charged and self.budget is not None:
+            if not self.budget.take(INFLATE_COST):
+                self._drop_held()
+                self._drop_inflate()
+                self.close(BUSY_CODE, BUSY_REASON)
+                raise BudgetExhausted(self.budget.limit)
+            self._inflate_charged = INFLATE_COST
+        return out
+
+    def _drop_inflate(self) -> None:
+        self._inflate = None
+        if self._inflate_charged:
+            if self.budget is not None:
+                self.budget.give(self._inflate_charged)
+            self._inflate_charged = 0
 
     def _decode(self, data: bytes | bytearray) -> str | None:
         try:

@@ -1,7 +1,9 @@
 """The sending half of a WebSocket: frames, the per-socket outbox, and the tick flusher.
 
 Server frames are unmasked, so one encoded broadcast frame is valid for every receiver:
-`encode_text` runs once per broadcast, `FrameSender.push` once per receiver. `push` only appends
+`encode_text` runs once per broadcast, `FrameSender.push` once per receiver. With
+permessage-deflate (server/deflate.py, no context takeover) the same holds for the compressed
+frame of a big broadcast: compressed once, pushed to each receiver that negotiated it. `push` only appends
 to the socket's queue and never blocks, so a broadcast never waits for a slow receiver; the
 `Flusher` then writes each socket's queued frames with one non-blocking `write`, and only what the
 kernel does not take is left to the connection's writer task (started on demand). A client more
@@ -20,6 +22,7 @@ import structlog
 import trio
 from wsproto.frame_protocol import FrameProtocol
 
+from .deflate import Deflate
 from .fastsock import FastStream
 from .tick import OncePerTick
 
@@ -34,7 +37,11 @@ log = structlog.get_logger("originchats.ws")
 
 def encode_text(text: str) -> bytes:
     """One unmasked, unfragmented text frame."""
-    data = text.encode("utf-8", "replace")  # a lone surrogate must not crash a broadcast
+    return text_frame(text.encode("utf-8", "replace"))  # a lone surrogate must not crash a broadcast
+
+
+def text_frame(data: bytes) -> bytes:
+    """One unmasked, unfragmented text frame of UTF-8 `data`."""
     n = len(data)
     if n < 126:
         return bytes((0x81, n)) + data
@@ -102,6 +109,9 @@ class FrameSender:
     _close_grace: float = 5.0
     _writer_started: bool = False
     _writer_done: trio.Event | None = None  # set when the writer task ended (or could not start)
+    # permessage-deflate, when this client negotiated it (server/deflate.py); None: plain frames
+    deflate: Deflate | None = None
+    too_slow: bool = False  # closed for falling MAX_OUTBOX_BYTES behind (counted by /metrics)
 
     def use_flusher(self, flusher: Flusher) -> None:
         """Write through `flusher` when the stream is a real socket (not in-memory test streams)."""
@@ -215,6 +225,7 @@ class FrameSender:
             # tail of a partly written frame, so it is not dropped); the connection gets
             # `connection.CLOSE_GRACE` seconds to flush, then its stream is closed
             self.close(1008, "too slow")
+            self.too_slow = True
             return
         if not self._dirty:  # else it is already listed for this tick's flush
             self._kick()
@@ -228,7 +239,12 @@ class FrameSender:
             self._kick()
 
     def send_text(self, text: str) -> None:
-        self.push(encode_text(text))
+        deflate = self.deflate
+        if deflate is None:
+            self.push(encode_text(text))
+            return
+        data = text.encode("utf-8", "replace")
+        self.push(deflate.frame(data) if len(data) >= deflate.threshold else text_frame(data))
 
     def ping(self, payload: bytes = b"hb") -> None:
         if not self.closing:

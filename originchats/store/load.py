@@ -16,6 +16,7 @@ from ..core.settings import Settings
 from ..core.model import Channel, Role, Thread, User
 from ..core.state import ServerState
 from . import sql
+from .migrate import MigrationError
 from ..core.attachment_table import AttachmentTable
 from .attachments import load_attachments
 from .emojis import load_assets, load_emojis, next_emoji_id
@@ -24,6 +25,16 @@ from .push import load_push_subs
 from .polls import next_expiry
 
 INITIALIZED = "initialized"
+IMPORT_RUNNING = "import.running"  # set while `originchats import` is unfinished (originchats/importer/run.py)
+
+
+def refuse_unfinished_import(con: sqlite3.Connection) -> None:
+    """A store an import is still filling is never served: a crash or Ctrl-C left part of it."""
+    running = load_settings(con).get(IMPORT_RUNNING)
+    if running:
+        source = running.get("source") if isinstance(running, dict) else None
+        raise MigrationError(f"an import of {source} into this store is unfinished: run the same"
+                             " `originchats import` again to finish it")
 
 
 def seed_if_new(con: sqlite3.Connection) -> bool:

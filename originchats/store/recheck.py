@@ -58,6 +58,15 @@ def _fits(value: Any, limits: ContentLimits, extra_depth: int = 0) -> bool:
     return True
 
 
+def _poll_id(embed: Any) -> str | None:
+    """The poll id a poll message's embed carries (core/polls.py `embed`): the client's embed schema
+    has no such key, so the check would drop it, and the message would lose its poll."""
+    if isinstance(embed, dict) and embed.get("type") == "poll" and isinstance(embed.get("poll"), dict):
+        poll_id = embed["poll"].get("id")
+        return poll_id if isinstance(poll_id, str) else None
+    return None
+
+
 def _embeds(con: sqlite3.Connection, limits: ContentLimits) -> int:
     changed = 0
     rows = con.execute(f"SELECT seq, {sql.MESSAGE_COLUMNS} FROM messages WHERE embeds IS NOT NULL").fetchall()
@@ -65,10 +74,15 @@ def _embeds(con: sqlite3.Connection, limits: ContentLimits) -> int:
         readable, embeds = _parse(row[9])
         new = None
         if readable and isinstance(embeds, list) and embeds:
+            poll_ids = [_poll_id(e) for e in embeds]  # read first: the check may rewrite `embeds` in place
             try:
                 new, _error = normalize_embeds(embeds, limits)
             except RecursionError:
                 new = None
+            if new:
+                for embed, poll_id in zip(new, poll_ids):
+                    if poll_id is not None and isinstance(embed.get("poll"), dict):
+                        embed["poll"]["id"] = poll_id
         elif readable and embeds == []:
             new = []
         if new:
@@ -84,6 +98,12 @@ def _embeds(con: sqlite3.Connection, limits: ContentLimits) -> int:
                         action="embeds trimmed" if new else "embeds removed")
             changed += 1
     return changed
+
+
+def recheck_records(con: sqlite3.Connection, limits: ContentLimits) -> int:
+    """The pass over channels, roles and the audit log (`originchats import` runs it on what it
+    wrote, and checks message embeds itself as `message_new` does)."""
+    return _channels(con, limits) + _roles(con, limits) + _audit(con, limits)
 
 
 def _channels(con: sqlite3.Connection, limits: ContentLimits) -> int:
@@ -132,7 +152,7 @@ def recheck_stored_content(con: sqlite3.Connection, limits: ContentLimits) -> in
         return 0
     con.execute("BEGIN IMMEDIATE")
     try:
-        changed = _embeds(con, limits) + _channels(con, limits) + _roles(con, limits) + _audit(con, limits)
+        changed = _embeds(con, limits) + recheck_records(con, limits)
         sql.apply_write(con, SettingSaved(SETTING, RECHECK_VERSION))
         con.execute("COMMIT")
     except BaseException:

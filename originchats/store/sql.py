@@ -130,18 +130,23 @@ def _setting_saved(con: sqlite3.Connection, fact: w.SettingSaved) -> None:
                 {"k": fact.key, "v": _dump(fact.value)})
 
 
-def _message_created(con: sqlite3.Connection, fact: w.MessageCreated) -> None:
+MESSAGE_INSERT = (f"INSERT INTO messages({MESSAGE_COLUMNS}, mentions) VALUES (:id, :cid, :tid, :uid, :content, :ts,"
+                  " :rid, :ruser, :ping, :embeds, :atts, :edited, :pinned, :type, :inter, :hook, :mentions)")
+
+
+def message_params(fact: w.MessageCreated) -> dict[str, Any]:
+    """The parameters of `MESSAGE_INSERT` for a new message (the importer runs it with executemany)."""
     m = fact.message
-    con.execute(
-        f"INSERT INTO messages({MESSAGE_COLUMNS}, mentions) VALUES (:id, :cid, :tid, :uid, :content, :ts, :rid,"
-        " :ruser, :ping, :embeds, :atts, :edited, :pinned, :type, :inter, :hook, :mentions)",
-        {"id": m.id, "cid": m.channel_id, "tid": m.thread_id, "uid": m.user_id, "content": m.content,
-         "ts": m.timestamp, "rid": m.reply_to_id, "ruser": m.reply_to_user,
-         "ping": None if m.ping is None else int(m.ping), "embeds": _dump(m.embeds), "atts": _dump(m.attachments),
-         "edited": int(m.edited), "pinned": int(m.pinned), "type": m.type, "inter": _dump(m.interaction),
-         "hook": _dump(m.webhook), "mentions": _dump(list(fact.mentions)) if fact.mentions else None},
-    )
-    reference(con, m.id, m.attachments)
+    return {"id": m.id, "cid": m.channel_id, "tid": m.thread_id, "uid": m.user_id, "content": m.content,
+            "ts": m.timestamp, "rid": m.reply_to_id, "ruser": m.reply_to_user,
+            "ping": None if m.ping is None else int(m.ping), "embeds": _dump(m.embeds), "atts": _dump(m.attachments),
+            "edited": int(m.edited), "pinned": int(m.pinned), "type": m.type, "inter": _dump(m.interaction),
+            "hook": _dump(m.webhook), "mentions": _dump(list(fact.mentions)) if fact.mentions else None}
+
+
+def _message_created(con: sqlite3.Connection, fact: w.MessageCreated) -> None:
+    con.execute(MESSAGE_INSERT, message_params(fact))
+    reference(con, fact.message.id, fact.message.attachments)
 
 
 def _message_edited(con: sqlite3.Connection, fact: w.MessageEdited) -> None:
@@ -157,9 +162,11 @@ def _message_deleted(con: sqlite3.Connection, fact: w.MessageDeleted) -> None:
     con.execute("DELETE FROM messages WHERE id = :id", {"id": fact.message_id})
 
 
+REACTION_INSERT = "INSERT OR IGNORE INTO reactions(message_id, emoji, user_id) VALUES (:m, :e, :u)"
+
+
 def _reaction_added(con: sqlite3.Connection, fact: w.ReactionAdded) -> None:
-    con.execute("INSERT OR IGNORE INTO reactions(message_id, emoji, user_id) VALUES (:m, :e, :u)",
-                {"m": fact.message_id, "e": fact.emoji, "u": fact.user_id})
+    con.execute(REACTION_INSERT, {"m": fact.message_id, "e": fact.emoji, "u": fact.user_id})
 
 
 def _reaction_removed(con: sqlite3.Connection, fact: w.ReactionRemoved) -> None:

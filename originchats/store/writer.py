@@ -35,6 +35,7 @@ one tick, instead of waking one waiting task per message (docs/performance.md).
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -152,6 +153,8 @@ class Writer:
     _limiter: trio.CapacityLimiter = attrs.Factory(lambda: trio.CapacityLimiter(1))
     batches: int = 0
     committed: int = 0
+    # told of each committed group: (entries, seconds the commit took) (server/metrics.py)
+    observe: Callable[[int, float], None] | None = None
 
     def __attrs_post_init__(self) -> None:
         self._send, self._recv = trio.open_memory_channel(self.inbox_size)
@@ -212,6 +215,12 @@ class Writer:
         return True
 
     @property
+    def queued(self) -> int:
+        """Entries waiting in the inbox."""
+        assert self._recv is not None
+        return self._recv.statistics().current_buffer_used
+
+    @property
     def busy(self) -> bool:
         """A group is committing in the writer's thread, or writes wait: background work that
         only needs CPU (server/push.py) waits meanwhile, so the commit thread gets the GIL at once."""
@@ -243,8 +252,11 @@ class Writer:
                             break
                     # not abandoned on cancel: a commit that started always finishes and reports
                     with trio.CancelScope(shield=True):
+                        started = time.perf_counter()
                         await trio.to_thread.run_sync(_apply_batch, self.con, batch, self.search_batch,
                                                    limiter=self._limiter)
+                        if self.observe is not None:
+                            self.observe(len(batch), time.perf_counter() - started)
                         reported = trio.Event()
                         await committed_send.send((batch, reported))
                         if any(e.error is not None for e in batch):

@@ -21,6 +21,7 @@ from ..authguard import address_key
 from ..budget import NAME_BYTES
 from ..errors import AuthError, auth_error_send
 from ..model import CRACKED_PREFIX, Message, User
+from ..passwords import legacy_hash
 from ..ops import BUSY, HashPassword, RoturValidate, VerifyPassword
 from ..registry import command
 from ..request import Request
@@ -280,4 +281,21 @@ def _login_checked(state: ServerState, ctx: Context, req: Request, ok: object, *
         return Step(state, (_refused(ctx, texts.INVALID_PASSWORD),))
     if user.banned:
         raise AuthError(texts.BANNED_AUTH)
+    if legacy_hash(user.password_hash):  # imported from the original (docs/import.md): argon2id from now on
+        op = HashPassword(_credentials(req)[1], source=addr)
+        return Step(state, (Fetch(op, partial(_rehashed, uid=uid, old_hash=user.password_hash)),))
     return login_success(state, ctx, user, new_user=False, save=False)
+
+
+def _rehashed(state: ServerState, ctx: Context, req: Request, new_hash: object, *, uid: str, old_hash: str) -> Step:
+    """The right password of an imported account, hashed again with argon2id: the new hash is
+    stored with the login. With no room to hash now (`BUSY`), or a hash changed meanwhile, the
+    login goes on and keeps what is stored (the next login tries again)."""
+    user = state.users.get(uid)
+    if user is None or user.deleted:
+        raise AuthError(texts.USER_NOT_FOUND)
+    if user.banned:
+        raise AuthError(texts.BANNED_AUTH)
+    if not isinstance(new_hash, str) or user.password_hash != old_hash:
+        return login_success(state, ctx, user, new_user=False, save=False)
+    return login_success(state, ctx, attrs.evolve(user, password_hash=new_hash), new_user=False, save=True)

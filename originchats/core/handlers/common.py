@@ -62,7 +62,7 @@ def rate_check(state: ServerState, ctx: Context, user: User, *, with_reason: boo
     state = attrs.evolve(state, **{"broadcast_limits" if broadcast else "rate_limits": buckets})
     if refusal is None:
         return state, None
-    return state, Reply(packets.rate_limit(refusal.length_ms, refusal.reason if with_reason else None))
+    return state, Reply(packets.rate_limit(refusal.length_ms, refusal.reason if with_reason else None), limited=True)
 
 
 def require_roles(user: User, *, nosrc: bool = False) -> None:

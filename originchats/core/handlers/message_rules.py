@@ -9,7 +9,6 @@ after the commit.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,19 +17,16 @@ from .. import texts
 from ..context import Context
 from ..effects import Send, Step
 from ..errors import ProtocolError
-from ..model import CRACKED_PREFIX, Action, Channel, Message, Perm, Thread, User
+from ..model import Action, Channel, Message, Perm, Thread, User
 from ..permissions import channel_allows, has_perm, is_owner
 from ..request import Request, opt_str
 from ..state import ServerState
+from ..mention_targets import ROLE_MENTION, mentioned_users
 from ..targets import Target, ctx_target
 from ..views import channel_viewers, message_wire
 from .common import rate_check
 
-# `@name`, or a local account's whole id `@USR:local_name` (what the official client's completion
-# inserts; the original's pattern stopped at the `:`). Local names may hold `-` (core/names.py).
-USER_MENTION = re.compile(r"(?<!&)@((?i:USR:local_)[a-zA-Z0-9_-]*[a-zA-Z0-9_]|[a-zA-Z0-9_]+)")
 EVERYONE_ROLE = "user"  # the role every member holds: mentioning it needs `mention_everyone`
-ROLE_MENTION = re.compile(r"@&([a-zA-Z0-9_]+)")
 HISTORY_CAP = 200  # most messages one messages_get returns
 AROUND_CAP = 200  # most messages on each side of messages_around
 MAX_OFFSET = 2**62  # a `start` beyond any history (SQLite integers are 64-bit)
@@ -72,14 +68,7 @@ def may_mention_role(state: ServerState, user: User, role_name: str) -> bool:
 
 def mentions(state: ServerState, user: User, content: str) -> tuple[list[str], list[str]]:
     """(users, roles) mentioned; raises when the sender may not mention one of the roles."""
-    users: list[str] = []
-    for name in USER_MENTION.findall(content):
-        uid = state.names.get(name.casefold())
-        if uid is None and ":" not in name:  # `@bob` for the local account `USR:local_bob`
-            uid = state.names.get((CRACKED_PREFIX + name).casefold())
-        shown = state.users[uid].username if uid is not None else name
-        if shown not in users:
-            users.append(shown)
+    users = mentioned_users(state, content)
     roles: list[str] = []
     for name in ROLE_MENTION.findall(content):
         if not may_mention_role(state, user, name):

@@ -38,37 +38,13 @@ from ..state import ServerState
 from ..targets import ctx_target
 from ..views import message_wire
 from ..writes import ReadMarked
+from ..mention_targets import ROLE_TARGET, USER_TARGET, ping_targets  # noqa: F401  (ping_targets: the handlers' name for it)
 from .common import me, require_roles
 from .message_rules import MAX_OFFSET, text_access
 
 PINGS_DEFAULT_LIMIT, PINGS_MAX_LIMIT = 50, 100  # pings_get `limit` (the protocol's bounds)
-USER_TARGET, ROLE_TARGET = "u:", "r:"  # a stored ping target: 'u:<user id>' or 'r:<role id>'
 
 # ---- who a message pings ----------------------------------------------------------------------
-
-
-def ping_targets(state: ServerState, ch: Channel, users: list[str], roles: list[str],
-                 reply_user_id: str | None) -> tuple[str, ...]:
-    """The targets a message in `ch` pings, as stored with it: each mentioned member (`users`, the
-    names `message_rules.mentions` found) and the replied-to author when the reply pings, if they
-    can view `ch` now; and each mentioned role that exists (its members are decided when pings_get
-    reads it, against the channel's view list of that moment). Nobody else is ever told."""
-    out: list[str] = []
-    members = [state.names.get(name.casefold()) for name in users]
-    if reply_user_id is not None:
-        members.append(reply_user_id)
-    for uid in members:
-        user = state.users.get(uid) if uid is not None else None
-        if user is None or user.deleted or not channel_allows(ch, Action.VIEW, user.roles):
-            continue
-        target = USER_TARGET + user.id
-        if target not in out:
-            out.append(target)
-    for name in roles:
-        role = state.roles.get(name)
-        if role is not None:
-            out.append(ROLE_TARGET + role.id)
-    return tuple(out)
 
 
 def my_targets(state: ServerState, user: User) -> tuple[str, ...]:
