@@ -67,7 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     from .importer.command import add_parser as add_import  # `originchats import` (docs/import.md)
 
     add_import(sub)
+    _operate_setup(sub)
     return parser
+
+
+def _operate_setup(sub: argparse._SubParsersAction) -> None:
+    """`backup`, `restore` (originchats/backup_cli.py) and `check` (originchats/check.py)."""
+    from . import backup_cli, check
+
+    backup_cli.add_parsers(sub)
+    check.add_parser(sub)
 
 
 def _admin_setup(sub: argparse._SubParsersAction) -> None:  # replaced when the admin CLI is present

@@ -14,6 +14,7 @@ from .sections import (AssetsSection, AttachmentsSection, EmojisSection, MediaSe
                        PushSection, VoiceSection, WebhooksSection, WelcomeSection)
 from .sections import TlsSection
 from .sections import CompressionSection, MetricsSection
+from .sections import BackupSection
 
 __all__ = [
     "load_config", "parse_config", "CHANNEL_LISTING_EXTRA", "LIST_BYTES_MAX", "MESSAGE_BYTES_MAX", "RETENTION_DAYS",
@@ -24,4 +25,5 @@ __all__ = [
     "PluginsSection",
     "TlsSection",
     "MetricsSection", "CompressionSection",
+    "BackupSection",
 ]

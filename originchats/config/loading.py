@@ -157,6 +157,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     if pl.deadline_seconds <= 0 or pl.queue_size < 1:
         problems.append("plugins: deadline_seconds must be positive and queue_size at least 1")
     problems += _wire_problems(config)
+    problems += _backup_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return attrs.evolve(config, modlog=ModlogSection(retention={**RETENTION_DAYS, **config.modlog.retention}))
@@ -276,6 +277,23 @@ def _wire_problems(config: Config) -> list[str]:
         problems.append(f"compression.level: must be 1-9, got {c.level}")
     if c.threshold_bytes < 0:
         problems.append(f"compression.threshold_bytes: must be at least 0, got {c.threshold_bytes}")
+    return problems
+
+
+def _backup_problems(config: Config) -> list[str]:
+    from ..backup import parse_at
+
+    b, problems = config.backup, []
+    try:
+        parse_at(b.at)
+    except ValueError as exc:
+        problems.append(f"backup.at: {exc} (24-hour HH:MM, UTC)")
+    if b.interval_hours < 0:
+        problems.append(f"backup.interval_hours: must be at least 0 (0: daily at backup.at), got {b.interval_hours}")
+    if not 1 <= b.keep <= 1000:
+        problems.append(f"backup.keep: must be 1-1000, got {b.keep}")
+    if not 1 <= b.step_pages <= 1_000_000:
+        problems.append(f"backup.step_pages: must be 1-1000000, got {b.step_pages}")
     return problems
 
 

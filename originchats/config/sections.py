@@ -291,6 +291,17 @@ class TlsSection:
 
 
 @attrs.frozen(kw_only=True)
+class BackupSection:
+    # scheduled backups by the running server (originchats/server/backup_schedule.py)
+    enabled: bool = False
+    dir: str = ""  # "" = <data dir>/backups
+    at: str = "03:30"  # HH:MM UTC, daily
+    interval_hours: float = 0  # above 0: every this many hours instead of daily at `at`
+    keep: int = 7  # scheduled backups kept; the oldest beyond are deleted
+    step_pages: int = 1024  # database pages copied per step (also `originchats backup`)
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     auth_mode: Literal["rotur", "cracked", "cracked-only"] = "cracked"
     server: ServerSection = attrs.Factory(ServerSection)
@@ -320,3 +331,4 @@ class Config:
     tls: TlsSection = attrs.Factory(TlsSection)
     metrics: MetricsSection = attrs.Factory(MetricsSection)
     compression: CompressionSection = attrs.Factory(CompressionSection)
+    backup: BackupSection = attrs.Factory(BackupSection)

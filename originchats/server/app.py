@@ -27,6 +27,8 @@ from ..store.recheck import recheck_stored_content
 from ..store.reader import Reader
 from ..store.writer import Writer
 from .admin_socket import serve_admin
+from ..backup import SNAPSHOTS_DIR
+from .backup_schedule import drop_snapshots_after_start, scheduled_backups
 from .blobs import BlobStore
 from ..config.loading import split_bind
 from .connection import Guards, serve_connection
@@ -163,6 +165,12 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         stop = trio.Event()
     if tls is None:
         tls = Tls.from_config(config.tls)  # ConfigError for unusable files, before the store is opened
+
+    from ..backup import snapshot_before_migrations  # a copy of the database before it is migrated
+
+    snapshot = await trio.to_thread.run_sync(snapshot_before_migrations, Path(config.storage.data_dir))
+    if snapshot is not None:
+        log.info("migration_snapshot_taken", path=str(snapshot))
     con, read_con, applied = await trio.to_thread.run_sync(open_store, config)
     try:
         blobs = BlobStore(Path(config.storage.data_dir))
@@ -197,7 +205,7 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
                 hub = Hub(state=state, writer=writer, ops=runner, rejections=rejections_from(config))
                 pusher = await _pusher(config, hub)
                 try:
-                    await _run(config, hub, listeners, stop, task_status, pusher, tls)
+                    await _run(config, hub, listeners, stop, task_status, pusher, tls, snapshot)
                 finally:
                     writer.close()  # the writer drains its inbox, commits, and returns
         finally:
@@ -239,7 +247,8 @@ async def _pusher(config: Config, hub: Hub) -> Pusher | None:
 
 
 async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_status,  # type: ignore[no-untyped-def]
-               pusher: Pusher | None = None, tls: Tls | None = None) -> None:
+               pusher: Pusher | None = None, tls: Tls | None = None,
+               snapshot: Path | None = None) -> None:
     if listeners is None:
         listeners = await trio.open_tcp_listeners(config.listen.port, host=config.listen.host)
     guards = guards_from(config)
@@ -276,6 +285,11 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
                 sock = getattr(lst, "socket", None)
                 if sock is not None:
                     log.info("listening", address=str(sock.getsockname()))
+            # a successful start: earlier migration snapshots go (backup.py); scheduled backups begin
+            if (Path(config.storage.data_dir) / SNAPSHOTS_DIR).is_dir():
+                services.start_soon(drop_snapshots_after_start, Path(config.storage.data_dir), snapshot)
+            if config.backup.enabled:
+                services.start_soon(scheduled_backups, config)
             task_status.started(hub)
             await stop.wait()
             log.info("shutdown_started", connections=len(hub.sockets))
