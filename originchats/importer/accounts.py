@@ -165,8 +165,7 @@ def _attachments(job: Job) -> int:
         if not src.is_file():
             rep.problem(src, "missing attachment file: attachment not imported", where=key)
             continue
-        if job.one("SELECT 1 FROM attachments WHERE id = ?", aid):
-            rep.count("attachments already in the store (kept)")
+        if job.kept("attachments", aid, "attachments"):
             continue
         with src.open("rb") as f:
             head = f.read(SNIFF_BYTES)

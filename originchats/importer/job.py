@@ -43,6 +43,14 @@ class Job:
         row = self.con.execute(query, params).fetchone()
         return None if row is None else row[0]
 
+    def kept(self, table: str, record_id: str, what: str) -> bool:
+        """Whether the store already has the record `record_id` of `table` (a table name of ours,
+        never input); if so it is kept as it is, and counted in the report as `what`."""
+        if not self.one(f"SELECT 1 FROM {table} WHERE id = ?", record_id):
+            return False
+        self.report.count(f"{what} already in the store (kept)")
+        return True
+
     def mark_done(self, group: str, counts: dict[str, int]) -> None:
         self.write(SettingSaved(DONE_PREFIX + group, {"source": str(self.root), "counts": counts}))
 

@@ -40,8 +40,7 @@ def import_threads(job: Job) -> dict[str, int]:
         thread = thread_record(job.report, path, read_document(job.report, path, dict), job.ids)
         if thread is None:
             continue
-        if job.merge and job.one("SELECT 1 FROM threads WHERE id = ?", thread.id):
-            job.report.count("threads already in the store (kept)")
+        if job.merge and job.kept("threads", thread.id, "threads"):
             continue
         job.write(w.ThreadSaved(thread))
         n += 1
@@ -168,8 +167,7 @@ def import_polls(job: Job, polls: list[Poll]) -> dict[str, int]:
     votes = read_document(rep, path, dict, required=False)
     counts = {"polls": 0, "votes": 0}
     for poll in polls:
-        if job.one("SELECT 1 FROM polls WHERE id = ?", poll.id):
-            rep.count("polls already in the store (kept)")
+        if job.kept("polls", poll.id, "polls"):
             continue
         if not job.one("SELECT 1 FROM messages WHERE id = ?", poll.message_id):
             rep.problem(job.root / "polls.json", "the poll's message is not there: kept without it", where=poll.id)

@@ -14,8 +14,7 @@ def import_webhooks(job: Job) -> dict[str, int]:
         hook = webhook_record(job.report, path, key, d, job.ids)
         if hook is None:
             continue
-        if job.merge and job.one("SELECT 1 FROM webhooks WHERE id = ?", hook.id):
-            job.report.count("webhooks already in the store (kept)")
+        if job.merge and job.kept("webhooks", hook.id, "webhooks"):
             continue
         job.write(w.WebhookSaved(hook))
         n += 1
@@ -66,8 +65,7 @@ def import_audit(job: Job) -> dict[str, int]:
         entry = audit_record(job.report, path, i, d)
         if entry is None:
             continue
-        if job.one("SELECT 1 FROM audit_log WHERE id = ?", entry.id):
-            job.report.count("audit entries already in the store (kept)")
+        if job.kept("audit_log", entry.id, "audit entries"):
             continue
         job.write(entry)
         n += 1
