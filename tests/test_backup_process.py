@@ -14,7 +14,7 @@ from pathlib import Path
 import trio
 
 from originchats.store.db import db_path
-from tests.test_durability import ServerProcess, all_history, burst, record_broadcasts
+from tests.test_durability import ServerProcess, all_history, write_under_load
 
 
 def command(*args: str) -> list[str]:
@@ -56,16 +56,7 @@ async def test_a_backup_under_write_load_restores_everything_acknowledged_before
     dest = tmp_path / "backup"
     (tmp_path / "live").mkdir()
     async with ServerProcess(tmp_path / "live") as srv, trio.open_nursery() as nursery:
-        clients = [await srv.user(nursery, f"writer{i}") for i in range(3)]
-        for c in clients:
-            await c.drain()
-        enough = trio.Event()
-        for c in clients:
-            nursery.start_soon(record_broadcasts, c, seen, enough, 200)
-        for i, c in enumerate(clients):
-            nursery.start_soon(burst, c, f"w{i}", sent)
-        with trio.fail_after(30):
-            await enough.wait()
+        clients = await write_under_load(srv, nursery, 3, 200, seen, sent)
         acknowledged = set(seen)  # every one was committed before the backup began
         result = await trio.run_process(command("backup", str(dest), "--config", str(srv.config_path),
                                                 "--step-pages", "4"),
@@ -91,16 +82,7 @@ async def test_the_server_killed_during_a_backup_restarts_and_the_backup_restore
             con.execute("CREATE TABLE test_filler (b BLOB)")
             con.executemany("INSERT INTO test_filler VALUES (randomblob(400000))", [()] * 20)
         con.close()
-        clients = [await srv.user(nursery, f"writer{i}") for i in range(2)]
-        for c in clients:
-            await c.drain()
-        enough = trio.Event()
-        for c in clients:
-            nursery.start_soon(record_broadcasts, c, seen, enough, 100)
-        for i, c in enumerate(clients):
-            nursery.start_soon(burst, c, f"w{i}", sent)
-        with trio.fail_after(30):
-            await enough.wait()
+        clients = await write_under_load(srv, nursery, 2, 100, seen, sent)
         acknowledged = set(seen)
         proc = await trio.lowlevel.open_process(
             command("backup", str(dest), "--config", str(srv.config_path), "--step-pages", "1"),

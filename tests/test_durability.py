@@ -162,6 +162,24 @@ async def burst(client: Client, tag: str, done: list[int]) -> None:
         pass  # the server went away (or closed this connection) mid-burst
 
 
+async def write_under_load(srv: Any, nursery: trio.Nursery, writers: int, threshold: int, seen: set[str],
+                           sent: list[int]) -> list[Client]:
+    """`writers` accounts send messages as fast as they can (in `nursery`, until the server goes
+    away), each recording every message_new it receives in `seen`; returns their clients once
+    `threshold` are seen."""
+    clients = [await srv.user(nursery, f"writer{i}") for i in range(writers)]
+    for c in clients:
+        await c.drain()
+    enough = trio.Event()
+    for c in clients:
+        nursery.start_soon(record_broadcasts, c, seen, enough, threshold)
+    for i, c in enumerate(clients):
+        nursery.start_soon(burst, c, f"w{i}", sent)
+    with trio.fail_after(30):
+        await enough.wait()
+    return clients
+
+
 async def all_history(client: Client) -> set[str]:
     ids: set[str] = set()
     start = 0
@@ -180,16 +198,7 @@ async def test_every_broadcast_message_survives_kill_9(tmp_path):
     sent = [0]
     async with ServerProcess(tmp_path, name="first") as srv:
         async with trio.open_nursery() as nursery:
-            clients = [await srv.user(nursery, f"writer{i}") for i in range(clients_n)]
-            for c in clients:
-                await c.drain()
-            enough = trio.Event()
-            for c in clients:
-                nursery.start_soon(record_broadcasts, c, seen, enough, 300)
-            for i, c in enumerate(clients):
-                nursery.start_soon(burst, c, f"w{i}", sent)
-            with trio.fail_after(30):
-                await enough.wait()
+            clients = await write_under_load(srv, nursery, clients_n, 300, seen, sent)
             srv.signal(signal.SIGKILL)  # mid-burst: many messages are read, queued or committing
             assert await srv.wait_exit(10) == -signal.SIGKILL
             with trio.fail_after(10):
