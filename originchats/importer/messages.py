@@ -58,26 +58,19 @@ def _sources(job: Job) -> list[tuple[Path, str, str | None]]:
     """(file, channel id, thread id) of every message file the import reads; the files of channels
     and threads it does not know are reported."""
     rep, out = job.report, []
-    for name, cid in job.ids.channels.items():
-        path = job.root / "channels" / f"{name}.json"
-        if path.is_file():
-            out.append((path, cid, None))
-        else:
-            rep.problem(path, "missing file: the channel has no messages")
-    folder = job.root / "channels"
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        if path.stem not in job.ids.channels:
-            rep.problem(path, "messages of a channel channels.json does not have: skipped")
-    for tid, cid in job.ids.threads.items():
-        path = job.root / "threadMessages" / f"{tid}.jsonl"
-        if path.is_file():
-            out.append((path, cid, tid))
-        else:
-            rep.problem(path, "missing file: the thread has no messages")
-    folder = job.root / "threadMessages"
-    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-        if path.stem not in job.ids.threads:
-            rep.problem(path, "messages of a thread threads/ does not have: skipped")
+    for folder_name, suffix, known, what in (("channels", ".json", job.ids.channels, "channel"),
+                                              ("threadMessages", ".jsonl", job.ids.threads, "thread")):
+        folder = job.root / folder_name
+        for key, cid in known.items():  # channel name -> id, or thread id -> its forum's id
+            path = folder / f"{key}{suffix}"
+            if path.is_file():
+                out.append((path, cid, key if what == "thread" else None))
+            else:
+                rep.problem(path, f"missing file: the {what} has no messages")
+        for path in sorted(folder.glob(f"*{suffix}")) if folder.is_dir() else []:
+            if path.stem not in known:
+                whose = "channels.json" if what == "channel" else "threads/"
+                rep.problem(path, f"messages of a {what} {whose} does not have: skipped")
     return out
 
 
