@@ -159,3 +159,31 @@ def test_safe_metrics_configurations_load():
     for section in ({"enabled": True, "bind": "127.0.0.1:9613"}, {"enabled": True, "bind": "[::1]:9613"},
                     {"enabled": True, "token": TOKEN}, {"enabled": True, "bind": "0.0.0.0:9613", "token": TOKEN}):
         assert attrs.asdict(parse_config({"metrics": section}).metrics) == {"bind": "", "token": "", **section}
+
+
+@pytest.mark.parametrize("config", [{"metrics": MetricsSection(enabled=True, token=TOKEN),
+                                     "rate_limiting": RateLimitingSection(enabled=False)}], indirect=True)
+async def test_compressed_broadcasts_are_counted_once_with_their_bytes(server):
+    """A big broadcast to two clients that negotiated permessage-deflate is compressed once: one
+    compressed broadcast, and its size before and after."""
+    from tests.test_compression import BIG, sign_in as join, tapped
+
+    (one, _), (two, _) = [await tapped(server, deflate=True) for _ in range(2)]
+    for client, name in ((one, "one"), (two, "two")):
+        await join(client, name)
+    poster = await server.user("poster")
+    for client in (one, two):
+        await client.drain()
+    before = samples((await scrape(server))[2].decode())
+    await poster.send("message_new", channel="general", content="small")  # under the threshold: plain
+    await poster.send("message_new", channel="general", content=BIG)
+    for client in (one, two):
+        assert (await client.expect("message_new"))["message"]["content"] == "small"
+        assert (await client.expect("message_new"))["message"]["content"] == BIG
+    got = samples((await scrape(server))[2].decode())
+    assert got[("originchats_compressed_broadcasts_total", ())] == \
+        before.get(("originchats_compressed_broadcasts_total", ()), 0) + 1
+    grown = {side: got[("originchats_compressed_broadcast_bytes_total", (("side", side),))]
+             - before.get(("originchats_compressed_broadcast_bytes_total", (("side", side),)), 0)
+             for side in ("before", "after")}
+    assert grown["before"] > len(BIG) > grown["after"] > 0

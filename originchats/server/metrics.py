@@ -7,7 +7,8 @@ address needs the token too (config/loading.py checks it). Elsewhere `/metrics` 
 
 Counting is cheap, because the hot paths stay what they were: the counters are plain integers
 bumped where things happen, and turned into metric families only when scraped (`collect`). A
-broadcast adds its number of receivers once (server/sockets.py `send`), not one call per receiver;
+broadcast adds its number of receivers once (server/sockets.py `send`), not one call per receiver,
+and a compressed broadcast its size before and after compression once;
 a command costs two clock reads and a histogram bucket (server/hub.py `handle_text`); a writer
 group one observation (store/writer.py). What can be read off the live server (open sockets, the
 writer's queue, the SQLite files) is read at scrape time.
@@ -84,6 +85,9 @@ class Metrics:
     outcome: dict[int, str] = attrs.Factory(dict)  # conn id -> the result of the command it runs
     broadcasts: int = 0
     deliveries: int = 0  # sum of the receivers of each broadcast
+    compressed: int = 0  # broadcasts compressed (once each, for the receivers that negotiated it)
+    compressed_in: int = 0  # their bytes before compression
+    compressed_out: int = 0  # and after
     slow_drops: int = 0
     rate_limited: int = 0  # commands answered `rate_limit`
     batch_sizes: Histogram = attrs.Factory(lambda: Histogram(BATCH_BUCKETS))
@@ -163,6 +167,13 @@ class Metrics:
                                   value=self.broadcasts)
         yield CounterMetricFamily("originchats_fanout_deliveries", "Broadcast packets queued for a connection "
                                   "(the receivers of each broadcast, summed).", value=self.deliveries)
+        yield CounterMetricFamily("originchats_compressed_broadcasts", "Broadcasts compressed for the receivers "
+                                  "that negotiated permessage-deflate (once per broadcast).", value=self.compressed)
+        squeezed = CounterMetricFamily("originchats_compressed_broadcast_bytes", "Bytes of the compressed "
+                                       "broadcasts, before and after compression.", labels=["side"])
+        squeezed.add_metric(["before"], self.compressed_in)
+        squeezed.add_metric(["after"], self.compressed_out)
+        yield squeezed
         yield CounterMetricFamily("originchats_slow_consumer_drops", "Connections closed for not reading "
                                   "(1008 too slow).", value=self.slow_drops)
         limited = CounterMetricFamily("originchats_rate_limited", "Refusals by a rate limit: commands answered "

@@ -79,6 +79,11 @@ class SocketSink:
                         if packed is None:
                             packed = deflate.frame(data)
                         ws.push(packed)
+            metrics = self.metrics
+            if packed is not None and metrics is not None:
+                metrics.compressed += 1
+                metrics.compressed_in += len(data)
+                metrics.compressed_out += len(packed)
         metrics = self.metrics
         if metrics is not None:  # per broadcast, not per receiver
             metrics.broadcasts += 1
