@@ -32,6 +32,8 @@ from pathlib import Path
 from . import __version__, datadir
 
 MANIFEST = "manifest.json"
+#: the hard links of a backup in progress, in the data directory (skipped by backups: a "." name)
+LINKS_PREFIX = ".backup-links-"
 FORMAT = "originchats-backup"
 FORMAT_VERSION = 1
 SNAPSHOTS_DIR = "snapshots"
@@ -88,7 +90,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def copy_database(src: Path, dst: Path, *, step_pages: int, progress: Progress | None = None,
-                  stop: Callable[[], bool] | None = None) -> int:
+                  stop: Callable[[], bool] | None = None, at_snapshot: Callable[[], None] | None = None) -> int:
     """Copy the live database `src` to the new file `dst` through the online backup API; returns
     the copy's schema version. `src` may be written by a running server meanwhile. When `stop()`
     turns true, the copy ends at the next step with `Stopped`."""
@@ -103,6 +105,8 @@ def copy_database(src: Path, dst: Path, *, step_pages: int, progress: Progress |
         # the server meanwhile neither restarts the copy nor gets half into it.
         source.execute("BEGIN")
         source.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if at_snapshot is not None:  # the copy's snapshot is fixed from here on
+            at_snapshot()
         fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
         target = sqlite3.connect(dst, isolation_level=None, check_same_thread=False)
@@ -166,21 +170,28 @@ def take_backup(data_dir: Path, dest: Path, *, step_pages: int = 1024, progress:
         raise BackupError(f"no database at {datadir.db_path(data_dir)} (is the data directory right?)")
     dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     work = dest.parent / f".{dest.name}.partial-{os.getpid()}"
+    links = data_dir / f"{LINKS_PREFIX}{os.getpid()}"
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(mode=0o700)
     try:
         started = dt.datetime.now(dt.timezone.utc)
+        for stale in data_dir.glob(f"{LINKS_PREFIX}*"):  # left by a killed backup
+            if not _alive(stale.name.rsplit("-", 1)[-1]):
+                shutil.rmtree(stale, ignore_errors=True)
+        pinned: dict[Path, Path] = {}  # relative path -> where to copy it from
         version = copy_database(datadir.db_path(data_dir), work / datadir.DB_FILE, step_pages=step_pages,
-                                progress=progress, stop=stop)
+                                progress=progress, stop=stop,
+                                at_snapshot=lambda: pinned.update(_pin(data_dir, links, (dest, work, *exclude))))
         entries = {datadir.DB_FILE: _entry(*sha256_file(work / datadir.DB_FILE))}
-        # After the database: a file deleted meanwhile belongs to a record deleted after the snapshot
-        # (files go only after the commit that drops their record); the start-up sweep drops the record.
-        for rel in data_files(data_dir, exclude=(dest, work, *exclude)):
+        # The files as they were when the database's snapshot was taken (`_pin`): one the server
+        # deletes meanwhile (an emoji removed after the snapshot, say) is still copied, so no record
+        # of the copy is left without its file. A file that cannot be hard-linked is copied live.
+        for rel, source in pinned.items():
             if stop is not None and stop():
                 raise Stopped("the backup was stopped")
             try:
-                entries[rel.as_posix()] = _entry(*copy_hashed(data_dir / rel, work / rel))
+                entries[rel.as_posix()] = _entry(*copy_hashed(source, work / rel))
             except FileNotFoundError:
                 continue
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "created_at": started.isoformat(timespec="seconds"),
@@ -199,7 +210,28 @@ def take_backup(data_dir: Path, dest: Path, *, step_pages: int = 1024, progress:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    finally:
+        shutil.rmtree(links, ignore_errors=True)
     return manifest
+
+
+def _pin(data_dir: Path, links: Path, exclude: tuple[Path, ...]) -> dict[Path, Path]:
+    """Hard-link every data file into `links` (inside the data directory: same file system, and a
+    name starting with "." that backups skip), so that the files keep the contents they had when
+    the database snapshot began whatever the server deletes meanwhile; relative path -> the file to
+    copy (the link, or the live file where a link could not be made)."""
+    pinned: dict[Path, Path] = {}
+    for rel in data_files(data_dir, exclude=exclude):
+        target = links / rel
+        try:
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.link(data_dir / rel, target)
+            pinned[rel] = target
+        except FileNotFoundError:
+            continue  # deleted just now, with its record: the snapshot holds neither
+        except OSError:
+            pinned[rel] = data_dir / rel
+    return pinned
 
 
 def _entry(sha: str, size: int) -> dict:

@@ -242,3 +242,27 @@ async def test_a_stopped_backup_leaves_nothing(server, tmp_path):
     with pytest.raises(backup.Stopped):
         await trio.to_thread.run_sync(lambda: take_backup(data_dir, tmp_path / "bk", stop=lambda: True))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+async def test_a_file_the_server_deletes_during_the_backup_is_still_in_it(server, tmp_path):
+    """The files are taken as they were when the database snapshot began: an emoji deleted while
+    the database is being copied (its record is in the copy) keeps its file in the backup, and the
+    backup leaves no hard links behind."""
+    boss = await server.owner("boss")
+    emoji = await add(boss, "party")
+    data_dir = Path(server.config.storage.data_dir)
+    image = emoji_dir(server) / emoji["fileName"]
+    original = image.read_bytes()
+    deleted = []
+
+    def meanwhile(done: int, total: int) -> None:  # called at each step of the database copy
+        if not deleted:
+            image.unlink()  # what the server does once an emoji_delete is committed
+            deleted.append(done)
+
+    dest = tmp_path / "bk"
+    manifest = await trio.to_thread.run_sync(lambda: take_backup(data_dir, dest, step_pages=1, progress=meanwhile))
+    assert deleted and not image.exists()
+    rel = f"files/emojis/{emoji['fileName']}"
+    assert rel in manifest["files"] and (dest / rel).read_bytes() == original
+    assert not [p for p in data_dir.iterdir() if p.name.startswith(".backup-links-")]
