@@ -203,6 +203,19 @@ async def in_batches(factories: Sequence[Callable[[], Awaitable[T]]], batch: int
     return results, failures
 
 
+async def broadcaster_and_observers(port: int, names: Sequence[str]) -> tuple[WS, list[WS]]:
+    """Log `names` in (four at a time) on 127.0.0.1:`port`: the first is a broadcaster, which only
+    counts what it receives, the others observe; returns once none receives anything more."""
+    clients, failures = await in_batches(
+        [lambda n=n: connect_login("127.0.0.1", port, n) for n in names], batch=4)
+    if failures:
+        raise RuntimeError("observers could not log in")
+    broadcaster, observers = clients[0], clients[1:]
+    broadcaster.counting()
+    await quiet(clients)
+    return broadcaster, observers
+
+
 async def quiet(clients: Sequence[WS], settle: float = 0.3, limit: float = 30.0) -> None:
     """Wait until no client has received anything for `settle` seconds."""
     deadline = time.monotonic() + limit

@@ -54,13 +54,7 @@ async def logins(args: Any) -> dict[str, Any]:
     srv = Server(argon2=None)  # the default argon2id cost, as configured out of the box
     common.add_users(srv.data_dir, storm_users + obs_users, None)
     with srv:
-        clients, failures = await common.in_batches(
-            [lambda n=n: common.connect_login(HOST, srv.port, n) for n in obs_users], batch=4)
-        if failures:
-            raise RuntimeError("observers could not log in")
-        broadcaster, observers = clients[0], clients[1:]
-        broadcaster.counting()
-        await common.quiet(clients)
+        broadcaster, observers = await common.broadcaster_and_observers(srv.port, obs_users)
         calm: list[int] = []
         for ws in observers:
             Observer(ws, calm)
@@ -138,7 +132,7 @@ async def logins(args: Any) -> dict[str, Any]:
             todo -= len(batch)
         token_secs = time.monotonic() - t1
         del queue
-        for ws in clients:
+        for ws in [broadcaster, *observers]:
             ws.close()
     return {
         "scenario": "logins", "in_flight": args.in_flight, "storm_secs": round(storm_secs, 2),

@@ -117,13 +117,7 @@ async def webhooks(args: Any) -> dict[str, Any]:
     refused: list[bytes] = []
     post_lat: list[int] = []
     with srv:
-        clients, failures = await common.in_batches(
-            [lambda n=n: common.connect_login(HOST, srv.port, n) for n in obs_users], batch=4)
-        if failures:
-            raise RuntimeError("observers could not log in")
-        member, observers = clients[0], clients[1:]
-        member.counting()
-        await common.quiet(clients)
+        member, observers = await common.broadcaster_and_observers(srv.port, obs_users)
         calm: list[int] = []
         seen: set[bytes] = set()
         for k, ws in enumerate(observers):
@@ -171,8 +165,8 @@ async def webhooks(args: Any) -> dict[str, Any]:
         calm = calm[:calm_n]
         for p in posters:
             p.close()
-        await common.quiet(clients)
-        for ws in clients:
+        await common.quiet([member, *observers])
+        for ws in [member, *observers]:
             ws.close()
         srv.stop()
         con = sqlite3.connect(srv.data_dir / "originchats.sqlite3")  # the server has stopped
