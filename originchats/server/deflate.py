@@ -5,7 +5,7 @@ Browsers always offer `permessage-deflate`. We accept an offer with both
 compressed on its own, in both directions:
 
 * out: a frame's compressed bytes depend on nothing but its payload, so a broadcast is compressed
-  ONCE (`Deflate.frame`) and the same bytes go to every receiver that negotiated the extension
+  ONCE (server/ws_send.py `compressed_frame`) and the same bytes go to every receiver that negotiated the extension
   (server/sockets.py `send`), beside the plain frame for the others. Only payloads of at least
   `threshold` bytes are compressed: most chat frames are smaller and go out as they are, at no
   cost; history pages and channel lists shrink. (The original compresses per receiver.)
@@ -50,16 +50,6 @@ class Deflate:
         c = zlib.compressobj(self.level, zlib.DEFLATED, -15)
         body = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
         return body[:-4] if body.endswith(TAIL) else body
-
-    def frame(self, data: bytes) -> bytes:
-        """One unmasked, unfragmented compressed text frame (FIN, RSV1, opcode 1) of `data`."""
-        body = self.compress(data)
-        n = len(body)
-        if n < 126:
-            return bytes((0xC1, n)) + body
-        if n < 65536:
-            return bytes((0xC1, 126)) + n.to_bytes(2, "big") + body
-        return bytes((0xC1, 127)) + n.to_bytes(8, "big") + body
 
 
 def _answer(params: list[bytes]) -> bytes | None:

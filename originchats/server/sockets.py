@@ -35,7 +35,7 @@ from .ops import OpRunner
 from .deflate import Deflate
 from .metrics import Metrics
 from .ws import WebSocket
-from .ws_send import text_frame
+from .ws_send import compressed_frame, text_frame
 
 
 @attrs.define(eq=False)
@@ -77,7 +77,7 @@ class SocketSink:
                         ws.push(frame)
                     else:
                         if packed is None:
-                            packed = deflate.frame(data)
+                            packed = compressed_frame(deflate, data)
                         ws.push(packed)
             metrics = self.metrics
             if packed is not None and metrics is not None:

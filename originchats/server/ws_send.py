@@ -42,12 +42,22 @@ def encode_text(text: str) -> bytes:
 
 def text_frame(data: bytes) -> bytes:
     """One unmasked, unfragmented text frame of UTF-8 `data`."""
-    n = len(data)
+    return _frame(0x81, data)
+
+
+def compressed_frame(deflate: Deflate, data: bytes) -> bytes:
+    """One unmasked, unfragmented compressed text frame (FIN, RSV1, opcode 1) of `data`."""
+    return _frame(0xC1, deflate.compress(data))
+
+
+def _frame(first: int, payload: bytes) -> bytes:
+    """An unmasked frame: `first` is its first byte (FIN, RSV bits, opcode), then `payload`."""
+    n = len(payload)
     if n < 126:
-        return bytes((0x81, n)) + data
+        return bytes((first, n)) + payload
     if n < 65536:
-        return bytes((0x81, 126)) + n.to_bytes(2, "big") + data
-    return bytes((0x81, 127)) + n.to_bytes(8, "big") + data
+        return bytes((first, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((first, 127)) + n.to_bytes(8, "big") + payload
 
 
 class Flusher:
@@ -244,7 +254,7 @@ class FrameSender:
             self.push(encode_text(text))
             return
         data = text.encode("utf-8", "replace")
-        self.push(deflate.frame(data) if len(data) >= deflate.threshold else text_frame(data))
+        self.push(compressed_frame(deflate, data) if len(data) >= deflate.threshold else text_frame(data))
 
     def ping(self, payload: bytes = b"hb") -> None:
         if not self.closing:
