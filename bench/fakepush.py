@@ -44,8 +44,6 @@ class Service:
 
 
 def _background() -> None:
-    if os.environ.get("FAKEPUSH_NORMAL"):
-        return
     try:
         os.sched_setaffinity(0, {CLIENT_CPU})
     except (OSError, AttributeError):

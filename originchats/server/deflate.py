@@ -5,8 +5,8 @@ Browsers always offer `permessage-deflate`. We accept an offer with both
 compressed on its own, in both directions:
 
 * out: a frame's compressed bytes depend on nothing but its payload, so a broadcast is compressed
-  ONCE (server/ws_send.py `compressed_frame`) and the same bytes go to every receiver that negotiated the extension
-  (server/sockets.py `send`), beside the plain frame for the others. Only payloads of at least
+  ONCE (server/ws_send.py `compressed_frame`) and the same bytes go to every receiver that
+  negotiated the extension (server/sockets.py `send`), beside the plain frame for the others. Only payloads of at least
   `threshold` bytes are compressed: most chat frames are smaller and go out as they are, at no
   cost; history pages and channel lists shrink. (The original compresses per receiver.)
 * in: a client's compressed message is inflated by a decompressor made for that message and

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import traceback
 from pathlib import Path
@@ -62,18 +63,14 @@ async def work(host: PluginHost, plugin: Plugin) -> None:
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
                 await idle.wait(settings.max_lag_seconds)  # after the broadcasts
-                start = 0
-                while start < len(batch):
-                    fn = plugin.handlers[batch[start][0]]
-                    if inspect.iscoroutinefunction(fn):
-                        await _call_async(plugin, batch[start], settings.deadline_seconds)
-                        start += 1
-                        continue
-                    end = start + 1
-                    while end < len(batch) and not inspect.iscoroutinefunction(plugin.handlers[batch[end][0]]):
-                        end += 1
-                    await _call_sync(plugin, batch[start:end], settings.deadline_seconds)
-                    start = end
+                # in order: runs of `async def` callbacks in this task, runs of `def` ones in one trip
+                for in_task, run in itertools.groupby(
+                        batch, key=lambda item: inspect.iscoroutinefunction(plugin.handlers[item[0]])):
+                    if in_task:
+                        for item in run:
+                            await _call_async(plugin, item, settings.deadline_seconds)
+                    else:
+                        await _call_sync(plugin, list(run), settings.deadline_seconds)
 
 
 async def _call_async(plugin: Plugin, item: Item, deadline: float) -> None:

@@ -118,7 +118,6 @@ class Pusher:
     queue: int
     ttl: int
     max_lag: float = 5.0  # a push waits this long at most for the server to be idle
-    ssl_context: ssl.SSLContext | None = None  # None: the system's trust store (tests pass their CA)
     sent: int = 0
     dropped: int = 0
     merged: int = 0  # pushes folded into a push still waiting for the same subscription
@@ -172,7 +171,7 @@ class Pusher:
         return self._http
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        self._http = PushHTTP(self.concurrency, self.ssl_context)
+        self._http = PushHTTP(self.concurrency)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._decide)

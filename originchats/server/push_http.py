@@ -93,9 +93,9 @@ class Conn:
 class PushHTTP:
     """The pools. `post` is the only call; the caller bounds it with a deadline."""
 
-    def __init__(self, per_origin: int, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, per_origin: int) -> None:
         self.per_origin = per_origin
-        self.ssl_context = ssl_context
+        self.ssl_context: ssl.SSLContext | None = None  # made at the first https push (tests put their CA's here)
         self._idle: dict[Key, list[Conn]] = {}
 
     def pooled(self, key: Key) -> Conn | None:
@@ -132,10 +132,10 @@ class PushHTTP:
         except BaseException:
             await conn.aclose()
             raise
-        if key not in self._idle and len(self._idle) >= MAX_ORIGINS:
-            reusable = False  # a bound on distinct push services remembered
-        idle = self._idle.setdefault(key, []) if reusable else []
-        if reusable and len(idle) < self.per_origin:
+        idle = self._idle.get(key)
+        if idle is None and reusable and len(self._idle) < MAX_ORIGINS:  # a bound on services remembered
+            idle = self._idle[key] = []
+        if reusable and idle is not None and len(idle) < self.per_origin:
             idle.append(conn)
         else:
             await conn.aclose()

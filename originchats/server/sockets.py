@@ -63,6 +63,7 @@ class SocketSink:
         frame = text_frame(data)
         sockets = self.sockets
         deflate = self.deflate
+        metrics = self.metrics
         if deflate is None or len(data) < deflate.threshold:
             for cid in conns:
                 ws = sockets.get(cid)
@@ -79,12 +80,10 @@ class SocketSink:
                         if packed is None:
                             packed = compressed_frame(deflate, data)
                         ws.push(packed)
-            metrics = self.metrics
             if packed is not None and metrics is not None:
                 metrics.compressed += 1
                 metrics.compressed_in += len(data)
                 metrics.compressed_out += len(packed)
-        metrics = self.metrics
         if metrics is not None:  # per broadcast, not per receiver
             metrics.broadcasts += 1
             metrics.deliveries += len(conns)
