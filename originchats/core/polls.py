@@ -100,10 +100,10 @@ def tallied(embeds: Any, tally: PollTally) -> Any:
     redraw a poll on `poll_vote_update`), so without them its polls showed 0 votes forever."""
     if not isinstance(embeds, list):
         return embeds
-    return [_with_counts(e, tally) if _poll_of(e, tally.poll_id) is not None else e for e in embeds]
+    return [_with_counts(e, tally) if poll_of(e, tally.poll_id) is not None else e for e in embeds]
 
 
-def _poll_of(embed: Any, poll_id: str | None) -> dict[str, Any] | None:
+def poll_of(embed: Any, poll_id: str | None) -> dict[str, Any] | None:
     """The `poll` object of a poll embed with a list of options (and, unless `poll_id` is None,
     that id), else None."""
     if not isinstance(embed, dict) or embed.get("type") != "poll":
@@ -131,11 +131,11 @@ _WIDEST_TIME = -1.7976931348623157e308
 def tally_bound(embeds: Any) -> Any:
     """`embeds` with every poll embed counted as widely as any read can show it (see `tallied`),
     so that a message's byte budget holds for its reads, counts included."""
-    if not isinstance(embeds, list) or not any(_poll_of(e, None) is not None for e in embeds):
+    if not isinstance(embeds, list) or not any(poll_of(e, None) is not None for e in embeds):
         return embeds
     out = []
     for e in embeds:
-        poll = _poll_of(e, None)
+        poll = poll_of(e, None)
         if poll is not None:
             ids = [o.get("id") for o in poll["options"] if isinstance(o, dict)]
             widest = PollTally(poll_id="", votes=tuple((i, _WIDEST) for i in ids), ended=False,

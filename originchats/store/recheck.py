@@ -29,6 +29,7 @@ import structlog
 from ..core.budget import message_size
 from ..core.embeds import normalize_embeds
 from ..core.jsonsize import Unstorable, json_size
+from ..core.polls import poll_of
 from ..core.settings import ContentLimits
 from ..core.writes import SettingSaved
 from . import sql
@@ -61,10 +62,9 @@ def _fits(value: Any, limits: ContentLimits, extra_depth: int = 0) -> bool:
 def _poll_id(embed: Any) -> str | None:
     """The poll id a poll message's embed carries (core/polls.py `embed`): the client's embed schema
     has no such key, so the check would drop it, and the message would lose its poll."""
-    if isinstance(embed, dict) and embed.get("type") == "poll" and isinstance(embed.get("poll"), dict):
-        poll_id = embed["poll"].get("id")
-        return poll_id if isinstance(poll_id, str) else None
-    return None
+    poll = poll_of(embed, None)
+    poll_id = poll.get("id") if poll is not None else None
+    return poll_id if isinstance(poll_id, str) else None
 
 
 def _embeds(con: sqlite3.Connection, limits: ContentLimits) -> int:
