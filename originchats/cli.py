@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (overrides listen.host)")
     serve.add_argument("--port", type=_port, help="listen port (overrides listen.port)")
     serve.add_argument("--data-dir", help="data directory (overrides storage.data_dir)")
+    serve.add_argument("--role", choices=("all", "core", "gateway"),
+                       help="all: the whole server (default); core or gateway of a cluster (overrides cluster.role)")
+    serve.add_argument("--redis", help="redis://HOST:PORT of a cluster (overrides cluster.redis)")
     init = sub.add_parser("init", help="write a commented config.toml and an empty data directory")
     init.add_argument("dir", nargs="?", default=".", help="where to write them (default: the current directory)")
     init.set_defaults(func=run_init)
@@ -143,7 +146,19 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     storage = config.storage
     if args.data_dir:
         storage = attrs.evolve(storage, data_dir=args.data_dir)
-    return attrs.evolve(config, listen=listen, storage=storage)
+    cluster = config.cluster
+    if getattr(args, "role", None):
+        cluster = attrs.evolve(cluster, role=args.role)
+    if getattr(args, "redis", None):
+        cluster = attrs.evolve(cluster, redis=args.redis)
+    config = attrs.evolve(config, listen=listen, storage=storage, cluster=cluster)
+    if getattr(args, "role", None) or getattr(args, "redis", None):
+        from .config.loading import _cluster_problems
+
+        problems = _cluster_problems(config)
+        if problems:
+            raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
 
 
 async def _serve_until_signal(config: Config, tls: object = None) -> None:

@@ -47,6 +47,7 @@ class _Threads:
 async def settle() -> None:
     """Until every task is blocked, no worker thread is running and no background work (a push, a
     plugin callback) waits for the server to be idle (server/idle.py)."""
+    from originchats.cluster.redis_link import ACTIVITY
     from originchats.server.idle import POLL, IdleGate
 
     while True:
@@ -57,6 +58,9 @@ async def settle() -> None:
             continue
         if IdleGate.waiting:  # still waiting, for something else than idleness (the writer to finish
             await trio.sleep(POLL)  # a commit): let time pass, or a mock clock would never move
+            continue
+        if ACTIVITY.busy():  # an answer from Redis is on its way (a cluster topology)
+            await trio.sleep(POLL)
             continue
         if not _Threads.busy:
             return

@@ -8,6 +8,7 @@ grants the owner role through the operator path.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ from originchats.config import (AuthSection, Config, CrackedSection, HeartbeatSe
 from originchats.server.app import serve
 from tests.client import Client, MemoryListener, _Threads, sign_in
 from tests.clock import autojump_clock  # noqa: F401  (thread-aware; replaces pytest-trio's fixture)
+from tests.cluster import RedisProcess, Role, RoundRobin, role_config, unique_prefix, wait_ready
+
+#: the topologies every test of the `server` fixture runs against: the whole server in one process,
+#: and a core with two gateways talking through a real Redis (tests/cluster.py). ORIGINCHATS_TOPOLOGIES
+#: ("all", "core+2gw" or both, comma-separated) narrows it when working on one.
+TOPOLOGIES = [t for t in os.environ.get("ORIGINCHATS_TOPOLOGIES", "all,core+2gw").split(",") if t]
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> Config:
@@ -99,6 +106,52 @@ class Server:
         return answer
 
 
+@attrs.define
+class ClusterServer(Server):
+    """`Server` as a core and two gateways (tests/cluster.py): `connect()` alternates gateways."""
+
+    redis_url: str = ""
+    prefix: str = attrs.Factory(unique_prefix)
+    roles: list[Role] = attrs.Factory(list)
+    gateways: list[Role] = attrs.Factory(list)
+
+    async def start(self) -> None:
+        core_listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+        port = core_listener.socket.getsockname()[1]
+        core = Role(role_config(self.config, "core", self.redis_url, self.prefix, advertise=f"127.0.0.1:{port}"),
+                    [core_listener])
+        await core.start(self.nursery)
+        gateways = [Role(role_config(self.config, "gateway", self.redis_url, self.prefix, name=f"gw{i}"),
+                         [MemoryListener()]) for i in (1, 2)]
+        for gateway in gateways:
+            await gateway.start(self.nursery)
+        for gateway in gateways:
+            await wait_ready(gateway.hub)
+        self.roles = [core, *gateways]
+        self.hub = core.hub
+        self.listener = RoundRobin([g.listeners[0] for g in gateways])  # type: ignore[assignment]
+        self.gateways = gateways
+
+    async def shutdown(self) -> None:
+        for role in reversed(self.roles):
+            await role.shutdown()
+        self.stopped.set()
+
+    async def restart(self) -> None:
+        await self.shutdown()
+        self.stopped = trio.Event()
+        await self.start()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real redis-server for the session (tests/cluster.py); fails clearly when there is none."""
+    redis = RedisProcess(tmp_path_factory.mktemp("redis"))
+    redis.start()
+    yield redis.url
+    redis.stop()
+
+
 @pytest.fixture(autouse=True)
 def _count_worker_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     _Threads.install(monkeypatch)
@@ -109,9 +162,12 @@ def config(tmp_path: Path) -> Config:
     return make_config(tmp_path)
 
 
-@pytest.fixture
-async def server(nursery: trio.Nursery, config: Config) -> Server:
-    srv = Server(nursery=nursery, config=config)
+@pytest.fixture(params=TOPOLOGIES)
+async def server(nursery: trio.Nursery, config: Config, request: pytest.FixtureRequest) -> Server:
+    if request.param == "all":
+        srv = Server(nursery=nursery, config=config)
+    else:
+        srv = ClusterServer(nursery=nursery, config=config, redis_url=request.getfixturevalue("redis_url"))
     await srv.start()
     yield srv
     if not srv.stopped.is_set():

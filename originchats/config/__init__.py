@@ -13,7 +13,7 @@ from .sections import (CHANNEL_LISTING_EXTRA, LIST_BYTES_MAX, MESSAGE_BYTES_MAX,
 from .sections import (AssetsSection, AttachmentsSection, EmojisSection, MediaSection, PluginsSection, PollsSection,
                        PushSection, VoiceSection, WebhooksSection, WelcomeSection)
 from .sections import TlsSection
-from .sections import CompressionSection, MetricsSection
+from .sections import ClusterSection, CompressionSection, MetricsSection
 from .sections import BackupSection
 
 __all__ = [
@@ -24,6 +24,6 @@ __all__ = [
     "MediaSection", "PushSection", "VoiceSection",
     "PluginsSection",
     "TlsSection",
-    "MetricsSection", "CompressionSection",
+    "MetricsSection", "CompressionSection", "ClusterSection",
     "BackupSection",
 ]

@@ -277,6 +277,29 @@ def _wire_problems(config: Config) -> list[str]:
         problems.append(f"compression.level: must be 1-9, got {c.level}")
     if c.threshold_bytes < 0:
         problems.append(f"compression.threshold_bytes: must be at least 0, got {c.threshold_bytes}")
+    return problems + _cluster_problems(config)
+
+
+def _cluster_problems(config: Config) -> list[str]:
+    from ..cluster.redis_link import parse_url
+
+    c, problems = config.cluster, []
+    if c.role not in ("all", "core", "gateway"):
+        problems.append(f"cluster.role: must be all, core or gateway, got {c.role!r}")
+    elif c.role != "all":
+        try:
+            parse_url(c.redis)
+        except ValueError as exc:
+            problems.append(f"cluster.redis: {exc} (needed by role {c.role})")
+    if c.beat_seconds <= 0 or c.dead_after_seconds < 2 * c.beat_seconds:
+        problems.append("cluster: beat_seconds must be positive and dead_after_seconds at least twice it")
+    if c.dead_after_seconds > config.heartbeat.interval_seconds:
+        problems.append("cluster.dead_after_seconds: at most heartbeat.interval_seconds (a dead gateway's "
+                        "connections go within one heartbeat)")
+    if c.window < 1:
+        problems.append(f"cluster.window: must be at least 1, got {c.window}")
+    if c.advertise and split_bind(c.advertise) is None:
+        problems.append(f"cluster.advertise: expected HOST:PORT, got {c.advertise!r}")
     return problems
 
 

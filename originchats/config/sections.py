@@ -268,6 +268,27 @@ class MetricsSection:
 
 
 @attrs.frozen(kw_only=True)
+class ClusterSection:
+    """`[cluster]` (issue 12): run as one process (`all`), or as the core or a gateway of a cluster
+    that talks through Redis (originchats/cluster/, docs/deploy.md "Scale-out")."""
+
+    # "all": the whole server in this process (no Redis); "core": the only process that holds the
+    # data and runs the commands; "gateway": holds client connections and passes them to the core
+    role: str = "all"
+    redis: str = ""  # redis://HOST:PORT[/DB]; needed by "core" and "gateway"
+    prefix: str = "originchats:"  # of every Redis key this cluster uses (several clusters may share one Redis)
+    # a gateway's name, unique in the cluster; "": the host name and listen port
+    name: str = ""
+    # core: the HOST:PORT of this process's listener that gateways send HTTP requests to;
+    # "": 127.0.0.1 and listen.port (a core and gateways on one machine)
+    advertise: str = ""
+    beat_seconds: float = 1.0  # how often the core and each gateway tell the other they are alive
+    # a gateway (or the core) not heard of for this long is taken for dead; at most heartbeat.interval_seconds
+    dead_after_seconds: float = 5.0
+    window: int = 32  # commands of one connection at the core at once; the next frame waits
+
+
+@attrs.frozen(kw_only=True)
 class CompressionSection:
     """`[compression]`: WebSocket permessage-deflate (RFC 7692), negotiated with clients that offer
     it (browsers do), without context takeover either way: every frame is compressed on its own,
@@ -331,4 +352,5 @@ class Config:
     tls: TlsSection = attrs.Factory(TlsSection)
     metrics: MetricsSection = attrs.Factory(MetricsSection)
     compression: CompressionSection = attrs.Factory(CompressionSection)
+    cluster: ClusterSection = attrs.Factory(ClusterSection)
     backup: BackupSection = attrs.Factory(BackupSection)

@@ -165,6 +165,11 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         stop = trio.Event()
     if tls is None:
         tls = Tls.from_config(config.tls)  # ConfigError for unusable files, before the store is opened
+    if config.cluster.role == "gateway":  # no store: connections only (originchats/cluster/)
+        from ..cluster.serve import serve_gateway
+
+        await serve_gateway(config, listeners=listeners, stop=stop, tls=tls, task_status=task_status)
+        return
 
     from ..backup import snapshot_before_migrations  # a copy of the database before it is migrated
 
@@ -258,6 +263,11 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
     hub.sink.deflate = guards.deflate
     metrics = _metrics(config, hub, guards)
     async with trio.open_nursery() as conns:
+        if config.cluster.role == "core":  # clients held by gateways, through Redis (originchats/cluster/)
+            from ..cluster.serve import core_node
+
+            hub.cluster = core_node(config, hub)
+            await conns.start(hub.cluster.run)
         handler = partial(serve_connection, hub=hub, guards=guards, tasks=conns)
         async with trio.open_nursery() as services:
             services.start_soon(guards.logins.run)

@@ -44,7 +44,6 @@ import h11
 import structlog
 import trio
 
-from . import http
 from .deflate import Deflate, negotiate, offers
 from .fastsock import FastStream
 from .guard import Admission, LogSampler, address_key, client_ip, normalize_ip
@@ -272,7 +271,7 @@ async def _serve_http(stream: trio.abc.Stream, hub: Hub, guards: Guards, peer: s
             return conn.send(upgrade) or b"", bytes(trailing), ip, answer is not None
         ex = Exchange.start(stream, conn, request, hub, client_ip(peer, request.headers, guards.admission.trusted),
                             guards.http)
-        await http.dispatch(ex, request.target)
+        await hub.serve_http(ex, request.target)
         if ex.close or conn.our_state is not h11.DONE:
             if conn.their_state is h11.SEND_BODY:
                 await linger_close(stream)
@@ -329,9 +328,8 @@ async def _run_websocket(stream: trio.abc.Stream, hub: Hub, response: bytes, tra
                     break
                 ws.busy = True
                 await hub.handle_text(conn_id, text)
-                ws.busy = False
-                conn = hub.state.conns.get(conn_id)
-                ws.set_logged_in(conn is not None and conn.authed)
+                ws.busy = hub.busy(conn_id)
+                ws.set_logged_in(hub.logged_in(conn_id))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             scope.cancel()
         except Exception:  # crash barrier: a bug closes this connection only (1011)

@@ -47,6 +47,7 @@ class Hub:
     _next_id: int = 1
     plugins: Any = None  # server/plugins.py `PluginHost` (told of logins), or None
     metrics: Any = None  # server/metrics.py `Metrics` (GET /metrics), or None when off
+    cluster: Any = None  # cluster/core.py `CoreNode` when this is a cluster's core
     sink: SocketSink = attrs.field(init=False)
     interpreter: Interpreter = attrs.field(init=False)
     pipeline: Pipeline = attrs.field(init=False)
@@ -126,14 +127,33 @@ class Hub:
             conn = self.state.conns.get(conn_id)
             metrics.login(conn is not None and conn.authed)
 
+    async def undecodable(self, conn_id: int, exc: codec.Undecodable) -> None:
+        """A frame that is not a command (decoded here, or at a gateway): its error answer."""
+        await self.pipeline.settle(conn_id)  # after the replies to earlier requests
+        self.sink.reply(conn_id, packets.error(exc.val, None), exc.listener, None)
+        self.sink.rejected(conn_id, True, {"reason": exc.reason, **exc.fields})
+
+    def busy(self, conn_id: int) -> bool:
+        """Whether a command of the socket is still under way once `handle_text` returned (never
+        here; a gateway's commands are, until the core is through: cluster/gateway.py)."""
+        return False
+
+    def logged_in(self, conn_id: int) -> bool:
+        conn = self.state.conns.get(conn_id)
+        return conn is not None and conn.authed
+
+    async def serve_http(self, ex: Any, target: bytes) -> None:
+        """Answer a plain HTTP request from the route table (server/http.py)."""
+        from . import http
+
+        await http.dispatch(ex, target)
+
     async def _handle_text(self, conn_id: int, text: str) -> str | None:
         """`handle_text`; the command's name, or None when the text was not a command."""
         try:
             req = codec.decode(text)
         except codec.Undecodable as exc:
-            await self.pipeline.settle(conn_id)  # after the replies to earlier requests
-            self.sink.reply(conn_id, packets.error(exc.val, None), exc.listener, None)
-            self.sink.rejected(conn_id, True, {"reason": exc.reason, **exc.fields})
+            await self.undecodable(conn_id, exc)
             return None
         listener = req.listener
         ctx = self.context(conn_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import structlog
 import trio
@@ -31,6 +33,8 @@ async def heartbeat(hub: Hub, interval: float) -> None:
         await trio.sleep(interval)
         now = trio.current_time()
         for conn_id, ws in list(hub.sockets.items()):
+            if ws.last_seen == math.inf:  # a plugin's, or a gateway's client (its gateway pings it)
+                continue
             if now - ws.last_seen >= DEAD_AFTER * interval:
                 log.info("dead_peer_dropped", conn_id=conn_id, silent_for=round(now - ws.last_seen, 1))
                 ws.close(1001, "no response to heartbeat")

@@ -1,0 +1,318 @@
+"""The core of a cluster: the one process that runs the pure step and the SQLite writer for clients
+held by gateways (`--role core`).
+
+Gateways add batches of records (wire.py `Inbound`) to one stream, `<prefix>in`; `CoreNode` reads
+it and plays each record into the hub as if the socket were local: a `RemoteSocket` stands for each
+client (duck-typed like server/ws.py `WebSocket`), and what the hub pushes to it lands in its
+gateway's `Outbound` batch, sent once per tick to `<prefix>out:<gateway>`. A broadcast is encoded
+once and goes to each gateway once, with that gateway's list of receivers.
+
+Commands of one connection run in order, one at a time, in a task of their own while any are
+queued (as a local socket's read loop does); a `DONE` record tells the gateway each one is through,
+with whether the socket is now logged in (its input limits and login deadline live there). Replies
+still leave only after their commit: the hub is unchanged.
+
+Sessions and failure (docs/deploy.md, "Scale-out"):
+* the core announces itself every `beat_seconds` in `<prefix>core` ("epoch http-address count");
+  a restarted core has a new epoch, and gateways close their clients with 1012 when the epoch
+  changes or the count stops moving;
+* a gateway is known by (name, boot); a batch from a new boot replaces the old one's connections;
+  a gateway not heard of for `dead_after_seconds` is dropped: each of its connections is closed in
+  the hub (`user_disconnect` only for users left with none);
+* batch sequence numbers drop a batch taken already (a retried XADD) and reveal lost ones (Redis
+  restarted, or trimmed a stream a reader was too far behind on): the gateway is then told to
+  start over (`RESET`), which it does by closing its clients with 1012;
+* batches that could not be sent (Redis away) are kept, up to `MAX_UNSENT` per gateway, and sent
+  when Redis is back; beyond that the gateway is dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections import deque
+from typing import Any
+
+import attrs
+import structlog
+import trio
+
+from ..protocol import codec
+from ..server.ws_send import encode_text
+from . import wire
+from .redis_link import Link
+
+log = structlog.get_logger("originchats.cluster")
+MAX_UNSENT = 10_000  # batches kept for a gateway while Redis is away
+
+
+@attrs.define(eq=False)
+class RemoteSocket:
+    """A client held by a gateway, as the hub sees it (the methods the hub and sink call)."""
+
+    peer: Peer
+    local: int
+    conn_id: int = 0
+    queue: deque = attrs.Factory(deque)  # (kind, value) records waiting to run
+    running: bool = False
+    gone: bool = False  # closed in the hub (or about to be)
+    last_seen = math.inf  # the gateway runs the heartbeat of its sockets
+    deflate = None  # the gateway sends frames as they come (uncompressed is always allowed)
+    too_slow: bool = False
+    busy: bool = False
+
+    def push(self, frame: bytes) -> None:
+        if not self.gone:
+            self.peer.out.frame(frame, self.local)
+            self.peer.arm()
+
+    def send_text(self, text: str) -> None:
+        self.push(encode_text(text))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if not self.gone:
+            self.peer.out.close(self.local, code, reason)
+            self.peer.arm()
+
+    def ping(self, payload: bytes = b"") -> None:
+        pass
+
+    def use_flusher(self, flusher: Any) -> None:
+        pass
+
+
+@attrs.define(eq=False)
+class Peer:
+    """One gateway instance (name and boot), its connections and what goes out to it."""
+
+    name: str
+    boot: int
+    epoch: int
+    stream: bytes
+    heard: float
+    seq: int = 0  # the last inbound batch taken
+    out_seq: int = 0
+    out: wire.Outbound = attrs.field(init=False)
+    conns: dict[int, RemoteSocket] = attrs.Factory(dict)
+    unsent: deque = attrs.Factory(deque)  # packed outbound batches not stored in Redis yet
+    wake: trio.Event = attrs.Factory(trio.Event)
+    dropped: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self.out = wire.Outbound(epoch=self.epoch, boot=self.boot)
+
+    def arm(self) -> None:
+        self.wake.set()
+
+    def take(self) -> None:
+        """Seal the current batch into `unsent`."""
+        if self.out:
+            self.out_seq += 1
+            self.out.seq = self.out_seq
+            self.unsent.append(self.out.pack())
+            self.out = wire.Outbound(epoch=self.epoch, boot=self.boot)
+
+
+@attrs.define(eq=False)
+class CoreNode:
+    hub: Any  # server/hub.py Hub
+    link: Link
+    prefix: bytes
+    advertise: str  # HOST:PORT where gateways send HTTP requests
+    beat: float = 1.0
+    dead_after: float = 5.0
+    epoch: int = attrs.Factory(lambda: secrets.randbits(63) or 1)
+    peers: dict[str, Peer] = attrs.Factory(dict)
+    after: bytes = b""  # the id of the last inbound entry read ("" : start at the stream's end)
+    beats: int = 0
+    _tasks: trio.Nursery | None = None
+
+    @property
+    def in_stream(self) -> bytes:
+        return self.prefix + b"in"
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as tasks:
+            self._tasks = tasks
+            await tasks.start(self.link.run, self._session)
+            task_status.started()
+
+    async def _session(self, link: Link, restarted: bool) -> None:
+        if restarted:  # what Redis held is gone: every gateway starts over
+            log.warning("cluster_reset", reason="redis_restarted")
+            for peer in list(self.peers.values()):
+                self._drop(peer, "redis_restarted")
+            self.after = b"0-0"
+        if not self.after:
+            self.after = await link.last_id(self.in_stream)
+        now = trio.current_time()
+        for peer in self.peers.values():
+            peer.heard = now  # silence while Redis was away is not the gateways' fault
+        async with trio.open_nursery() as session:
+            await self._announce()
+            session.start_soon(self._beats)
+            for peer in self.peers.values():
+                session.start_soon(self._sender, peer)
+            while True:
+                entries = await link.xread(self.in_stream, self.after)
+                for entry_id, blob in entries:
+                    self.after = entry_id
+                    try:
+                        batch = wire.Inbound.unpack(blob)
+                    except wire.WireError as exc:
+                        log.error("cluster_bad_batch", error=str(exc))
+                        continue
+                    self._take(batch, session)
+
+    async def _announce(self) -> None:
+        self.beats += 1
+        await self.link.set(self.prefix + b"core", f"{self.epoch} {self.advertise} {self.beats}".encode())
+
+    async def _beats(self) -> None:
+        while True:
+            await trio.sleep(self.beat)
+            await self._announce()
+            now = trio.current_time()
+            for peer in list(self.peers.values()):
+                if now - peer.heard > self.dead_after:
+                    self._drop(peer, "gateway_silent")
+
+    # ---- inbound ------------------------------------------------------------------------------
+
+    def _take(self, batch: wire.Inbound, session: trio.Nursery) -> None:
+        if batch.epoch != self.epoch:
+            return  # meant for a core before this one; that gateway starts over when it sees our beat
+        peer = self.peers.get(batch.gateway)
+        if peer is not None and peer.boot != batch.boot:
+            self._drop(peer, "gateway_restarted")
+            peer = None
+        if peer is None:
+            peer = Peer(name=batch.gateway, boot=batch.boot, epoch=self.epoch,
+                        stream=self.prefix + b"out:" + batch.gateway.encode(), heard=trio.current_time())
+            self.peers[peer.name] = peer
+            session.start_soon(self._sender, peer)
+            if batch.seq != 1:  # its earlier batches are lost: it must start over
+                log.warning("cluster_gap", gateway=peer.name, expected=1, got=batch.seq)
+                peer.out.reset()
+                peer.arm()
+                peer.seq = math.inf  # type: ignore[assignment]  (nothing more from this boot)
+                return
+            log.info("gateway_joined", gateway=peer.name)
+        peer.heard = trio.current_time()
+        if batch.seq <= peer.seq:
+            return  # a copy of a batch already taken (a retried send)
+        if batch.seq != peer.seq + 1:
+            log.warning("cluster_gap", gateway=peer.name, expected=peer.seq + 1, got=batch.seq)
+            self._drop(peer, "batches_lost", tell=True)
+            return
+        peer.seq = batch.seq
+        for kind, local, value in batch.records:
+            self._record(peer, kind, local, value)
+
+    def _record(self, peer: Peer, kind: int, local: int, value: Any) -> None:
+        hub = self.hub
+        if kind == wire.OPEN:
+            if local in peer.conns:
+                return
+            socket = RemoteSocket(peer=peer, local=local)
+            peer.conns[local] = socket
+            socket.conn_id = hub.open(socket, value)
+            return
+        socket = peer.conns.get(local)
+        if socket is None or socket.gone:
+            return
+        socket.queue.append((kind, value))
+        if kind == wire.CLOSED:
+            socket.gone = True
+        if not socket.running:
+            socket.running = True
+            assert self._tasks is not None
+            self._tasks.start_soon(self._drain, peer, socket)
+
+    async def _drain(self, peer: Peer, socket: RemoteSocket) -> None:
+        """Run a connection's queued records in order (a local socket's read loop, remotely)."""
+        try:
+            await self._drain_queue(peer, socket)
+        except Exception:  # crash barrier: never the core's task tree
+            log.exception("connection_crashed", conn_id=socket.conn_id)
+            socket.running = False
+
+    async def _drain_queue(self, peer: Peer, socket: RemoteSocket) -> None:
+        hub = self.hub
+        conn_id = socket.conn_id
+        try:
+            while socket.queue:
+                kind, value = socket.queue.popleft()
+                if kind == wire.CLOSED:
+                    socket.queue.clear()
+                    peer.conns.pop(socket.local, None)
+                    hub.close(conn_id)
+                    return
+                try:
+                    if kind == wire.TEXT:
+                        socket.busy = True
+                        await hub.handle_text(conn_id, value)
+                    else:  # BAD: a frame the gateway found is not a command; answered in order here
+                        val, reason, listener, fields = value
+                        await hub.undecodable(conn_id, codec.Undecodable(val, reason, listener=listener, **fields))
+                except Exception:  # crash barrier: a bug closes this connection only (1011)
+                    log.exception("connection_crashed", conn_id=conn_id)
+                    socket.close(1011, "internal error")
+                finally:
+                    socket.busy = False
+                if not socket.gone:
+                    conn = hub.state.conns.get(conn_id)
+                    peer.out.done(socket.local, conn is not None and conn.authed)
+                    peer.arm()
+        finally:
+            socket.running = False
+
+    def _drop(self, peer: Peer, reason: str, tell: bool = False) -> None:
+        """Forget a gateway: each of its connections is closed in the hub (after the command it
+        is running, if any). `tell`: the gateway is alive, and is told to start over."""
+        if self.peers.get(peer.name) is peer:
+            del self.peers[peer.name]
+        peer.dropped = True
+        log.warning("gateway_dropped", gateway=peer.name, reason=reason, connections=len(peer.conns))
+        for socket in list(peer.conns.values()):
+            if socket.gone:
+                continue
+            socket.gone = True
+            socket.queue.clear()
+            socket.queue.append((wire.CLOSED, None))
+            if not socket.running:
+                socket.running = True
+                assert self._tasks is not None
+                self._tasks.start_soon(self._drain, peer, socket)
+        if tell:  # a last batch of its own, outside the dropped boot's sequence
+            reset = wire.Outbound(epoch=self.epoch, boot=peer.boot, seq=0)
+            reset.reset()
+            peer.unsent.clear()
+            peer.unsent.append(reset.pack())
+            peer.arm()
+        else:
+            peer.unsent.clear()
+        peer.out = wire.Outbound(epoch=self.epoch, boot=peer.boot)
+
+    # ---- outbound -----------------------------------------------------------------------------
+
+    async def _sender(self, peer: Peer) -> None:
+        """Send `peer` its batches in order, one tick's records each; kept across Redis sessions."""
+        link = self.link
+        while True:
+            if not peer.unsent and not peer.out:
+                if peer.dropped:
+                    return
+                await peer.wake.wait()
+                peer.wake = trio.Event()
+                await trio.lowlevel.checkpoint()  # one more tick: the records of this one together
+            if not peer.dropped:
+                peer.take()
+            if len(peer.unsent) > MAX_UNSENT:
+                self._drop(peer, "too_far_behind")
+                return
+            while peer.unsent:
+                await link.xadd(peer.stream, peer.unsent[0])
+                peer.unsent.popleft()
+            if peer.dropped and not peer.out:
+                return

@@ -1,0 +1,201 @@
+"""The connection to Redis, kept up by itself, and the few commands the cluster uses.
+
+The client is coredis (trio through anyio). Measured on this machine against Debian's Redis 7.0 on
+loopback (docs/performance.md, "Scale-out"): coredis and redis-py in a worker thread cost the same
+CPU per XADD (~0.2 ms), but a blocking XREAD in coredis is just a waiting task (cancellable, no
+thread held for ever), so coredis it is. Its own retries are off: a retried XADD could be stored
+twice, so every retry here is ours and carries the batch's sequence number, which the reader uses
+to drop a copy.
+
+`Link.run` connects, runs the role's `session(link)` until Redis fails, then connects again after
+a short pause, for ever; the role keeps whatever must outlive a session. `Link.up` says whether a
+session is running. Each session starts by reading the server's `run_id`: when it changed, Redis
+restarted and lost what it held (the streams, the core's beat), and the role starts over.
+
+`ACTIVITY` counts Redis work in flight in this process: requests waiting for their answer, and
+stream entries added but not yet read by a reader of this process. Only tests look at it (a mock
+clock must not leap while an answer is on its way: tests/clock.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import structlog
+import trio
+
+log = structlog.get_logger("originchats.cluster")
+RECONNECT_MIN, RECONNECT_MAX = 0.1, 2.0  # seconds between attempts, doubling
+STREAM_MAXLEN = 10_000  # entries a stream keeps (about); a reader further behind sees a gap
+
+
+class Activity:
+    """Redis work in flight in this process (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.pending: dict[bytes, int] = {}
+        self.readers: dict[bytes, int] = {}  # streams some task of this process reads
+        self.watch: Callable[[bool], None] | None = None
+
+    def busy(self) -> bool:
+        return self.requests > 0 or any(self.pending.get(s, 0) > 0 for s in self.readers)
+
+    def _changed(self) -> None:
+        if self.watch is not None:
+            self.watch(self.busy())
+
+    def add(self, stream: bytes | None, requests: int = 1) -> None:
+        self.requests += requests
+        if stream is not None:
+            self.pending[stream] = self.pending.get(stream, 0) + 1
+        if self.watch is not None:
+            self._changed()
+
+    def answered(self, stream: bytes | None, stored: bool) -> None:
+        self.requests -= 1
+        if stream is not None and not stored:
+            self.pending[stream] = max(0, self.pending.get(stream, 0) - 1)
+        if self.watch is not None:
+            self._changed()
+
+    def read(self, stream: bytes, n: int) -> None:
+        self.pending[stream] = max(0, self.pending.get(stream, 0) - n)
+        if self.watch is not None:
+            self._changed()
+
+    def reading(self, stream: bytes, on: bool) -> None:
+        self.readers[stream] = self.readers.get(stream, 0) + (1 if on else -1)
+        if self.readers[stream] <= 0:
+            del self.readers[stream]
+        if self.watch is not None:
+            self._changed()
+
+
+ACTIVITY = Activity()
+
+
+def parse_url(url: str) -> tuple[str, int, int]:
+    """(host, port, db) of `redis://HOST[:PORT][/DB]`; ValueError when it is not one."""
+    parts = urlsplit(url)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise ValueError(f"expected redis://HOST:PORT, got {url!r}")
+    db = parts.path.strip("/")
+    return parts.hostname, parts.port or 6379, int(db) if db else 0
+
+
+class RedisDown(Exception):
+    """No session with Redis right now."""
+
+
+@attrs.define(eq=False)
+class Link:
+    url: str
+    name: str  # the client name Redis shows (CLIENT LIST)
+    up: bool = False
+    run_id: str = ""
+    sessions: int = 0
+    _cmd: Any = None  # coredis.Redis for requests
+    _blk: Any = None  # coredis.Redis for blocking reads
+    changed: trio.Event = attrs.Factory(trio.Event)  # set when `up` changes
+
+    def _client(self) -> Any:
+        import coredis
+        from coredis.retry import NoRetryPolicy
+
+        host, port, db = parse_url(self.url)
+        return coredis.Redis(host=host, port=port, db=db, decode_responses=False, connect_timeout=2.0,
+                             retry_policy=NoRetryPolicy(), client_name=self.name, verify_version=False)
+
+    def _set_up(self, up: bool) -> None:
+        self.up = up
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def run(self, session: Callable[[Link, bool], Awaitable[None]],
+                  task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep a session up for ever. `session(link, restarted)` runs while Redis answers;
+        `restarted`: Redis is not the one of the last session (its data is gone). `task_status` is
+        reported at once: the role works (and refuses) while Redis is away."""
+        task_status.started()
+        pause = RECONNECT_MIN
+        while True:
+            try:
+                async with self._client() as cmd, self._client() as blk:
+                    info = await self._call(cmd.info("server"))
+                    run_id = str(info.get("run_id", ""))
+                    restarted = bool(self.run_id) and run_id != self.run_id
+                    self.run_id, self._cmd, self._blk = run_id, cmd, blk
+                    self.sessions += 1
+                    self._set_up(True)
+                    pause = RECONNECT_MIN
+                    if self.sessions == 1 or restarted:
+                        log.info("redis_connected", restarted=restarted)
+                    await session(self, restarted)
+            except Exception as exc:  # Redis went away (or a session failed): connect again
+                if self.up:
+                    log.warning("redis_lost", error=_describe(exc))
+            finally:
+                self._cmd = self._blk = None
+                if self.up:
+                    self._set_up(False)
+            await trio.sleep(pause)
+            pause = min(pause * 2, RECONNECT_MAX)
+
+    async def _call(self, request: Any, stream: bytes | None = None) -> Any:
+        ACTIVITY.add(stream)
+        stored = False
+        try:
+            answer = await request
+            stored = True
+            return answer
+        finally:
+            ACTIVITY.answered(stream, stored)
+
+    def _need(self) -> Any:
+        if self._cmd is None:
+            raise RedisDown()
+        return self._cmd
+
+    async def xadd(self, stream: bytes, blob: bytes) -> None:
+        from coredis.tokens import PureToken
+
+        await self._call(self._need().xadd(stream, {b"b": blob}, trim_strategy=PureToken.MAXLEN,
+                                           threshold=STREAM_MAXLEN, trim_operator=PureToken.APPROXIMATELY), stream)
+
+    async def last_id(self, stream: bytes) -> bytes:
+        """The id of the newest entry of `stream` (reading after it gets only what comes next)."""
+        entries = await self._call(self._need().xrevrange(stream, count=1))
+        return entries[0].identifier if entries else b"0-0"
+
+    async def xread(self, stream: bytes, after: bytes, count: int = 256) -> list[tuple[bytes, bytes]]:
+        """The entries of `stream` after id `after`, waiting for some: [(id, blob)]."""
+        if self._blk is None:
+            raise RedisDown()
+        ACTIVITY.reading(stream, True)
+        try:
+            answer = await self._blk.xread({stream: after}, count=count, block=0)
+        finally:
+            ACTIVITY.reading(stream, False)
+        entries = (answer or {}).get(stream, ())
+        if entries:
+            ACTIVITY.read(stream, len(entries))
+        return [(e.identifier, e.field_values.get(b"b", b"")) for e in entries]
+
+    async def get(self, key: bytes) -> bytes | None:
+        return await self._call(self._need().get(key))
+
+    async def set(self, key: bytes, value: bytes) -> None:
+        await self._call(self._need().set(key, value))
+
+    async def delete(self, key: bytes) -> None:
+        await self._call(self._need().delete([key]))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return _describe(exc.exceptions[0])
+    return f"{type(exc).__name__}: {exc}"[:200]

@@ -1,0 +1,143 @@
+"""The cluster topology for the protocol tests: a real `redis-server` (one per test session, owned by
+the `redis_url` fixture), a core, and two gateways, all three the real `serve()` in this trio run.
+
+`ClusterServer` has the interface of conftest.py's `Server`: `connect()` alternates between the two
+gateways (so the clients of a test talk to each other across gateways), `hub` is the core's, and
+`admin()` reaches the core's admin socket. The core's HTTP listener is a loopback TCP port, where
+the gateways send plain HTTP requests.
+
+A test that needs Redis fails with a clear message when `redis-server` cannot be started; it is
+never skipped (scripts/test installs Debian's redis-server when it is missing).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from originchats.config import ClusterSection, Config
+
+_prefixes = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisProcess:
+    """`redis-server` on a random loopback port, no persistence; `restart()` kills it and starts a
+    new one on the same port (what a Redis restart looks like to the cluster: its data is gone)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+        if self.binary is None:
+            pytest.fail("redis-server is not installed: the cluster tests need Debian's redis-server "
+                        "(apt-get install redis-server; scripts/test installs it when run as root)", pytrace=False)
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        with (self.workdir / "redis.log").open("ab") as errors:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.workdir), "--daemonize", "no", "--loglevel", "warning"],
+                stdout=subprocess.DEVNULL, stderr=errors)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = (self.workdir / "redis.log").read_text(errors="replace")
+                pytest.fail(f"redis-server exited at start ({self.proc.returncode}): {err[-500:]}", pytrace=False)
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        self.stop()
+        pytest.fail(f"redis-server did not answer on port {self.port} within {timeout} s", pytrace=False)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class RoundRobin:
+    """The listener the tests connect through: each `connect()` goes to the next gateway."""
+
+    def __init__(self, listeners: list[Any]) -> None:
+        self.listeners = listeners
+        self._turn = itertools.cycle(range(len(listeners)))
+
+    async def connect(self, ip: str = "local") -> trio.abc.Stream:
+        return await self.listeners[next(self._turn)].connect(ip)
+
+
+def role_config(config: Config, role: str, redis_url: str, prefix: str, **cluster: Any) -> Config:
+    section = attrs.evolve(config.cluster, role=role, redis=redis_url, prefix=prefix, **cluster)
+    if role == "core":  # the gateways' HTTP requests come from loopback, with the client's address
+        network = attrs.evolve(config.network, trusted_proxies=[*config.network.trusted_proxies, "127.0.0.1"])
+        return attrs.evolve(config, cluster=section, network=network)
+    data = Path(config.storage.data_dir).parent / f"gateway-{cluster.get('name', 'gw')}"
+    return attrs.evolve(config, cluster=section, storage=attrs.evolve(config.storage, data_dir=str(data)))
+
+
+@attrs.define
+class Role:
+    config: Config
+    listeners: list[Any]
+    stop: trio.Event = attrs.Factory(trio.Event)
+    stopped: trio.Event = attrs.Factory(trio.Event)
+    hub: Any = None
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        from originchats.server.app import serve
+
+        async def run(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await serve(self.config, listeners=self.listeners, stop=self.stop, task_status=task_status)
+            finally:
+                self.stopped.set()
+
+        self.hub = await nursery.start(run)
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        with trio.fail_after(30):
+            await self.stopped.wait()
+
+
+async def wait_ready(gateway_hub: Any, timeout: float = 30.0) -> None:
+    """Until the gateway works with a core (its first look at the core's beat)."""
+    with trio.fail_after(timeout):
+        while not gateway_hub.node.ready:
+            await trio.sleep(0.01)
+
+
+def unique_prefix() -> str:
+    return f"t{os.getpid()}.{next(_prefixes)}:"
