@@ -98,7 +98,16 @@ class RoundRobin:
         return await self.listeners[next(self._turn)].connect(ip)
 
 
+#: The beats of the protocol tests' cluster. A test that lets a mock clock run for a day would cost
+#: 86,400 rounds of Redis requests with the default one-second beat (minutes of real time), and
+#: these tests are about the protocol across gateways, not about liveness: tests/test_cluster_failures.py
+#: checks the beats, in real time, with the default and shorter ones.
+TEST_BEAT, TEST_DEAD_AFTER = 600.0, 1800.0
+
+
 def role_config(config: Config, role: str, redis_url: str, prefix: str, **cluster: Any) -> Config:
+    cluster.setdefault("beat_seconds", TEST_BEAT)
+    cluster.setdefault("dead_after_seconds", TEST_DEAD_AFTER)
     section = attrs.evolve(config.cluster, role=role, redis=redis_url, prefix=prefix, **cluster)
     if role == "core":  # the gateways' HTTP requests come from loopback, with the client's address
         network = attrs.evolve(config.network, trusted_proxies=[*config.network.trusted_proxies, "127.0.0.1"])

@@ -29,6 +29,7 @@ import trio
 
 log = structlog.get_logger("originchats.cluster")
 RECONNECT_MIN, RECONNECT_MAX = 0.1, 2.0  # seconds between attempts, doubling
+CONNECT_TIMEOUT = 5.0
 STREAM_MAXLEN = 10_000  # entries a stream keeps (about); a reader further behind sees a gap
 
 
@@ -107,8 +108,11 @@ class Link:
         from coredis.retry import NoRetryPolicy
 
         host, port, db = parse_url(self.url)
-        return coredis.Redis(host=host, port=port, db=db, decode_responses=False, connect_timeout=2.0,
-                             retry_policy=NoRetryPolicy(), client_name=self.name, verify_version=False)
+        # no timeouts of coredis's own: the session's connect is bounded here, and a blocking read
+        # waits as long as it must (a dead Redis closes the socket, or the role's beat notices)
+        return coredis.Redis(host=host, port=port, db=db, decode_responses=False, connect_timeout=None,
+                             stream_timeout=None, retry_policy=NoRetryPolicy(), client_name=self.name,
+                             verify_version=False)
 
     def _set_up(self, up: bool) -> None:
         self.up = up
@@ -124,8 +128,14 @@ class Link:
         pause = RECONNECT_MIN
         while True:
             try:
-                async with self._client() as cmd, self._client() as blk:
-                    info = await self._call(cmd.info("server"))
+                async with self._client() as cmd, self._client() as blk:  # they connect on first use
+                    ACTIVITY.add(None)  # connecting: an answer is on its way
+                    try:
+                        with trio.fail_after(CONNECT_TIMEOUT):
+                            info = await cmd.info("server")
+                            await blk.ping()
+                    finally:
+                        ACTIVITY.answered(None, True)
                     run_id = str(info.get("run_id", ""))
                     restarted = bool(self.run_id) and run_id != self.run_id
                     self.run_id, self._cmd, self._blk = run_id, cmd, blk
@@ -138,6 +148,8 @@ class Link:
             except Exception as exc:  # Redis went away (or a session failed): connect again
                 if self.up:
                     log.warning("redis_lost", error=_describe(exc))
+                elif pause == RECONNECT_MIN:  # the first failed attempt in a row
+                    log.warning("redis_unreachable", error=_describe(exc))
             finally:
                 self._cmd = self._blk = None
                 if self.up:
