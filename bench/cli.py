@@ -2,6 +2,8 @@
 
 Every scenario starts the real server (`python -m originchats serve`) on a temporary data directory
 with rate limiting off, pinned to CPU 0 (`taskset -c 0`); this load generator pins itself to CPU 1.
+`fanout --topology core+2gw` (issue 12) starts redis-server, a core and two gateways instead, all four
+pinned to CPU 0 (bench/cluster.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--deflate", action="store_true", help="the clients offer permessage-deflate, as browsers do")
     f.add_argument("--threshold", type=int, default=None, help="[compression] threshold_bytes of the server")
     f.add_argument("--pad", type=int, default=0, help="characters added to each message's content")
+    f.add_argument("--topology", default="all", metavar="all|core+2gw|all,core+2gw",
+                   help="all: one server process (default); core+2gw: redis-server, a core and two gateways "
+                        "(issue 12), the clients spread over the gateways; both (comma): each in turn, "
+                        "with the cluster's ratios and extra latency")
 
     mc = sub.add_parser("metricscost", help="fanout with [metrics] off, then on: server CPU per delivery and the ratio")
     mc.add_argument("-n", type=int, default=1000)

@@ -22,6 +22,7 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from . import common
@@ -124,21 +125,36 @@ class SampledReceiver:
         self.run.add(1)
 
 
-async def _connect_all(port: int, n: int, senders: int, users: int, raw: bool,
+def port_of(ports: list[int], i: int, n: int) -> int:
+    """The port client `i` connects to: receivers 0..n-1 in equal blocks (so the sampled receivers,
+    spread over the join order, are spread over the gateways), senders (n..) in turn."""
+    if len(ports) == 1:
+        return ports[0]
+    if i < n:
+        return ports[i * len(ports) // n]
+    return ports[(i - n) % len(ports)]
+
+
+async def _connect_all(port: int | list[int], n: int, senders: int, users: int, raw: bool,
                        deflate: bool = False) -> tuple[list[WS], list[WS], int]:
+    ports = port if isinstance(port, list) else [port]
+
     async def make(i: int) -> WS:
         if raw:
-            return await open_ws(HOST, port, handshake=False)
-        return await common.connect_login(HOST, port, f"u{i % users}", deflate=deflate)
+            return await open_ws(HOST, ports[0], handshake=False)
+        return await common.connect_login(HOST, port_of(ports, i, n), f"u{i % users}", deflate=deflate)
 
     total = n + senders
     clients, failures = await common.in_batches([lambda i=i: make(i) for i in range(total)], batch=100)
     return clients[:n], clients[n:], failures
 
 
-async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: int, window: int,
+async def run_fanout(port: int | list[int], server_cpu, *, n: int, senders: int, messages: int, window: int,
                      one_at_a_time: int, users: int, raw: bool, sample: int = 4, suffix: bytes = b"",
-                     deflate: bool = False, pad: int = 0, walk: bool = False) -> dict[str, Any]:
+                     deflate: bool = False, pad: int = 0, walk: bool = False,
+                     cpu_parts: Callable[[], dict[str, float]] | None = None) -> dict[str, Any]:
+    """`port`: one server, or a list of gateways (the clients spread evenly, `port_of`);
+    `cpu_parts`: each server-side process's CPU seconds by name, read with `server_cpu`."""
     receivers, sender_ws, failures = await _connect_all(port, n, senders, users, raw, deflate)
     if failures or len(sender_ws) < senders:
         raise RuntimeError(f"{failures} connections failed")
@@ -167,6 +183,7 @@ async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: i
     run.target = total_msgs * n
     run.received = 0
     run.done.clear()
+    parts0 = cpu_parts() if cpu_parts else {}
     cpu0, ccpu0, t0 = server_cpu(), self_cpu(), time.monotonic()
     for s in snd:
         s.go(per_sender, window)
@@ -177,6 +194,7 @@ async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: i
     except asyncio.TimeoutError:
         timed_out = True
     t1, cpu1, ccpu1 = time.monotonic(), server_cpu(), self_cpu()
+    parts1 = cpu_parts() if cpu_parts else {}
     bytes_in = sum(ws.bytes_in for ws in receivers) - bytes0
     secs = t1 - t0
     sat_lat = run.lat
@@ -205,6 +223,12 @@ async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: i
     for ws in receivers + sender_ws:
         ws.close()
     cpu_s = cpu1 - cpu0
+    by_process = {}
+    for name in parts1:
+        spent = parts1[name] - parts0[name]
+        by_process[name] = {"cpu_s": round(spent, 3), "cpu_util": round(spent / secs, 3),
+                            "us_per_delivery": round(spent * 1e6 / deliveries, 3),
+                            "us_per_message": round(spent * 1e6 / total_msgs, 1)}
     return {
         "n": n, "senders": senders, "window": window, "messages": total_msgs, "secs": round(secs, 3),
         "msgs_per_s": round(total_msgs / secs), "deliveries_per_s": round(deliveries / secs),
@@ -219,6 +243,7 @@ async def run_fanout(port: int, server_cpu, *, n: int, senders: int, messages: i
         "client_cpu_util": round((ccpu1 - ccpu0) / secs, 3),
         # bytes the N receivers took in during phase 1, per message each should have got
         "wire_bytes_per_delivery": round(bytes_in / max(1, total_msgs * n), 1), "receivers_deflated": deflated,
+        **({"by_process": by_process} if cpu_parts else {}),
     }
 
 
@@ -253,11 +278,88 @@ def default_messages(n: int) -> int:
     return max(200, min(20_000, 400_000 // max(1, n)))
 
 
+TOPOLOGIES = ("all", "core+2gw")
+TOPOLOGY_MESSAGES = 10  # x default_messages(n) when --topology is given (4,000 at N=1000)
+HOP_TARGET_MS = 5.0  # issue 12: the Redis hop adds at most 5 ms to the broadcast p99
+
+
+def topologies(arg: str | None) -> list[str]:
+    names = [t.strip() for t in (arg or "all").split(",") if t.strip()]
+    for t in names:
+        if t not in TOPOLOGIES:
+            raise ValueError(f"--topology: {t!r} is not one of {', '.join(TOPOLOGIES)}")
+    return names or ["all"]
+
+
 async def fanout(args: Any, *, ceiling: bool = False) -> dict[str, Any]:
+    tops = topologies(getattr(args, "topology", None))
+    if tops == ["all"]:
+        return await fanout_all(args, ceiling=ceiling)
+    if ceiling:
+        raise ValueError("--ceiling runs with --topology all only")
+    if not args.messages:  # several seconds per topology: CPU is read in 10 ms clock ticks per process
+        args = type(args)(**{**vars(args), "messages": TOPOLOGY_MESSAGES * default_messages(args.n)})
+    runs = {t: await (fanout_all(args, by_process=True) if t == "all" else fanout_cluster(args)) for t in tops}
+    if len(runs) == 1:
+        return runs[tops[0]]
+    return compare(args.n, runs)
+
+
+def compare(n: int, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Both topologies of one invocation side by side, with the ratios of the cluster to one process."""
+    one, two = runs["all"], runs["core+2gw"]
+
+    def ratio(key: str) -> float | None:
+        a, b = one.get(key), two.get(key)
+        return round(b / a, 3) if a and b is not None else None
+
+    def extra(key: str) -> float | None:
+        a, b = one.get(key), two.get(key)
+        return round(b - a, 3) if a is not None and b is not None else None
+
+    hop = extra("lat_one_p99_ms")
+    return {
+        "scenario": "fanout-topology", "n": n, "senders": one["senders"], "messages": one["messages"],
+        "topologies": list(runs), "placement": two.get("placement"),
+        "deliveries_per_s_ratio": ratio("deliveries_per_s"),
+        "us_per_delivery_ratio": ratio("server_us_per_delivery"),
+        "redis_hop_p50_ms": extra("lat_one_p50_ms"), "redis_hop_p99_ms": hop,
+        "redis_hop_p99_target_ms": HOP_TARGET_MS, "redis_hop_p99_met": hop is not None and hop <= HOP_TARGET_MS,
+        "saturated_extra_p50_ms": extra("lat_sat_p50_ms"), "saturated_extra_p99_ms": extra("lat_sat_p99_ms"),
+        "ack_one_extra_p50_ms": extra("ack_one_p50_ms"),
+        "loss_total": max(one["loss_total"], two["loss_total"]),
+        "timed_out": one["timed_out"] or two["timed_out"],
+        **runs,
+    }
+
+
+async def fanout_cluster(args: Any) -> dict[str, Any]:
+    """The fan-out against Redis, a core and two gateways (bench/cluster.py), the clients spread
+    evenly over the gateways; CPU is summed over the four processes and reported for each."""
+    from .cluster import PLACEMENT, Cluster
+
+    n = args.n
+    messages = args.messages or default_messages(n)
+    users = min(args.users, n + args.senders)
+    cluster = Cluster(argon2=CHEAP_ARGON2)
+    common.add_users(cluster.core.data_dir, [f"u{i}" for i in range(users)], CHEAP_ARGON2)
+    with cluster:
+        ready = await cluster.ready()
+        r = await run_fanout(cluster.ports, cluster.cpu, n=n, senders=args.senders, messages=messages,
+                             window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=False,
+                             cpu_parts=cluster.cpu_parts)
+        rss = cluster.rss_mib()
+    return {"scenario": "fanout", "topology": "core+2gw", "placement": PLACEMENT, "gateways_ready_s": round(ready, 3),
+            **r, "server_rss_mib": round(sum(rss.values()), 1), "rss_mib_by_process": rss}
+
+
+async def fanout_all(args: Any, *, ceiling: bool = False, by_process: bool = False) -> dict[str, Any]:
     n = args.n
     messages = args.messages or default_messages(n)
     users = min(args.users, n + args.senders)
     out: dict[str, Any] = {"scenario": "ceiling" if ceiling else "fanout"}
+    if by_process:
+        out["topology"] = "all"
     if ceiling:
         import sys
 
@@ -278,7 +380,8 @@ async def fanout(args: Any, *, ceiling: bool = False) -> dict[str, Any]:
         r = await run_fanout(srv.port, srv.cpu, n=n, senders=args.senders, messages=messages,
                              window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=False,
                              deflate=getattr(args, "deflate", False), pad=getattr(args, "pad", 0),
-                             walk=getattr(args, "walk", False))
+                             walk=getattr(args, "walk", False),
+                             cpu_parts=(lambda: {"server": srv.cpu()}) if by_process else None)
         r["server_rss_mib"] = round(srv.rss_kib() / 1024, 1)
         if getattr(args, "metrics", False):
             r["metrics_deliveries"] = scrape_deliveries(srv.port)

@@ -28,7 +28,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     if s in ("fanout", "ceiling"):
         n = r["n"]
-        name = f"{s} N={n} S={r['senders']}"
+        name = f"{s} N={n} S={r['senders']}" + (f" {r['topology']}" if r.get("topology") else "")
         limit = {1000: 8.0, 100: 15.0}.get(n)
         out.append((name, "deliveries/s", r["deliveries_per_s"], "", None))
         out.append((name, "messages/s", r["msgs_per_s"], "", None))
@@ -50,6 +50,27 @@ def rows(r: dict[str, Any]) -> list[Row]:
                         f"{_fmt(c['server_us_per_delivery'])} / {_fmt(c['client_cpu_util'])}", "", None))
             out.append((name, "ours as a fraction of the ceiling", r["fraction_of_ceiling"], "≥ 0.6",
                         r["fraction_of_ceiling"] >= 0.6))
+    elif s == "fanout-topology":
+        name = f"fanout N={r['n']} S={r['senders']}, all vs core+2gw"
+        one, two = r["all"], r["core+2gw"]
+        out.append((name, "deliveries/s (all / core+2gw / ratio)",
+                    f"{_fmt(one['deliveries_per_s'])} / {_fmt(two['deliveries_per_s'])} / "
+                    f"{_fmt(r['deliveries_per_s_ratio'])}", "", None))
+        out.append((name, "µs CPU per delivery, all processes (all / core+2gw / ratio)",
+                    f"{_fmt(one['server_us_per_delivery'])} / {_fmt(two['server_us_per_delivery'])} / "
+                    f"{_fmt(r['us_per_delivery_ratio'])}", "", None))
+        out.append((name, "core+2gw µs CPU per delivery by process",
+                    ", ".join(f"{k} {_fmt(v['us_per_delivery'])}" for k, v in two["by_process"].items()), "", None))
+        out.append((name, "core+2gw CPU by process (share of one core)",
+                    ", ".join(f"{k} {_fmt(v['cpu_util'])}" for k, v in two["by_process"].items()), "", None))
+        for key, label in (("sat", "at saturation"), ("one", "one at a time")):
+            out.append((name, f"broadcast p50 / p99 {label} (ms), all | core+2gw",
+                        f"{_fmt(one[f'lat_{key}_p50_ms'])} / {_fmt(one[f'lat_{key}_p99_ms'])} | "
+                        f"{_fmt(two[f'lat_{key}_p50_ms'])} / {_fmt(two[f'lat_{key}_p99_ms'])}", "", None))
+        hop = r["redis_hop_p99_ms"]
+        out.append((name, "Redis hop: extra broadcast p99 one at a time (ms)", hop,
+                    f"≤ {_fmt(r['redis_hop_p99_target_ms'])}", r["redis_hop_p99_met"]))
+        out.append((name, "lost deliveries", r["loss_total"], "0", r["loss_total"] == 0))
     elif s == "connect":
         n = r["n"]
         name = f"connect N={n}"

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,3 +73,23 @@ def test_a_small_webhook_burst_is_throttled_and_loses_no_accepted_post():
     [r] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert r["scenario"] == "webhooks" and r["accepted"] >= 5 and r["throttled"] > 0
     assert r["accepted"] + r["throttled"] == 60 and r["lost_broadcast"] == r["lost_stored"] == 0
+
+
+def test_fanout_compares_one_process_with_a_core_and_two_gateways(tmp_path):
+    # issue 12: both topologies in one invocation; the cluster's redis-server, core and gateways are
+    # subprocesses of the bench, and every delivery arrives through both gateways
+    md = tmp_path / "perf.md"
+    out = run_bench("--markdown", str(md), "fanout", "-n", "6", "-s", "2", "-m", "200", "--one-at-a-time", "5",
+                    "--topology", "all,core+2gw", timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [r] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert r["scenario"] == "fanout-topology" and r["topologies"] == ["all", "core+2gw"]
+    one, cluster = r["all"], r["core+2gw"]
+    for run in (one, cluster):
+        assert run["messages"] == 200 and run["loss_total"] == 0 and not run["timed_out"]
+        assert run["deliveries_per_s"] > 0 and run["lat_one_p99_ms"] is not None
+    assert set(cluster["by_process"]) == {"redis", "core", "gateway1", "gateway2"}
+    assert set(one["by_process"]) == {"server"}
+    assert cluster["server_cpu_s"] == pytest.approx(sum(p["cpu_s"] for p in cluster["by_process"].values()), abs=0.02)
+    assert r["deliveries_per_s_ratio"] > 0 and r["redis_hop_p99_ms"] is not None
+    assert "all vs core+2gw | Redis hop" in md.read_text()
