@@ -135,28 +135,29 @@ class Outbound:
     boot: int
     seq: int = 0
     records: list[tuple[int, Any, Any]] = attrs.Factory(list)  # (kind, a, b)
-    _last_frame: bytes | None = None
-    _last_locals: array | None = None
+    # the frame the last record carries and its receivers (a broadcast adds one receiver at a time)
+    last_frame: bytes | None = None
+    last_locals: array | None = None
 
     def frame(self, frame: bytes, local: int) -> None:
-        if frame is self._last_frame:  # the same broadcast, one more receiver
-            self._last_locals.append(local)  # type: ignore[union-attr]
+        if frame is self.last_frame:  # the same broadcast, one more receiver
+            self.last_locals.append(local)  # type: ignore[union-attr]
             return
         locals_ = array("I", (local,))
         self.records.append((FRAME, frame, locals_))
-        self._last_frame, self._last_locals = frame, locals_
+        self.last_frame, self.last_locals = frame, locals_
 
     def close(self, local: int, code: int, reason: str) -> None:
         self.records.append((CLOSE, local, (code, reason)))
-        self._last_frame = None
+        self.last_frame = None
 
     def done(self, local: int, logged_in: bool) -> None:
         self.records.append((DONE, local, logged_in))
-        self._last_frame = None
+        self.last_frame = None
 
     def reset(self) -> None:
         self.records.append((RESET, 0, None))
-        self._last_frame = None
+        self.last_frame = None
 
     def __bool__(self) -> bool:
         return bool(self.records)

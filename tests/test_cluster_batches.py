@@ -1,0 +1,50 @@
+"""What the core publishes to the gateways (issue 12): each broadcast once per gateway, with that
+gateway's receivers, never one copy per receiver. Read straight from the real Redis the cluster uses
+(the `<prefix>out:<gateway>` streams keep their entries after the gateways read them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import coredis
+import trio
+
+from originchats.cluster import wire
+from originchats.cluster.redis_link import parse_url
+from tests.conftest import ClusterServer
+
+
+async def frames_sent(redis_url: str, stream: str, needle: bytes) -> list[tuple[bytes, list[int]]]:
+    """(frame, receivers) of every FRAME record the core sent on `stream` that contains `needle`."""
+    host, port, db = parse_url(redis_url)
+    async with coredis.Redis(host=host, port=port, db=db, decode_responses=False) as redis:
+        entries = await redis.xrange(stream.encode())
+    found = []
+    for entry in entries:
+        for kind, frame, receivers in wire.Outbound.unpack(entry.field_values[b"b"]).records:
+            if kind == wire.FRAME and needle in frame:
+                found.append((frame, list(receivers)))
+    return found
+
+
+async def test_a_broadcast_reaches_each_gateway_once_with_its_receivers(nursery: trio.Nursery, config: Any,
+                                                                          redis_url: str) -> None:
+    srv = ClusterServer(nursery=nursery, config=config, redis_url=redis_url)
+    await srv.start()
+    try:
+        clients = [await srv.user(f"member{i}") for i in range(6)]  # connect() alternates gw1, gw2
+        for client in clients:
+            await client.drain()
+        for round_ in range(3):  # several broadcasts in a row: each one its own record
+            text = f"to everyone {round_}"
+            await clients[0].send("message_new", channel="general", content=text, listener="l")
+            for client in clients:
+                await client.expect("message_new", channel="general")
+            # gw1 holds the sender (its own copy is the reply, with its listener) and two others
+            for name, others, replies in (("gw1", 2, 1), ("gw2", 3, 0)):
+                sent = await frames_sent(redis_url, f"{srv.prefix}out:{name}", text.encode())
+                [broadcast] = [receivers for frame, receivers in sent if b'"listener"' not in frame]
+                assert len(broadcast) == len(set(broadcast)) == others
+                assert [len(receivers) for frame, receivers in sent if b'"listener"' in frame] == [1] * replies
+    finally:
+        await srv.shutdown()
