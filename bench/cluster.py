@@ -108,6 +108,8 @@ class Cluster:
         self.redis = RedisServer(Path(self.tmp))
         extra = config or {}
         core_port = free_port()
+        while core_port == self.redis.port:
+            core_port = free_port()
         self.core = RoleServer("core", self.redis.url, argon2=argon2, config={
             **extra,
             # the gateways' HTTP requests come from loopback, carrying the client's address
@@ -115,9 +117,14 @@ class Cluster:
             "cluster": {"advertise": f"127.0.0.1:{core_port}"},
         })
         self.core.port = core_port
+        taken = {self.redis.port, core_port}
         self.gateways = [RoleServer("gateway", self.redis.url, argon2=argon2,
                                     config={**extra, "cluster": {"name": f"gw{i + 1}"}})
                          for i in range(gateways)]
+        for g in self.gateways:  # the ports are only picked here, not held: no two the same
+            while g.port in taken:
+                g.port = free_port()
+            taken.add(g.port)
 
     @property
     def ports(self) -> list[int]:
@@ -155,9 +162,18 @@ class Cluster:
                     break
                 except Exception as exc:  # closed with 1013, or no answer yet
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"gateway on port {port} not ready within {timeout} s: {exc}")
+                        raise RuntimeError(f"gateway on port {port} not ready within {timeout} s: {exc}\n"
+                                           + self.describe()) from None
                     await asyncio.sleep(0.05)
         return time.monotonic() - t0
+
+    def describe(self) -> str:
+        """Which processes still run, and the end of each one's log (when something went wrong)."""
+        lines = []
+        for name, srv in (("core", self.core), *((f"gateway{i + 1}", g) for i, g in enumerate(self.gateways))):
+            state = "running" if srv.proc is not None and srv.proc.poll() is None else f"exited ({srv.proc and srv.proc.returncode})"
+            lines.append(f"--- {name} on port {srv.port}, {state}:\n{srv.log_tail(1500)}")
+        return "\n".join(lines)
 
     def stop(self) -> None:
         try:
