@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--pad", type=int, default=0, help="characters added to each message's content")
     f.add_argument("--topology", default="all", metavar="all|core+2gw|all,core+2gw",
                    help="all: one server process (default); core+2gw: redis-server, a core and two gateways "
-                        "(issue 12), the clients spread over the gateways; both (comma): each in turn, "
-                        "with the cluster's ratios and extra latency")
+                        "(issue 12; core+Ngw: N gateways), the clients spread over the gateways; several "
+                        "(comma): each in turn, with each cluster's ratios to `all` and its extra latency")
 
     mc = sub.add_parser("metricscost", help="fanout with [metrics] off, then on: server CPU per delivery and the ratio")
     mc.add_argument("-n", type=int, default=1000)

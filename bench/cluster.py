@@ -24,14 +24,14 @@ from .server import NICE, SERVER_CPU, Server, can_pin, free_port, proc_cpu, proc
 from .wsclient import open_ws
 
 REDIS = "/usr/bin/redis-server"
-PLACEMENT = f"redis, core and both gateways pinned to CPU {SERVER_CPU} (sharing it), load generator on CPU 1"
+PLACEMENT = f"redis, core and the gateways pinned to CPU {SERVER_CPU} (sharing it), load generator on CPU 1"
 
 
 def redis_binary() -> str:
     found = shutil.which("redis-server") or (REDIS if Path(REDIS).exists() else None)
     if found is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server): "
-                           "--topology core+2gw needs Debian's redis-server")
+                           "--topology core+Ngw needs Debian's redis-server")
     return found
 
 

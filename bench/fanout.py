@@ -19,6 +19,7 @@ the sender sends a text frame shaped and sized like our `message_new` broadcast.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from pathlib import Path
@@ -278,7 +279,7 @@ def default_messages(n: int) -> int:
     return max(200, min(20_000, 400_000 // max(1, n)))
 
 
-TOPOLOGIES = ("all", "core+2gw")
+TOPOLOGY = re.compile(r"core\+([1-9][0-9]?)gw")  # a core and 1..99 gateways
 TOPOLOGY_MESSAGES = 10  # x default_messages(n) when --topology is given (4,000 at N=1000)
 HOP_TARGET_MS = 5.0  # issue 12: the Redis hop adds at most 5 ms to the broadcast p99
 
@@ -286,8 +287,8 @@ HOP_TARGET_MS = 5.0  # issue 12: the Redis hop adds at most 5 ms to the broadcas
 def topologies(arg: str | None) -> list[str]:
     names = [t.strip() for t in (arg or "all").split(",") if t.strip()]
     for t in names:
-        if t not in TOPOLOGIES:
-            raise ValueError(f"--topology: {t!r} is not one of {', '.join(TOPOLOGIES)}")
+        if t != "all" and not TOPOLOGY.fullmatch(t):
+            raise ValueError(f"--topology: {t!r} is neither all nor core+Ngw (core+2gw: a core and two gateways)")
     return names or ["all"]
 
 
@@ -299,15 +300,19 @@ async def fanout(args: Any, *, ceiling: bool = False) -> dict[str, Any]:
         raise ValueError("--ceiling runs with --topology all only")
     if not args.messages:  # several seconds per topology: CPU is read in 10 ms clock ticks per process
         args = type(args)(**{**vars(args), "messages": TOPOLOGY_MESSAGES * default_messages(args.n)})
-    runs = {t: await (fanout_all(args, by_process=True) if t == "all" else fanout_cluster(args)) for t in tops}
-    if len(runs) == 1:
-        return runs[tops[0]]
+    runs = {}
+    for t in tops:
+        if t == "all":
+            runs[t] = await fanout_all(args, by_process=True)
+        else:
+            runs[t] = await fanout_cluster(args, int(TOPOLOGY.fullmatch(t).group(1)))  # type: ignore[union-attr]
+    if len(runs) == 1 or "all" not in runs:
+        return runs[tops[0]] if len(runs) == 1 else {"scenario": "fanout-topologies", "n": args.n, **runs}
     return compare(args.n, runs)
 
 
-def compare(n: int, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Both topologies of one invocation side by side, with the ratios of the cluster to one process."""
-    one, two = runs["all"], runs["core+2gw"]
+def versus(one: dict[str, Any], two: dict[str, Any]) -> dict[str, Any]:
+    """A cluster run against the one-process run of the same invocation."""
 
     def ratio(key: str) -> float | None:
         a, b = one.get(key), two.get(key)
@@ -319,29 +324,42 @@ def compare(n: int, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
     hop = extra("lat_one_p99_ms")
     return {
-        "scenario": "fanout-topology", "n": n, "senders": one["senders"], "messages": one["messages"],
-        "topologies": list(runs), "placement": two.get("placement"),
         "deliveries_per_s_ratio": ratio("deliveries_per_s"),
         "us_per_delivery_ratio": ratio("server_us_per_delivery"),
         "redis_hop_p50_ms": extra("lat_one_p50_ms"), "redis_hop_p99_ms": hop,
         "redis_hop_p99_target_ms": HOP_TARGET_MS, "redis_hop_p99_met": hop is not None and hop <= HOP_TARGET_MS,
         "saturated_extra_p50_ms": extra("lat_sat_p50_ms"), "saturated_extra_p99_ms": extra("lat_sat_p99_ms"),
         "ack_one_extra_p50_ms": extra("ack_one_p50_ms"),
-        "loss_total": max(one["loss_total"], two["loss_total"]),
-        "timed_out": one["timed_out"] or two["timed_out"],
+    }
+
+
+def compare(n: int, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The topologies of one invocation side by side; the ratios at the top are those of the first
+    cluster topology to one process (each cluster run has its own under `vs_all`)."""
+    one = runs["all"]
+    clusters = [t for t in runs if t != "all"]
+    for t in clusters:
+        runs[t]["vs_all"] = versus(one, runs[t])
+    first = runs[clusters[0]]
+    return {
+        "scenario": "fanout-topology", "n": n, "senders": one["senders"], "messages": one["messages"],
+        "topologies": list(runs), "cluster": clusters[0], "placement": first.get("placement"),
+        **first["vs_all"],
+        "loss_total": max(r["loss_total"] for r in runs.values()),
+        "timed_out": any(r["timed_out"] for r in runs.values()),
         **runs,
     }
 
 
-async def fanout_cluster(args: Any) -> dict[str, Any]:
-    """The fan-out against Redis, a core and two gateways (bench/cluster.py), the clients spread
-    evenly over the gateways; CPU is summed over the four processes and reported for each."""
+async def fanout_cluster(args: Any, gateways: int = 2) -> dict[str, Any]:
+    """The fan-out against Redis, a core and `gateways` gateways (bench/cluster.py), the clients
+    spread evenly over the gateways; CPU is summed over the processes and reported for each."""
     from .cluster import PLACEMENT, Cluster
 
     n = args.n
     messages = args.messages or default_messages(n)
     users = min(args.users, n + args.senders)
-    cluster = Cluster(argon2=CHEAP_ARGON2)
+    cluster = Cluster(argon2=CHEAP_ARGON2, gateways=gateways)
     common.add_users(cluster.core.data_dir, [f"u{i}" for i in range(users)], CHEAP_ARGON2)
     with cluster:
         ready = await cluster.ready()
@@ -349,8 +367,12 @@ async def fanout_cluster(args: Any) -> dict[str, Any]:
                              window=args.window, one_at_a_time=args.one_at_a_time, users=users, raw=False,
                              cpu_parts=cluster.cpu_parts)
         rss = cluster.rss_mib()
-    return {"scenario": "fanout", "topology": "core+2gw", "placement": PLACEMENT, "gateways_ready_s": round(ready, 3),
-            **r, "server_rss_mib": round(sum(rss.values()), 1), "rss_mib_by_process": rss}
+    gws = [v for k, v in r["by_process"].items() if k.startswith("gateway")]
+    r["gateways_us_per_delivery"] = round(sum(g["us_per_delivery"] for g in gws), 3)  # all gateways together
+    r["gateways_us_per_message"] = round(sum(g["us_per_message"] for g in gws), 1)
+    return {"scenario": "fanout", "topology": f"core+{gateways}gw", "placement": PLACEMENT,
+            "gateways_ready_s": round(ready, 3), **r, "server_rss_mib": round(sum(rss.values()), 1),
+            "rss_mib_by_process": rss}
 
 
 async def fanout_all(args: Any, *, ceiling: bool = False, by_process: bool = False) -> dict[str, Any]:

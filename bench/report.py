@@ -51,20 +51,21 @@ def rows(r: dict[str, Any]) -> list[Row]:
             out.append((name, "ours as a fraction of the ceiling", r["fraction_of_ceiling"], "≥ 0.6",
                         r["fraction_of_ceiling"] >= 0.6))
     elif s == "fanout-topology":
-        name = f"fanout N={r['n']} S={r['senders']}, all vs core+2gw"
-        one, two = r["all"], r["core+2gw"]
-        out.append((name, "deliveries/s (all / core+2gw / ratio)",
+        cl = r.get("cluster", "core+2gw")
+        name = f"fanout N={r['n']} S={r['senders']}, all vs {cl}"
+        one, two = r["all"], r[cl]
+        out.append((name, f"deliveries/s (all / {cl} / ratio)",
                     f"{_fmt(one['deliveries_per_s'])} / {_fmt(two['deliveries_per_s'])} / "
                     f"{_fmt(r['deliveries_per_s_ratio'])}", "", None))
-        out.append((name, "µs CPU per delivery, all processes (all / core+2gw / ratio)",
+        out.append((name, f"µs CPU per delivery, all processes (all / {cl} / ratio)",
                     f"{_fmt(one['server_us_per_delivery'])} / {_fmt(two['server_us_per_delivery'])} / "
                     f"{_fmt(r['us_per_delivery_ratio'])}", "", None))
-        out.append((name, "core+2gw µs CPU per delivery by process",
+        out.append((name, f"{cl} µs CPU per delivery by process",
                     ", ".join(f"{k} {_fmt(v['us_per_delivery'])}" for k, v in two["by_process"].items()), "", None))
-        out.append((name, "core+2gw CPU by process (share of one core)",
+        out.append((name, f"{cl} CPU by process (share of one core)",
                     ", ".join(f"{k} {_fmt(v['cpu_util'])}" for k, v in two["by_process"].items()), "", None))
         for key, label in (("sat", "at saturation"), ("one", "one at a time")):
-            out.append((name, f"broadcast p50 / p99 {label} (ms), all | core+2gw",
+            out.append((name, f"broadcast p50 / p99 {label} (ms), all | {cl}",
                         f"{_fmt(one[f'lat_{key}_p50_ms'])} / {_fmt(one[f'lat_{key}_p99_ms'])} | "
                         f"{_fmt(two[f'lat_{key}_p50_ms'])} / {_fmt(two[f'lat_{key}_p99_ms'])}", "", None))
         hop = r["redis_hop_p99_ms"]
