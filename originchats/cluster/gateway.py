@@ -32,14 +32,13 @@ import attrs
 import structlog
 import trio
 
-from ..core import packets
+from ..core import packets, texts
 from ..protocol import codec
 from ..server.ws_send import Flusher
 from . import wire
 from .redis_link import Link, RedisDown
 
 log = structlog.get_logger("originchats.cluster")
-UNAVAILABLE = "Server unavailable, try again"
 RESTART_CODE, RESTART_REASON = 1012, "service restart"
 NOT_READY_CODE, NOT_READY_REASON = 1013, "server unavailable, try again later"
 LOOK_AGAIN = 0.25  # seconds between looks for a core while there is none
@@ -92,7 +91,7 @@ class GatewayHub:
         if not node.ready or local not in node.open_here:
             ws = self.sockets.get(local)
             if ws is not None:
-                ws.send_text(codec.encode_reply(packets.error(UNAVAILABLE, req.cmd), req.listener))
+                ws.send_text(codec.encode_reply(packets.error(texts.SERVER_UNAVAILABLE, req.cmd), req.listener))
             return
         node.batch.text(local, text)
         await node.sent_wait(local)

@@ -19,13 +19,14 @@ import h11
 import structlog
 import trio
 
+from ..core import texts
 from ..server.httpio import HttpError
 
 log = structlog.get_logger("originchats.cluster")
 CONNECT_TIMEOUT = 5.0
 HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
                  b"upgrade", b"x-forwarded-for", b"content-length", b"expect"))
-UNAVAILABLE = {"error": "Server unavailable, try again"}
+UNAVAILABLE = {"error": texts.SERVER_UNAVAILABLE}
 
 Connector = Callable[[], Awaitable[trio.abc.Stream]]
 
@@ -77,9 +78,12 @@ async def _pump_body(ex: Any, stream: trio.abc.Stream, inner: h11.Connection, fa
             if data:
                 await stream.send_all(inner.send(h11.Data(data=data)) or b"")
         await stream.send_all(inner.send(h11.EndOfMessage()) or b"")
-    except HttpError as exc:  # the client stalled or went away mid-body: the core is not waited for
-        failure.append(exc)
-        await stream.aclose()
+    except HttpError as exc:  # the client stalled or went away mid-body: so does the body to the core,
+        failure.append(exc)     # which answers it (after dropping what it had taken) as on one process
+        try:
+            await stream.send_eof()  # type: ignore[attr-defined]
+        except (AttributeError, trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.aclose()
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # the core stopped reading (it answered early): its answer is being relayed
 
