@@ -25,7 +25,7 @@ import attrs
 import pytest
 import trio
 
-from originchats.config import ClusterSection, Config
+from originchats.config import Config
 
 _prefixes = itertools.count(1)
 

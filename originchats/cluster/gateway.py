@@ -36,7 +36,7 @@ from ..core import packets, texts
 from ..protocol import codec
 from ..server.ws_send import Flusher
 from . import wire
-from .redis_link import Link, RedisDown
+from .redis_link import Link
 
 log = structlog.get_logger("originchats.cluster")
 RESTART_CODE, RESTART_REASON = 1012, "service restart"
@@ -325,9 +325,6 @@ class GatewayNode:
                 self.batch = self._fresh()
             else:
                 self.batch = self._fresh()
-            while self.unsent:
-                try:
-                    await link.xadd(self.prefix + b"in", self.unsent[0])
-                except RedisDown:
-                    raise
+            while self.unsent:  # a failed send ends the session: the batch is sent again in the next
+                await link.xadd(self.prefix + b"in", self.unsent[0])  # one (the core drops a copy)
                 self.unsent.pop(0)
