@@ -266,6 +266,10 @@ class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
         await self._send.send(server)
         return client
 
+    async def hand(self, server_end: trio.abc.Stream) -> None:
+        """Give the server the server end of a stream pair the test made (any stream kind)."""
+        await self._send.send(server_end)
+
     async def accept(self) -> trio.abc.Stream:
         try:
             return await self._recv.receive()

@@ -25,7 +25,7 @@ import attrs
 import pytest
 import trio
 
-from originchats.config import ClusterSection, Config
+from originchats.config import Config
 
 _prefixes = itertools.count(1)
 
@@ -94,8 +94,15 @@ class RoundRobin:
         self.listeners = listeners
         self._turn = itertools.cycle(range(len(listeners)))
 
+    def pin(self, index: int | None) -> None:
+        """Send every connection to gateway `index` (None: alternate again)."""
+        self._turn = itertools.cycle(range(len(self.listeners)) if index is None else (index,))
+
     async def connect(self, ip: str = "local") -> trio.abc.Stream:
         return await self.listeners[next(self._turn)].connect(ip)
+
+    async def hand(self, server_end: trio.abc.Stream) -> None:
+        await self.listeners[next(self._turn)].hand(server_end)
 
 
 #: The beats of the protocol tests' cluster. A test that lets a mock clock run for a day would cost
@@ -143,10 +150,34 @@ class Role:
 
 async def wait_ready(gateway_hub: Any, timeout: float = 30.0) -> None:
     """Until the gateway works with a core (its first look at the core's beat)."""
-    with trio.fail_after(timeout):
-        while not gateway_hub.node.ready:
-            await trio.sleep(0.01)
+    with trio.fail_after(timeout):  # no time passes meanwhile (tests count intervals from their start)
+        await gateway_hub.node.found.wait()
 
 
 def unique_prefix() -> str:
     return f"t{os.getpid()}.{next(_prefixes)}:"
+
+
+async def hold_while_redis_busy(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Stay runnable while an answer from Redis is on its way (cluster/redis_link.py `ACTIVITY`), so
+    that `trio.testing.wait_all_tasks_blocked()`, which the tests use to let the server finish what
+    a request started, waits for the Redis hops too, as it waits for the server's own tasks."""
+    from originchats.cluster.redis_link import ACTIVITY
+
+    wake = trio.Event()
+
+    def changed(busy: bool) -> None:
+        if busy:
+            wake.set()
+
+    ACTIVITY.pending.clear()
+    ACTIVITY.also = changed
+    task_status.started()
+    try:
+        while True:
+            await wake.wait()
+            wake = trio.Event()
+            while ACTIVITY.busy():
+                await trio.lowlevel.cancel_shielded_checkpoint()
+    finally:
+        ACTIVITY.also = None

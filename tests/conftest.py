@@ -9,6 +9,7 @@ grants the owner role through the operator path.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from originchats.config import (AuthSection, Config, CrackedSection, HeartbeatSe
 from originchats.server.app import serve
 from tests.client import Client, MemoryListener, _Threads, sign_in
 from tests.clock import autojump_clock  # noqa: F401  (thread-aware; replaces pytest-trio's fixture)
-from tests.cluster import RedisProcess, Role, RoundRobin, role_config, unique_prefix, wait_ready
+from tests.cluster import (RedisProcess, Role, RoundRobin, hold_while_redis_busy, role_config, unique_prefix,
+                           wait_ready)
 
 #: the topologies every test of the `server` fixture runs against: the whole server in one process,
 #: and a core with two gateways talking through a real Redis (tests/cluster.py). ORIGINCHATS_TOPOLOGIES
@@ -116,17 +118,19 @@ class ClusterServer(Server):
     gateways: list[Role] = attrs.Factory(list)
 
     async def start(self) -> None:
-        core_listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
-        port = core_listener.socket.getsockname()[1]
-        core = Role(role_config(self.config, "core", self.redis_url, self.prefix, advertise=f"127.0.0.1:{port}"),
-                    [core_listener])
+        await self.nursery.start(hold_while_redis_busy)
+        core_listener = MemoryListener()  # the gateways' HTTP requests come in here
+        core = Role(role_config(self.config, "core", self.redis_url, self.prefix), [core_listener])
         await core.start(self.nursery)
+        with trio.fail_after(30):  # no time passes meanwhile (tests count intervals from their start)
+            await core.hub.cluster.announced.wait()
         gateways = [Role(role_config(self.config, "gateway", self.redis_url, self.prefix, name=f"gw{i}"),
                          [MemoryListener()]) for i in (1, 2)]
         for gateway in gateways:
             await gateway.start(self.nursery)
         for gateway in gateways:
             await wait_ready(gateway.hub)
+            gateway.hub.node.core_http_connector = partial(core_listener.connect, "127.0.0.1")
         self.roles = [core, *gateways]
         self.hub = core.hub
         self.listener = RoundRobin([g.listeners[0] for g in gateways])  # type: ignore[assignment]
@@ -169,6 +173,8 @@ async def server(nursery: trio.Nursery, config: Config, request: pytest.FixtureR
     else:
         srv = ClusterServer(nursery=nursery, config=config, redis_url=request.getfixturevalue("redis_url"))
     await srv.start()
+    if request.param != "all" and request.node.get_closest_marker("one_gateway"):
+        srv.listener.pin(0)
     yield srv
     if not srv.stopped.is_set():
         await srv.shutdown()

@@ -257,6 +257,7 @@ async def read_close_code(stream: trio.abc.Stream) -> int | None:
     return None
 
 
+@pytest.mark.one_gateway  # the input budget is per process: per gateway in a cluster
 @pytest.mark.parametrize("config", [{"limits": LimitsSection(max_frame_size=64 * 1024,
                                                                max_buffered_input=64 * 1024)}], indirect=True)
 async def test_a_half_sent_compressed_message_is_charged_to_the_input_budget(server):

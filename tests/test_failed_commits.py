@@ -89,6 +89,7 @@ async def make_world(server) -> World:  # type: ignore[no-untyped-def]
     await boss.send("channel_create", name="side", type="text")
     await boss.send("role_create", name="helper", self_assignable=True)
     await boss.send("user_ban", user=LOCAL + "eve")
+    await settle()  # the role exists before carl asks for it (through another gateway in a cluster)
     await carl.send("self_role_add", role="helper")
     await bob.send("message_new", channel="general", content="hello", listener="m")
     await settle()

@@ -61,7 +61,7 @@ class RawClient:
 
 async def raw_client(server, stream_pair=trio.testing.memory_stream_pair) -> RawClient:
     client_end, server_end = stream_pair()
-    await server.listener._send.send(server_end)  # what MemoryListener.connect does, any stream kind
+    await server.listener.hand(server_end)  # what MemoryListener.connect does, any stream kind
     raw = RawClient(client_end)
     await raw.open()
     return raw

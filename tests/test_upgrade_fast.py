@@ -159,7 +159,7 @@ async def test_the_101_leaves_with_the_handshake_in_one_write(server, request_by
         await send_all(data)
 
     server_end.send_all = recorded  # type: ignore[method-assign]
-    await server.listener._send.send(server_end)
+    await server.listener.hand(server_end)
     await client.send_all(request_bytes)
     got = await read_until(client, b'"cmd":"handshake"')
     assert got[:got.index(b"\r\n\r\n") + 4] == h11_answer(request_bytes)

@@ -38,7 +38,7 @@ import structlog
 import trio
 
 from ..protocol import codec
-from ..server.ws_send import encode_text
+from ..server.ws_send import compressed_frame, encode_text, text_frame
 from . import wire
 from .redis_link import Link
 
@@ -56,8 +56,10 @@ class RemoteSocket:
     queue: deque = attrs.Factory(deque)  # (kind, value) records waiting to run
     running: bool = False
     gone: bool = False  # closed in the hub (or about to be)
+    # server/deflate.py `Deflate` when the client negotiated permessage-deflate at its gateway: the
+    # sink compresses a big broadcast once, here, as on one process (and /metrics counts it)
+    deflate: Any = None
     last_seen = math.inf  # the gateway runs the heartbeat of its sockets
-    deflate = None  # the gateway sends frames as they come (uncompressed is always allowed)
     too_slow: bool = False
     busy: bool = False
 
@@ -73,7 +75,12 @@ class RemoteSocket:
                 self.peer.arm()
 
     def send_text(self, text: str) -> None:
-        self.push(encode_text(text))
+        deflate = self.deflate
+        if deflate is None:
+            self.push(encode_text(text))
+            return
+        data = text.encode("utf-8", "replace")
+        self.push(compressed_frame(deflate, data) if len(data) >= deflate.threshold else text_frame(data))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if not self.gone:
@@ -131,6 +138,7 @@ class CoreNode:
     peers: dict[str, Peer] = attrs.Factory(dict)
     after: bytes = b""  # the id of the last inbound entry read ("" : start at the stream's end)
     beats: int = 0
+    announced: trio.Event = attrs.Factory(trio.Event)  # set once gateways can find this core
     _tasks: trio.Nursery | None = None
 
     @property
@@ -173,6 +181,7 @@ class CoreNode:
     async def _announce(self) -> None:
         self.beats += 1
         await self.link.set(self.prefix + b"core", f"{self.epoch} {self.advertise} {self.beats}".encode())
+        self.announced.set()
 
     async def _beats(self) -> None:
         while True:
@@ -220,9 +229,10 @@ class CoreNode:
         if kind == wire.OPEN:
             if local in peer.conns:
                 return
-            socket = RemoteSocket(peer=peer, local=local)
+            ip, deflate = value
+            socket = RemoteSocket(peer=peer, local=local, deflate=hub.sink.deflate if deflate else None)
             peer.conns[local] = socket
-            socket.conn_id = hub.open(socket, value)
+            socket.conn_id = hub.open(socket, ip)
             return
         socket = peer.conns.get(local)
         if socket is None or socket.gone:

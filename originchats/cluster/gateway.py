@@ -32,16 +32,16 @@ import attrs
 import structlog
 import trio
 
-from ..core import packets
+from ..core import packets, texts
 from ..protocol import codec
 from ..server.ws_send import Flusher
 from . import wire
-from .redis_link import Link, RedisDown
+from .redis_link import Link
 
 log = structlog.get_logger("originchats.cluster")
-UNAVAILABLE = "Server unavailable, try again"
 RESTART_CODE, RESTART_REASON = 1012, "service restart"
 NOT_READY_CODE, NOT_READY_REASON = 1013, "server unavailable, try again later"
+LOOK_AGAIN = 0.25  # seconds between looks for a core while there is none
 
 
 @attrs.define(eq=False)
@@ -66,7 +66,7 @@ class GatewayHub:
         if not self.node.ready:
             ws.close(NOT_READY_CODE, NOT_READY_REASON)
         else:
-            self.node.opened(local, ip)
+            self.node.opened(local, ip, ws.deflate is not None)
         return local
 
     def close(self, local: int) -> None:
@@ -91,7 +91,7 @@ class GatewayHub:
         if not node.ready or local not in node.open_here:
             ws = self.sockets.get(local)
             if ws is not None:
-                ws.send_text(codec.encode_reply(packets.error(UNAVAILABLE, req.cmd), req.listener))
+                ws.send_text(codec.encode_reply(packets.error(texts.SERVER_UNAVAILABLE, req.cmd), req.listener))
             return
         node.batch.text(local, text)
         await node.sent_wait(local)
@@ -103,9 +103,17 @@ class GatewayHub:
         return local in self.node.logged
 
     async def serve_http(self, ex: Any, target: bytes) -> None:
+        from ..server import http
         from .http_proxy import forward
 
-        await forward(ex, target, self.node.core_http)
+        if target.split(b"?", 1)[0] == b"/" and b"websocket" in ex.headers.get(b"upgrade", b"").lower():
+            await http.dispatch(ex, target)  # a broken upgrade: its 400 needs no chat state
+            return
+        await forward(ex, target, self.node.connect_core_http())
+
+    #: the client's greeting (handshake) comes from the core: the upgrade's 101 waits for it, and
+    #: both leave in one write (server/ws_send.py `preface`)
+    greets_later = True
 
 
 @attrs.define(eq=False)
@@ -134,10 +142,19 @@ class GatewayNode:
     _last_beat: bytes | None = None
     _beat_changed: float = -math.inf
     resets: int = 0
+    found: trio.Event = attrs.Factory(trio.Event)  # set once this gateway first works with a core
+    # how HTTP requests reach the core: None, a TCP connection to the address it advertises (tests
+    # give an in-memory one)
+    core_http_connector: Any = None
 
     def __attrs_post_init__(self) -> None:
         self.hub = GatewayHub(node=self)
         self._new_boot()
+
+    def connect_core_http(self) -> Any:
+        from .http_proxy import tcp_connector
+
+        return self.core_http_connector or tcp_connector(self.core_http)
 
     @property
     def ready(self) -> bool:
@@ -172,8 +189,8 @@ class GatewayNode:
 
     # ---- what the sockets do ------------------------------------------------------------------
 
-    def opened(self, local: int, ip: str) -> None:
-        self.batch.open(local, ip)
+    def opened(self, local: int, ip: str, deflate: bool = False) -> None:
+        self.batch.open(local, ip, deflate)
         self.open_here.add(local)
         self.wake.set()
 
@@ -243,7 +260,9 @@ class GatewayNode:
                 self.epoch = 0
                 self.reset("core_silent")
             self.core_ok = alive
-            await trio.sleep(self.beat)
+            if self.ready:
+                self.found.set()
+            await trio.sleep(self.beat if alive else min(self.beat, LOOK_AGAIN))
 
     def _take(self, batch: wire.Outbound) -> None:
         if batch.boot != self.boot or batch.epoch != self.epoch:
@@ -306,9 +325,6 @@ class GatewayNode:
                 self.batch = self._fresh()
             else:
                 self.batch = self._fresh()
-            while self.unsent:
-                try:
-                    await link.xadd(self.prefix + b"in", self.unsent[0])
-                except RedisDown:
-                    raise
+            while self.unsent:  # a failed send ends the session: the batch is sent again in the next
+                await link.xadd(self.prefix + b"in", self.unsent[0])  # one (the core drops a copy)
                 self.unsent.pop(0)

@@ -40,39 +40,43 @@ class Activity:
         self.requests = 0
         self.pending: dict[bytes, int] = {}
         self.readers: dict[bytes, int] = {}  # streams some task of this process reads
-        self.watch: Callable[[bool], None] | None = None
+        self.watch: Callable[[bool], None] | None = None  # told `busy()` after each change
+        self.also: Callable[[bool], None] | None = None  # a second watcher (tests: clock and waiter)
 
     def busy(self) -> bool:
         return self.requests > 0 or any(self.pending.get(s, 0) > 0 for s in self.readers)
 
     def _changed(self) -> None:
+        busy = self.busy()
         if self.watch is not None:
-            self.watch(self.busy())
+            self.watch(busy)
+        if self.also is not None:
+            self.also(busy)
 
     def add(self, stream: bytes | None, requests: int = 1) -> None:
         self.requests += requests
         if stream is not None:
             self.pending[stream] = self.pending.get(stream, 0) + 1
-        if self.watch is not None:
+        if self.watch is not None or self.also is not None:
             self._changed()
 
     def answered(self, stream: bytes | None, stored: bool) -> None:
         self.requests -= 1
         if stream is not None and not stored:
             self.pending[stream] = max(0, self.pending.get(stream, 0) - 1)
-        if self.watch is not None:
+        if self.watch is not None or self.also is not None:
             self._changed()
 
     def read(self, stream: bytes, n: int) -> None:
         self.pending[stream] = max(0, self.pending.get(stream, 0) - n)
-        if self.watch is not None:
+        if self.watch is not None or self.also is not None:
             self._changed()
 
     def reading(self, stream: bytes, on: bool) -> None:
         self.readers[stream] = self.readers.get(stream, 0) + (1 if on else -1)
         if self.readers[stream] <= 0:
             del self.readers[stream]
-        if self.watch is not None:
+        if self.watch is not None or self.also is not None:
             self._changed()
 
 
@@ -179,8 +183,10 @@ class Link:
                                            threshold=STREAM_MAXLEN, trim_operator=PureToken.APPROXIMATELY), stream)
 
     async def last_id(self, stream: bytes) -> bytes:
-        """The id of the newest entry of `stream` (reading after it gets only what comes next)."""
+        """The id of the newest entry of `stream`, where its reader starts: it gets only what comes
+        next (what is older, none of this process's readers will read)."""
         entries = await self._call(self._need().xrevrange(stream, count=1))
+        ACTIVITY.pending[stream] = 0
         return entries[0].identifier if entries else b"0-0"
 
     async def xread(self, stream: bytes, after: bytes, count: int = 256) -> list[tuple[bytes, bytes]]:

@@ -31,7 +31,7 @@ _U32 = struct.Struct("<I")
 _U32x2 = struct.Struct("<II")
 _CLOSE = struct.Struct("<IHH")  # local, code, len(reason)
 _DONE = struct.Struct("<IB")  # local, logged in
-_OPEN = struct.Struct("<IH")  # local, len(ip)
+_OPEN = struct.Struct("<IBH")  # local, permessage-deflate negotiated, len(ip)
 
 # inbound record kinds
 OPEN, TEXT, BAD, CLOSED = b"O"[0], b"M"[0], b"U"[0], b"X"[0]
@@ -45,7 +45,8 @@ class WireError(ValueError):
 
 @attrs.define(eq=False)
 class Inbound:
-    """What one gateway's sockets did, in order: opened (with the client's address), sent a text
+    """What one gateway's sockets did, in order: opened (with the client's address and whether it
+    negotiated permessage-deflate: the core compresses a big frame once, as on one process), sent a text
     frame, sent one that is not a command (`BAD`: the error to answer, decided at the gateway), closed."""
 
     gateway: str
@@ -54,8 +55,8 @@ class Inbound:
     seq: int
     records: list[tuple[int, int, Any]] = attrs.Factory(list)  # (kind, local, value)
 
-    def open(self, local: int, ip: str) -> None:
-        self.records.append((OPEN, local, ip))
+    def open(self, local: int, ip: str, deflate: bool = False) -> None:
+        self.records.append((OPEN, local, (ip, deflate)))
 
     def text(self, local: int, text: str) -> None:
         self.records.append((TEXT, local, text))
@@ -74,8 +75,8 @@ class Inbound:
                 data = value.encode("utf-8", "surrogatepass")
                 out += [bytes((kind,)), _U32x2.pack(local, len(data)), data]
             elif kind == OPEN:
-                ip = value.encode()
-                out += [bytes((kind,)), _OPEN.pack(local, len(ip)), ip]
+                ip = value[0].encode()
+                out += [bytes((kind,)), _OPEN.pack(local, 1 if value[1] else 0, len(ip)), ip]
             elif kind == BAD:
                 data = json.dumps(value, default=str).encode()
                 out += [bytes((kind,)), _U32x2.pack(local, len(data)), data]
@@ -103,9 +104,9 @@ class Inbound:
                     records.append((kind, local, blob[at:at + length].decode("utf-8", "surrogatepass")))
                     at += length
                 elif kind == OPEN:
-                    local, length = _OPEN.unpack_from(blob, at)
-                    at += 6
-                    records.append((kind, local, blob[at:at + length].decode()))
+                    local, deflate, length = _OPEN.unpack_from(blob, at)
+                    at += _OPEN.size
+                    records.append((kind, local, (blob[at:at + length].decode(), bool(deflate))))
                     at += length
                 elif kind == BAD:
                     local, length = _U32x2.unpack_from(blob, at)

@@ -311,7 +311,7 @@ async def _run_websocket(stream: trio.abc.Stream, hub: Hub, response: bytes, tra
     ws = WebSocket(stream, trailing=trailing, limits=guards.input, budget=guards.budget, logins=guards.logins,
                    deflate=deflate)
     conn_id = hub.open(ws, ip)
-    ws.preface(response)  # the 101 goes out with the handshake that `open` queued, in one write
+    ws.preface(response, hub.greets_later)  # the 101 goes out with the handshake, in one write
     bound.conn_id = conn_id
     bound.info("connection_opened")
     try:

@@ -133,6 +133,8 @@ class Hub:
         self.sink.reply(conn_id, packets.error(exc.val, None), exc.listener, None)
         self.sink.rejected(conn_id, True, {"reason": exc.reason, **exc.fields})
 
+    greets_later = False  # `open` queues the handshake itself (cluster/gateway.py: not there)
+
     def busy(self, conn_id: int) -> bool:
         """Whether a command of the socket is still under way once `handle_text` returned (never
         here; a gateway's commands are, until the core is through: cluster/gateway.py)."""

@@ -240,12 +240,13 @@ class FrameSender:
         if not self._dirty:  # else it is already listed for this tick's flush
             self._kick()
 
-    def preface(self, data: bytes) -> None:
+    def preface(self, data: bytes, wait: bool = False) -> None:
         """Put `data` (the upgrade's `101` response) before everything queued so far, before any of
-        it was written: the response and the handshake frame leave in one `write`."""
+        it was written: the response and the handshake frame leave in one `write`. `wait`: the
+        handshake is not queued yet (a gateway's, from the core): `data` leaves with it."""
         self._queue.insert(0, data)
         self._queued_bytes += len(data)
-        if not self._dirty and not self._woken:
+        if not wait and not self._dirty and not self._woken:
             self._kick()
 
     def send_text(self, text: str) -> None:

@@ -38,7 +38,8 @@ from .webhooks import *  # noqa: F403
 #: (`Embed <i>: <detail>`). Every other entry is checked against the protocol's spelling.
 UNDOCUMENTED = frozenset({
     # frames, the dispatcher, failed commits
-    "INVALID_JSON", "NOT_AN_OBJECT", "CMD_NOT_A_STRING", "FAILED_TO_SAVE", "wrong_type", "expected_string_array",
+    "INVALID_JSON", "NOT_AN_OBJECT", "CMD_NOT_A_STRING", "FAILED_TO_SAVE", "SERVER_UNAVAILABLE", "wrong_type",
+    "expected_string_array",
     # login limits, session tokens, accounts
     "AUTH_BUSY", "LOGIN_LOCKED", "REGISTRATIONS_LIMITED", "ROTUR_UNAVAILABLE", "TOKEN_REQUIRED", "INVALID_TOKEN",
     "rotur_name_too_long", "PASSWORDS_REQUIRED", "PASSWORD_CHANGED_MEANWHILE",

@@ -9,6 +9,8 @@ INVALID_JSON = "Invalid JSON"
 NOT_AN_OBJECT = "Invalid message format: expected a JSON object"
 CMD_NOT_A_STRING = "Invalid field 'cmd': expected string"
 FAILED_TO_SAVE = "Failed to save changes"
+#: a cluster's gateway that cannot reach the core (Redis or the core away): the command was not run
+SERVER_UNAVAILABLE = "Server unavailable, try again"
 
 
 def unknown_command(cmd: str | None) -> str:
