@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--sources", type=int, default=0,
                    help="client addresses 127.0.0.1.. to connect from (0: one per 10,000 connections; "
                         "each address has ~28,000 ephemeral ports)")
+    k.add_argument("--topology", default="all", metavar="all|core+2gw",
+                   help="all: one server process (default); core+Ngw: redis-server, a core and N gateways "
+                        "(issue 12), the connections spread over the gateways; RSS and CPU per connection of each")
 
     lg = sub.add_parser("logins", help="password-login storm (default argon2id): others' broadcast latency; token reconnects")
     lg.add_argument("--in-flight", type=int, default=50, help="logins kept in flight during the storm")

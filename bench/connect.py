@@ -27,6 +27,9 @@ HOST = "127.0.0.1"
 
 
 async def connect(args: Any, n: int) -> dict[str, Any]:
+    topology = getattr(args, "topology", "all") or "all"
+    if topology != "all":
+        return await connect_cluster(args, n, topology)
     users = min(args.users, n)
     sources = getattr(args, "sources", 0) or max(1, -(-n // 10_000))
     nofile = raise_nofile()
@@ -39,14 +42,7 @@ async def connect(args: Any, n: int) -> dict[str, Any]:
         await asyncio.sleep(0.5)
         rss0 = srv.rss_kib()
         cpu0, ccpu0, t0 = srv.cpu(), self_cpu(), time.monotonic()
-
-        async def one(i: int):
-            source = f"127.0.0.{1 + i % sources}" if sources > 1 else None  # one: as the kernel picks
-            ws = await common.connect_login(HOST, srv.port, f"u{i % users}", source=source)
-            ws.counting()
-            return ws
-
-        clients, failures = await common.in_batches([lambda i=i: one(i) for i in range(n)], batch=250)
+        clients, failures = await _open(n, [srv.port], users, sources)
         secs = time.monotonic() - t0
         cpu1, ccpu1 = srv.cpu(), self_cpu()
         await common.quiet(clients, settle=0.5)
@@ -64,4 +60,63 @@ async def connect(args: Any, n: int) -> dict[str, Any]:
         "rss_per_conn_kb": round((rss1 - rss0) / held, 2),  # KiB, as ps and /proc show,
         "server_cpu_ms_per_conn": round((cpu1 - cpu0) * 1000 / held, 3),
         "client_cpu_util": round((ccpu1 - ccpu0) / secs, 3),
+    }
+
+
+async def _open(n: int, ports: list[int], users: int, sources: int) -> tuple[list[Any], int]:
+    async def one(i: int):
+        source = f"127.0.0.{1 + i % sources}" if sources > 1 else None  # one: as the kernel picks
+        ws = await common.connect_login(HOST, ports[i % len(ports)], f"u{i % users}", source=source)
+        ws.counting()
+        return ws
+
+    return await common.in_batches([lambda i=i: one(i) for i in range(n)], batch=250)
+
+
+async def connect_cluster(args: Any, n: int, topology: str) -> dict[str, Any]:
+    """The same through a core and gateways (bench/cluster.py, issue 12), the connections spread
+    over the gateways in turn: RSS and CPU per connection of each process (the core keeps each
+    connection's state, a gateway its socket)."""
+    from .cluster import PLACEMENT, Cluster
+    from .fanout import TOPOLOGY
+
+    match = TOPOLOGY.fullmatch(topology)
+    if match is None:
+        raise ValueError(f"--topology: {topology!r} is neither all nor core+Ngw")
+    users = min(args.users, n)
+    sources = getattr(args, "sources", 0) or max(1, -(-n // 10_000))
+    nofile = raise_nofile()
+    cluster = Cluster(argon2=CHEAP_ARGON2, gateways=int(match.group(1)))
+    common.add_users(cluster.core.data_dir, [f"u{i}" for i in range(users)], CHEAP_ARGON2)
+    with cluster:
+        await cluster.ready()
+        for port in cluster.ports:  # warm up each process, as above
+            ws = await common.connect_login(HOST, port, "u0")
+            ws.close()
+        await asyncio.sleep(0.5)
+        rss0, cpu0, t0 = cluster.rss_mib(), cluster.cpu_parts(), time.monotonic()
+        clients, failures = await _open(n, cluster.ports, users, sources)
+        secs = time.monotonic() - t0
+        cpu1 = cluster.cpu_parts()
+        await common.quiet(clients, settle=0.5)
+        await asyncio.sleep(1.0)
+        rss1 = cluster.rss_mib()
+        alive = sum(1 for c in clients if not c.closed)
+        for c in clients:
+            c.close()
+    held = max(1, len(clients))
+    gateways = len(cluster.ports)
+    by_process = {}
+    for name in rss1:
+        mine = held if name in ("core", "redis") else held / gateways  # a gateway holds its share
+        by_process[name] = {"rss_before_mib": rss0[name], "rss_after_mib": rss1[name],
+                            "rss_per_conn_kb": round((rss1[name] - rss0[name]) * 1024 / mine, 2),
+                            "cpu_ms_per_conn": round((cpu1[name] - cpu0[name]) * 1000 / mine, 3)}
+    return {
+        "scenario": "connect", "topology": topology, "placement": PLACEMENT, "n": n, "users": users,
+        "sources": sources, "nofile": nofile, "secs": round(secs, 2), "failures": failures, "held": alive,
+        "connects_per_s": round(len(clients) / secs),
+        "rss_per_conn_kb": round(sum((rss1[k] - rss0[k]) * 1024 for k in rss1) / held, 2),  # all processes
+        "server_cpu_ms_per_conn": round(sum(cpu1[k] - cpu0[k] for k in cpu1) * 1000 / held, 3),
+        "by_process": by_process,
     }

@@ -93,3 +93,11 @@ def test_fanout_compares_one_process_with_a_core_and_two_gateways(tmp_path):
     assert cluster["server_cpu_s"] == pytest.approx(sum(p["cpu_s"] for p in cluster["by_process"].values()), abs=0.02)
     assert r["deliveries_per_s_ratio"] > 0 and r["redis_hop_p99_ms"] is not None
     assert "all vs core+2gw | Redis hop" in md.read_text()
+
+
+def test_connect_through_a_core_and_two_gateways_reports_each_process():
+    out = run_bench("connect", "-n", "20", "--topology", "core+2gw", timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [r] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert r["topology"] == "core+2gw" and r["held"] == 20 and r["failures"] == 0
+    assert set(r["by_process"]) == {"redis", "core", "gateway1", "gateway2"}
