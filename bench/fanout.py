@@ -22,8 +22,8 @@ import asyncio
 import re
 import time
 import uuid
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from . import common
