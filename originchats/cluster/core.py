@@ -108,14 +108,15 @@ class Peer:
     out: wire.Outbound = attrs.field(init=False)
     conns: dict[int, RemoteSocket] = attrs.Factory(dict)
     unsent: deque = attrs.Factory(deque)  # packed outbound batches not stored in Redis yet
-    wake: trio.Event = attrs.Factory(trio.Event)
+    outbox: Outbox | None = None  # the node's: told when this peer has something to send
     dropped: bool = False
 
     def __attrs_post_init__(self) -> None:
         self.out = wire.Outbound(epoch=self.epoch, boot=self.boot)
 
     def arm(self) -> None:
-        self.wake.set()
+        if self.outbox is not None:
+            self.outbox.arm(self)
 
     def take(self) -> None:
         """Seal the current batch into `unsent`."""
@@ -124,6 +125,20 @@ class Peer:
             self.out.seq = self.out_seq
             self.unsent.append(self.out.pack())
             self.out = wire.Outbound(epoch=self.epoch, boot=self.boot)
+
+
+@attrs.define(eq=False)
+class Outbox:
+    """The gateways that have something to send: all of a tick's batches go to Redis in one
+    pipelined round trip (one system call for every gateway; two XADDs one after the other cost
+    ~350 µs of CPU, pipelined ~210: docs/performance.md, "Scale-out")."""
+
+    dirty: dict[Peer, None] = attrs.Factory(dict)  # an ordered set
+    wake: trio.Event = attrs.Factory(trio.Event)
+
+    def arm(self, peer: Peer) -> None:
+        self.dirty[peer] = None
+        self.wake.set()
 
 
 @attrs.define(eq=False)
@@ -139,6 +154,7 @@ class CoreNode:
     after: bytes = b""  # the id of the last inbound entry read ("" : start at the stream's end)
     beats: int = 0
     announced: trio.Event = attrs.Factory(trio.Event)  # set once gateways can find this core
+    outbox: Outbox = attrs.Factory(Outbox)
     _tasks: trio.Nursery | None = None
 
     @property
@@ -165,8 +181,7 @@ class CoreNode:
         async with trio.open_nursery() as session:
             await self._announce()
             session.start_soon(self._beats)
-            for peer in self.peers.values():
-                session.start_soon(self._sender, peer)
+            session.start_soon(self._sender)
             while True:
                 entries = await link.xread(self.in_stream, self.after)
                 for entry_id, blob in entries:
@@ -203,9 +218,9 @@ class CoreNode:
             peer = None
         if peer is None:
             peer = Peer(name=batch.gateway, boot=batch.boot, epoch=self.epoch,
-                        stream=self.prefix + b"out:" + batch.gateway.encode(), heard=trio.current_time())
+                        stream=self.prefix + b"out:" + batch.gateway.encode(), heard=trio.current_time(),
+                        outbox=self.outbox)
             self.peers[peer.name] = peer
-            session.start_soon(self._sender, peer)
             if batch.seq != 1:  # its earlier batches are lost: it must start over
                 log.warning("cluster_gap", gateway=peer.name, expected=1, got=batch.seq)
                 peer.out.reset()
@@ -308,27 +323,31 @@ class CoreNode:
             peer.arm()
         else:
             peer.unsent.clear()
+            self.outbox.dirty.pop(peer, None)
         peer.out = wire.Outbound(epoch=self.epoch, boot=peer.boot)
 
     # ---- outbound -----------------------------------------------------------------------------
 
-    async def _sender(self, peer: Peer) -> None:
-        """Send `peer` its batches in order, one tick's records each; kept across Redis sessions."""
-        link = self.link
+    async def _sender(self) -> None:
+        """Send each gateway its batches in order, one tick's records each, every gateway's in one
+        pipelined request; what could not be sent is kept for the next session (a copy that did
+        reach Redis is dropped by the gateway, by its sequence number)."""
+        outbox = self.outbox
         while True:
-            if not peer.unsent and not peer.out:
-                if peer.dropped:
-                    return
-                await peer.wake.wait()
-                peer.wake = trio.Event()
+            if not outbox.dirty:
+                await outbox.wake.wait()
+                outbox.wake = trio.Event()
                 await trio.lowlevel.checkpoint()  # one more tick: the records of this one together
-            if not peer.dropped:
-                peer.take()
-            if len(peer.unsent) > MAX_UNSENT:
-                self._drop(peer, "too_far_behind")
-                return
-            while peer.unsent:
-                await link.xadd(peer.stream, peer.unsent[0])
-                peer.unsent.popleft()
-            if peer.dropped and not peer.out:
-                return
+            peers = list(outbox.dirty)
+            for peer in peers:
+                if not peer.dropped:
+                    peer.take()
+                if len(peer.unsent) > MAX_UNSENT:
+                    self._drop(peer, "too_far_behind")
+            items = [(peer.stream, blob) for peer in peers for blob in peer.unsent]
+            if items:
+                await self.link.xadd_many(items)
+            for peer in peers:
+                peer.unsent.clear()
+                if not peer.out or peer.dropped:
+                    outbox.dirty.pop(peer, None)

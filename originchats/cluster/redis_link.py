@@ -182,6 +182,27 @@ class Link:
         await self._call(self._need().xadd(stream, {b"b": blob}, trim_strategy=PureToken.MAXLEN,
                                            threshold=STREAM_MAXLEN, trim_operator=PureToken.APPROXIMATELY), stream)
 
+    async def xadd_many(self, items: list[tuple[bytes, bytes]]) -> None:
+        """Add each (stream, blob) in one pipelined round trip (not a transaction)."""
+        from coredis.tokens import PureToken
+
+        client = self._need()
+        for stream, _blob in items:
+            ACTIVITY.add(stream, requests=0)
+        ACTIVITY.add(None)
+        stored = False
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                for stream, blob in items:
+                    pipe.xadd(stream, {b"b": blob}, trim_strategy=PureToken.MAXLEN, threshold=STREAM_MAXLEN,
+                              trim_operator=PureToken.APPROXIMATELY)
+            stored = True
+        finally:
+            ACTIVITY.answered(None, True)
+            if not stored:
+                for stream, _blob in items:
+                    ACTIVITY.read(stream, 1)
+
     async def last_id(self, stream: bytes) -> bytes:
         """The id of the newest entry of `stream`, where its reader starts: it gets only what comes
         next (what is older, none of this process's readers will read)."""
