@@ -1,0 +1,343 @@
+"""Failures of a cluster (issue 12, "What must hold" 2, 3 and 4), with real processes: a real
+`redis-server` owned by the test (tests/cluster.py `RedisProcess`), a core and two gateways as
+`python -m originchats serve --role core|gateway` subprocesses, and clients over TCP
+(tests/client.py). One of them is killed with SIGKILL (a gateway, the core) or Redis is killed and
+started again on the same port, and the test checks what the clients see and that nothing
+acknowledged is lost.
+
+The beats are short (`beat_seconds = 0.2`, `dead_after_seconds = 1.0`), so each failure is noticed
+in about a second; the tests wait for it in real time, always with a timeout.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from tests.client import Client, Closed, sign_in
+from tests.cluster import RedisProcess, free_port
+from tests.test_durability import ServerProcess, all_history, burst, record_broadcasts
+
+BEAT, DEAD_AFTER = 0.2, 1.0
+#: what a loaded two-core machine may add to a failure being noticed (a beat, a scheduler hiccup)
+SLACK = 1.5
+PREFIX = "oc:"
+UNAVAILABLE = {"cmd": "error", "val": "Server unavailable, try again"}
+
+BASE = """\
+auth_mode = "cracked"
+[listen]
+host = "127.0.0.1"
+port = {port}
+[storage]
+data_dir = "{data_dir}"
+[cracked]
+argon2_memory_kib = 64
+argon2_time_cost = 1
+[rate_limiting]
+enabled = false
+[heartbeat]
+interval_seconds = 5
+[log]
+level = "info"
+format = "json"
+[network]
+trusted_proxies = ["127.0.0.1"]
+[cluster]
+prefix = "{prefix}"
+beat_seconds = {beat}
+dead_after_seconds = {dead_after}
+"""
+
+
+def config_text(directory: Path, port: int, **cluster: str) -> str:
+    text = BASE.format(port=port, data_dir=directory / "data", prefix=PREFIX, beat=BEAT, dead_after=DEAD_AFTER)
+    return text + "".join(f'{key} = "{value}"\n' for key, value in cluster.items())
+
+
+class Node(ServerProcess):
+    """One process of the cluster: `serve --role ROLE --redis URL` with its own directory."""
+
+    def __init__(self, directory: Path, role: str, redis_url: str, *, name: str, port: int = 0,
+                 cluster: dict[str, str] | None = None) -> None:
+        directory.mkdir(exist_ok=True)
+        text = config_text(directory, port, **(cluster or {})) if not (directory / "config.toml").exists() else None
+        super().__init__(directory, name=name, args=["--role", role, "--redis", redis_url], config_text=text)
+
+    def count(self, name: str) -> int:
+        return sum(1 for e in self.events() if e["event"] == name) if self.log_path.exists() else 0
+
+    async def wait_count(self, name: str, n: int, timeout: float = 20) -> None:
+        """Until the log holds at least `n` events `name`."""
+        with trio.fail_after(timeout):
+            while self.count(name) < n:
+                assert self.proc is not None
+                if self.proc.returncode is not None:
+                    raise AssertionError(f"{self.log_path.name}: exited with {self.proc.returncode}: {self.stderr()}")
+                await trio.sleep(0.02)  # polling a file: bounded by fail_after
+
+    async def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        assert await self.wait_exit(10) == -signal.SIGKILL
+
+
+@attrs.define
+class Cluster:
+    tmp: Path
+    redis: RedisProcess
+    nursery: trio.Nursery
+    core: Node | None = None
+    core_port: int = 0
+    gateways: list[Node] = attrs.Factory(list)
+    nodes: list[Node] = attrs.Factory(list)  # every process started (each is killed and its files closed)
+
+    async def start_core(self, name: str = "core") -> Node:
+        if not self.core_port:
+            self.core_port = free_port()  # fixed: the gateways send HTTP to it, and a restart takes it again
+        node = Node(self.tmp / "core", "core", self.redis.url, name=name, port=self.core_port)
+        self.nodes.append(node)
+        self.core = await node.__aenter__()
+        return node
+
+    async def start_gateway(self, name: str) -> Node:
+        node = Node(self.tmp / name, "gateway", self.redis.url, name=name, cluster={"name": name})
+        self.nodes.append(node)
+        await node.__aenter__()
+        self.gateways.append(node)
+        await node.wait_count("core_found", 1)
+        return node
+
+    async def user(self, gateway: Node, name: str) -> Client:
+        client = await gateway.connect(self.nursery)
+        await sign_in(client, name, "pass1234")
+        return client
+
+    async def close(self) -> None:
+        for node in self.nodes:
+            await node.__aexit__(None, None, None)
+
+
+@asynccontextmanager
+async def cluster(tmp_path: Path, gateways: int = 2) -> Any:
+    redis = RedisProcess(tmp_path)
+    redis.start()
+    try:
+        async with trio.open_nursery() as nursery:
+            c = Cluster(tmp_path, redis, nursery)
+            try:
+                await c.start_core()
+                for i in range(gateways):
+                    await c.start_gateway(f"gw{i + 1}")
+                yield c
+            finally:
+                await c.close()
+                nursery.cancel_scope.cancel()
+    finally:
+        redis.stop()
+
+
+async def until(client: Client, match: Callable[[dict[str, Any]], bool],
+                timeout: float = 10) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The packets before the first that `match`es, and that one."""
+    before = []
+    with trio.fail_after(timeout):
+        while True:
+            packet = await client.recv()
+            if match(packet):
+                return before, packet
+            before.append(packet)
+
+
+def is_message(content: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda p: p.get("cmd") == "message_new" and p["message"]["content"] == content
+
+
+async def say(client: Client, content: str) -> str:
+    """Send a message and wait for its broadcast to the sender (its acknowledgment): its id."""
+    await client.send("message_new", channel="general", content=content)
+    _, packet = await until(client, is_message(content))
+    return packet["message"]["id"]
+
+
+async def wait_close(client: Client, timeout: float) -> int | None:
+    with trio.fail_after(timeout):
+        await client.closed.wait()
+    return client.close_code
+
+
+async def history(gateway: Node, nursery: trio.Nursery) -> list[dict[str, Any]]:
+    reader = await gateway.connect(nursery)
+    await sign_in(reader, "reader", "pass1234")
+    messages: list[dict[str, Any]] = []
+    while True:
+        await reader.send("messages_get", channel="general", start=len(messages), limit=200)
+        _, page = await until(reader, lambda p: p.get("cmd") == "messages_get")
+        if not page["messages"]:
+            return messages
+        messages += page["messages"]
+
+
+# ---- a gateway dies ---------------------------------------------------------------------------
+
+
+async def test_a_killed_gateway_is_dropped_its_users_reconnect_elsewhere_and_nothing_acked_is_lost(tmp_path):
+    async with cluster(tmp_path) as c:
+        gw1, gw2 = c.gateways
+        alice1 = await c.user(gw1, "alice")
+        alice2 = await c.user(gw2, "alice")  # alice is also connected through the gateway that stays
+        bob = await c.user(gw1, "bob")  # bob only through the one that dies
+        carol = await c.user(gw2, "carol")  # the watcher
+        acked = {await say(client, f"{tag} {i}") for i in range(5) for tag, client in
+                 (("a1", alice1), ("b", bob), ("a2", alice2))}
+        await until(carol, is_message("a2 4"))  # carol has seen everything so far
+
+        await gw1.kill()
+        killed = time.monotonic()
+        before, gone = await until(carol, lambda p: p.get("cmd") == "user_disconnect", timeout=DEAD_AFTER + 5)
+        dropped_after = time.monotonic() - killed
+        assert gone["username"] == bob.username
+        assert dropped_after <= DEAD_AFTER + BEAT + SLACK, f"the dead gateway was dropped after {dropped_after:.2f} s"
+        assert gw1.count("gateway_dropped") == 0 and c.core.count("gateway_dropped") == 1
+        # alice still has a connection (through gw2): no user_disconnect for her, before or after
+        await say(alice2, "still here")
+        after, _ = await until(carol, is_message("still here"))
+        assert [p for p in before + after if p.get("cmd") == "user_disconnect"] == []
+
+        # bob reconnects through the other gateway and chats; alice sees him come back
+        bob_again = await c.user(gw2, "bob")
+        acked.add(await say(bob_again, "bob is back"))
+        await until(carol, is_message("bob is back"))
+        await until(alice2, is_message("bob is back"))
+
+        ids = {m["id"] for m in await history(gw2, c.nursery)}
+        assert acked <= ids, f"{len(acked - ids)} acknowledged messages were lost"
+
+
+# ---- in-flight commands are never applied twice -----------------------------------------------
+
+
+async def redis_command(port: int, *args: bytes | str) -> Any:
+    """One command over a plain socket (RESP): what redis-cli does, without its text escaping."""
+    parts = [a.encode() if isinstance(a, str) else a for a in args]
+    request = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+    with trio.fail_after(10):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(request)
+            buffer = bytearray()
+
+            async def line() -> bytes:
+                while b"\r\n" not in buffer:
+                    data = await stream.receive_some(65536)
+                    assert data, "redis closed the connection"
+                    buffer.extend(data)
+                end = buffer.index(b"\r\n")
+                text = bytes(buffer[:end])
+                del buffer[:end + 2]
+                return text
+
+            async def value() -> Any:
+                head = await line()
+                kind, rest = head[:1], head[1:]
+                if kind == b"$":
+                    n = int(rest)
+                    if n < 0:
+                        return None
+                    while len(buffer) < n + 2:
+                        buffer.extend(await stream.receive_some(65536))
+                    data = bytes(buffer[:n])
+                    del buffer[:n + 2]
+                    return data
+                if kind == b"*":
+                    n = int(rest)
+                    return None if n < 0 else [await value() for _ in range(n)]
+                if kind == b":":
+                    return int(rest)
+                assert kind == b"+", head
+                return rest
+
+            return await value()
+
+
+async def resend(port: int, stream: str, needle: bytes) -> None:
+    """Add again the newest entry of `stream` whose batch holds `needle`: a retried XADD after an
+    ambiguous failure (the first one was stored, its answer lost)."""
+    for _entry_id, fields in await redis_command(port, "XREVRANGE", stream, "+", "-", "COUNT", "1000"):
+        blob = dict(zip(fields[::2], fields[1::2]))[b"b"]
+        if needle in blob:
+            await redis_command(port, "XADD", stream, "*", "b", blob)
+            return
+    raise AssertionError(f"no entry of {stream} holds {needle!r}")
+
+
+async def test_a_batch_delivered_twice_is_applied_once(tmp_path):
+    async with cluster(tmp_path) as c:
+        gw1, gw2 = c.gateways
+        alice = await c.user(gw1, "alice")
+        carol = await c.user(gw2, "carol")
+        first = await say(alice, "only once")
+        await until(carol, is_message("only once"))
+
+        await resend(c.redis.port, PREFIX + "in", b"only once")  # the command, to the core
+        await resend(c.redis.port, PREFIX + "out:gw2", b"only once")  # its broadcast, to carol's gateway
+        await resend(c.redis.port, PREFIX + "out:gw1", b"only once")  # and to alice's
+        await alice.send("message_new", channel="general", content="next")
+        for client in (alice, carol):
+            before, _ = await until(client, is_message("next"))
+            assert [p for p in before if p.get("cmd") == "message_new"] == [], f"{client.username} got a copy"
+
+        stored = [m for m in await history(gw2, c.nursery) if m["content"] == "only once"]
+        assert [m["id"] for m in stored] == [first]
+
+
+# ---- the core dies ----------------------------------------------------------------------------
+
+
+async def test_a_killed_core_closes_clients_with_1012_and_a_restarted_one_has_every_acked_message(tmp_path):
+    async with cluster(tmp_path) as c:
+        gw1, gw2 = c.gateways
+        seen: set[str] = set()
+        sent = [0]
+        enough = trio.Event()
+        writers = [await c.user((gw1, gw2)[i % 2], f"writer{i}") for i in range(4)]
+        for i, w in enumerate(writers):
+            c.nursery.start_soon(record_broadcasts, w, seen, enough, 200)
+            c.nursery.start_soon(burst, w, f"w{i}", sent)
+        with trio.fail_after(30):
+            await enough.wait()
+
+        await c.core.kill()  # mid-burst: commands are in the stream, at the core, committing
+        killed = time.monotonic()
+        for w in writers:
+            assert await wait_close(w, DEAD_AFTER + 10) == 1012
+            closed_after = time.monotonic() - killed
+        assert closed_after <= DEAD_AFTER + BEAT + SLACK, f"clients were closed {closed_after:.2f} s after the kill"
+        # while there is no core, a new connection is refused with 1013 (try again later)
+        try:
+            await gw1.connect(c.nursery)
+            raise AssertionError("a gateway without a core took a connection")
+        except Closed as exc:
+            assert exc.code == 1013
+
+        started = time.monotonic()
+        await c.start_core("core-restarted")  # the same data directory and port
+        for gw in (gw1, gw2):  # the gateways find the new core by themselves
+            await gw.wait_count("core_found", 2, timeout=30)
+        alice = await c.user(gw1, "alice")
+        bob = await c.user(gw2, "bob")
+        await say(alice, "after the crash")
+        await until(bob, is_message("after the crash"))
+        serving = time.monotonic() - started
+        print(f"core restart to serving through the gateways: {serving:.2f} s")
+
+        ids = {m["id"] for m in await history(gw2, c.nursery)}
+        assert seen <= ids, f"{len(seen - ids)} acknowledged messages were lost"
+        assert len(ids) < sent[0], "every message was processed: the kill was not mid-burst"
