@@ -173,6 +173,18 @@ async def wait_close(client: Client, timeout: float) -> int | None:
     return client.close_code
 
 
+async def reconnect(c: Cluster, gateway: Node, name: str, timeout: float = 20) -> Client:
+    """Sign in through `gateway`, again while it refuses with 1013 (it has no core yet): what a
+    client does after a 1012. A connection it took is never closed again because of the restart."""
+    with trio.fail_after(timeout):
+        while True:
+            try:
+                return await c.user(gateway, name)
+            except Closed as exc:
+                assert exc.code == 1013, exc
+                await trio.sleep(0.1)
+
+
 async def history(gateway: Node, nursery: trio.Nursery) -> list[dict[str, Any]]:
     reader = await gateway.connect(nursery)
     await sign_in(reader, "reader", "pass1234")
@@ -341,3 +353,61 @@ async def test_a_killed_core_closes_clients_with_1012_and_a_restarted_one_has_ev
         ids = {m["id"] for m in await history(gw2, c.nursery)}
         assert seen <= ids, f"{len(seen - ids)} acknowledged messages were lost"
         assert len(ids) < sent[0], "every message was processed: the kill was not mid-burst"
+
+
+# ---- Redis dies and restarts ------------------------------------------------------------------
+
+
+async def test_redis_down_gets_a_clear_error_and_1013_and_after_its_restart_the_cluster_serves_again(tmp_path):
+    async with cluster(tmp_path) as c:
+        gw1, gw2 = c.gateways
+        alice = await c.user(gw1, "alice")
+        bob = await c.user(gw2, "bob")
+        acked = {await say(alice, f"before {i}") for i in range(3)}
+        await until(bob, is_message("before 2"))
+
+        lost = gw1.count("redis_lost")
+        c.redis.stop()  # SIGKILL
+        await gw1.wait_count("redis_lost", lost + 1, timeout=10)
+        # a command gets the error at once, with its listener; never silence
+        await alice.send("message_new", channel="general", content="while down", listener="w1")
+        assert await alice.recv() == {**UNAVAILABLE, "src": "message_new", "listener": "w1"}
+        # a new connection is closed with 1013 (try again later)
+        try:
+            await gw1.connect(c.nursery)
+            raise AssertionError("a gateway without Redis took a connection")
+        except Closed as exc:
+            assert exc.code == 1013
+
+        # the gateways reach the new Redis before the core does (the core is held still meanwhile:
+        # SIGSTOP), so at first there is no core's beat in it
+        sessions = [gw.count("redis_connected") for gw in (gw1, gw2)]
+        c.core.signal(signal.SIGSTOP)
+        try:
+            await trio.to_thread.run_sync(c.redis.start)  # the same port, empty (its data is gone)
+            # the clients of the old session are closed with 1012 (service restart)...
+            assert await wait_close(alice, 15) == 1012
+            assert await wait_close(bob, 15) == 1012
+            for gw, n in zip((gw1, gw2), sessions):
+                await gw.wait_count("redis_connected", n + 1)
+            await trio.sleep(3 * BEAT)  # the gateways have looked for the core's beat
+            try:  # without a core, a new connection is refused with 1013, not taken and closed later
+                await gw1.connect(c.nursery)
+                raise AssertionError("a gateway without a core took a connection")
+            except Closed as exc:
+                assert exc.code == 1013
+        finally:
+            c.core.signal(signal.SIGCONT)
+        # ...and can connect again (as soon as the gateway has its core back) and chat
+        alice = await reconnect(c, gw1, "alice")
+        bob = await reconnect(c, gw2, "bob")
+        acked.add(await say(alice, "after redis"))
+        await until(bob, is_message("after redis"))
+
+        # each gateway started over once: when the Redis it knew was gone (its clients were let
+        # in only once the core was back, so none was closed twice)
+        for gw in (gw1, gw2):
+            assert [e["reason"] for e in gw.events() if e["event"] == "gateway_reset"] == ["redis_restarted"]
+        ids = {m["id"] for m in await history(gw2, c.nursery)}
+        assert acked <= ids
+        assert "while down" not in {m["content"] for m in await history(gw1, c.nursery)}
