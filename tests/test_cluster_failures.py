@@ -44,8 +44,6 @@ argon2_memory_kib = 64
 argon2_time_cost = 1
 [rate_limiting]
 enabled = false
-[heartbeat]
-interval_seconds = 5
 [log]
 level = "info"
 format = "json"
@@ -216,6 +214,7 @@ async def test_a_killed_gateway_is_dropped_its_users_reconnect_elsewhere_and_not
         before, gone = await until(carol, lambda p: p.get("cmd") == "user_disconnect", timeout=DEAD_AFTER + 5)
         dropped_after = time.monotonic() - killed
         assert gone["username"] == bob.username
+        print(f"dead gateway's connections closed at the core {dropped_after:.2f} s after the kill")
         assert dropped_after <= DEAD_AFTER + BEAT + SLACK, f"the dead gateway was dropped after {dropped_after:.2f} s"
         assert gw1.count("gateway_dropped") == 0 and c.core.count("gateway_dropped") == 1
         # alice still has a connection (through gw2): no user_disconnect for her, before or after
@@ -331,6 +330,7 @@ async def test_a_killed_core_closes_clients_with_1012_and_a_restarted_one_has_ev
         for w in writers:
             assert await wait_close(w, DEAD_AFTER + 10) == 1012
             closed_after = time.monotonic() - killed
+        print(f"clients closed with 1012 {closed_after:.2f} s after the core's kill")
         assert closed_after <= DEAD_AFTER + BEAT + SLACK, f"clients were closed {closed_after:.2f} s after the kill"
         # while there is no core, a new connection is refused with 1013 (try again later)
         try:
@@ -341,6 +341,7 @@ async def test_a_killed_core_closes_clients_with_1012_and_a_restarted_one_has_ev
 
         started = time.monotonic()
         await c.start_core("core-restarted")  # the same data directory and port
+        listening = time.monotonic() - started
         for gw in (gw1, gw2):  # the gateways find the new core by themselves
             await gw.wait_count("core_found", 2, timeout=30)
         alice = await c.user(gw1, "alice")
@@ -348,7 +349,7 @@ async def test_a_killed_core_closes_clients_with_1012_and_a_restarted_one_has_ev
         await say(alice, "after the crash")
         await until(bob, is_message("after the crash"))
         serving = time.monotonic() - started
-        print(f"core restart to serving through the gateways: {serving:.2f} s")
+        print(f"core restart to serving through the gateways: {serving:.2f} s (listening after {listening:.2f} s)")
 
         ids = {m["id"] for m in await history(gw2, c.nursery)}
         assert seen <= ids, f"{len(seen - ids)} acknowledged messages were lost"
