@@ -56,8 +56,8 @@ dead_after_seconds = {dead_after}
 """
 
 
-def config_text(directory: Path, port: int, **cluster: str) -> str:
-    text = BASE.format(port=port, data_dir=directory / "data", prefix=PREFIX, beat=BEAT, dead_after=DEAD_AFTER)
+def config_text(directory: Path, port: int, dead_after: float, **cluster: str) -> str:
+    text = BASE.format(port=port, data_dir=directory / "data", prefix=PREFIX, beat=BEAT, dead_after=dead_after)
     return text + "".join(f'{key} = "{value}"\n' for key, value in cluster.items())
 
 
@@ -65,9 +65,9 @@ class Node(ServerProcess):
     """One process of the cluster: `serve --role ROLE --redis URL` with its own directory."""
 
     def __init__(self, directory: Path, role: str, redis_url: str, *, name: str, port: int = 0,
-                 cluster: dict[str, str] | None = None) -> None:
+                 dead_after: float = DEAD_AFTER, cluster: dict[str, str] | None = None) -> None:
         directory.mkdir(exist_ok=True)
-        text = config_text(directory, port, **(cluster or {})) if not (directory / "config.toml").exists() else None
+        text = config_text(directory, port, dead_after, **(cluster or {})) if not (directory / "config.toml").exists() else None
         super().__init__(directory, name=name, args=["--role", role, "--redis", redis_url], config_text=text)
 
     def count(self, name: str) -> int:
@@ -92,6 +92,7 @@ class Cluster:
     tmp: Path
     redis: RedisProcess
     nursery: trio.Nursery
+    dead_after: float = DEAD_AFTER
     core: Node | None = None
     core_port: int = 0
     gateways: list[Node] = attrs.Factory(list)
@@ -100,13 +101,15 @@ class Cluster:
     async def start_core(self, name: str = "core") -> Node:
         if not self.core_port:
             self.core_port = free_port()  # fixed: the gateways send HTTP to it, and a restart takes it again
-        node = Node(self.tmp / "core", "core", self.redis.url, name=name, port=self.core_port)
+        node = Node(self.tmp / "core", "core", self.redis.url, name=name, port=self.core_port,
+                    dead_after=self.dead_after)
         self.nodes.append(node)
         self.core = await node.__aenter__()
         return node
 
     async def start_gateway(self, name: str) -> Node:
-        node = Node(self.tmp / name, "gateway", self.redis.url, name=name, cluster={"name": name})
+        node = Node(self.tmp / name, "gateway", self.redis.url, name=name, dead_after=self.dead_after,
+                    cluster={"name": name})
         self.nodes.append(node)
         await node.__aenter__()
         self.gateways.append(node)
@@ -124,12 +127,12 @@ class Cluster:
 
 
 @asynccontextmanager
-async def cluster(tmp_path: Path, gateways: int = 2) -> Any:
+async def cluster(tmp_path: Path, gateways: int = 2, dead_after: float = DEAD_AFTER) -> Any:
     redis = RedisProcess(tmp_path)
     redis.start()
     try:
         async with trio.open_nursery() as nursery:
-            c = Cluster(tmp_path, redis, nursery)
+            c = Cluster(tmp_path, redis, nursery, dead_after)
             try:
                 await c.start_core()
                 for i in range(gateways):
@@ -354,6 +357,28 @@ async def test_a_killed_core_closes_clients_with_1012_and_a_restarted_one_has_ev
         ids = {m["id"] for m in await history(gw2, c.nursery)}
         assert seen <= ids, f"{len(seen - ids)} acknowledged messages were lost"
         assert len(ids) < sent[0], "every message was processed: the kill was not mid-burst"
+
+
+async def test_a_core_restarted_before_it_is_missed_is_picked_up_by_the_gateways(tmp_path):
+    """What systemd's Restart= does: the new core runs before `dead_after` has passed (5 s here, the
+    default), so the gateways see a new core (its epoch) rather than a silent one, and start over."""
+    async with cluster(tmp_path, dead_after=5.0) as c:
+        gw1, gw2 = c.gateways
+        alice = await c.user(gw1, "alice")
+        bob = await c.user(gw2, "bob")
+        acked = await say(alice, "before")
+
+        await c.core.kill()
+        await c.start_core("core-restarted")
+        for client in (alice, bob):
+            assert await wait_close(client, 10) == 1012
+        for gw in (gw1, gw2):
+            assert [e["reason"] for e in gw.events() if e["event"] == "gateway_reset"] == ["core_restarted"]
+        alice = await reconnect(c, gw1, "alice")
+        bob = await reconnect(c, gw2, "bob")
+        await say(alice, "after")
+        await until(bob, is_message("after"))
+        assert acked in {m["id"] for m in await history(gw2, c.nursery)}
 
 
 # ---- Redis dies and restarts ------------------------------------------------------------------
