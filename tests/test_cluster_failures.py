@@ -235,6 +235,27 @@ async def test_a_killed_gateway_is_dropped_its_users_reconnect_elsewhere_and_not
         assert acked <= ids, f"{len(acked - ids)} acknowledged messages were lost"
 
 
+async def test_a_frozen_gateway_is_dropped_and_starts_over_when_it_wakes(tmp_path):
+    """A gateway that stops (SIGSTOP: a stalled VM, a network cut) for longer than `dead_after` is
+    dropped by the core like a dead one; when it runs again, the core tells it to start over, and
+    it closes its clients with 1012 (they were logged out at the core meanwhile)."""
+    async with cluster(tmp_path) as c:
+        gw1, gw2 = c.gateways
+        alice = await c.user(gw1, "alice")
+        carol = await c.user(gw2, "carol")
+        gw1.signal(signal.SIGSTOP)
+        try:
+            _, gone = await until(carol, lambda p: p.get("cmd") == "user_disconnect", timeout=DEAD_AFTER + 5)
+            assert gone["username"] == alice.username
+        finally:
+            gw1.signal(signal.SIGCONT)
+        assert await wait_close(alice, 10) == 1012
+        assert [e["reason"] for e in gw1.events() if e["event"] == "gateway_reset"] == ["core_asked"]
+        alice = await reconnect(c, gw1, "alice")
+        await say(alice, "awake")
+        await until(carol, is_message("awake"))
+
+
 # ---- in-flight commands are never applied twice -----------------------------------------------
 
 
