@@ -223,6 +223,9 @@ class GatewayNode:
     async def _session(self, link: Link, restarted: bool) -> None:
         if restarted and self.epoch:
             self.reset("redis_restarted")
+            # the core's beat went with Redis: take no client until the core is seen in this one
+            # (else a client let in now is closed again with 1012 when the first look finds no beat)
+            self.epoch, self.core_ok = 0, False
         self.after = await link.last_id(self.stream) if not self.after or restarted else self.after
         async with trio.open_nursery() as session:
             session.start_soon(self._watch_core)
