@@ -136,6 +136,12 @@ class ClusterServer(Server):
         self.listener = RoundRobin([g.listeners[0] for g in gateways])  # type: ignore[assignment]
         self.gateways = gateways
 
+    async def admin(self, request: dict[str, Any]) -> dict[str, Any]:
+        from tests.client import settle
+
+        await settle()  # what the gateways saw (a socket closed, say) has reached the core
+        return await super().admin(request)
+
     async def shutdown(self) -> None:
         for role in reversed(self.roles):
             await role.shutdown()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import trio
 
+from tests.client import settle
 from tests.modhelpers import LOCAL, audit_rows, start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +100,7 @@ async def test_list_users_marks_deleted_accounts(server):
     alice = await server.user("alice")
     await alice.send("user_leave")
     await alice.wait_closed()
+    await settle()  # the server has seen the socket go (in a cluster, the gateway told the core)
     assert await server.admin({"cmd": "list-users"}) == {
         "ok": True, "message": "0 users (1 deleted account kept)",
         "lines": ["USR:local_alice  nickname=alice  roles=user  deleted"]}
