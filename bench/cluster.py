@@ -35,6 +35,25 @@ def redis_binary() -> str:
     return found
 
 
+def wait_for_redis(proc: subprocess.Popen, port: int, log: Path, timeout: float) -> None:
+    """Until the redis-server `proc` answers PING on `port`; RuntimeError (with the tail of its `log`)
+    when it exits or stays silent for `timeout` seconds. tests/cluster.py uses it too."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited at start ({proc.returncode}): "
+                               f"{log.read_text(errors='replace')[-500:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"redis-server did not answer on port {port} within {timeout} s")
+
+
 class RedisServer:
     """redis-server on a free loopback port, no persistence, owned by this process."""
 
@@ -53,35 +72,28 @@ class RedisServer:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0, pinned: bool = True) -> None:
+        """Start it and wait until it answers (RuntimeError if it does not). `pinned`: on the
+        server's CPU and niceness, as the bench places it (tests/cluster.py does not)."""
         cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                "--dir", str(self.workdir), "--daemonize", "no", "--loglevel", "warning"]
-        if can_pin():
+        if pinned and can_pin():
             cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
-        if use_nice():
+        if pinned and use_nice():
             cmd = ["nice", "-n", str(NICE), *cmd]  # both exec: the pid is redis-server's
         with (self.workdir / "redis.log").open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited at start ({self.proc.returncode}): "
-                                   f"{(self.workdir / 'redis.log').read_text(errors='replace')[-500:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout} s")
+        try:
+            wait_for_redis(self.proc, self.port, self.workdir / "redis.log", timeout)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self.proc = None
 
 
 class RoleServer(Server):

@@ -3,8 +3,8 @@ the `redis_url` fixture), a core, and two gateways, all three the real `serve()`
 
 `ClusterServer` has the interface of conftest.py's `Server`: `connect()` alternates between the two
 gateways (so the clients of a test talk to each other across gateways), `hub` is the core's, and
-`admin()` reaches the core's admin socket. The core's HTTP listener is a loopback TCP port, where
-the gateways send plain HTTP requests.
+`admin()` reaches the core's admin socket. The gateways send plain HTTP requests to an in-memory
+listener of the core (in production: a TCP connection to the address the core advertises).
 
 A test that needs Redis fails with a clear message when `redis-server` cannot be started; it is
 never skipped (scripts/test installs Debian's redis-server when it is missing).
@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,62 +21,29 @@ import attrs
 import pytest
 import trio
 
+from bench.cluster import RedisServer
+from bench.server import free_port  # noqa: F401  (tests/test_cluster_failures.py takes it from here)
 from originchats.config import Config
 
 _prefixes = itertools.count(1)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisProcess:
-    """`redis-server` on a random loopback port, no persistence; `restart()` kills it and starts a
-    new one on the same port (what a Redis restart looks like to the cluster: its data is gone)."""
+class RedisProcess(RedisServer):
+    """bench/cluster.py's `RedisServer` (a random loopback port, no persistence), unpinned, failing
+    the test with a clear message when it cannot start; `restart()` kills it and starts a new one on
+    the same port (what a Redis restart looks like to the cluster: its data is gone)."""
 
     def __init__(self, workdir: Path) -> None:
-        self.binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
-        if self.binary is None:
-            pytest.fail("redis-server is not installed: the cluster tests need Debian's redis-server "
-                        "(apt-get install redis-server; scripts/test installs it when run as root)", pytrace=False)
-        self.workdir = workdir
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
+        try:
+            super().__init__(workdir)
+        except RuntimeError as exc:  # not installed
+            pytest.fail(f"{exc} (scripts/test installs it when run as root)", pytrace=False)
 
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 10.0) -> None:
-        with (self.workdir / "redis.log").open("ab") as errors:  # the child keeps its own copy
-            self.proc = subprocess.Popen(
-                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(self.workdir), "--daemonize", "no", "--loglevel", "warning"],
-                stdout=subprocess.DEVNULL, stderr=errors)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = (self.workdir / "redis.log").read_text(errors="replace")
-                pytest.fail(f"redis-server exited at start ({self.proc.returncode}): {err[-500:]}", pytrace=False)
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        self.stop()
-        pytest.fail(f"redis-server did not answer on port {self.port} within {timeout} s", pytrace=False)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
+    def start(self, timeout: float = 10.0, pinned: bool = False) -> None:
+        try:
+            super().start(timeout, pinned=False)
+        except RuntimeError as exc:
+            pytest.fail(str(exc), pytrace=False)
 
     def restart(self) -> None:
         self.stop()

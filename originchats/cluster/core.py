@@ -38,7 +38,7 @@ import structlog
 import trio
 
 from ..protocol import codec
-from ..server.ws_send import compressed_frame, encode_text, text_frame
+from ..server.ws_send import reply_frame
 from . import wire
 from .redis_link import Link
 
@@ -75,12 +75,7 @@ class RemoteSocket:
                 self.peer.arm()
 
     def send_text(self, text: str) -> None:
-        deflate = self.deflate
-        if deflate is None:
-            self.push(encode_text(text))
-            return
-        data = text.encode("utf-8", "replace")
-        self.push(compressed_frame(deflate, data) if len(data) >= deflate.threshold else text_frame(data))
+        self.push(reply_frame(self.deflate, text))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if not self.gone:

@@ -16,7 +16,6 @@ from .gateway import GatewayNode
 from .redis_link import Link
 
 log = structlog.get_logger("originchats.cluster")
-SHUTDOWN_GRACE = 3.0
 FLUSH_GRACE = 1.0  # a stopping gateway's last batches (its closed connections) get this long
 
 
@@ -42,7 +41,7 @@ async def serve_gateway(config: Config, *, listeners: list[trio.abc.Listener] | 
                         tls: Any, task_status: trio.TaskStatus[Any]) -> None:
     """A gateway until `stop` is set; `task_status.started(hub)` once it accepts connections (it
     accepts them while the core is away too, and closes them with 1013)."""
-    from ..server.app import guards_from
+    from ..server.app import close_connections, guards_from
     from ..server.connection import serve_connection
     from ..server.guard import serve_listeners
     from ..server.timers import flush_log_samplers, heartbeat
@@ -69,13 +68,7 @@ async def serve_gateway(config: Config, *, listeners: list[trio.abc.Listener] | 
             await stop.wait()
             log.info("shutdown_started", connections=len(hub.sockets))
             services.cancel_scope.cancel()
-        for lst in listeners:
-            await lst.aclose()
-        hub.all_closed = trio.Event()
-        hub.close_all(1001, "server shutting down")
-        if hub.sockets:
-            with trio.move_on_after(SHUTDOWN_GRACE):
-                await hub.all_closed.wait()
+        await close_connections(hub, listeners)
         with trio.move_on_after(FLUSH_GRACE):  # the core hears of the closed connections
             while node.link.up and (node.unsent or node.batch.records):
                 await trio.sleep(0.01)

@@ -222,6 +222,18 @@ async def serve(config: Config, *, listeners: list[trio.abc.Listener] | None = N
         read_con.close()
 
 
+async def close_connections(hub: Any, listeners: list[trio.abc.Listener]) -> None:
+    """Shutting down: stop listening, close every WebSocket with 1001, and give them
+    `SHUTDOWN_GRACE` seconds to go (a gateway's hub as well: cluster/serve.py)."""
+    for lst in listeners:
+        await lst.aclose()
+    hub.all_closed = trio.Event()
+    hub.close_all(1001, "server shutting down")
+    if hub.sockets:
+        with trio.move_on_after(SHUTDOWN_GRACE):
+            await hub.all_closed.wait()
+
+
 def _metrics(config: Config, hub: Hub, guards: Guards) -> Metrics | None:
     """GET /metrics (server/metrics.py), counting from now on; None when `[metrics]` is off."""
     m = config.metrics
@@ -304,11 +316,5 @@ async def _run(config: Config, hub: Hub, listeners, stop: trio.Event, task_statu
             await stop.wait()
             log.info("shutdown_started", connections=len(hub.sockets))
             services.cancel_scope.cancel()  # stop accepting; stop timers
-        for lst in listeners:
-            await lst.aclose()
-        hub.all_closed = trio.Event()
-        hub.close_all(1001, "server shutting down")
-        if hub.sockets:
-            with trio.move_on_after(SHUTDOWN_GRACE):
-                await hub.all_closed.wait()
+        await close_connections(hub, listeners)
         conns.cancel_scope.cancel()

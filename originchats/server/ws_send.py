@@ -50,6 +50,15 @@ def compressed_frame(deflate: Deflate, data: bytes) -> bytes:
     return _frame(0xC1, deflate.compress(data))
 
 
+def reply_frame(deflate: Deflate | None, text: str) -> bytes:
+    """The frame of one socket's own text: compressed when the socket negotiated permessage-deflate
+    (`deflate`) and the text is big enough."""
+    if deflate is None:
+        return encode_text(text)
+    data = text.encode("utf-8", "replace")
+    return compressed_frame(deflate, data) if len(data) >= deflate.threshold else text_frame(data)
+
+
 def _frame(first: int, payload: bytes) -> bytes:
     """An unmasked frame: `first` is its first byte (FIN, RSV bits, opcode), then `payload`."""
     n = len(payload)
@@ -250,12 +259,7 @@ class FrameSender:
             self._kick()
 
     def send_text(self, text: str) -> None:
-        deflate = self.deflate
-        if deflate is None:
-            self.push(encode_text(text))
-            return
-        data = text.encode("utf-8", "replace")
-        self.push(compressed_frame(deflate, data) if len(data) >= deflate.threshold else text_frame(data))
+        self.push(reply_frame(self.deflate, text))
 
     def ping(self, payload: bytes = b"hb") -> None:
         if not self.closing:
