@@ -22,8 +22,8 @@ from originchats.config import (AuthSection, Config, CrackedSection, HeartbeatSe
 from originchats.server.app import serve
 from tests.client import Client, MemoryListener, _Threads, sign_in
 from tests.clock import autojump_clock  # noqa: F401  (thread-aware; replaces pytest-trio's fixture)
-from tests.cluster import (RedisProcess, Role, RoundRobin, hold_while_redis_busy, role_config, unique_prefix,
-                           wait_ready)
+from tests.cluster import (TEST_BEAT, TEST_DEAD_AFTER, RedisProcess, Role, RoundRobin, hold_while_redis_busy,
+                           role_config, unique_prefix, wait_ready)
 
 #: the topologies every test of the `server` fixture runs against: the whole server in one process,
 #: and a core with two gateways talking through a real Redis (tests/cluster.py). ORIGINCHATS_TOPOLOGIES
@@ -116,15 +116,19 @@ class ClusterServer(Server):
     prefix: str = attrs.Factory(unique_prefix)
     roles: list[Role] = attrs.Factory(list)
     gateways: list[Role] = attrs.Factory(list)
+    beats: tuple[float, float] = (TEST_BEAT, TEST_DEAD_AFTER)  # beat_seconds, dead_after_seconds
 
     async def start(self) -> None:
         await self.nursery.start(hold_while_redis_busy)
         core_listener = MemoryListener()  # the gateways' HTTP requests come in here
-        core = Role(role_config(self.config, "core", self.redis_url, self.prefix), [core_listener])
+        beat, dead_after = self.beats
+        core = Role(role_config(self.config, "core", self.redis_url, self.prefix, beat_seconds=beat,
+                                dead_after_seconds=dead_after), [core_listener])
         await core.start(self.nursery)
         with trio.fail_after(30):  # no time passes meanwhile (tests count intervals from their start)
             await core.hub.cluster.announced.wait()
-        gateways = [Role(role_config(self.config, "gateway", self.redis_url, self.prefix, name=f"gw{i}"),
+        gateways = [Role(role_config(self.config, "gateway", self.redis_url, self.prefix, name=f"gw{i}",
+                                     beat_seconds=beat, dead_after_seconds=dead_after),
                          [MemoryListener()]) for i in (1, 2)]
         for gateway in gateways:
             await gateway.start(self.nursery)

@@ -1,6 +1,7 @@
 """What the core publishes to the gateways (issue 12): each broadcast once per gateway, with that
 gateway's receivers, never one copy per receiver. Read straight from the real Redis the cluster uses
-(the `<prefix>out:<gateway>` streams keep their entries after the gateways read them)."""
+(the `<prefix>out:<gateway>` streams keep their entries after the gateways read them). And how the
+core tells a dead gateway from its own delay in reading them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ from typing import Any
 import coredis
 import trio
 
+import pytest
+import structlog
+
 from originchats.cluster import wire
-from originchats.cluster.redis_link import parse_url
+from originchats.cluster.redis_link import Link, parse_url
+from tests.client import settle
+from tests.clock import autojump_clock  # noqa: F401
 from tests.conftest import ClusterServer
 
 
@@ -46,5 +52,41 @@ async def test_a_broadcast_reaches_each_gateway_once_with_its_receivers(nursery:
                 [broadcast] = [receivers for frame, receivers in sent if b'"listener"' not in frame]
                 assert len(broadcast) == len(set(broadcast)) == others
                 assert [len(receivers) for frame, receivers in sent if b'"listener"' in frame] == [1] * replies
+    finally:
+        await srv.shutdown()
+
+
+async def test_a_core_behind_on_its_stream_takes_no_gateway_for_dead(nursery: trio.Nursery, config: Any,
+                                                                     redis_url: str, autojump_clock: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The core stops reading `<prefix>in` for four times `dead_after` (a burst it is behind on, a
+    stalled loop) while the gateways go on beating into it: when it reads again, nobody was dropped
+    and nobody is closed, because a gateway's silence is measured in the stream (Redis's clock of
+    each entry), not by the core's own clock while it was not reading."""
+    srv = ClusterServer(nursery=nursery, config=config, redis_url=redis_url, beats=(1.0, 5.0))
+    await srv.start()
+    try:
+        alice, bob = await srv.user("alice"), await srv.user("bob")  # on gw1 and gw2
+        await alice.drain(), await bob.drain()
+        core_link = srv.hub.cluster.link
+        reading = trio.Event()
+        real_xread = Link.xread
+
+        async def stalled(self: Link, stream: bytes, after: bytes, count: int = 256) -> Any:
+            if self is core_link:
+                await reading.wait()
+            return await real_xread(self, stream, after, count)
+
+        monkeypatch.setattr(Link, "xread", stalled)
+        with structlog.testing.capture_logs() as logs:
+            await trio.sleep(20)  # the core's reader is stalled from its next read on
+            reading.set()
+            await settle()
+            await alice.send("message_new", channel="general", content="still here", listener="m")
+            assert (await bob.expect("message_new"))["message"]["content"] == "still here"
+            assert (await alice.expect("message_new"))["listener"] == "m"
+        assert [e for e in logs if e["event"] in ("gateway_dropped", "gateway_reset")] == []
+        await bob.assert_silent()  # no user_disconnect, no close
+        assert alice.close_code is None and bob.close_code is None
     finally:
         await srv.shutdown()

@@ -18,7 +18,12 @@ Sessions and failure (docs/deploy.md, "Scale-out"):
   changes or the count stops moving;
 * a gateway is known by (name, boot); a batch from a new boot replaces the old one's connections;
   a gateway not heard of for `dead_after_seconds` is dropped: each of its connections is closed in
-  the hub (`user_disconnect` only for users left with none);
+  the hub (`user_disconnect` only for users left with none). Silence is measured on Redis's clock,
+  in the stream itself: every beat the core adds a tick of its own to `<prefix>in`, and when it
+  reads that tick, a gateway whose newest batch was added more than `dead_after_seconds` before it
+  is dead (entry ids are Redis's milliseconds). A core that is behind on its stream (a burst, a
+  stalled loop) has not read its recent ticks either, so it never takes a gateway for dead for
+  that: only a gateway that stopped adding batches;
 * batch sequence numbers drop a batch taken already (a retried XADD) and reveal lost ones (Redis
   restarted, or trimmed a stream a reader was too far behind on): the gateway is then told to
   start over (`RESET`), which it does by closing its clients with 1012;
@@ -44,6 +49,7 @@ from .redis_link import Link
 
 log = structlog.get_logger("originchats.cluster")
 MAX_UNSENT = 10_000  # batches kept for a gateway while Redis is away
+TICK = ""  # the gateway name of the core's own tick in `<prefix>in` (a gateway's name is never empty)
 
 
 @attrs.define(eq=False)
@@ -97,7 +103,7 @@ class Peer:
     boot: int
     epoch: int
     stream: bytes
-    heard: float
+    heard: int | None  # Redis's ms of its newest batch read (None: counted from the next tick)
     seq: int = 0  # the last inbound batch taken
     out_seq: int = 0
     out: wire.Outbound = attrs.field(init=False)
@@ -170,9 +176,8 @@ class CoreNode:
             self.after = b"0-0"
         if not self.after:
             self.after = await link.last_id(self.in_stream)
-        now = trio.current_time()
         for peer in self.peers.values():
-            peer.heard = now  # silence while Redis was away is not the gateways' fault
+            peer.heard = None  # silence while Redis was away is not the gateways' fault
         async with trio.open_nursery() as session:
             await self._announce()
             session.start_soon(self._beats)
@@ -186,7 +191,7 @@ class CoreNode:
                     except wire.WireError as exc:
                         log.error("cluster_bad_batch", error=str(exc))
                         continue
-                    self._take(batch, session)
+                    self._take(batch, session, int(entry_id.split(b"-", 1)[0]))
 
     async def _announce(self) -> None:
         self.beats += 1
@@ -194,26 +199,36 @@ class CoreNode:
         self.announced.set()
 
     async def _beats(self) -> None:
+        tick = wire.Inbound(gateway=TICK, boot=0, epoch=self.epoch, seq=0).pack()
         while True:
             await trio.sleep(self.beat)
             await self._announce()
-            now = trio.current_time()
-            for peer in list(self.peers.values()):
-                if now - peer.heard > self.dead_after:
-                    self._drop(peer, "gateway_silent")
+            await self.link.xadd(self.in_stream, tick)  # read back in turn: `_judge`
+
+    def _judge(self, now_ms: int) -> None:
+        """Our tick, added at `now_ms` (Redis's clock), is read: drop the gateways silent since
+        `dead_after` before it."""
+        for peer in list(self.peers.values()):
+            if peer.heard is None:
+                peer.heard = now_ms
+            elif now_ms - peer.heard > self.dead_after * 1000:
+                self._drop(peer, "gateway_silent")
 
     # ---- inbound ------------------------------------------------------------------------------
 
-    def _take(self, batch: wire.Inbound, session: trio.Nursery) -> None:
+    def _take(self, batch: wire.Inbound, session: trio.Nursery, added_ms: int) -> None:
         if batch.epoch != self.epoch:
             return  # meant for a core before this one; that gateway starts over when it sees our beat
+        if batch.gateway == TICK:
+            self._judge(added_ms)
+            return
         peer = self.peers.get(batch.gateway)
         if peer is not None and peer.boot != batch.boot:
             self._drop(peer, "gateway_restarted")
             peer = None
         if peer is None:
             peer = Peer(name=batch.gateway, boot=batch.boot, epoch=self.epoch,
-                        stream=self.prefix + b"out:" + batch.gateway.encode(), heard=trio.current_time(),
+                        stream=self.prefix + b"out:" + batch.gateway.encode(), heard=added_ms,
                         outbox=self.outbox)
             self.peers[peer.name] = peer
             if batch.seq != 1:  # its earlier batches are lost: it must start over
@@ -223,7 +238,7 @@ class CoreNode:
                 peer.seq = math.inf  # type: ignore[assignment]  (nothing more from this boot)
                 return
             log.info("gateway_joined", gateway=peer.name)
-        peer.heard = trio.current_time()
+        peer.heard = added_ms
         if batch.seq <= peer.seq:
             return  # a copy of a batch already taken (a retried send)
         if batch.seq != peer.seq + 1:
