@@ -40,6 +40,13 @@ NESTED = "\x00nested"  # stands for lists nested as deep as the server accepts t
 _deepest: list[int] = []
 
 
+@pytest.fixture(autouse=True)
+def _measure_depth_per_server() -> None:
+    """The depth is measured again for each test's server: a core behind gateways decodes at
+    another stack depth than one process does (both topologies run in the same test process)."""
+    _deepest.clear()
+
+
 async def deepest(client: Client) -> int:
     """The deepest nesting of a packet the server's JSON decoder accepts (Python's recursion limit
     minus the stack in use, so it is measured: a ping carrying n levels, bisected)."""
