@@ -50,5 +50,5 @@ def autojump_clock(monkeypatch: pytest.MonkeyPatch) -> trio.testing.MockClock:
         update()
 
     monkeypatch.setattr(trio.to_thread, "run_sync", run_sync)
-    monkeypatch.setattr(ACTIVITY, "watch", redis_watch)
+    monkeypatch.setattr(ACTIVITY, "watchers", [*ACTIVITY.watchers, redis_watch])
     return clock

@@ -134,7 +134,7 @@ async def hold_while_redis_busy(task_status: trio.TaskStatus[None] = trio.TASK_S
             wake.set()
 
     ACTIVITY.pending.clear()
-    ACTIVITY.also = changed
+    ACTIVITY.watchers.append(changed)
     task_status.started()
     try:
         while True:
@@ -143,4 +143,4 @@ async def hold_while_redis_busy(task_status: trio.TaskStatus[None] = trio.TASK_S
             while ACTIVITY.busy():
                 await trio.lowlevel.cancel_shielded_checkpoint()
     finally:
-        ACTIVITY.also = None
+        ACTIVITY.watchers.remove(changed)

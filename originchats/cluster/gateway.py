@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import time
 from typing import Any
 
 import attrs
@@ -50,13 +49,7 @@ class GatewayHub:
     flusher: Flusher = attrs.Factory(Flusher)
     sockets: dict[int, Any] = attrs.Factory(dict)  # local id -> its WebSocket
     all_closed: trio.Event = attrs.Factory(trio.Event)
-    metrics: Any = None
-    plugins: Any = None
-    clock_offset: float = attrs.field(factory=lambda: time.time() - trio.current_time())
     _next_id: int = 1
-
-    def now(self) -> float:
-        return trio.current_time() + self.clock_offset
 
     def open(self, ws: Any, ip: str = "") -> int:
         local = self._next_id
@@ -100,7 +93,9 @@ class GatewayHub:
         return self.node.inflight.get(local, 0) > 0
 
     def logged_in(self, local: int) -> bool:
-        return local in self.node.logged
+        """As the socket itself was last told (the core's `DONE` marks set it)."""
+        ws = self.sockets.get(local)
+        return ws is not None and ws.login_deadline is None
 
     async def serve_http(self, ex: Any, target: bytes) -> None:
         from ..server import http
@@ -134,14 +129,12 @@ class GatewayNode:
     open_here: set = attrs.Factory(set)  # locals the core was told of in this boot
     inflight: dict[int, int] = attrs.Factory(dict)
     waiters: dict[int, trio.Event] = attrs.Factory(dict)
-    logged: set = attrs.Factory(set)
     out_seq: int = 0
     after: bytes = b""
     wake: trio.Event = attrs.Factory(trio.Event)
     _seq: int = 0
     _last_beat: bytes | None = None
     _beat_changed: float = -math.inf
-    resets: int = 0
     found: trio.Event = attrs.Factory(trio.Event)  # set once this gateway first works with a core
     # how HTTP requests reach the core: None, a TCP connection to the address it advertises (tests
     # give an in-memory one)
@@ -171,7 +164,6 @@ class GatewayNode:
         self.batch = self._fresh()
         self.unsent.clear()
         self.open_here.clear()
-        self.logged.clear()
         for event in self.waiters.values():
             event.set()
         self.waiters.clear()
@@ -182,7 +174,6 @@ class GatewayNode:
 
     def reset(self, why: str) -> None:
         """Start over as a new boot: every client is closed with 1012 and reconnects."""
-        self.resets += 1
         log.warning("gateway_reset", reason=why, connections=len(self.hub.sockets))
         self._new_boot()
         self.hub.close_all(RESTART_CODE, RESTART_REASON)
@@ -195,7 +186,6 @@ class GatewayNode:
         self.wake.set()
 
     def closed(self, local: int) -> None:
-        self.logged.discard(local)
         self.inflight.pop(local, None)
         waiter = self.waiters.pop(local, None)
         if waiter is not None:
@@ -253,12 +243,12 @@ class GatewayNode:
                 epoch = int(epoch_text)
                 self.core_http = http
                 if epoch != self.epoch:
-                    if self.epoch:
+                    before, self.epoch = self.epoch, epoch
+                    if before:
                         self.reset("core_restarted")
                     else:
                         log.info("core_found", gateway=self.name)
-                    self.epoch = epoch
-                    self._new_boot()
+                        self._new_boot()
             elif self.epoch:
                 self.epoch = 0
                 self.reset("core_silent")
@@ -293,10 +283,6 @@ class GatewayNode:
                     self.inflight[a] = left
                 else:
                     self.inflight.pop(a, None)
-                if b:
-                    self.logged.add(a)
-                else:
-                    self.logged.discard(a)
                 ws = sockets.get(a)
                 if ws is not None:
                     ws.set_logged_in(b)
@@ -320,14 +306,12 @@ class GatewayNode:
                     await self.wake.wait()
                 self.wake = trio.Event()
                 await trio.lowlevel.checkpoint()  # one more tick: the records of this one together
-            if self.epoch:
+            if self.epoch:  # with no core, what the batch holds is for nobody
                 self._seq += 1
                 self.batch.seq = self._seq
                 self.batch.epoch = self.epoch
                 self.unsent.append(self.batch.pack())
-                self.batch = self._fresh()
-            else:
-                self.batch = self._fresh()
+            self.batch = self._fresh()
             while self.unsent:  # a failed send ends the session: the batch is sent again in the next
                 await link.xadd(self.prefix + b"in", self.unsent[0])  # one (the core drops a copy)
                 self.unsent.pop(0)

@@ -16,13 +16,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import h11
-import structlog
 import trio
 
 from ..core import texts
 from ..server.httpio import HttpError
 
-log = structlog.get_logger("originchats.cluster")
 CONNECT_TIMEOUT = 5.0
 HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
                  b"upgrade", b"x-forwarded-for", b"content-length", b"expect"))

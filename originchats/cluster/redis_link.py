@@ -40,43 +40,40 @@ class Activity:
         self.requests = 0
         self.pending: dict[bytes, int] = {}
         self.readers: dict[bytes, int] = {}  # streams some task of this process reads
-        self.watch: Callable[[bool], None] | None = None  # told `busy()` after each change
-        self.also: Callable[[bool], None] | None = None  # a second watcher (tests: clock and waiter)
+        self.watchers: list[Callable[[bool], None]] = []  # told `busy()` after each change (tests)
 
     def busy(self) -> bool:
         return self.requests > 0 or any(self.pending.get(s, 0) > 0 for s in self.readers)
 
     def _changed(self) -> None:
         busy = self.busy()
-        if self.watch is not None:
-            self.watch(busy)
-        if self.also is not None:
-            self.also(busy)
+        for watcher in self.watchers:
+            watcher(busy)
 
     def add(self, stream: bytes | None, requests: int = 1) -> None:
         self.requests += requests
         if stream is not None:
             self.pending[stream] = self.pending.get(stream, 0) + 1
-        if self.watch is not None or self.also is not None:
+        if self.watchers:
             self._changed()
 
     def answered(self, stream: bytes | None, stored: bool) -> None:
         self.requests -= 1
         if stream is not None and not stored:
             self.pending[stream] = max(0, self.pending.get(stream, 0) - 1)
-        if self.watch is not None or self.also is not None:
+        if self.watchers:
             self._changed()
 
     def read(self, stream: bytes, n: int) -> None:
         self.pending[stream] = max(0, self.pending.get(stream, 0) - n)
-        if self.watch is not None or self.also is not None:
+        if self.watchers:
             self._changed()
 
     def reading(self, stream: bytes, on: bool) -> None:
         self.readers[stream] = self.readers.get(stream, 0) + (1 if on else -1)
         if self.readers[stream] <= 0:
             del self.readers[stream]
-        if self.watch is not None or self.also is not None:
+        if self.watchers:
             self._changed()
 
 
@@ -105,7 +102,6 @@ class Link:
     sessions: int = 0
     _cmd: Any = None  # coredis.Redis for requests
     _blk: Any = None  # coredis.Redis for blocking reads
-    changed: trio.Event = attrs.Factory(trio.Event)  # set when `up` changes
 
     def _client(self) -> Any:
         import coredis
@@ -117,11 +113,6 @@ class Link:
         return coredis.Redis(host=host, port=port, db=db, decode_responses=False, connect_timeout=None,
                              stream_timeout=None, retry_policy=NoRetryPolicy(), client_name=self.name,
                              verify_version=False)
-
-    def _set_up(self, up: bool) -> None:
-        self.up = up
-        self.changed.set()
-        self.changed = trio.Event()
 
     async def run(self, session: Callable[[Link, bool], Awaitable[None]],
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -144,7 +135,7 @@ class Link:
                     restarted = bool(self.run_id) and run_id != self.run_id
                     self.run_id, self._cmd, self._blk = run_id, cmd, blk
                     self.sessions += 1
-                    self._set_up(True)
+                    self.up = True
                     pause = RECONNECT_MIN
                     if self.sessions == 1 or restarted:
                         log.info("redis_connected", restarted=restarted)
@@ -156,8 +147,7 @@ class Link:
                     log.warning("redis_unreachable", error=_describe(exc))
             finally:
                 self._cmd = self._blk = None
-                if self.up:
-                    self._set_up(False)
+                self.up = False
             await trio.sleep(pause)
             pause = min(pause * 2, RECONNECT_MAX)
 
@@ -177,15 +167,10 @@ class Link:
         return self._cmd
 
     async def xadd(self, stream: bytes, blob: bytes) -> None:
-        from coredis.tokens import PureToken
-
-        await self._call(self._need().xadd(stream, {b"b": blob}, trim_strategy=PureToken.MAXLEN,
-                                           threshold=STREAM_MAXLEN, trim_operator=PureToken.APPROXIMATELY), stream)
+        await self._call(self._need().xadd(stream, {b"b": blob}, **_trimmed()), stream)
 
     async def xadd_many(self, items: list[tuple[bytes, bytes]]) -> None:
         """Add each (stream, blob) in one pipelined round trip (not a transaction)."""
-        from coredis.tokens import PureToken
-
         client = self._need()
         for stream, _blob in items:
             ACTIVITY.add(stream, requests=0)
@@ -193,9 +178,9 @@ class Link:
         stored = False
         try:
             async with client.pipeline(transaction=False) as pipe:
+                trim = _trimmed()
                 for stream, blob in items:
-                    pipe.xadd(stream, {b"b": blob}, trim_strategy=PureToken.MAXLEN, threshold=STREAM_MAXLEN,
-                              trim_operator=PureToken.APPROXIMATELY)
+                    pipe.xadd(stream, {b"b": blob}, **trim)
             stored = True
         finally:
             ACTIVITY.answered(None, True)
@@ -230,8 +215,13 @@ class Link:
     async def set(self, key: bytes, value: bytes) -> None:
         await self._call(self._need().set(key, value))
 
-    async def delete(self, key: bytes) -> None:
-        await self._call(self._need().delete([key]))
+
+def _trimmed() -> dict[str, Any]:
+    """XADD's arguments that keep a stream at about STREAM_MAXLEN entries."""
+    from coredis.tokens import PureToken
+
+    return {"trim_strategy": PureToken.MAXLEN, "threshold": STREAM_MAXLEN,
+            "trim_operator": PureToken.APPROXIMATELY}
 
 
 def _describe(exc: BaseException) -> str:
