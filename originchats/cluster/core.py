@@ -265,6 +265,10 @@ class CoreNode:
         socket.queue.append((kind, value))
         if kind == wire.CLOSED:
             socket.gone = True
+        self._drain_soon(peer, socket)
+
+    def _drain_soon(self, peer: Peer, socket: RemoteSocket) -> None:
+        """Start the task that runs the socket's queue, unless it is running."""
         if not socket.running:
             socket.running = True
             assert self._tasks is not None
@@ -273,10 +277,9 @@ class CoreNode:
     async def _drain(self, peer: Peer, socket: RemoteSocket) -> None:
         """Run a connection's queued records in order (a local socket's read loop, remotely)."""
         try:
-            await self._drain_queue(peer, socket)
+            await self._drain_queue(peer, socket)  # (it sets `running` back when it ends)
         except Exception:  # crash barrier: never the core's task tree
             log.exception("connection_crashed", conn_id=socket.conn_id)
-            socket.running = False
 
     async def _drain_queue(self, peer: Peer, socket: RemoteSocket) -> None:
         hub = self.hub
@@ -321,10 +324,7 @@ class CoreNode:
             socket.gone = True
             socket.queue.clear()
             socket.queue.append((wire.CLOSED, None))
-            if not socket.running:
-                socket.running = True
-                assert self._tasks is not None
-                self._tasks.start_soon(self._drain, peer, socket)
+            self._drain_soon(peer, socket)
         if tell:  # a last batch of its own, outside the dropped boot's sequence
             reset = wire.Outbound(epoch=self.epoch, boot=peer.boot, seq=0)
             reset.reset()
