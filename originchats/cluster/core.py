@@ -183,15 +183,11 @@ class CoreNode:
             session.start_soon(self._beats)
             session.start_soon(self._sender)
             while True:
-                entries = await link.xread(self.in_stream, self.after)
-                for entry_id, blob in entries:
+                last, batches = await link.batches(self.in_stream, self.after, wire.Inbound.unpack)
+                for entry_id, batch in batches:  # an entry id is Redis's ms when it was added, "-", a count
                     self.after = entry_id
-                    try:
-                        batch = wire.Inbound.unpack(blob)
-                    except wire.WireError as exc:
-                        log.error("cluster_bad_batch", error=str(exc))
-                        continue
                     self._take(batch, session, int(entry_id.split(b"-", 1)[0]))
+                self.after = last
 
     async def _announce(self) -> None:
         self.beats += 1

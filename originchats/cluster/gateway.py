@@ -221,14 +221,11 @@ class GatewayNode:
             session.start_soon(self._watch_core)
             session.start_soon(self._sender)
             while True:
-                for _entry_id, blob in await link.xread(self.stream, self.after):
-                    self.after = _entry_id
-                    try:
-                        batch = wire.Outbound.unpack(blob)
-                    except wire.WireError as exc:
-                        log.error("cluster_bad_batch", error=str(exc))
-                        continue
+                last, batches = await link.batches(self.stream, self.after, wire.Outbound.unpack)
+                for entry_id, batch in batches:
+                    self.after = entry_id
                     self._take(batch)
+                self.after = last
 
     async def _watch_core(self) -> None:
         """Every beat: is the core there, and is it still the same one?"""

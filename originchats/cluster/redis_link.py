@@ -209,6 +209,21 @@ class Link:
             ACTIVITY.read(stream, len(entries))
         return [(e.identifier, e.field_values.get(b"b", b"")) for e in entries]
 
+    async def batches(self, stream: bytes, after: bytes, unpack: Callable[[bytes], Any]) -> tuple[bytes, list]:
+        """The batches of `stream` after id `after`, waiting for some: (the id to read after next
+        time, [(entry id, unpack(blob))]). A blob `unpack` refuses (wire.WireError) is logged and
+        skipped."""
+        from .wire import WireError
+
+        entries = await self.xread(stream, after)
+        batches = []
+        for entry_id, blob in entries:
+            try:
+                batches.append((entry_id, unpack(blob)))
+            except WireError as exc:
+                log.error("cluster_bad_batch", error=str(exc))
+        return (entries[-1][0] if entries else after), batches
+
     async def get(self, key: bytes) -> bytes | None:
         return await self._call(self._need().get(key))
 
